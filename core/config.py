@@ -1,0 +1,40 @@
+"""Where the project keeps its caches and finds its files.
+
+Every path can be overridden with an environment variable, so tests and several checkouts never
+share a cache by accident.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["PROJECT_ROOT", "cache_dir", "models_toml_path", "shared_dir", "allow_downloads"]
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def cache_dir() -> Path:
+    """Root of on-disk caches (`BAE_CACHE_DIR`, default `cache/` in the project)."""
+    path = Path(os.environ.get("BAE_CACHE_DIR", PROJECT_ROOT / "cache"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def models_toml_path() -> Path:
+    """The user's model entries (`BAE_MODELS_TOML`, default `models.toml` in the project)."""
+    return Path(os.environ.get("BAE_MODELS_TOML", PROJECT_ROOT / "models.toml"))
+
+
+def shared_dir() -> Path:
+    """The development data folder beside the checkout (`BAE_SHARED_DIR`, default `../shared`)."""
+    return Path(os.environ.get("BAE_SHARED_DIR", PROJECT_ROOT.parent / "shared"))
+
+
+def allow_downloads() -> bool:
+    """Whether loading a model may reach a model hub when its weights are not cached.
+
+    Off by default: the app and `evaluate` only use cached weights, so an offline machine
+    answers at once instead of retrying for ~47 s. `python -m core download` turns it on.
+    """
+    return os.environ.get("BAE_ALLOW_DOWNLOADS", "0") == "1"

@@ -1,0 +1,99 @@
+"""Streamlit helpers shared by the pages: cached models, model status, messages, examples."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+import streamlit as st
+
+from core.config import models_toml_path
+from core.errors import UserError
+from core.models import ModelSpec, ModelStatus, model_status, registry
+
+log = logging.getLogger("beyond_accuracy")
+
+EXAMPLES = {
+    "Cat (chelsea)": "chelsea",
+    "Coffee cup (coffee)": "coffee",
+    "Astronaut (astronaut)": "astronaut",
+    "Rocket (rocket)": "rocket",
+    "Cameraman, greyscale (camera)": "camera",
+}
+
+
+def _models_toml_stamp() -> float:
+    path = models_toml_path()
+    return path.stat().st_mtime if path.exists() else 0.0
+
+
+@st.cache_data(show_spinner=False)
+def _registry(stamp: float) -> tuple[tuple[ModelSpec, ...], tuple[str, ...]]:
+    models, problems = registry()
+    return tuple(models), tuple(problems)
+
+
+def models() -> tuple[tuple[ModelSpec, ...], tuple[str, ...]]:
+    """All model specs (built-in, then models.toml) and messages for skipped entries."""
+    return _registry(_models_toml_stamp())
+
+
+def statuses() -> list[ModelStatus]:
+    """Fresh each run: a download or a computed head shows up without a restart."""
+    specs, _ = models()
+    return [model_status(spec) for spec in specs]
+
+
+@st.cache_resource(show_spinner=False, max_entries=6)
+def loaded_model(spec: ModelSpec, weights_stamp: str):
+    """One loaded model per (spec, weights), shared by every session; never mutated."""
+    from core.models.load import load_model
+
+    return load_model(spec)
+
+
+def load(spec: ModelSpec):
+    """The loaded model, or raises UserError with the message to show."""
+    from core.models.load import weights_key
+
+    return loaded_model(spec, weights_key(spec))
+
+
+def head_for(spec: ModelSpec):
+    """(head, key) of a zero-shot model: the head from the disk cache, or None if not computed."""
+    from core.imagenet import class_names
+    from core.models.zero_shot import head_key, head_path, openai_templates
+
+    key = head_key(spec, class_names(), openai_templates())
+    if not head_path(key).exists():
+        return None, key  # checked every run, so a newly computed head shows up at once
+    return _head_from_disk(spec, key), key
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _head_from_disk(spec: ModelSpec, key: str):
+    from core.imagenet import class_names
+    from core.models.zero_shot import load_head, openai_templates
+
+    return load_head(spec, class_names(), openai_templates())
+
+
+def show_user_error(error: Exception, context: str = "") -> None:
+    """A sentence for the user; the traceback goes to the log, never to the page."""
+    if isinstance(error, UserError):
+        st.error(f"{context}{error}", icon=":material/error:")
+    else:
+        log.exception("Unexpected error %s", context)
+        st.error(f"{context}Something went wrong ({type(error).__name__}: {error}). "
+                 "The rest of the app keeps working; the details are in the terminal log.", icon=":material/error:")
+
+
+@st.cache_data(show_spinner=False)
+def example_bytes(key: str) -> bytes:
+    """A scikit-image bundled photo, PNG-encoded (so it goes through the same decoder as uploads)."""
+    import skimage.data
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(getattr(skimage.data, key)()).save(buffer, format="PNG")
+    return buffer.getvalue()

@@ -1,0 +1,124 @@
+"""The real app in headless Chromium: every page renders, an upload gets predictions, the cap holds.
+
+Chromium comes from Debian (`apt-get install chromium`); Playwright drives it through
+`executable_path`, since `playwright install` cannot download browsers here. A missing
+Chromium fails these tests: they guard what users actually see.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = Path(os.environ.get("BAE_SCREENSHOT_DIR", ROOT / "test-artifacts"))
+CHROMIUM = os.environ.get("BAE_CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
+# As root, in a sandbox without network: no sandbox, no background connections (refused here).
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
+                 "--disable-background-networking", "--disable-component-update", "--disable-dev-shm-usage"]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    port = _free_port()
+    log = tmp_path_factory.mktemp("server") / "streamlit.log"
+    with open(log, "w") as handle:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+             "--server.address", "127.0.0.1", "--server.headless", "true"],
+            cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT, env=os.environ.copy())
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).status == 200:
+                    break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            pytest.fail(f"streamlit did not start: {log.read_text()[-2000:]}")
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def page(app_url):
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium not found at {CHROMIUM}: apt-get install chromium (bash .ci/run does).")
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_page(viewport={"width": 1500, "height": 1100})
+        context.set_default_timeout(120_000)
+        yield context
+        browser.close()
+
+
+def _no_exception(page) -> None:
+    assert page.locator('[data-testid="stException"]').count() == 0, page.locator('[data-testid="stException"]').first.inner_text()
+
+
+def _settle(page) -> None:
+    """Wait until the script has finished running (the status widget disappears)."""
+    page.wait_for_timeout(500)
+    page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=180_000)
+
+
+def test_home_page(page, app_url):
+    page.goto(app_url)
+    page.get_by_role("heading", name="Beyond Accuracy Explorer").wait_for()
+    _settle(page)
+    page.get_by_text("How to get the weights").first.wait_for()
+    page.locator('[data-testid="stDataFrame"]').first.wait_for()
+    _no_exception(page)
+    page.screenshot(path=str(SHOTS / "home.png"), full_page=True)
+
+
+def test_compare_page_upload_predicts_a_cat(page, app_url, chelsea_jpeg, tmp_path):
+    page.goto(f"{app_url}/compare")
+    page.get_by_role("heading", name="Compare models on your image").wait_for()
+    _settle(page)
+    _no_exception(page)
+    upload = tmp_path / "my_cat_photo.jpg"
+    upload.write_bytes(chelsea_jpeg)
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(upload))
+    page.get_by_text("my_cat_photo.jpg · 451×300").wait_for()
+    _settle(page)
+    _no_exception(page)
+    top5 = page.locator('[data-testid="stDataFrame"]').first
+    top5.wait_for()
+    page.get_by_text("ms/image").first.wait_for()
+    page.screenshot(path=str(SHOTS / "compare_upload.png"), full_page=True)
+
+
+def test_upload_cap_is_enforced_in_the_browser(page, app_url, tmp_path):
+    page.goto(f"{app_url}/compare")
+    _settle(page)
+    big = tmp_path / "huge.png"
+    big.write_bytes(b"\x00" * (26 * 2**20))
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(big))
+    page.get_by_text("File must be 25").first.wait_for(timeout=30_000)
+    _settle(page)
+    page.get_by_text("ms/image").first.wait_for()  # the page still works: the example is shown
+    _no_exception(page)
+    page.screenshot(path=str(SHOTS / "compare_cap.png"), full_page=True)

@@ -1,0 +1,122 @@
+"""core.models.load: the offline model is real, missing weights fail fast and clearly."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import torch
+
+from core.errors import WeightsUnavailable
+from core.imagenet import display_labels
+from core.models.load import load_model, weights_key, weights_status
+from core.models.preprocess import crop_for_model, resolve_preprocess, to_model_tensor
+from core.models.registry import MODELS, ModelSpec
+from tests.conftest import photo
+
+CAT_CLASSES = {281, 282, 285}  # tabby, tiger cat, Egyptian cat
+ESPRESSO = 967
+
+
+@pytest.fixture(scope="module")
+def effnet():
+    return load_model(MODELS.get("effnet_lite0"), device="cpu")
+
+
+def _probabilities(loaded, image):
+    cfg = resolve_preprocess(loaded.spec, "paper")
+    with torch.inference_mode():
+        return loaded.module(to_model_tensor(crop_for_model(image, cfg), cfg)[None]).softmax(-1)[0]
+
+
+def test_offline_model_is_always_available():
+    assert weights_status(MODELS.get("effnet_lite0")).available
+
+
+def test_offline_model_matches_the_original_implementation(effnet):
+    """Renamed weights in timm's tf_efficientnet_lite0 == the lukemelas-style reference package."""
+    from efficientnet_lite_pytorch import EfficientNet
+
+    reference = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=effnet.weights_path).eval()
+    batch = torch.randn(4, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        ours, theirs = effnet.module(batch), reference(batch)
+    torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-4)
+
+
+def test_offline_model_classifies_the_scikit_image_photos(effnet):
+    cat = _probabilities(effnet, photo("chelsea")).topk(3).indices.tolist()
+    assert CAT_CLASSES & set(cat), [display_labels()[i] for i in cat]
+    assert _probabilities(effnet, photo("coffee")).argmax().item() == ESPRESSO
+
+
+def test_adapter_loads_strictly(effnet):
+    """Every key of the file lands in the model and every model key is filled (no random leftovers)."""
+    from core.models.load import STATE_DICT_ADAPTERS, _read_state_dict
+
+    state = STATE_DICT_ADAPTERS["lukemelas_efficientnet"](_read_state_dict(effnet.weights_path), effnet.module)
+    assert set(state) == set(effnet.module.state_dict())
+
+
+@pytest.mark.parametrize("name", ["vit_sup", "convnext_sup", "vit_clip", "convnext_clip"])
+def test_missing_weights_fail_with_a_message_that_says_what_to_do(name):
+    spec = MODELS.get(name)
+    with pytest.raises(WeightsUnavailable) as caught:
+        load_model(spec, device="cpu")
+    message = str(caught.value)
+    assert name in message and "Looked in" in message and f"python -m core download {name}" in message
+
+
+def test_weights_in_the_hugging_face_cache_load_with_no_network(test_root):
+    """A timm model whose weights sit in the HF hub cache layout loads offline, from that file."""
+    import os
+
+    import timm
+    from safetensors.torch import save_file
+
+    spec = ModelSpec("tiny_cached", "timm", "test_vit.r160_in1k", family="vit")
+    assert not weights_status(spec).available
+    snapshot = "0" * 40
+    repo = test_root / "hf" / "hub" / "models--timm--test_vit.r160_in1k"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(snapshot)
+    (repo / "snapshots" / snapshot).mkdir(parents=True)
+    model = timm.create_model("test_vit", pretrained=False)
+    save_file(model.state_dict(), repo / "snapshots" / snapshot / "model.safetensors")
+    try:
+        status = weights_status(spec)
+        assert status.available and status.path.endswith("model.safetensors")
+        loaded = load_model(spec, device="cpu")
+        torch.testing.assert_close(loaded.module.state_dict()["head.weight"], model.state_dict()["head.weight"])
+    finally:
+        shutil.rmtree(repo)
+    assert os.environ["HF_HUB_OFFLINE"] == "1"
+
+
+def test_checkpoint_hash_is_part_of_the_key(tmp_path, tiny_files):
+    path = tmp_path / "weights.pth"
+    shutil.copy(tiny_files["test_vit"], path)
+    spec = ModelSpec("mine", "checkpoint", str(path), family="vit", arch="test_vit")
+    before = weights_key(spec)
+    state = torch.load(path, weights_only=True)
+    state["head.bias"] += 1
+    torch.save(state, path)
+    assert weights_key(spec) != before
+
+
+def test_checkpoint_for_the_wrong_architecture_says_so(tiny_files):
+    spec = ModelSpec("wrong", "checkpoint", str(tiny_files["test_vit"]), family="convnet", arch="test_convnext")
+    with pytest.raises(WeightsUnavailable, match="does not fit timm `test_convnext`"):
+        load_model(spec, device="cpu")
+
+
+def test_missing_checkpoint_file_names_the_path(tmp_path):
+    spec = ModelSpec("gone", "checkpoint", str(tmp_path / "nope.pth"), family="vit", arch="test_vit")
+    with pytest.raises(WeightsUnavailable, match="nope.pth"):
+        load_model(spec, device="cpu")
+
+
+def test_unknown_open_clip_tag_lists_known_ones():
+    spec = ModelSpec("typo", "open_clip", "ViT-B-16", family="vit", pretrained="laion400m_e3", head="zero_shot")
+    message = weights_status(spec).message(spec)
+    assert "no pretrained tag `laion400m_e3`" in message and "laion400m_e31" in message
