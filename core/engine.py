@@ -6,12 +6,12 @@ zero-shot head), so a repeated upload is answered without running the model.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from dataclasses import asdict, dataclass
 from typing import Sequence
 
 from core.images import DecodedImage
+from core.models.load import autocast
 from core.models.preprocess import PreprocessCfg, crop_for_model, to_model_tensor
 from core.store import prediction_cache, prediction_key
 
@@ -36,14 +36,6 @@ class Prediction:
     @property
     def top1(self) -> int:
         return self.top_index[0]
-
-
-def _autocast(device: str):
-    import torch
-
-    if device.startswith("cuda"):
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
 
 
 def logits_for(loaded, batch, head=None):
@@ -81,7 +73,7 @@ def classify(loaded, images: Sequence[DecodedImage], cfg: PreprocessCfg, *, head
         if loaded.device.startswith("cuda"):
             torch.cuda.synchronize()
         began = time.perf_counter()
-        with torch.inference_mode(), _autocast(loaded.device):
+        with torch.inference_mode(), autocast(loaded.device):
             probabilities = logits_for(loaded, batch, head).softmax(dim=-1)
         top = probabilities.topk(_TOP_K, dim=-1)
         values, indices = top.values.cpu(), top.indices.cpu()

@@ -70,6 +70,15 @@ def head_for(spec: ModelSpec):
     return _head_from_disk(spec, key), key
 
 
+@st.cache_data(show_spinner=False)
+def head_estimate_seconds(spec: ModelSpec, weights: str) -> float:
+    """Expected seconds to compute `spec`'s zero-shot head here (timed once per model and weights)."""
+    from core.imagenet import class_names
+    from core.models.zero_shot import estimate_head_seconds, openai_templates
+
+    return estimate_head_seconds(loaded_model(spec, weights), class_names(), openai_templates())
+
+
 @st.cache_resource(show_spinner=False, max_entries=8)
 def _head_from_disk(spec: ModelSpec, key: str):
     from core.imagenet import class_names

@@ -13,7 +13,8 @@ st.title("Compare models on your image")
 st.caption("Four models with near-equal ImageNet accuracy can still see an image very differently. "
            "Upload a photo, or pick an example, and read each model's top-5 classes and the exact crop it saw.")
 
-statuses = {status.spec.name: status for status in ui.statuses()}
+with st.spinner("Checking which models can run here…"):
+    statuses = {status.spec.name: status for status in ui.statuses()}
 specs = [status.spec for status in statuses.values()]
 live = [name for name, status in statuses.items() if status.live]
 
@@ -58,7 +59,7 @@ def _ready_model(name: str):
     status = statuses[name]
     spec = status.spec
     if not status.weights_present:
-        st.info(status.weights_message, icon=":material/cloud_off:")
+        st.info(f"**{spec.display}** is not shown: {status.weights_message}", icon=":material/cloud_off:")
         return None
     try:
         with st.spinner(f"Loading {spec.display}…"):
@@ -77,23 +78,24 @@ def _ready_model(name: str):
 
 def _offer_head(loaded) -> None:
     from core.imagenet import class_names
-    from core.models.zero_shot import build_head, estimate_head_seconds, openai_templates
+    from core.models.zero_shot import build_head, openai_templates
 
     spec = loaded.spec
-    seconds = estimate_head_seconds(loaded, class_names(), openai_templates())
+    seconds = ui.head_estimate_seconds(spec, loaded.weights_key)
     minutes = f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
-    st.info(f"{spec.display} classifies zero-shot and needs its ImageNet text head (1000 classes × 80 prompts), "
-            f"computed once and cached. Expected time here: about {minutes} on {loaded.device}.")
-    if st.button(f"Compute head (~{minutes})", key=f"compare_head_{spec.name}"):
-        bar = st.progress(0.0, text="Starting…")
+    st.info(f"**{spec.display}** classifies zero-shot and needs its ImageNet text head (1000 classes × 80 prompts), "
+            f"computed once and cached. Expected time here: about {minutes} on {loaded.device}. "
+            "Changing any control stops it; nothing half-done is saved.")
+    if st.button(f"Compute head for {spec.display} (~{minutes})", key=f"compare_head_{spec.name}"):
+        bar = st.progress(0.0, text="Tokenising 80,000 prompts…")
         build_head(loaded, class_names(), openai_templates(),
                    progress=lambda done, total, message: bar.progress(done / total, text=message))
         st.rerun()
 
 
 def _top5_frame(prediction, labels) -> pd.DataFrame:
-    return pd.DataFrame({"class": [labels[i] for i in prediction.top_index],
-                         "probability": list(prediction.top_prob)})
+    return pd.DataFrame({"probability": list(prediction.top_prob),
+                         "class": [labels[i] for i in prediction.top_index]})
 
 
 from core.engine import classify  # noqa: E402 - torch loads only once the page has something to run
@@ -101,43 +103,50 @@ from core.imagenet import display_labels  # noqa: E402
 from core.models.preprocess import crop_for_model, resolve_preprocess  # noqa: E402
 
 labels = display_labels()
-ready = {}
+predictions = {}
+for name in chosen:
+    spec = statuses[name].spec
+    ready = _ready_model(name)
+    if ready is None:
+        continue
+    loaded, head, key = ready
+    try:
+        with st.spinner(f"Running {spec.display} on {len(images)} image(s)…"):
+            # all images in one batched call per model
+            predictions[name] = classify(loaded, images, resolve_preprocess(spec, protocol), head=head, head_key=key)
+    except Exception as error:  # noqa: BLE001 - one failing model must not blank the page
+        ui.show_user_error(error, f"{spec.display}: ")
+if not predictions:
+    st.stop()
+
 rows = []
-for image in images:
+for position, image in enumerate(images):
     st.divider()
     header = st.columns([1, 4])
     header[0].image(image.image, caption=f"{image.name} · {image.original_size[0]}×{image.original_size[1]}",
                     width="stretch")
     for note in image.notes:
         header[1].caption(f"Note: {note}.")
-    columns = header[1].columns(len(chosen))
     top1 = {}
-    for column, name in zip(columns, chosen):
-        spec = statuses[name].spec
+    for column, (name, answers) in zip(header[1].columns(len(predictions)), predictions.items()):
+        spec, prediction = statuses[name].spec, answers[position]
+        cfg = resolve_preprocess(spec, protocol)
         with column:
             st.markdown(f"**{spec.display}**")
-            if name not in ready:
-                ready[name] = _ready_model(name)
-            if ready[name] is None:
-                continue
-            loaded, head, key = ready[name]
-            cfg = resolve_preprocess(spec, protocol)
-            try:
-                prediction = classify(loaded, [image], cfg, head=head, head_key=key)[0]
-            except Exception as error:  # noqa: BLE001
-                ui.show_user_error(error, f"{spec.display}: ")
-                continue
             st.image(crop_for_model(image.image, cfg), caption=f"what it sees: {cfg.describe()}", width=160)
-            frame = _top5_frame(prediction, labels)
-            st.dataframe(frame, hide_index=True, width="stretch", key=f"compare_top5_{name}_{image.sha256[:8]}",
-                         column_config={"probability": st.column_config.ProgressColumn(
-                             "probability", format="percent", min_value=0.0, max_value=1.0)})
-            source = "cached result" if prediction.cached else f"on {prediction.device}"
-            st.caption(f"{prediction.latency_ms:.1f} ms/image ({source})")
-            top1[spec.display] = labels[prediction.top1]
-            rows += [{"image": image.name, "model": name, "rank": rank + 1, "class": labels[index],
-                      "class_index": index, "probability": prob, "protocol": protocol}
-                     for rank, (index, prob) in enumerate(zip(prediction.top_index, prediction.top_prob))]
+            # plain numbers: progress bars get cut off in the narrow columns of 4-5 models
+            st.dataframe(_top5_frame(prediction, labels), hide_index=True, width="stretch",
+                         column_config={"probability": st.column_config.NumberColumn("p", format="percent",
+                                                                                     width="small")})
+            if prediction.cached:
+                st.caption(f"{prediction.latency_ms:.1f} ms/image on {prediction.device} when computed; "
+                           "this answer came from the cache")
+            else:
+                st.caption(f"{prediction.latency_ms:.1f} ms/image on {prediction.device}")
+        top1[spec.display] = labels[prediction.top1]
+        rows += [{"image": image.name, "model": name, "rank": rank + 1, "class": labels[index],
+                  "class_index": index, "probability": prob, "protocol": protocol}
+                 for rank, (index, prob) in enumerate(zip(prediction.top_index, prediction.top_prob))]
     if len(top1) >= 2:
         answers = set(top1.values())
         if len(answers) == 1:

@@ -19,7 +19,8 @@ st.markdown(
 st.page_link("pages/compare.py", label="Compare the models on your own image", icon=":material/compare:")
 
 st.subheader("Models")
-statuses = ui.statuses()
+with st.spinner("Checking which models can run here…"):
+    statuses = ui.statuses()
 rows = []
 for status in statuses:
     spec = status.spec

@@ -21,7 +21,7 @@ from core.errors import WeightsUnavailable
 from core.models.registry import ModelSpec, resolve_path
 
 __all__ = ["WeightsStatus", "LoadedModel", "weights_status", "weights_key", "load_model", "download_weights",
-           "best_device", "open_clip_arch", "file_sha256", "STATE_DICT_ADAPTERS"]
+           "best_device", "autocast", "open_clip_arch", "file_sha256", "STATE_DICT_ADAPTERS"]
 
 _HOW_TO_GET = "See README, 'Getting the paper models' (on a machine with internet: python -m core download {name})."
 
@@ -203,6 +203,15 @@ def best_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def autocast(device: str):
+    """bf16 autocast on CUDA (tensor-core speed; callers cast logits back to float32); none on the CPU."""
+    import torch
+
+    if device.startswith("cuda"):
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
 @contextlib.contextmanager
 def _hub_offline(offline: bool):
     """Make huggingface_hub answer from its cache only (its constant is read at call time)."""
@@ -254,7 +263,6 @@ def _short(error: Exception) -> str:
 
 def _build_timm(spec: ModelSpec, status: WeightsStatus):
     import timm
-    import torch
 
     if spec.library == "checkpoint":
         module = timm.create_model(spec.arch, pretrained=False)
@@ -275,7 +283,6 @@ def _build_timm(spec: ModelSpec, status: WeightsStatus):
     if status.available:
         # Load the file we found: timm applies its checkpoint filter (key layout) to it as usual.
         return timm.create_model(spec.source, pretrained=True, pretrained_cfg_overlay={"file": status.path})
-    del torch
     return timm.create_model(spec.source, pretrained=True)
 
 

@@ -149,6 +149,7 @@ class ModelRegistry:
 MODELS = ModelRegistry(BUILTIN_MODELS)
 
 _FIELD_NAMES = {f.name for f in fields(ModelSpec)} - {"user"}
+_REQUIRED_KEYS = ("name", "library", "source", "family")
 
 
 def load_user_models(path: Path | None = None) -> tuple[list[ModelSpec], list[str]]:
@@ -182,7 +183,7 @@ def _spec_from_entry(entry: object) -> ModelSpec:
     unknown = set(entry) - _FIELD_NAMES
     if unknown:
         raise InvalidModelEntry(f"unknown keys {sorted(unknown)}; allowed: {sorted(_FIELD_NAMES)}")
-    missing = {"name", "library", "source", "family"} - set(entry)
+    missing = set(_REQUIRED_KEYS) - set(entry)
     if missing:
         raise InvalidModelEntry(f"missing keys {sorted(missing)}")
     if entry.get("in_paper"):
@@ -212,9 +213,10 @@ def append_user_model(spec: ModelSpec, path: Path | None = None) -> Path:
     lines = ["", "[[model]]"]
     for f in fields(ModelSpec):
         value = getattr(spec, f.name)
-        if f.name in ("user", "in_paper") or value in (None, "") or value == f.default:
-            if f.name not in ("name", "library", "source", "family"):
-                continue
+        if f.name in ("user", "in_paper"):
+            continue
+        if f.name not in _REQUIRED_KEYS and value in (None, "", f.default):
+            continue
         lines.append(f"{f.name} = {_toml_string(value)}")
     existing = path.read_text(encoding="utf-8") if path.exists() else ""
     path.write_text(existing.rstrip("\n") + "\n" + "\n".join(lines) + "\n", encoding="utf-8")

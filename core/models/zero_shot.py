@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from core.config import cache_dir
-from core.models.load import weights_key
+from core.models.load import autocast, weights_key
 from core.models.registry import ModelSpec
 
 __all__ = ["Progress", "openai_templates", "head_key", "head_path", "load_head", "build_head",
@@ -131,7 +131,7 @@ def build_head(loaded, class_names: Sequence[str], templates: Sequence, *, progr
     order = torch.argsort((tokens != 0).sum(dim=1), stable=True)
     embeddings = None
     started = time.perf_counter()
-    with torch.inference_mode(), _autocast(device):
+    with torch.inference_mode(), autocast(device):
         for start in range(0, len(prompts), batch_size):
             index = order[start:start + batch_size]
             batch = tokens[index].to(device)
@@ -151,16 +151,6 @@ def build_head(loaded, class_names: Sequence[str], templates: Sequence, *, progr
     return head
 
 
-def _autocast(device: str):
-    import contextlib
-
-    import torch
-
-    if device.startswith("cuda"):
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
 def _save_atomic(tensor, path: Path) -> None:
     import torch
 
@@ -178,7 +168,8 @@ def _save_atomic(tensor, path: Path) -> None:
 def estimate_head_seconds(loaded, class_names: Sequence[str], templates: Sequence, *, sample: int = 128) -> float:
     """Seconds `build_head` will take here, extrapolated from timing `sample` real prompts.
 
-    Cost grows with prompt length, so the sample is spread over the length-sorted prompts.
+    Cost grows with prompt length, so the sample is spread evenly over all prompts and run in
+    length-sorted chunks, the way `build_head` runs its batches.
     """
     import torch
 
@@ -189,10 +180,11 @@ def estimate_head_seconds(loaded, class_names: Sequence[str], templates: Sequenc
     chosen = prompts[::step][:sample]
     tokens = _tokenize(open_clip_arch(loaded.spec), chosen)
     tokens = tokens[torch.argsort((tokens != 0).sum(dim=1), stable=True)].to(loaded.device)
-    with torch.inference_mode(), _autocast(loaded.device):
+    with torch.inference_mode(), autocast(loaded.device):
         encode_text_truncated(loaded.module, tokens[:8])  # warm-up
         started = time.perf_counter()
-        encode_text_truncated(loaded.module, tokens)
+        # length-sorted chunks, each truncated to its own longest prompt, as build_head batches
+        for start in range(0, len(tokens), 16):
+            encode_text_truncated(loaded.module, tokens[start:start + 16])
         elapsed = time.perf_counter() - started
-    # Batched by length, most batches are shorter than the sample's mix of lengths: this errs long.
     return elapsed * len(prompts) / len(chosen)

@@ -65,7 +65,7 @@ def test_compare_upload_predicts_a_cat(chelsea_jpeg):
     assert "tiger cat" in _shown_classes(at)
     assert any("ms/image" in caption.value for caption in at.caption)
     at.run()  # a repeated upload is answered from the disk cache
-    assert any("cached result" in caption.value for caption in at.caption)
+    assert any("came from the cache" in caption.value for caption in at.caption)
 
 
 @pytest.mark.parametrize(

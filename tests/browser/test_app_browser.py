@@ -68,7 +68,7 @@ def page(app_url):
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_page(viewport={"width": 1500, "height": 1100})
+        context = browser.new_page(viewport={"width": 1500, "height": 2000})
         context.set_default_timeout(120_000)
         yield context
         browser.close()
