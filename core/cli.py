@@ -1,4 +1,4 @@
-"""Command line: `python -m core models | predict | download | zero-shot-head`."""
+"""Command line: `python -m core models | predict | evaluate | status | download | import-authors | zero-shot-head`."""
 
 from __future__ import annotations
 
@@ -19,8 +19,22 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("images", nargs="+", type=Path)
     predict.add_argument("--models", default="", help="comma-separated model keys (default: every live model)")
     predict.add_argument("--protocol", choices=("paper", "library"), default="paper")
-    download = commands.add_parser("download", help="fetch models' weights into the standard caches (needs internet)")
-    download.add_argument("models", nargs="+")
+    download = commands.add_parser(
+        "download", help="fetch models' weights, or the data `cue-conflict` / `paper-decisions` (needs internet)")
+    download.add_argument("models", nargs="+", metavar="MODEL|cue-conflict|paper-decisions")
+    evaluate = commands.add_parser("evaluate", help="predict a benchmark with models and store per-image results")
+    evaluate.add_argument("--models", required=True, help="comma-separated model keys")
+    evaluate.add_argument("--benchmark", required=True, help="benchmark key, e.g. imagenet-val, cue-conflict")
+    evaluate.add_argument("--data", type=Path, help="dataset folder (cue-conflict: default is the downloaded copy)")
+    evaluate.add_argument("--variant", default="", help="invariance setting: scale=1.5, shift=30 or resolution=336")
+    evaluate.add_argument("--protocol", choices=("paper", "library"), default="paper")
+    evaluate.add_argument("--limit", type=int, help="evaluate a random sample of this many images")
+    evaluate.add_argument("--seed", type=int, default=0, help="seed of the --limit sample")
+    evaluate.add_argument("--batch-size", type=int, default=32)
+    evaluate.add_argument("--workers", type=int, help="decoding processes (default: 2 on CPU, 8 with a GPU)")
+    commands.add_parser("status", help="what the results store holds, per run")
+    authors = commands.add_parser("import-authors", help="store the paper authors' released cue-conflict decisions")
+    authors.add_argument("folder", type=Path, nargs="?", help="folder of the CSVs (default: the downloaded copy)")
     head = commands.add_parser("zero-shot-head", help="compute and cache a CLIP model's ImageNet zero-shot head")
     head.add_argument("models", nargs="+")
     head.add_argument("--yes", action="store_true", help="start without asking after the time estimate")
@@ -30,7 +44,9 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return {"models": _models, "predict": _predict, "download": _download, "zero-shot-head": _head}[args.command](args)
+        handlers = {"models": _models, "predict": _predict, "download": _download, "zero-shot-head": _head,
+                    "evaluate": _evaluate, "status": _status, "import-authors": _import_authors}
+        return handlers[args.command](args)
     except UserError as error:
         print(str(error), file=sys.stderr)
         return 2
@@ -104,6 +120,7 @@ def _predict(args) -> int:
 
 
 def _download(args) -> int:
+    from core.data.download import download_author_decisions, download_cue_conflict
     from core.models import registry
     from core.models.load import download_weights
 
@@ -111,7 +128,12 @@ def _download(args) -> int:
     failed = 0
     for name in args.models:
         try:
-            download_weights(models.get(name))
+            if name == "cue-conflict":
+                download_cue_conflict()
+            elif name == "paper-decisions":
+                download_author_decisions()
+            else:
+                download_weights(models.get(name))
         except UserError as error:
             print(str(error), file=sys.stderr)
             failed += 1
@@ -150,3 +172,83 @@ def _head(args) -> int:
 
 def _duration(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+
+
+def _evaluate(args) -> int:
+    import signal
+
+    from tqdm import tqdm
+
+    from core.data.download import data_dir
+    from core.engine import evaluate
+
+    data = args.data
+    if data is None:
+        if args.benchmark != "cue-conflict":
+            print(f"--data is required for {args.benchmark}: the folder with the dataset.", file=sys.stderr)
+            return 2
+        data = data_dir() / "cue-conflict"
+    stop = {"requested": False}
+
+    def request_stop(signum, frame):  # finish the batch in flight, then stop: nothing is lost
+        stop["requested"] = True
+
+    signal.signal(signal.SIGTERM, request_stop)
+    bar = None
+
+    def progress(update):
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=update.total, unit="img", dynamic_ncols=True)
+        bar.update(update.done - bar.n)
+
+    from core.store import ResultsStore
+
+    store = ResultsStore()
+    with store.writer_lock(on_wait=lambda message: print(message, file=sys.stderr)):
+        summaries = evaluate([name.strip() for name in args.models.split(",") if name.strip()], args.benchmark, data,
+                             variant=args.variant, protocol=args.protocol, limit=args.limit, seed=args.seed,
+                             batch_size=args.batch_size, workers=args.workers, store=store, progress=progress,
+                             should_stop=lambda: stop["requested"],
+                             say=lambda message: print(message, file=sys.stderr))
+    if bar is not None:
+        bar.close()
+    for summary in summaries:
+        print(f"{summary.model}: {summary.status}, {summary.written:,} new rows (run {summary.run_id})")
+    if any(summary.status == "cancelled" for summary in summaries):
+        print("Stopped; run the same command again to resume where it stopped.", file=sys.stderr)
+        return 130
+    return 0
+
+
+def _status(args) -> int:
+    from core.store import ResultsStore
+
+    store = ResultsStore()
+    runs = store.runs()
+    if runs.empty:
+        print(f"The results store {store.path} is empty. Run e.g.: python -m core evaluate --models effnet_lite0 "
+              "--benchmark cue-conflict")
+        return 0
+    import pandas as pd
+
+    for run in runs.itertuples():
+        variant = f" [{run.variant}]" if run.variant else ""
+        sample = "" if pd.isna(run.sample_limit) else f" sample {int(run.sample_limit)} seed {int(run.sample_seed)}"
+        score = "16-class accuracy" if run.benchmark == "cue-conflict" else "top-1"
+        accuracy = "" if pd.isna(run.accuracy) else f" {score} {run.accuracy:.1%}"
+        errors = f", {run.errors} unreadable" if run.errors else ""
+        print(f"{run.model:14} {run.benchmark:14}{variant} {run.protocol:7} {run.source:7} {run.status:9} "
+              f"{run.done:,}/{run.n_total:,}{errors}{accuracy}{sample}")
+    return 0
+
+
+def _import_authors(args) -> int:
+    from core.data.download import data_dir
+    from core.engine import import_author_decisions
+
+    folder = args.folder or data_dir() / "cue-conflict-paper-models"
+    if not folder.is_dir():
+        print(f"{folder} does not exist. Run: python -m core download paper-decisions", file=sys.stderr)
+        return 2
+    return 0 if import_author_decisions(folder) else 2

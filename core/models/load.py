@@ -12,7 +12,7 @@ import contextlib
 import hashlib
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -53,7 +53,7 @@ class LoadedModel:
     weights_key: str
     device: str
     weights_path: str | None = None
-    extra: dict = field(default_factory=dict)
+    image_size: int | None = None
 
 
 # --- where weights live -----------------------------------------------------------------------
@@ -225,8 +225,12 @@ def _hub_offline(offline: bool):
         constants.HF_HUB_OFFLINE = before
 
 
-def load_model(spec: ModelSpec, *, device: str | None = None, download: bool | None = None) -> LoadedModel:
+def load_model(spec: ModelSpec, *, device: str | None = None, download: bool | None = None,
+               image_size: int | None = None) -> LoadedModel:
     """Build `spec`'s module with its trained weights, in eval mode on `device`.
+
+    `image_size` builds a Transformer for another input resolution (position embeddings
+    interpolated: timm's `dynamic_img_size`, open_clip's `force_image_size`); ConvNets take any size.
 
     Raises:
         WeightsUnavailable: the weights are not cached and downloading is off (the default) or
@@ -240,11 +244,13 @@ def load_model(spec: ModelSpec, *, device: str | None = None, download: bool | N
     try:
         with _hub_offline(not download):
             if spec.library == "open_clip":
-                module = _build_open_clip(spec, status)
+                module = _build_open_clip(spec, status, image_size)
             else:
-                module = _build_timm(spec, status)
+                module = _build_timm(spec, status, image_size)
     except WeightsUnavailable:
         raise
+    except TypeError as error:
+        raise WeightsUnavailable(f"{spec.name} cannot be built for input size {image_size} ({_short(error)}).") from error
     except (OSError, RuntimeError, ValueError) as error:
         if not status.available:
             raise WeightsUnavailable(f"{status.message(spec)} Download failed: {_short(error)}") from error
@@ -253,7 +259,7 @@ def load_model(spec: ModelSpec, *, device: str | None = None, download: bool | N
     module.eval().to(device)
     if not status.available:
         status = weights_status(spec)
-    return LoadedModel(spec, module, weights_key(spec), device, status.path)
+    return LoadedModel(spec, module, weights_key(spec), device, status.path, image_size)
 
 
 def _short(error: Exception) -> str:
@@ -261,11 +267,13 @@ def _short(error: Exception) -> str:
     return text[:300]
 
 
-def _build_timm(spec: ModelSpec, status: WeightsStatus):
+def _build_timm(spec: ModelSpec, status: WeightsStatus, image_size: int | None = None):
     import timm
 
+    # ViTs learn position embeddings for one grid; interpolate them for other input sizes
+    sized = {"dynamic_img_size": True} if image_size and spec.family == "vit" else {}
     if spec.library == "checkpoint":
-        module = timm.create_model(spec.arch, pretrained=False)
+        module = timm.create_model(spec.arch, pretrained=False, **sized)
         state_dict = _read_state_dict(status.path)
         if spec.adapt_weights:
             adapter = STATE_DICT_ADAPTERS.get(spec.adapt_weights)
@@ -282,8 +290,8 @@ def _build_timm(spec: ModelSpec, status: WeightsStatus):
         return module
     if status.available:
         # Load the file we found: timm applies its checkpoint filter (key layout) to it as usual.
-        return timm.create_model(spec.source, pretrained=True, pretrained_cfg_overlay={"file": status.path})
-    return timm.create_model(spec.source, pretrained=True)
+        return timm.create_model(spec.source, pretrained=True, pretrained_cfg_overlay={"file": status.path}, **sized)
+    return timm.create_model(spec.source, pretrained=True, **sized)
 
 
 def _read_state_dict(path: str | None) -> dict:
@@ -302,13 +310,15 @@ def _read_state_dict(path: str | None) -> dict:
     return checkpoint
 
 
-def _build_open_clip(spec: ModelSpec, status: WeightsStatus):
+def _build_open_clip(spec: ModelSpec, status: WeightsStatus, image_size: int | None = None):
     import open_clip
 
     arch = open_clip_arch(spec)
+    # force_image_size: open_clip resizes the position embedding when it loads the checkpoint
+    sized = {"force_image_size": image_size} if image_size else {}
     if status.available:
-        return open_clip.create_model(arch, pretrained=status.path, device="cpu")
-    return open_clip.create_model(arch, pretrained=spec.pretrained, require_pretrained=True, device="cpu")
+        return open_clip.create_model(arch, pretrained=status.path, device="cpu", **sized)
+    return open_clip.create_model(arch, pretrained=spec.pretrained, require_pretrained=True, device="cpu", **sized)
 
 
 def download_weights(spec: ModelSpec, progress: Callable[[str], None] = print) -> WeightsStatus:

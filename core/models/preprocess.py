@@ -26,7 +26,8 @@ from PIL import Image
 
 from core.models.registry import ModelSpec
 
-__all__ = ["Protocol", "PROTOCOLS", "PreprocessCfg", "resolve_preprocess", "crop_for_model", "to_model_tensor"]
+__all__ = ["Protocol", "PROTOCOLS", "PreprocessCfg", "resolve_preprocess", "crop_for_model", "to_model_tensor",
+           "INVARIANCE_VARIANTS", "parse_variant", "apply_variant"]
 
 Protocol = Literal["paper", "library"]
 PROTOCOLS: tuple[str, ...] = ("paper", "library")
@@ -44,23 +45,26 @@ class PreprocessCfg:
     """Resize, crop and normalisation of one model's input.
 
     `resize_mode="shortest"` resizes the shorter side to `resize_size` and centre-crops
-    `input_size`; `"squash"` resizes both sides to `input_size` (aspect ratio not kept).
+    `input_size`; `"squash"` resizes both sides to `input_size` (aspect ratio not kept); `"none"`
+    feeds the pixels as they are (the paper's code did so for the 224×224 cue-conflict images).
+    `shift` moves the crop window by that many original-image pixels along the longer side.
     """
 
     input_size: int = 224
     resize_size: int = 256
     interpolation: Interpolation = "bilinear"
-    resize_mode: Literal["shortest", "squash"] = "shortest"
+    resize_mode: Literal["shortest", "squash", "none"] = "shortest"
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
+    shift: int = 0
 
     def __post_init__(self) -> None:
         if self.interpolation not in ("bilinear", "bicubic", "nearest"):
             raise ValueError(f"Expected `interpolation` in bilinear|bicubic|nearest, got {self.interpolation!r}.")
-        if self.resize_mode not in ("shortest", "squash"):
-            raise ValueError(f"Expected `resize_mode` in shortest|squash, got {self.resize_mode!r}.")
-        if self.input_size < 1 or self.resize_size < self.input_size:
-            raise ValueError(f"Expected 1 <= input_size <= resize_size, got {self.input_size} and {self.resize_size}.")
+        if self.resize_mode not in ("shortest", "squash", "none"):
+            raise ValueError(f"Expected `resize_mode` in shortest|squash|none, got {self.resize_mode!r}.")
+        if self.input_size < 1 or self.resize_size < 1:
+            raise ValueError(f"Expected positive sizes, got input {self.input_size} and resize {self.resize_size}.")
 
     def key(self) -> str:
         """Short stable hash of every field: part of cached results' keys."""
@@ -68,6 +72,11 @@ class PreprocessCfg:
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
     def describe(self) -> str:
+        if self.resize_mode == "none":
+            return "pixels as they are (no resize or crop)"
+        if self.shift:
+            return (f"window of resize {self.resize_size} → crop {self.input_size}, shifted {self.shift} px, "
+                    f"resized to {self.input_size} ({self.interpolation})")
         if self.resize_mode == "squash":
             return f"resize to {self.input_size}×{self.input_size} ({self.interpolation})"
         return f"resize {self.resize_size} ({self.interpolation}) → centre crop {self.input_size}"
@@ -139,10 +148,80 @@ def crop_for_model(image: Image.Image, cfg: PreprocessCfg) -> Image.Image:
     from torchvision.transforms import CenterCrop, InterpolationMode, Resize
 
     mode = InterpolationMode(cfg.interpolation)
+    if cfg.resize_mode == "none":
+        return image
     if cfg.resize_mode == "squash":
         return Resize((cfg.input_size, cfg.input_size), interpolation=mode)(image)
+    if cfg.shift:
+        return _shifted_window(image, cfg, mode)
     resized = Resize(cfg.resize_size, interpolation=mode)(image)
     return CenterCrop(cfg.input_size)(resized)
+
+
+def _shifted_window(image: Image.Image, cfg: PreprocessCfg, mode) -> Image.Image:
+    """The window Resize(resize_size) + CenterCrop(input_size) keeps, in original pixels, moved by
+    `cfg.shift` pixels along the longer side (clamped inside the image), resized to input_size²."""
+    from torchvision.transforms.functional import resize
+
+    width, height = image.size
+    side = cfg.input_size * min(width, height) / cfg.resize_size
+    left, top = (width - side) / 2, (height - side) / 2
+    if width >= height:
+        left = min(max(left + cfg.shift, 0), width - side)
+    else:
+        top = min(max(top + cfg.shift, 0), height - side)
+    window = image.crop((round(left), round(top), round(left + side), round(top + side)))
+    return resize(window, [cfg.input_size, cfg.input_size], interpolation=mode)
+
+
+INVARIANCE_VARIANTS: dict[str, tuple[float, ...]] = {
+    "scale": (1, 1.25, 1.5, 2, 3),
+    "shift": (0, 5, 30, 75, 100),
+    "resolution": (112, 224, 336, 512, 640),
+}
+"""The paper's settings (Vishniakov et al., ICML 2024, Sec. 3.7 / Fig. 8)."""
+
+
+def parse_variant(variant: str) -> tuple[str, float] | None:
+    """`"scale=1.5"` → ("scale", 1.5); `""` → None."""
+    if not variant:
+        return None
+    kind, _, value = variant.partition("=")
+    if kind not in INVARIANCE_VARIANTS or not value:
+        raise ValueError(f"Expected a variant like scale=1.5, shift=30 or resolution=336, got {variant!r}.")
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(f"Expected a number after `{kind}=`, got {value!r}.") from None
+    if number <= 0 and kind != "shift":
+        raise ValueError(f"Expected a positive {kind}, got {number}.")
+    return kind, number
+
+
+def apply_variant(cfg: PreprocessCfg, spec: ModelSpec, protocol: Protocol, variant: str) -> PreprocessCfg:
+    """The invariance transform replacing the model's resize and crop, as the paper's code did.
+
+    Under the paper protocol the paper's models are resized bilinearly (CLIP models too) from a
+    base of 256 (supervised) or 224 (CLIP); other models and the library protocol keep their own
+    interpolation and crop_pct. scale s: shorter side to s × base, centre crop; shift d: see
+    `_shifted_window`; resolution r: shorter side to base/224 × r, centre crop r.
+    """
+    parsed = parse_variant(variant)
+    if parsed is None:
+        return cfg
+    kind, value = parsed
+    interpolation = "bilinear" if protocol == "paper" and spec.in_paper else cfg.interpolation
+    base = replace_fields(cfg, interpolation=interpolation, resize_mode="shortest")
+    if kind == "scale":
+        return replace_fields(base, resize_size=round(value * cfg.resize_size))
+    if kind == "shift":
+        return replace_fields(base, shift=int(value))
+    size = int(value)
+    return replace_fields(base, input_size=size, resize_size=round(cfg.resize_size / cfg.input_size * size))
+
+
+def replace_fields(cfg: PreprocessCfg, **changes) -> PreprocessCfg:
+    return dataclasses.replace(cfg, **changes)
 
 
 def to_model_tensor(crop: Image.Image, cfg: PreprocessCfg):

@@ -1,0 +1,122 @@
+"""What every benchmark adapter shares: items, validation problems, image listing, fingerprints."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.errors import UserError
+
+__all__ = ["Item", "Problem", "DatasetInvalid", "Adapter", "IMAGE_SUFFIXES", "list_images", "subfolders",
+           "fingerprint", "missing_root"]
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif"})
+
+
+@dataclass(frozen=True)
+class Item:
+    """One image of a benchmark, with every label as a field (file-name facts parsed once, here).
+
+    Attributes:
+        image_id: stable key: the path relative to the dataset root (or `file.parquet:row`).
+        path: where to read it.
+        label: the ImageNet-1k class index, or -1 where a benchmark has none (cue-conflict).
+        labels: every accepted class (ImageNet-ReaL, ImageNet-Hard, PUG); empty when only `label` counts.
+        condition: a sub-condition such as `gaussian_noise/3` (ImageNet-C) or `Worlds` (PUG).
+        shape, texture: cue-conflict classes.
+        row: the row in a parquet file (ImageNet-Hard), else -1.
+    """
+
+    image_id: str
+    path: str
+    label: int = -1
+    labels: tuple[int, ...] = ()
+    condition: str = ""
+    shape: str = ""
+    texture: str = ""
+    row: int = -1
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a dataset folder, with the fix."""
+
+    path: str
+    expected: str
+    found: str
+    fix: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: expected {self.expected}, found {self.found}. {self.fix}"
+
+
+class DatasetInvalid(UserError):
+    """A dataset folder that does not have the layout its benchmark needs."""
+
+    @classmethod
+    def from_problems(cls, benchmark: str, root: Path, problems: list[Problem]) -> "DatasetInvalid":
+        shown = "\n".join(f"- {problem}" for problem in problems[:5])
+        more = f"\n- … and {len(problems) - 5} more" if len(problems) > 5 else ""
+        return cls(f"{benchmark} at {root} cannot be used:\n{shown}{more}")
+
+
+class Adapter:
+    """Base adapter: subclasses say how a layout is validated and listed."""
+
+    #: class space of the labels: ImageNet-1k, a 200-class subset of it, or the 16 cue-conflict classes
+    classes: str = "in1k"
+    expected_layout: str = ""
+
+    def validate(self, root: Path) -> list[Problem]:
+        raise NotImplementedError
+
+    def items(self, root: Path) -> list[Item]:
+        raise NotImplementedError
+
+    def class_subset(self, root: Path) -> tuple[int, ...] | None:
+        """ImageNet indices predictions are restricted to (ImageNet-A/R), or None for all 1000."""
+        return None
+
+    def read_bytes(self, item: Item) -> bytes:
+        with open(item.path, "rb") as handle:
+            return handle.read()
+
+
+def missing_root(root: Path, layout: str, obtain: str) -> list[Problem]:
+    if not root.exists():
+        return [Problem(str(root), f"a folder with {layout}", "nothing (the path does not exist)", obtain)]
+    if not root.is_dir():
+        return [Problem(str(root), f"a folder with {layout}", "a file", obtain)]
+    return []
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Image files directly in `folder`, sorted by name."""
+    try:
+        entries = os.scandir(folder)
+    except OSError:
+        return []
+    with entries:
+        return sorted(Path(entry.path) for entry in entries
+                      if entry.is_file() and os.path.splitext(entry.name)[1].lower() in IMAGE_SUFFIXES)
+
+
+def subfolders(folder: Path) -> list[Path]:
+    try:
+        return sorted(path for path in folder.iterdir() if path.is_dir() and not path.name.startswith("."))
+    except OSError:
+        return []
+
+
+def fingerprint(items: list[Item]) -> str:
+    """Hash of the file list (ids, sizes): a changed dataset gives a new run key."""
+    digest = hashlib.sha256()
+    for item in sorted(items, key=lambda item: item.image_id):
+        try:
+            size = os.stat(item.path).st_size
+        except OSError:
+            size = -1
+        digest.update(f"{item.image_id}\t{size}\t{item.row}\n".encode())
+    return digest.hexdigest()[:16]

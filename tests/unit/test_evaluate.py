@@ -1,0 +1,180 @@
+"""core.engine.evaluate: real cue-conflict end to end, samples, cancel/resume, 200-class masking,
+invariance transforms, and the authors' released decisions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from core.data.cue_conflict import SIXTEEN_CLASSES, sixteen_class_indices
+from core.engine import evaluate, import_author_decisions
+from core.models.preprocess import apply_variant, crop_for_model, parse_variant, resolve_preprocess
+from core.models.registry import MODELS
+from core.store import ResultsStore
+
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
+CUE = SHARED / "cue-conflict"
+
+
+def _quiet(_message: str) -> None:
+    pass
+
+
+@pytest.fixture(scope="module")
+def effnet_cue_conflict(tmp_path_factory):
+    """The offline model on all 1,280 real cue-conflict images (about a minute on 2 cores)."""
+    store = ResultsStore(tmp_path_factory.mktemp("cue") / "results.duckdb")
+    updates = []
+    summaries = evaluate(["effnet_lite0"], "cue-conflict", CUE, store=store, batch_size=64, progress=updates.append,
+                         say=_quiet)
+    return store, summaries, updates
+
+
+def test_offline_model_on_the_real_cue_conflict_set(effnet_cue_conflict):
+    store, summaries, updates = effnet_cue_conflict
+    assert summaries[0].status == "done" and summaries[0].written == 1280
+    assert updates[-1].done == updates[-1].total == 1280 and updates[-1].images_per_s > 0
+    rows = store.predictions(summaries[0].run_id)
+    assert len(rows) == 1280 and rows.error.isna().all()
+    assert set(rows.decision16) <= set(SIXTEEN_CLASSES)
+    # the stored 16-class decision agrees with one recomputed from the stored logits
+    ids, logits = store.logits(summaries[0].run_id)
+    probabilities = torch.tensor(logits).softmax(-1).numpy()
+    members = sixteen_class_indices()
+    recomputed = [SIXTEEN_CLASSES[int(np.argmax([p[list(members[c])].mean() for c in SIXTEEN_CLASSES]))]
+                  for p in probabilities]
+    assert np.mean(np.array(recomputed) == rows.set_index("image_id").loc[ids, "decision16"].to_numpy()) > 0.99
+    conflict = rows[rows["shape"] != rows["texture"]]
+    shape_hits = (conflict["decision16"] == conflict["shape"]).sum()
+    texture_hits = (conflict["decision16"] == conflict["texture"]).sum()
+    shape_bias = shape_hits / (shape_hits + texture_hits)
+    print(f"effnet_lite0 cue-conflict: shape bias {shape_bias:.3f} ({shape_hits} shape, {texture_hits} texture "
+          f"decisions of {len(conflict)} conflict images)")
+    assert 0 < shape_bias < 0.5  # ImageNet CNNs are texture-biased (Geirhos et al., 2019)
+
+
+def test_finished_run_is_not_repeated(effnet_cue_conflict):
+    store, summaries, _ = effnet_cue_conflict
+    again = evaluate(["effnet_lite0"], "cue-conflict", CUE, store=store, say=_quiet)
+    assert again[0].status == "skipped" and again[0].run_id == summaries[0].run_id
+
+
+def test_limit_and_seed_give_a_reproducible_sample(tmp_path, tiny_models_toml):
+    def sample(seed: int, db: str):
+        store = ResultsStore(tmp_path / db)
+        run = evaluate(["tiny_vit"], "cue-conflict", CUE, limit=24, seed=seed, store=store, workers=0, say=_quiet)[0]
+        return set(store.predictions(run.run_id).image_id), run.run_id
+
+    first, run_a = sample(7, "a.duckdb")
+    second, run_b = sample(7, "b.duckdb")
+    third, run_c = sample(8, "c.duckdb")
+    assert len(first) == 24 and first == second and first != third
+    assert run_a == run_b != run_c
+
+
+def test_cancel_then_resume(tmp_path, tiny_models_toml):
+    store = ResultsStore(tmp_path / "results.duckdb")
+    calls = []
+    first = evaluate(["tiny_convnext", "tiny_vit"], "cue-conflict", CUE, limit=40, batch_size=8, workers=0, store=store,
+                     should_stop=lambda: calls.append(1) or len(calls) >= 2, say=_quiet)
+    assert {summary.status for summary in first} == {"cancelled"}
+    assert all(summary.written == 16 for summary in first)  # both models fed by the same two batches
+    second = evaluate(["tiny_convnext", "tiny_vit"], "cue-conflict", CUE, limit=40, batch_size=8, workers=0,
+                      store=store, say=_quiet)
+    assert [summary.written for summary in second] == [24, 24]
+    assert set(store.runs().status) == {"done"} and set(store.runs().done) == {40}
+
+
+def test_imagenet_r_style_masking_on_a_hand_made_case(tmp_path):
+    """Global argmax outside the 200 classes: the prediction must be the best class inside them."""
+    from core.data import BENCHMARKS
+    from core.data.base import Item
+    from core.engine import _Job, _predict_rows
+    from core.models.load import LoadedModel
+
+    logits = torch.zeros(1, 1000)
+    logits[0, 5] = 9.0  # outside the subset
+    logits[0, 300] = 4.0  # best inside
+    logits[0, 301] = 2.0
+
+    class Fixed(torch.nn.Module):
+        def forward(self, x):
+            return logits.expand(x.shape[0], -1)
+
+    subset = tuple(range(300, 500))
+    job = _Job(LoadedModel(MODELS.get("effnet_lite0"), Fixed(), "fixed", "cpu"), resolve_preprocess(
+        MODELS.get("effnet_lite0")), None, "r", {"x.png"})
+    item = Item("x.png", "x.png", label=301)
+    rows, _ = _predict_rows(job, BENCHMARKS["imagenet-r"], subset, [(item, {"m": torch.zeros(3, 8, 8)}, None)], "m")
+    row = rows[0]
+    assert row["pred"] == 300 and row["top5"][:2] == [300, 301]
+    expected = np.exp([4.0, 2.0]) / (np.exp([4.0, 2.0]).sum() + 198)
+    np.testing.assert_allclose(row["top5_prob"][:2], expected, rtol=1e-5)
+    assert row["prob_true"] == pytest.approx(expected[1], rel=1e-5) and row["correct"] is False
+
+
+def test_cue_conflict_paper_protocol_feeds_raw_pixels_to_the_supervised_paper_models():
+    from core.data import BENCHMARKS
+
+    assert BENCHMARKS["cue-conflict"].paper_raw_input
+    image = Image.new("RGB", (224, 224))
+    cfg = resolve_preprocess(MODELS.get("vit_sup"), "paper")
+    import dataclasses
+
+    raw = dataclasses.replace(cfg, resize_mode="none")
+    assert crop_for_model(image, raw) is image
+
+
+@pytest.mark.parametrize("name, base", [("vit_sup", 256), ("vit_clip", 224)])
+def test_scale_variant_follows_the_paper(name, base):
+    spec = MODELS.get(name)
+    cfg = apply_variant(resolve_preprocess(spec, "paper"), spec, "paper", "scale=1.5")
+    assert (cfg.resize_size, cfg.input_size, cfg.interpolation) == (round(1.5 * base), 224, "bilinear")
+    library = apply_variant(resolve_preprocess(spec, "library"), spec, "library", "scale=2")
+    assert library.interpolation == "bicubic"
+
+
+def test_shift_moves_the_window_by_original_pixels():
+    array = np.tile(np.arange(600, dtype=np.uint16)[None, :] % 256, (300, 1)).astype(np.uint8)
+    image = Image.fromarray(np.stack([array] * 3, axis=-1))
+    spec = MODELS.get("vit_sup")
+    centred = apply_variant(resolve_preprocess(spec, "paper"), spec, "paper", "shift=0")
+    shifted = apply_variant(resolve_preprocess(spec, "paper"), spec, "paper", "shift=30")
+    # window side = 224 × 300 / 256 = 262.5 px; centred it starts at (600 - 262.5) / 2
+    left = np.asarray(crop_for_model(image, centred))[0, 0, 0]
+    moved = np.asarray(crop_for_model(image, shifted))[0, 0, 0]
+    assert abs(int(moved) - int(left) - 30) <= 1
+    assert crop_for_model(image, shifted).size == (224, 224)
+
+
+def test_resolution_variant_runs_a_vit_at_another_size(tiny_specs):
+    from core.models.load import load_model
+
+    spec = tiny_specs["tiny_vit"]
+    cfg = apply_variant(resolve_preprocess(spec, "paper"), spec, "paper", "resolution=96")
+    assert cfg.input_size == 96
+    loaded = load_model(spec, device="cpu", image_size=96)
+    with torch.inference_mode():
+        assert loaded.module(torch.zeros(1, 3, 96, 96)).shape == (1, 1000)
+
+
+def test_bad_variant_is_a_clear_error():
+    with pytest.raises(ValueError, match="scale=1.5"):
+        parse_variant("zoom=2")
+
+
+def test_authors_decisions_are_imported_faithfully(tmp_path):
+    store = ResultsStore(tmp_path / "results.duckdb")
+    run_ids = import_author_decisions(SHARED / "cue-conflict-paper-models", store, say=_quiet)
+    assert len(run_ids) == 4
+    runs = store.runs().set_index("model")
+    assert set(runs.source) == {"authors"} and set(runs.done) == {1280}
+    source = pd.read_csv(SHARED / "cue-conflict-paper-models" / "cue-conflict_vit-clip_session-1.csv")
+    stored = store.predictions(runs.loc["vit_clip", "run_id"])
+    assert (stored["decision16"] == stored["shape"]).sum() == (source.object_response == source.category).sum()
+    assert import_author_decisions(SHARED / "cue-conflict-paper-models", store, say=_quiet) == run_ids
