@@ -1,4 +1,8 @@
-"""Beyond Accuracy Explorer: entry point. Only routes; each page lives in pages/."""
+"""Beyond Accuracy Explorer: entry point. Only routes; each page lives in views/.
+
+Pages live in `views/`, not `pages/`: with a `pages/` folder beside the entry point, Streamlit (1.67)
+serves a first request for /compare through its legacy folder-based navigation, skipping this file.
+"""
 
 import streamlit as st
 
@@ -6,9 +10,11 @@ st.set_page_config(page_title="Beyond Accuracy Explorer", page_icon=":material/v
 
 navigation = st.navigation(
     {
-        "": [st.Page("pages/home.py", title="Home", icon=":material/home:", default=True)],
-        "Explore": [st.Page("pages/compare.py", title="Compare models", icon=":material/compare:",
-                            url_path="compare")],
+        "": [st.Page("views/home.py", title="Home", icon=":material/home:", default=True)],
+        "Explore": [st.Page("views/compare.py", title="Compare models", icon=":material/compare:",
+                            url_path="compare"),
+                    st.Page("views/evaluations.py", title="Evaluations", icon=":material/database:",
+                            url_path="evaluations")],
     }
 )
 navigation.run()

@@ -24,6 +24,11 @@ os.environ.update({
 })
 
 import numpy as np  # noqa: E402
+
+from core.config import shared_dir  # noqa: E402
+
+SHARED_DATA = shared_dir() / "data"
+"""Development data (`BAE_SHARED_DIR`, default ../shared): read in place, never copied."""
 import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 

@@ -19,7 +19,7 @@ def _app() -> AppTest:
 
 def _compare(at: AppTest | None = None) -> AppTest:
     at = at or _app()
-    at.switch_page("pages/compare.py").run()
+    at.switch_page("views/compare.py").run()
     return at
 
 

@@ -84,6 +84,17 @@ def _settle(page) -> None:
     page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=180_000)
 
 
+def test_a_deep_link_on_a_fresh_server_gets_the_apps_navigation(page, app_url):
+    """The first request goes straight to a page: it must still run app.py's st.navigation."""
+    page.goto(f"{app_url}/evaluations")
+    page.get_by_role("heading", name="Evaluations: what has been measured").wait_for()
+    _settle(page)
+    navigation = page.locator('[data-testid="stSidebarNav"]').inner_text()
+    assert "Compare models" in navigation and "ui" not in navigation.split()
+    _no_exception(page)
+    page.screenshot(path=str(SHOTS / "evaluations.png"), full_page=True)
+
+
 def test_home_page(page, app_url):
     page.goto(app_url)
     page.get_by_role("heading", name="Beyond Accuracy Explorer").wait_for()

@@ -3,7 +3,6 @@ invariance transforms, and the authors' released decisions."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,8 +15,9 @@ from core.engine import evaluate, import_author_decisions
 from core.models.preprocess import apply_variant, crop_for_model, parse_variant, resolve_preprocess
 from core.models.registry import MODELS
 from core.store import ResultsStore
+from tests.conftest import SHARED_DATA
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
+SHARED = SHARED_DATA
 CUE = SHARED / "cue-conflict"
 
 

@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 
 from core.store import ResultsStore, RunInfo, SchemaMismatch
+from tests.conftest import SHARED_DATA
 
 ROOT = Path(__file__).resolve().parents[2]
-CUE = ROOT.parent / "shared" / "data" / "cue-conflict"
+CUE = SHARED_DATA / "cue-conflict"
 
 
 def _info(run_id: str = "r1", n: int = 2) -> RunInfo:

@@ -18,7 +18,7 @@ from core.data.pug import PUG_FACTORS
 from core.errors import UserError
 from core.imagenet import wnids
 
-SHARED = Path(__file__).resolve().parents[4] / "shared"
+from tests.conftest import SHARED_DATA
 
 
 def _image(path: Path, colour=(120, 30, 200), size=(40, 30)) -> Path:
@@ -145,7 +145,7 @@ def test_pug_needs_its_mapping_file_and_says_where_it_is(tmp_path):
 
 
 def test_cue_conflict_real_images_parse_shape_and_texture():
-    items = load_items(BENCHMARKS["cue-conflict"], SHARED / "data" / "cue-conflict")
+    items = load_items(BENCHMARKS["cue-conflict"], SHARED_DATA / "cue-conflict")
     assert len(items) == 1280
     item = next(item for item in items if item.image_id == "cat/cat1-bird1.png")
     assert (item.shape, item.texture) == ("cat", "bird")

@@ -7,7 +7,7 @@ import streamlit as st
 
 from core.errors import UserError
 from core.images import MAX_UPLOAD_MB, SUPPORTED_TYPES, decode_image
-from pages import _ui as ui
+from views import _ui as ui
 
 st.title("Compare models on your image")
 st.caption("Four models with near-equal ImageNet accuracy can still see an image very differently. "

@@ -7,7 +7,7 @@ import streamlit as st
 
 from core.errors import UserError
 from core.models.registry import ModelSpec, append_user_model
-from pages import _ui as ui
+from views import _ui as ui
 
 st.title("Beyond Accuracy Explorer")
 st.markdown(
@@ -16,7 +16,7 @@ st.markdown(
     "Beyond ImageNet Accuracy* (ICML 2024), which compares a supervised ViT and ConvNeXt with their CLIP "
     "counterparts on mistakes, shape bias, calibration, robustness, transfer and invariance."
 )
-st.page_link("pages/compare.py", label="Compare the models on your own image", icon=":material/compare:")
+st.page_link("views/compare.py", label="Compare the models on your own image", icon=":material/compare:")
 
 st.subheader("Models")
 with st.spinner("Checking which models can run here…"):

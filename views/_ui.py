@@ -106,3 +106,18 @@ def example_bytes(key: str) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(getattr(skimage.data, key)()).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def store_version() -> str:
+    """Changes when an evaluation commits a batch: the key of every cached store read."""
+    from core.store import ResultsStore
+
+    return ResultsStore().version()
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def runs_table(version: str):
+    """Every run in the results store (read-only, short connection; never a cached handle)."""
+    from core.store import ResultsStore
+
+    return ResultsStore().runs()

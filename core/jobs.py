@@ -1,0 +1,113 @@
+"""Background evaluations: `python -m core evaluate` as detached processes the app can watch and stop.
+
+A detached process survives Streamlit reruns, page switches and browser reloads; progress is read
+from the results store, and SIGTERM asks it to finish the batch in flight and stop (resumable).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from core.config import PROJECT_ROOT, cache_dir
+
+__all__ = ["Job", "launch_evaluation", "jobs", "cancel", "log_tail"]
+
+
+@dataclass(frozen=True)
+class Job:
+    pid: int
+    command: tuple[str, ...]
+    log: str
+    started: float
+
+    @property
+    def running(self) -> bool:
+        try:
+            finished, _ = os.waitpid(self.pid, os.WNOHANG)  # reap it if it is our child
+            if finished == self.pid:
+                return False
+        except ChildProcessError:
+            pass  # started by an earlier app process: not our child
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return _not_zombie(self.pid)
+
+
+def _not_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def _registry_path() -> Path:
+    return cache_dir() / "jobs.json"
+
+
+def _read() -> list[Job]:
+    try:
+        entries = json.loads(_registry_path().read_text())
+    except (OSError, ValueError):
+        return []
+    return [Job(entry["pid"], tuple(entry["command"]), entry["log"], entry["started"]) for entry in entries]
+
+
+def _write(entries: list[Job]) -> None:
+    path = _registry_path()
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps([asdict(job) for job in entries]))
+    os.replace(temporary, path)
+
+
+def launch_evaluation(models: list[str], benchmark: str, data: str, *, variant: str = "", protocol: str = "paper",
+                      limit: int | None = None, seed: int = 0) -> Job:
+    """Start `python -m core evaluate …` detached from the caller (its own session and log file)."""
+    command = [sys.executable, "-m", "core", "evaluate", "--models", ",".join(models), "--benchmark", benchmark,
+               "--data", str(data), "--protocol", protocol]
+    if variant:
+        command += ["--variant", variant]
+    if limit:
+        command += ["--limit", str(limit), "--seed", str(seed)]
+    logs = cache_dir() / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    log = logs / f"evaluate-{time.strftime('%Y%m%d-%H%M%S')}-{benchmark}.log"
+    with open(log, "w") as handle:
+        process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL, stdout=handle,
+                                   stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ,
+                                                                                          "PYTHONUNBUFFERED": "1"})
+    job = Job(process.pid, tuple(command), str(log), time.time())
+    _write([entry for entry in _read() if entry.running] + [job])
+    return job
+
+
+def jobs() -> list[Job]:
+    """Evaluations started from the app, newest first (finished ones stay listed with their log)."""
+    return sorted(_read(), key=lambda job: job.started, reverse=True)[:10]
+
+
+def cancel(job: Job) -> None:
+    """Ask a running evaluation to stop after its current batch (it can be resumed later)."""
+    if job.running:
+        os.kill(job.pid, signal.SIGTERM)
+
+
+def log_tail(job: Job, lines: int = 3) -> str:
+    """The last lines of a job's log (tqdm's carriage returns folded to the latest state)."""
+    try:
+        text = Path(job.log).read_text(errors="replace")
+    except OSError:
+        return ""
+    kept = [line.rsplit("\r", 1)[-1] for line in text.splitlines()]
+    return "\n".join([line for line in kept if line.strip()][-lines:])

@@ -1,0 +1,86 @@
+"""Evaluations page: what the results store holds, and background runs started from here."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from core import jobs
+from core.data import BENCHMARKS
+from core.data.download import data_dir
+from core.errors import UserError
+from views import _ui as ui
+
+st.title("Evaluations: what has been measured")
+st.caption("Every analysis reads per-image predictions from the results store. Runs continue in the background "
+           "when you switch pages; a stopped run resumes where it stopped.")
+
+
+@st.fragment(run_every=2.0)
+def _progress() -> None:
+    try:
+        runs = ui.runs_table(ui.store_version())
+    except UserError as error:
+        ui.show_user_error(error)
+        return
+    active = [job for job in jobs.jobs() if job.running]
+    for job in active:
+        with st.container(border=True):
+            st.markdown(f"**Running** (pid {job.pid}): `{' '.join(job.command[3:])}`")
+            st.code(jobs.log_tail(job) or "starting…", language=None)
+            if st.button("Stop after the current batch", key=f"evaluations_stop_{job.pid}"):
+                jobs.cancel(job)
+                st.toast("Stopping; the run can be resumed with the same settings.")
+    if runs.empty:
+        st.info("The results store is empty. Start a run below, or from a terminal: "
+                "`python -m core evaluate --models effnet_lite0 --benchmark cue-conflict`")
+        return
+    table = pd.DataFrame({
+        "model": runs["model"], "benchmark": runs["benchmark"], "variant": runs["variant"].replace("", "—"),
+        "protocol": runs["protocol"], "source": runs["source"], "status": runs["status"],
+        "progress": runs["done"] / runs["n_total"].clip(lower=1), "images": runs["done"],
+        "accuracy": runs["accuracy"], "images/s": runs["images_per_s"],
+    })
+    st.dataframe(table, hide_index=True, width="stretch", column_config={
+        "progress": st.column_config.ProgressColumn("progress", format="percent", min_value=0.0, max_value=1.0),
+        "accuracy": st.column_config.NumberColumn("top-1 / 16-class acc.", format="percent"),
+        "images/s": st.column_config.NumberColumn(format="%.1f"),
+    })
+    st.caption("source 'authors' = decisions released with the paper's code, not measured here.")
+
+
+_progress()
+
+st.subheader("Start an evaluation")
+statuses = ui.statuses()
+live = [status.spec.name for status in statuses if status.live]
+with st.form("evaluations_start"):
+    models = st.multiselect("Models", live, default=live[:1], key="evaluations_models",
+                            help="Only models that are ready here are listed (see Home).")
+    benchmark = st.selectbox("Benchmark", list(BENCHMARKS), key="evaluations_benchmark",
+                             format_func=lambda key: BENCHMARKS[key].label)
+    data = st.text_input("Dataset folder", key="evaluations_data",
+                         placeholder=f"e.g. {data_dir() / 'cue-conflict'}")
+    columns = st.columns(4)
+    protocol = columns[0].selectbox("Preprocessing", ["paper", "library"], key="evaluations_protocol")
+    variant = columns[1].text_input("Variant", key="evaluations_variant", placeholder="scale=1.5, shift=30, …")
+    limit = columns[2].number_input("Sample size (0 = all)", min_value=0, value=0, step=100, key="evaluations_limit")
+    seed = columns[3].number_input("Seed", min_value=0, value=0, key="evaluations_seed")
+    submitted = st.form_submit_button("Start in the background")
+
+if submitted:
+    from pathlib import Path
+
+    spec = BENCHMARKS[benchmark]
+    root = Path(data.strip() or (data_dir() / "cue-conflict" if benchmark == "cue-conflict" else "")).expanduser()
+    problems = spec.adapter.validate(root) if str(root) not in ("", ".") else []
+    if not models:
+        st.warning("Choose at least one model.")
+    elif str(root) in ("", "."):
+        st.warning(f"Enter the folder that holds {spec.label}. {spec.obtain}")
+    elif problems:
+        st.error(f"{spec.label} at {root} cannot be used:\n" + "\n".join(f"- {problem}" for problem in problems[:5]))
+    else:
+        job = jobs.launch_evaluation(models, benchmark, str(root), variant=variant.strip(), protocol=protocol,
+                                     limit=int(limit) or None, seed=int(seed))
+        st.success(f"Started (pid {job.pid}); progress appears above. Log: {job.log}")
