@@ -20,7 +20,7 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--models", default="", help="comma-separated model keys (default: every live model)")
     predict.add_argument("--protocol", choices=("paper", "library"), default="paper")
     download = commands.add_parser(
-        "download", help="fetch models' weights, or the data `cue-conflict` / `paper-decisions` (needs internet)")
+        "download", help="fetch models' weights, or `cue-conflict` (images + the paper authors' decisions) (needs internet)")
     download.add_argument("models", nargs="+", metavar="MODEL|cue-conflict|paper-decisions")
     evaluate = commands.add_parser("evaluate", help="predict a benchmark with models and store per-image results")
     evaluate.add_argument("--models", required=True, help="comma-separated model keys")
@@ -128,10 +128,11 @@ def _download(args) -> int:
     failed = 0
     for name in args.models:
         try:
-            if name == "cue-conflict":
+            if name == "cue-conflict":  # the images, and the paper authors' decisions on them
                 download_cue_conflict()
+                _import_authors(argparse.Namespace(folder=download_author_decisions()))
             elif name == "paper-decisions":
-                download_author_decisions()
+                _import_authors(argparse.Namespace(folder=download_author_decisions()))
             else:
                 download_weights(models.get(name))
         except UserError as error:

@@ -225,7 +225,8 @@ def evaluate(model_names: Sequence[str], benchmark: str, root, *, variant: str =
                        class_subset=json.dumps(subset) if subset else None, convention=bench.convention,
                        model_spec=json.dumps(dataclasses.asdict(spec), sort_keys=True), weights_key=loaded.weights_key,
                        preprocess_key=cfg.key(), preprocess=json.dumps(dataclasses.asdict(cfg)), head_key=key,
-                       data_root=str(root), data_fingerprint=data_fingerprint, sample_limit=sample,
+                       data_root=str(root), data_fingerprint=data_fingerprint,
+                       data_revision=bench.adapter.revision(root), sample_limit=sample,
                        sample_seed=seed if sample is not None else None,
                        store_logits=bench.store_logits, packages=packages_json(), device=device)
         if store.start_run(info) == "done":

@@ -72,7 +72,7 @@ CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY, model TEXT NOT NULL, benchmark TEXT NOT NULL, variant TEXT NOT NULL,
     protocol TEXT NOT NULL, source TEXT NOT NULL, status TEXT NOT NULL, n_total INTEGER NOT NULL,
     class_subset TEXT, convention TEXT, model_spec TEXT, weights_key TEXT, preprocess_key TEXT, preprocess TEXT,
-    head_key TEXT, data_root TEXT, data_fingerprint TEXT, sample_limit INTEGER, sample_seed INTEGER,
+    head_key TEXT, data_root TEXT, data_fingerprint TEXT, data_revision TEXT, sample_limit INTEGER, sample_seed INTEGER,
     store_logits BOOLEAN, packages TEXT, device TEXT, images_per_s DOUBLE,
     started_at TIMESTAMP, finished_at TIMESTAMP, message TEXT
 );
@@ -111,6 +111,7 @@ class RunInfo:
     head_key: str = ""
     data_root: str = ""
     data_fingerprint: str = ""
+    data_revision: str = ""
     sample_limit: int | None = None
     sample_seed: int | None = None
     store_logits: bool = True

@@ -79,6 +79,10 @@ class Adapter:
         """ImageNet indices predictions are restricted to (ImageNet-A/R), or None for all 1000."""
         return None
 
+    def revision(self, root: Path) -> str:
+        """The dataset's published revision where one can be read from the files, else ""."""
+        return ""
+
     def read_bytes(self, item: Item) -> bytes:
         with open(item.path, "rb") as handle:
             return handle.read()

@@ -71,8 +71,7 @@ class ImageNetHard(Adapter):
         image = _table(item.path).column("image")[item.row].as_py()
         return image["bytes"] if isinstance(image, dict) else image
 
-    @staticmethod
-    def revision(root: Path) -> str:
+    def revision(self, root: Path) -> str:
         """The hub snapshot (commit) the files came from, when they sit in a Hugging Face cache folder."""
         parts = root.resolve().parts
         if "snapshots" in parts and parts.index("snapshots") + 1 < len(parts):

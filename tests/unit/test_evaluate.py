@@ -161,6 +161,11 @@ def test_resolution_variant_runs_a_vit_at_another_size(tiny_specs):
     loaded = load_model(spec, device="cpu", image_size=96)
     with torch.inference_mode():
         assert loaded.module(torch.zeros(1, 3, 96, 96)).shape == (1, 1000)
+    clip = tiny_specs["tiny_clip"]  # open_clip: position embedding resized when the weights load
+    assert apply_variant(resolve_preprocess(clip, "paper"), clip, "paper", "resolution=64").input_size == 64
+    loaded = load_model(clip, device="cpu", image_size=64)
+    with torch.inference_mode():
+        assert loaded.module.encode_image(torch.zeros(1, 3, 64, 64)).shape == (1, 32)
 
 
 def test_bad_variant_is_a_clear_error():

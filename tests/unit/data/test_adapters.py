@@ -132,6 +132,9 @@ def test_imagenet_hard_parquet_rows_and_multi_labels(tmp_path):
     assert len(items) == 8 and items[1].labels == (1, 2) and items[1].image_id.endswith(".parquet:1")
     decoded = Image.open(io.BytesIO(adapter.read_bytes(items[6])))
     assert decoded.size == (8, 8)
+    snapshot = tmp_path / "datasets--taesiri--imagenet-hard" / "snapshots" / "abc123"
+    snapshot.mkdir(parents=True)
+    assert adapter.revision(snapshot) == "abc123" and "unknown" in adapter.revision(tmp_path)
 
 
 def test_pug_needs_its_mapping_file_and_says_where_it_is(tmp_path):
