@@ -15,6 +15,8 @@ navigation = st.navigation(
                             url_path="compare"),
                     st.Page("views/evaluations.py", title="Evaluations", icon=":material/database:",
                             url_path="evaluations")],
+        "Analyses": [st.Page("views/shape_texture.py", title="Shape vs texture", icon=":material/texture:",
+                             url_path="shape-texture")],
     }
 )
 navigation.run()

@@ -33,8 +33,10 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--batch-size", type=int, default=32)
     evaluate.add_argument("--workers", type=int, help="decoding processes (default: 2 on CPU, 8 with a GPU)")
     commands.add_parser("status", help="what the results store holds, per run")
-    authors = commands.add_parser("import-authors", help="store the paper authors' released cue-conflict decisions")
-    authors.add_argument("folder", type=Path, nargs="?", help="folder of the CSVs (default: the downloaded copy)")
+    authors = commands.add_parser("import-authors",
+                                  help="store the paper authors' (and human observers') cue-conflict decisions")
+    authors.add_argument("folder", type=Path, nargs="?", help="folder of the authors' CSVs (default: downloaded copy)")
+    authors.add_argument("--humans", type=Path, help="folder of model-vs-human's cue-conflict_subject-*.csv files")
     head = commands.add_parser("zero-shot-head", help="compute and cache a CLIP model's ImageNet zero-shot head")
     head.add_argument("models", nargs="+")
     head.add_argument("--yes", action="store_true", help="start without asking after the time estimate")
@@ -120,7 +122,7 @@ def _predict(args) -> int:
 
 
 def _download(args) -> int:
-    from core.data.download import download_author_decisions, download_cue_conflict
+    from core.data.download import download_author_decisions, download_cue_conflict, download_human_decisions
     from core.models import registry
     from core.models.load import download_weights
 
@@ -128,11 +130,12 @@ def _download(args) -> int:
     failed = 0
     for name in args.models:
         try:
-            if name == "cue-conflict":  # the images, and the paper authors' decisions on them
+            if name == "cue-conflict":  # the images, the paper authors' and the human observers' decisions
                 download_cue_conflict()
-                _import_authors(argparse.Namespace(folder=download_author_decisions()))
+                _import_authors(argparse.Namespace(folder=download_author_decisions(), humans=None))
+                _import_authors(argparse.Namespace(folder=None, humans=download_human_decisions()))
             elif name == "paper-decisions":
-                _import_authors(argparse.Namespace(folder=download_author_decisions()))
+                _import_authors(argparse.Namespace(folder=download_author_decisions(), humans=None))
             else:
                 download_weights(models.get(name))
         except UserError as error:
@@ -246,10 +249,15 @@ def _status(args) -> int:
 
 def _import_authors(args) -> int:
     from core.data.download import data_dir
-    from core.engine import import_author_decisions
+    from core.engine import import_author_decisions, import_human_decisions
 
-    folder = args.folder or data_dir() / "cue-conflict-paper-models"
-    if not folder.is_dir():
-        print(f"{folder} does not exist. Run: python -m core download paper-decisions", file=sys.stderr)
-        return 2
-    return 0 if import_author_decisions(folder) else 2
+    imported = []
+    if args.folder is not None or args.humans is None:
+        folder = args.folder or data_dir() / "cue-conflict-paper-models"
+        if not folder.is_dir():
+            print(f"{folder} does not exist. Run: python -m core download paper-decisions", file=sys.stderr)
+            return 2
+        imported += import_author_decisions(folder)
+    if args.humans is not None:
+        imported += import_human_decisions(args.humans)
+    return 0 if imported else 2

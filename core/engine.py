@@ -18,7 +18,7 @@ from core.models.preprocess import PreprocessCfg, crop_for_model, to_model_tenso
 from core.store import prediction_cache, prediction_key
 
 __all__ = ["Prediction", "classify", "logits_for", "evaluate", "EvalProgress", "RunSummary", "run_id_for",
-           "import_author_decisions"]
+           "import_author_decisions", "import_human_decisions", "import_decisions"]
 
 _TOP_K = 5
 
@@ -351,35 +351,62 @@ def _row(run_id: str, item, **values) -> dict:
             "texture": item.texture or None, **values}
 
 
-def import_author_decisions(folder, store=None, say=print) -> list[str]:
-    """Store the paper authors' released cue-conflict decisions as runs of our model keys
-    (source "authors"), so pages show them beside our own runs, labelled as theirs."""
+def import_decisions(files: dict, source: str, store=None, say=print) -> list[str]:
+    """Store model-vs-human style decision CSVs ({path: model key}) as cue-conflict runs of `source`."""
     import hashlib
     from pathlib import Path
 
-    from core.data.cue_conflict import AUTHOR_MODELS, read_decisions
+    from core.data.cue_conflict import read_decisions
     from core.store import ResultsStore, RunInfo
 
     store = store or ResultsStore()
-    folder = Path(folder)
     imported = []
-    for name, model in AUTHOR_MODELS.items():
-        path = folder / f"cue-conflict_{name}_session-1.csv"
-        if not path.exists():
-            say(f"{path.name} not found in {folder}; skipped.")
-            continue
+    for path, model in files.items():
+        path = Path(path)
         content_hash = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
         rows = read_decisions(path)
-        run_id = run_id_for(source="authors", model=model, file=content_hash)
-        info = RunInfo(run_id, model, "cue-conflict", "", "paper", len(rows), source="authors",
-                       convention="decisions released with the paper's code (kirill-vish/Beyond-INet)",
-                       data_root=str(folder), data_fingerprint=content_hash)
+        run_id = run_id_for(source=source, model=model, file=content_hash)
+        info = RunInfo(run_id, model, "cue-conflict", "", "paper", len(rows), source=source,
+                       convention=f"decisions from {path.name}", data_root=str(path.parent),
+                       data_fingerprint=content_hash)
         if store.start_run(info) != "done":
             store.write_batch([{"run_id": run_id, "image_id": row["image_id"], "path": None, "label": -1,
                                 "labels": [], "shape": row["shape"], "texture": row["texture"],
                                 "decision16": row["decision16"], "correct": row["decision16"] == row["shape"]}
                                for row in rows])
             store.finish_run(run_id, "done")
-        say(f"{model}: {len(rows):,} decisions by the paper's authors ({path.name})")
+        say(f"{model}: {len(rows):,} decisions ({source}, {path.name})")
         imported.append(run_id)
     return imported
+
+
+def import_author_decisions(folder, store=None, say=print) -> list[str]:
+    """The paper authors' released cue-conflict decisions as runs of our model keys (source "authors"),
+    so pages show them beside our own runs, labelled as theirs."""
+    from pathlib import Path
+
+    from core.data.cue_conflict import AUTHOR_MODELS
+
+    folder = Path(folder)
+    files = {}
+    for name, model in AUTHOR_MODELS.items():
+        path = folder / f"cue-conflict_{name}_session-1.csv"
+        if path.exists():
+            files[path] = model
+        else:
+            say(f"{path.name} not found in {folder}; skipped.")
+    return import_decisions(files, "authors", store, say)
+
+
+def import_human_decisions(folder, store=None, say=print) -> list[str]:
+    """The 10 human observers of model-vs-human as runs `human_01` … (source "humans")."""
+    import re
+    from pathlib import Path
+
+    files = {}
+    for path in sorted(Path(folder).glob("cue-conflict_subject-*_session_*.csv")):
+        number = re.search(r"subject-(\d+)", path.name)[1]
+        files[path] = f"human_{int(number):02d}"
+    if not files:
+        say(f"No cue-conflict_subject-*.csv files in {folder}.")
+    return import_decisions(files, "humans", store, say)

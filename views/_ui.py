@@ -121,3 +121,56 @@ def runs_table(version: str):
     from core.store import ResultsStore
 
     return ResultsStore().runs()
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def predictions(run_ids: tuple[str, ...], columns: tuple[str, ...], version: str):
+    """Per-image rows of some runs (only the columns a page needs)."""
+    import pandas as pd
+
+    from core.store import ResultsStore
+
+    if not run_ids:
+        return pd.DataFrame(columns=["run_id", *columns])
+    marks = ", ".join("?" for _ in run_ids)
+    return ResultsStore().query(f"SELECT run_id, {', '.join(columns)} FROM predictions WHERE run_id IN ({marks})",
+                                list(run_ids))
+
+
+def model_label(model: str) -> str:
+    """Display label of a model key (registry label; human observers and unknown keys readable too)."""
+    if model.startswith("human_"):
+        return f"Human observer {model.split('_')[1]}"
+    specs, _ = models()
+    for spec in specs:
+        if spec.name == model:
+            return spec.display
+    return model
+
+
+def chart_with_downloads(chart, table, stem: str, key: str) -> None:
+    """The chart, then PNG / SVG / CSV downloads (Streamlit's own menu offers PNG only)."""
+    from core import charts
+
+    st.altair_chart(chart, width="stretch")
+    columns = st.columns([1, 1, 1, 5])
+    try:
+        columns[0].download_button("PNG", charts.to_png(chart), f"{stem}.png", "image/png", key=f"{key}_png")
+        columns[1].download_button("SVG", charts.to_svg(chart), f"{stem}.svg", "image/svg+xml", key=f"{key}_svg")
+    except Exception as error:  # noqa: BLE001 - a failed export must not take the chart down
+        log.warning("chart export failed: %s", error)
+        columns[3].caption("PNG/SVG export unavailable (vl-convert failed); the chart menu still saves PNG.")
+    columns[2].download_button("CSV", table.to_csv(index=False), f"{stem}.csv", "text/csv", key=f"{key}_csv")
+
+
+def thumbnail(path: str, size: int = 160):
+    """A small RGB copy of a dataset image, or None if the file is gone."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            image = image.convert("RGB")
+            image.thumbnail((size, size))
+            return image
+    except OSError:
+        return None

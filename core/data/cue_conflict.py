@@ -68,6 +68,8 @@ class CueConflict(Adapter):
 AUTHOR_MODELS = {"deit3-21k": "vit_sup", "convnext-base-21k": "convnext_sup", "vit-clip": "vit_clip",
                  "convnext-clip": "convnext_clip"}
 """File-name model names of the paper's released decisions → our model keys."""
+HUMANS_URL = ("https://raw.githubusercontent.com/bethgelab/model-vs-human/HEAD/raw-data/cue-conflict/"
+              "cue-conflict_subject-{number:02d}_session_1.csv")
 AUTHORS_URL = ("https://raw.githubusercontent.com/kirill-vish/Beyond-INet/HEAD/inference/modelvshuman/raw-data/"
                "cue-conflict/cue-conflict_{name}_session-1.csv")
 

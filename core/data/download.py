@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Callable
 
 from core.config import cache_dir
-from core.data.cue_conflict import AUTHOR_MODELS, AUTHORS_URL, CUE_CONFLICT_URL, CueConflict
+from core.data.cue_conflict import AUTHOR_MODELS, AUTHORS_URL, CUE_CONFLICT_URL, HUMANS_URL, CueConflict
 from core.errors import UserError
 
-__all__ = ["data_dir", "download_cue_conflict", "download_author_decisions"]
+__all__ = ["data_dir", "download_cue_conflict", "download_author_decisions", "download_human_decisions"]
 
 
 def data_dir() -> Path:
@@ -64,4 +64,15 @@ def download_author_decisions(dest: Path | None = None, say: Callable[[str], Non
         target = dest / f"cue-conflict_{name}_session-1.csv"
         if not target.exists():
             _fetch(AUTHORS_URL.format(name=name), target, say)
+    return dest
+
+
+def download_human_decisions(dest: Path | None = None, say: Callable[[str], None] = print) -> Path:
+    """The 10 human observers' cue-conflict decisions (model-vs-human raw-data, MIT licence)."""
+    dest = dest or data_dir() / "cue-conflict-human"
+    dest.mkdir(parents=True, exist_ok=True)
+    for number in range(1, 11):
+        target = dest / f"cue-conflict_subject-{number:02d}_session_1.csv"
+        if not target.exists():
+            _fetch(HUMANS_URL.format(number=number), target, say)
     return dest

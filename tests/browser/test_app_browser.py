@@ -34,8 +34,18 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+PAGES = {"": "Beyond Accuracy Explorer", "compare": "Compare models on your image",
+         "evaluations": "Evaluations: what has been measured", "shape-texture": "Shape vs texture: what decides the answer?"}
+
+
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
+    from core.engine import import_author_decisions, import_human_decisions
+    from tests.conftest import SHARED_DATA
+
+    # the pages read the default store: give the analyses real decisions to show
+    import_author_decisions(SHARED_DATA / "cue-conflict-paper-models", say=lambda _: None)
+    import_human_decisions(SHARED_DATA / "cue-conflict-human", say=lambda _: None)
     port = _free_port()
     log = tmp_path_factory.mktemp("server") / "streamlit.log"
     with open(log, "w") as handle:
@@ -120,6 +130,15 @@ def test_compare_page_upload_predicts_a_cat(page, app_url, chelsea_jpeg, tmp_pat
     top5.wait_for()
     page.get_by_text("ms/image").first.wait_for()
     page.screenshot(path=str(SHOTS / "compare_upload.png"), full_page=True)
+
+
+@pytest.mark.parametrize("path", list(PAGES))
+def test_every_page_renders_without_an_exception(page, app_url, path):
+    page.goto(f"{app_url}/{path}")
+    page.get_by_role("heading", name=PAGES[path]).wait_for()
+    _settle(page)
+    _no_exception(page)
+    page.screenshot(path=str(SHOTS / f"page_{path or 'home'}.png"), full_page=True)
 
 
 def test_upload_cap_is_enforced_in_the_browser(page, app_url, tmp_path):

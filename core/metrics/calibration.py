@@ -1,0 +1,148 @@
+"""Calibration: does confidence match accuracy? Pure functions on numpy arrays."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["expected_calibration_error", "maximum_calibration_error", "reliability_bins", "brier_score",
+           "negative_log_likelihood", "fit_temperature", "TemperatureFit", "softmax"]
+
+
+def _check(confidence: np.ndarray, correct: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray]:
+    confidence = np.asarray(confidence, dtype=np.float64)
+    correct = np.asarray(correct, dtype=np.float64)
+    if not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
+        raise ValueError(f"Expected `n_bins` to be an integer >= 1, got {n_bins!r}.")
+    if confidence.shape != correct.shape or confidence.ndim != 1:
+        raise ValueError(f"Expected `confidence` and `correct` of the same 1-d shape, got {confidence.shape} and "
+                         f"{correct.shape}.")
+    if confidence.size == 0:
+        raise ValueError("Expected at least one prediction, got none.")
+    if np.any((confidence < 0) | (confidence > 1)) or np.any(np.isnan(confidence)):
+        raise ValueError(f"Expected `confidence` in [0, 1], got values in [{confidence.min()}, {confidence.max()}]; "
+                         "pass probabilities, not logits.")
+    return confidence, correct
+
+
+def _bin_ids(confidence: np.ndarray, n_bins: int) -> np.ndarray:
+    # bin k holds (k/n, (k+1)/n]; 0 goes to the first bin, 1.0 to the last
+    inner_edges = np.linspace(0.0, 1.0, n_bins + 1)[1:-1]
+    return np.searchsorted(inner_edges, confidence, side="left")
+
+
+def reliability_bins(confidence: np.ndarray, correct: np.ndarray, *, n_bins: int = 15):
+    """Per equal-width bin: count, mean confidence and accuracy (NaN for empty bins).
+
+    Returns a pandas DataFrame with columns `bin`, `lower`, `upper`, `count`, `confidence`, `accuracy`.
+    """
+    import pandas as pd
+
+    confidence, correct = _check(confidence, correct, n_bins)
+    ids = _bin_ids(confidence, n_bins)
+    count = np.bincount(ids, minlength=n_bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_confidence = np.bincount(ids, weights=confidence, minlength=n_bins) / count
+        accuracy = np.bincount(ids, weights=correct, minlength=n_bins) / count
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    return pd.DataFrame({"bin": np.arange(n_bins), "lower": edges[:-1], "upper": edges[1:], "count": count,
+                         "confidence": mean_confidence, "accuracy": accuracy})
+
+
+def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, *, n_bins: int = 15) -> float:
+    r"""Expected calibration error over equal-width confidence bins.
+
+    ECE = \sum_b |B_b| / N \cdot |acc(B_b) - conf(B_b)|  (Guo et al., ICML 2017, Sec. 2,
+    https://arxiv.org/abs/1706.04599). `confidence` is each prediction's top-label probability,
+    `correct` whether that prediction was right. Bin k holds (k/n, (k+1)/n], the rule of the paper's
+    code and of imagenet-x, so a confidence of exactly 1.0 is in the last bin (torchmetrics gives
+    1.0 a bin of its own). Empty bins contribute nothing.
+
+    >>> round(expected_calibration_error(np.array([.9, .6]), np.array([True, False]), n_bins=2), 6)
+    0.25
+    """
+    table = reliability_bins(confidence, correct, n_bins=n_bins)
+    filled = table[table["count"] > 0]
+    weights = filled["count"] / filled["count"].sum()
+    return float((weights * (filled["accuracy"] - filled["confidence"]).abs()).sum())
+
+
+def maximum_calibration_error(confidence: np.ndarray, correct: np.ndarray, *, n_bins: int = 15) -> float:
+    """The largest |accuracy − confidence| over non-empty bins (Naeini et al., AAAI 2015)."""
+    table = reliability_bins(confidence, correct, n_bins=n_bins)
+    filled = table[table["count"] > 0]
+    return float((filled["accuracy"] - filled["confidence"]).abs().max())
+
+
+def softmax(logits: np.ndarray, *, temperature: float = 1.0) -> np.ndarray:
+    scaled = np.asarray(logits, dtype=np.float64) / temperature
+    scaled -= scaled.max(axis=1, keepdims=True)
+    exp = np.exp(scaled)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def _check_probabilities(probs: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    probs = np.asarray(probs, dtype=np.float64)
+    labels = np.asarray(labels)
+    if probs.ndim != 2 or labels.shape != (probs.shape[0],):
+        raise ValueError(f"Expected `probs` (n, classes) and `labels` (n,), got {probs.shape} and {labels.shape}.")
+    sums = probs.sum(axis=1)
+    if not np.allclose(sums, 1.0, atol=1e-3):
+        raise ValueError(f"Expected `probs` rows to sum to 1, got sums in [{sums.min():.3g}, {sums.max():.3g}]; "
+                         "apply softmax to logits first.")
+    return probs, labels
+
+
+def brier_score(probs: np.ndarray, labels: np.ndarray) -> float:
+    """Mean over images of sum_k (p_k - 1[k = y])^2 (Brier, 1950): 0 is perfect, 2 the worst."""
+    probs, labels = _check_probabilities(probs, labels)
+    onehot = np.zeros_like(probs)
+    onehot[np.arange(len(labels)), labels] = 1.0
+    return float(((probs - onehot) ** 2).sum(axis=1).mean())
+
+
+def negative_log_likelihood(logits: np.ndarray, labels: np.ndarray, *, temperature: float = 1.0) -> float:
+    """Mean −log softmax(logits / T)[y], computed stably with log-sum-exp."""
+    scaled = np.asarray(logits, dtype=np.float64) / temperature
+    labels = np.asarray(labels)
+    top = scaled.max(axis=1, keepdims=True)
+    log_normaliser = top[:, 0] + np.log(np.exp(scaled - top).sum(axis=1))
+    return float((log_normaliser - scaled[np.arange(len(labels)), labels]).mean())
+
+
+@dataclass(frozen=True)
+class TemperatureFit:
+    """Temperature scaling (Guo et al., ICML 2017, Sec. 4.2) fitted on one half, tested on the other."""
+
+    temperature: float
+    seed: int
+    fit_indices: np.ndarray
+    test_indices: np.ndarray
+    ece_before: float
+    ece_after: float
+    nll_before: float
+    nll_after: float
+
+
+def fit_temperature(logits: np.ndarray, labels: np.ndarray, *, seed: int = 0, n_bins: int = 15) -> TemperatureFit:
+    """Fit T minimising NLL on a seeded random half; report ECE and NLL before/after on the other half."""
+    from scipy.optimize import minimize_scalar
+
+    logits = np.asarray(logits, dtype=np.float64)
+    labels = np.asarray(labels)
+    if len(labels) < 4:
+        raise ValueError(f"Expected at least 4 predictions to fit a temperature, got {len(labels)}.")
+    order = np.random.default_rng(seed).permutation(len(labels))
+    fit, test = np.sort(order[: len(order) // 2]), np.sort(order[len(order) // 2:])
+    result = minimize_scalar(lambda log_t: negative_log_likelihood(logits[fit], labels[fit], temperature=np.exp(log_t)),
+                             bounds=(np.log(0.05), np.log(20.0)), method="bounded")
+    temperature = float(np.exp(result.x))
+
+    def ece(t: float) -> float:
+        probs = softmax(logits[test], temperature=t)
+        return expected_calibration_error(probs.max(axis=1), probs.argmax(axis=1) == labels[test], n_bins=n_bins)
+
+    return TemperatureFit(temperature, seed, fit, test, ece(1.0), ece(temperature),
+                          negative_log_likelihood(logits[test], labels[test]),
+                          negative_log_likelihood(logits[test], labels[test], temperature=temperature))

@@ -1,0 +1,72 @@
+"""ImageNet-X error ratios (Idrissi et al., ICLR 2023, https://arxiv.org/abs/2211.01866)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["imagenet_x_error_ratios", "slice_accuracy"]
+
+
+def imagenet_x_error_ratios(file_names, predicted_classes, annotations=None):
+    """Per factor: (1 − accuracy on images with that factor) / (1 − accuracy on all annotated images).
+
+    A ratio above 1 means the model errs more often when the factor is present. Conventions of the
+    imagenet-x package, which the paper used: top factor per image, prototypes filtered, class
+    errors (prediction ≠ label); predictions are matched to annotations by file name (inner join).
+
+    Args:
+        file_names: val file names (`ILSVRC2012_val_00000001.JPEG`), one per prediction.
+        predicted_classes: predicted ImageNet class indices.
+        annotations: a frame like `core.data.imagenet_x.imagenet_x_annotations()` (the default).
+
+    Returns:
+        DataFrame with `factor`, `error_ratio`, `accuracy`, `count`; `attrs["accuracy"]` and
+        `attrs["n"]` hold the overall accuracy and number of matched images.
+    """
+    import pandas as pd
+
+    from core.data.imagenet_x import FACTORS
+
+    if annotations is None:
+        from core.data.imagenet_x import imagenet_x_annotations
+
+        annotations = imagenet_x_annotations()
+    names = np.asarray(file_names, dtype=object)
+    predicted = np.asarray(predicted_classes)
+    if names.shape != predicted.shape:
+        raise ValueError(f"Expected one prediction per file name, got {names.shape} and {predicted.shape}.")
+    predictions = pd.DataFrame({"file_name": names, "pred": predicted})
+    if predictions["file_name"].duplicated().any():
+        raise ValueError("Expected each file name once, got duplicates.")
+    merged = annotations.merge(predictions, on="file_name", how="inner")
+    if merged.empty:
+        raise ValueError("None of the file names has an ImageNet-X annotation (expected ILSVRC2012_val_*.JPEG).")
+    correct = (merged["pred"].to_numpy() == merged["class"].to_numpy())
+    overall = float(correct.mean())
+    rows = []
+    for factor in FACTORS:
+        mask = merged[factor].to_numpy().astype(bool)
+        count = int(mask.sum())
+        accuracy = float(correct[mask].mean()) if count else float("nan")
+        ratio = (1 - accuracy) / (1 - overall) if count and overall < 1 else float("nan")
+        rows.append({"factor": factor, "error_ratio": ratio, "accuracy": accuracy, "count": count})
+    table = pd.DataFrame(rows)
+    table.attrs.update(accuracy=overall, n=len(merged))
+    return table
+
+
+def slice_accuracy(file_names, predicted_classes, factors, annotations=None) -> dict[str, float]:
+    """Accuracy and count on images that have *all* of `factors` (multi-factor annotations)."""
+    from core.data.imagenet_x import imagenet_x_annotations
+
+    annotations = imagenet_x_annotations("multi") if annotations is None else annotations
+    import pandas as pd
+
+    merged = annotations.merge(pd.DataFrame({"file_name": list(file_names), "pred": list(predicted_classes)}),
+                               on="file_name", how="inner")
+    mask = np.ones(len(merged), dtype=bool)
+    for factor in factors:
+        mask &= merged[factor].to_numpy().astype(bool)
+    count = int(mask.sum())
+    correct = merged["pred"].to_numpy()[mask] == merged["class"].to_numpy()[mask]
+    return {"accuracy": float(correct.mean()) if count else float("nan"), "count": count}

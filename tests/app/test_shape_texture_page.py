@@ -1,0 +1,43 @@
+"""AppTest: the Shape vs texture page on real decisions (authors, humans) and a measured run."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.engine import evaluate, import_author_decisions, import_human_decisions
+from core.store import ResultsStore
+from tests.conftest import SHARED_DATA
+
+
+def _page(monkeypatch, db) -> AppTest:
+    monkeypatch.setenv("BAE_RESULTS_DB", str(db))
+    at = AppTest.from_file("../../app.py", default_timeout=120).run()
+    at.switch_page("views/shape_texture.py").run()
+    return at
+
+
+def test_empty_store_gives_the_commands(monkeypatch, tmp_path):
+    at = _page(monkeypatch, tmp_path / "none.duckdb")
+    assert not at.exception
+    assert "python -m core download cue-conflict" in at.info[0].value
+
+
+def test_shape_bias_of_authors_humans_and_a_measured_run(monkeypatch, tmp_path, tiny_models_toml):
+    store = ResultsStore(tmp_path / "results.duckdb")
+    import_author_decisions(SHARED_DATA / "cue-conflict-paper-models", store, say=lambda _: None)
+    import_human_decisions(SHARED_DATA / "cue-conflict-human", store, say=lambda _: None)
+    evaluate(["tiny_vit"], "cue-conflict", SHARED_DATA / "cue-conflict", limit=64, store=store, workers=0,
+             say=lambda _: None)
+    at = _page(monkeypatch, store.path)
+    assert not at.exception
+    table = at.dataframe[0].value.set_index("label")
+    assert table.loc["ViT-clip (ViT-B/16 LAION-400M) · authors' release", "shape_bias"] == pytest.approx(0.465, abs=0.01)
+    assert table.loc["Humans (10 observers, pooled)", "n"] == 12_000
+    assert "Tiny ViT (random) · measured (paper)" in table.index
+    assert len(at.get("download_button")) >= 6  # PNG, SVG, CSV for both charts
+    at.multiselect(key="shape_gallery_shape").set_value(["cat"])
+    at.selectbox(key="shape_gallery_agree").select("shown disagree")
+    at.run()
+    assert not at.exception
+    assert any("conflict images match" in caption.value for caption in at.caption)

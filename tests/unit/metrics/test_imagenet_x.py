@@ -1,0 +1,62 @@
+"""core.metrics.imagenet_x against the imagenet-x package's own pipeline on the same predictions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.data.imagenet import imagenet_x_file
+from core.data.imagenet_x import FACTORS, imagenet_x_annotations
+from core.metrics import imagenet_x_error_ratios, slice_accuracy
+
+
+@pytest.fixture(scope="module")
+def predictions():
+    """Synthetic predictions for all 50,000 val images: right 75% of the time, more often wrong on `pose`."""
+    labels = pd.read_csv(imagenet_x_file("filename_label.csv"))
+    rng = np.random.default_rng(0)
+    top = imagenet_x_annotations().set_index("file_name")
+    pose = labels["file_name"].map(top["pose"]).fillna(0).to_numpy().astype(bool)
+    right = rng.uniform(size=len(labels)) < np.where(pose, 0.55, 0.75)
+    predicted = np.where(right, labels["label"], (labels["label"] + rng.integers(1, 1000, len(labels))) % 1000)
+    return labels["file_name"].to_numpy(), predicted
+
+
+def _reference_imagenet_x(file_names, predicted) -> pd.Series:
+    from imagenet_x import FACTORS as PACKAGE_FACTORS
+    from imagenet_x import augment_model_predictions, compute_factor_accuracies, error_ratio, load_annotations
+
+    model = pd.DataFrame({"file_name": file_names, "predicted_class": predicted, "predicted_probability": 1.0})
+    augmented = augment_model_predictions(load_annotations(), {"synthetic": model})
+    accuracies = compute_factor_accuracies(augmented, PACKAGE_FACTORS, error_type="is_correct")
+    return error_ratio(accuracies).loc["synthetic"]
+
+
+def test_error_ratios_match_the_imagenet_x_package(predictions):
+    ours = imagenet_x_error_ratios(*predictions).set_index("factor")["error_ratio"]
+    reference = _reference_imagenet_x(*predictions)
+    for factor in FACTORS:
+        assert ours[factor] == pytest.approx(reference[factor], rel=1e-9), factor
+    assert ours["pose"] > 1.3  # the planted weakness shows
+
+
+def test_conventions_top_factor_and_prototypes_filtered(predictions):
+    table = imagenet_x_error_ratios(*predictions)
+    assert table.attrs["n"] == 46_110
+    top = imagenet_x_annotations()[list(FACTORS)].sum(axis=1)
+    assert top.max() == 1 and (top == 1).mean() > 0.999  # top factor: one per image (a couple have none)
+    assert table["count"].sum() == int(top.sum())
+
+
+def test_multi_factor_slices(predictions):
+    both = slice_accuracy(*predictions, ["pose", "background"])
+    pose = slice_accuracy(*predictions, ["pose"])
+    assert 0 < both["count"] < pose["count"]
+
+
+def test_inputs_are_validated():
+    with pytest.raises(ValueError, match="one prediction per file name"):
+        imagenet_x_error_ratios(["a"], [1, 2])
+    with pytest.raises(ValueError, match="None of the file names"):
+        imagenet_x_error_ratios(["x.jpg"], [1])

@@ -1,0 +1,110 @@
+"""Shape vs texture page: decisions on cue-conflict images (Geirhos et al., ICLR 2019)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from core import charts
+from core.analyses import shape_bias_class_table, shape_bias_table
+from core.data.cue_conflict import SIXTEEN_CLASSES
+from core.paper import TAGS, paper_values
+from views import _ui as ui
+
+st.title("Shape vs texture: what decides the answer?")
+st.caption("Cue-conflict images combine the shape of one class with the texture of another. Shape bias = share of "
+           "shape decisions among shape-or-texture decisions (Geirhos et al., ICLR 2019). Humans are near 1.")
+
+version = ui.store_version()
+runs = ui.runs_table(version)
+runs = runs[(runs["benchmark"] == "cue-conflict") & (runs["variant"] == "")] if not runs.empty else runs
+if runs.empty:
+    st.info("No cue-conflict results yet. Run:\n\n`python -m core download cue-conflict` (the images, the paper "
+            "authors' and the human observers' decisions), then\n\n`python -m core evaluate --models effnet_lite0 "
+            "--benchmark cue-conflict`")
+    st.stop()
+
+
+def _maker(run) -> str:
+    if run.source == "humans":
+        return "Humans (10 observers, pooled)"
+    label = ui.model_label(run.model)
+    if run.source == "authors":
+        return f"{label} · authors' release"
+    return f"{label} · measured ({run.protocol})"
+
+
+runs = runs.assign(maker=[_maker(run) for run in runs.itertuples()])
+makers = list(dict.fromkeys(runs["maker"]))
+chosen = st.multiselect("Decision makers", makers, default=makers, key="shape_makers",
+                        help="'measured' = run here; 'authors' release' = decisions published with the paper's code.")
+if not chosen:
+    st.info("Select at least one decision maker.")
+    st.stop()
+selected = runs[runs["maker"].isin(chosen)]
+rows = ui.predictions(tuple(selected["run_id"]), ("image_id", "path", "shape", "texture", "decision16"), version)
+rows = rows.merge(selected[["run_id", "maker", "source"]], on="run_id")
+
+overall = shape_bias_table(rows).merge(selected.drop_duplicates("maker")[["maker", "source"]], on="maker")
+overall = overall.rename(columns={"maker": "label"})
+reference = paper_values("shape_bias")
+reference = reference.assign(label=[f"{ui.model_label(m)} · authors' release" for m in reference["model"]])
+reference = reference[reference["label"].isin(overall["label"])]
+
+st.subheader("Overall shape bias")
+ui.chart_with_downloads(charts.shape_bias_overall(overall, reference), overall, "shape_bias", "shape_overall")
+st.caption("Lines: 95% bootstrap intervals over images. Hollow diamonds: the paper's figure "
+           f"([E] {TAGS['E']}) — a reference, not a measurement. For ConvNeXt-clip the authors' released "
+           "decisions and the figure disagree; both are shown.")
+table = overall[["label", "shape_bias", "ci_low", "ci_high", "shape_fraction", "texture_fraction", "n", "source"]]
+st.dataframe(table, hide_index=True, width="stretch", column_config={
+    c: st.column_config.NumberColumn(format="%.3f") for c in ("shape_bias", "ci_low", "ci_high", "shape_fraction",
+                                                               "texture_fraction")})
+
+st.subheader("Per shape class")
+per_class = shape_bias_class_table(rows).rename(columns={"maker": "label"})
+ui.chart_with_downloads(charts.shape_bias_per_class(per_class, list(overall["label"])), per_class,
+                        "shape_bias_per_class", "shape_classes")
+st.caption("Dashed lines: each decision maker's mean over the 16 classes.")
+
+st.subheader("Gallery")
+# one decision per maker and image; for the pooled humans, the observers' most common answer
+pivot = rows.pivot_table(index=["image_id", "shape", "texture"], columns="maker", values="decision16",
+                         aggfunc=lambda answers: answers.mode().iloc[0]).reset_index()
+columns = st.columns(4)
+shape_filter = columns[0].multiselect("Shape class", SIXTEEN_CLASSES, key="shape_gallery_shape")
+texture_filter = columns[1].multiselect("Texture class", SIXTEEN_CLASSES, key="shape_gallery_texture")
+gallery_makers = columns[2].multiselect("Show decisions of", chosen, default=chosen[:4], key="shape_gallery_makers")
+agreement = columns[3].selectbox("Agreement", ["any", "all shown agree", "shown disagree"], key="shape_gallery_agree")
+view = pivot[pivot["shape"] != pivot["texture"]]
+if shape_filter:
+    view = view[view["shape"].isin(shape_filter)]
+if texture_filter:
+    view = view[view["texture"].isin(texture_filter)]
+if gallery_makers and agreement != "any":
+    distinct = view[gallery_makers].nunique(axis=1)
+    view = view[distinct == 1] if agreement == "all shown agree" else view[distinct > 1]
+paths = rows.dropna(subset=["path"]).drop_duplicates("image_id").set_index("image_id")["path"]
+st.caption(f"{len(view):,} conflict images match; showing up to 24. S = shape decision, T = texture, · = neither "
+           "(humans: the most common answer of the 10 observers).")
+
+
+def _mark(decision, shape, texture) -> str:
+    if pd.isna(decision):
+        return "–"
+    return "S" if decision == shape else ("T" if decision == texture else f"· {decision}")
+
+
+grid = st.columns(6)
+for position, image in enumerate(view.head(24).itertuples(index=False)):
+    record = image._asdict()
+    with grid[position % 6]:
+        picture = ui.thumbnail(paths.get(record["image_id"], "")) if record["image_id"] in paths else None
+        if picture is not None:
+            st.image(picture, width="stretch")
+        else:
+            st.caption("(image file not available here)")
+        lines = [f"**{record['shape']}** shape · *{record['texture']}* texture"]
+        lines += [f"{maker.split(' · ')[0]}: {_mark(pivot.set_index('image_id').at[record['image_id'], maker], record['shape'], record['texture'])}"
+                  for maker in gallery_makers]
+        st.caption("  \n".join(lines))
