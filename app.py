@@ -15,8 +15,16 @@ navigation = st.navigation(
                             url_path="compare"),
                     st.Page("views/evaluations.py", title="Evaluations", icon=":material/database:",
                             url_path="evaluations")],
-        "Analyses": [st.Page("views/shape_texture.py", title="Shape vs texture", icon=":material/texture:",
-                             url_path="shape-texture")],
+        "Analyses": [st.Page("views/mistakes.py", title="Mistakes (ImageNet-X)", icon=":material/error:",
+                             url_path="mistakes"),
+                     st.Page("views/shape_texture.py", title="Shape vs texture", icon=":material/texture:",
+                             url_path="shape-texture"),
+                     st.Page("views/calibration.py", title="Calibration", icon=":material/speed:",
+                             url_path="calibration"),
+                     st.Page("views/robustness.py", title="Robustness", icon=":material/shield:",
+                             url_path="robustness"),
+                     st.Page("views/pug.py", title="Synthetic data (PUG)", icon=":material/view_in_ar:",
+                             url_path="pug")],
     }
 )
 navigation.run()

@@ -51,3 +51,96 @@ def accuracy_with_interval(correct, *, n_resamples: int = 1000, seed: int = 0) -
     low, high = bootstrap_interval(lambda index: correct[index].mean(), len(correct), n_resamples=n_resamples,
                                    seed=seed)
     return {"accuracy": float(correct.mean()), "ci_low": low, "ci_high": high, "n": int(len(correct))}
+
+
+SHIFTED = ("imagenet-real", "imagenet-v2", "imagenet-a", "imagenet-r", "imagenet-sketch", "imagenet-hard", "imagenet-c")
+"""The paper's 7 shifted sets whose mean is its robustness 'Average' (ImageNet val excluded)."""
+
+
+def robustness_table(runs, rows, *, n_resamples: int = 500):
+    """Top-1 per model and benchmark, with 95% intervals; ImageNet-ReaL derived from val rows.
+
+    `runs`: run rows (run_id, model, benchmark); `rows`: predictions (run_id, pred, labels, correct,
+    condition, error). ImageNet-C is the mean over its corruption × severity conditions.
+    """
+    import pandas as pd
+
+    records = []
+    merged = rows[rows["error"].isna()].merge(runs[["run_id", "model", "benchmark"]], on="run_id")
+    for (model, benchmark), group in merged.groupby(["model", "benchmark"], sort=False):
+        if benchmark == "imagenet-c":
+            per_condition = group.groupby("condition")["correct"].mean()
+            interval = accuracy_with_interval(group["correct"].astype(float), n_resamples=n_resamples)
+            records.append({"model": model, "benchmark": benchmark, "accuracy": float(per_condition.mean()),
+                            "ci_low": interval["ci_low"], "ci_high": interval["ci_high"], "n": len(group)})
+            continue
+        records.append({"model": model, "benchmark": benchmark,
+                        **accuracy_with_interval(group["correct"].astype(float), n_resamples=n_resamples)})
+        if benchmark == "imagenet-val":
+            has_real = group[group["labels"].map(len) > 0]
+            if len(has_real):
+                real = [pred in set(labels) for pred, labels in zip(has_real["pred"], has_real["labels"])]
+                records.append({"model": model, "benchmark": "imagenet-real",
+                                **accuracy_with_interval(np.array(real, dtype=float), n_resamples=n_resamples)})
+    return pd.DataFrame(records)
+
+
+def calibration_inputs(logits, labels, class_subset=None):
+    """(confidence, correct, probabilities) from stored logits; softmax over `class_subset` when given
+    (ImageNet-A/R: the paper took the softmax over the 200 classes)."""
+    from core.metrics import softmax
+
+    logits = np.asarray(logits, dtype=np.float64)
+    labels = np.asarray(labels)
+    if class_subset:
+        subset = np.asarray(class_subset)
+        position = {c: i for i, c in enumerate(subset)}
+        logits = logits[:, subset]
+        labels = np.array([position.get(int(label), -1) for label in labels])
+    probs = softmax(logits)
+    return probs.max(axis=1), probs.argmax(axis=1) == labels, probs, logits, labels
+
+
+def error_ratio_table(model_rows: dict):
+    """ImageNet-X error ratios of several models: {label: frame(image_id, pred)} → tidy table."""
+    import os
+
+    import pandas as pd
+
+    from core.metrics import imagenet_x_error_ratios
+
+    frames = []
+    for label, rows in model_rows.items():
+        names = [os.path.basename(image_id) for image_id in rows["image_id"]]
+        table = imagenet_x_error_ratios(names, rows["pred"].to_numpy())
+        frames.append(table.assign(label=label, accuracy_all=table.attrs["accuracy"], n=table.attrs["n"]))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def slice_rows(rows, factors, annotations=None):
+    """The rows (image_id, pred, …) whose image has every factor in `factors` (multi-factor
+    annotations), with `label` and `correct` from the ImageNet-X annotation."""
+    import os
+
+    from core.data.imagenet_x import imagenet_x_annotations
+
+    annotations = imagenet_x_annotations("multi") if annotations is None else annotations
+    keyed = rows.assign(file_name=[os.path.basename(image_id) for image_id in rows["image_id"]])
+    merged = keyed.merge(annotations, on="file_name", how="inner", suffixes=("", "_x"))
+    mask = np.ones(len(merged), dtype=bool)
+    for factor in factors:
+        mask &= merged[factor].to_numpy().astype(bool)
+    sliced = merged[mask]
+    return sliced.assign(correct=sliced["pred"].to_numpy() == sliced["class"].to_numpy())
+
+
+def condition_accuracy_table(model_rows: dict, *, n_resamples: int = 300):
+    """Accuracy with 95% intervals per model and condition (PUG factors, ImageNet-C corruptions)."""
+    import pandas as pd
+
+    records = []
+    for label, rows in model_rows.items():
+        for condition, group in rows.groupby("condition", sort=True):
+            records.append({"label": label, "condition": condition,
+                            **accuracy_with_interval(group["correct"].astype(float), n_resamples=n_resamples)})
+    return pd.DataFrame(records)

@@ -174,3 +174,11 @@ def thumbnail(path: str, size: int = 160):
             return image
     except OSError:
         return None
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def run_logits(run_id: str, version: str):
+    """(image ids, float32 logits) of a run that stored them."""
+    from core.store import ResultsStore
+
+    return ResultsStore().logits(run_id)

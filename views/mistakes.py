@@ -1,0 +1,101 @@
+"""Mistakes page: which factors of variation make each model err (ImageNet-X, paper Fig. 2)."""
+
+from __future__ import annotations
+
+import altair as alt
+import streamlit as st
+
+from core.analyses import accuracy_with_interval, error_ratio_table, slice_rows
+from core.charts import color_scale
+from core.data.imagenet_x import FACTORS
+from core.imagenet import display_labels
+from core.paper import TAGS, paper_values
+from views import _ui as ui
+
+st.title("Mistakes: which factors make each model err?")
+st.caption("ImageNet-X (Idrissi et al., ICLR 2023) annotates each val image with the factor that makes it "
+           "unusual. Error ratio = error rate on images with the factor ÷ overall error rate: above 1, the "
+           "factor hurts. Conventions of the imagenet-x package (as the paper): top factor per image, prototypes "
+           "filtered, class errors.")
+
+version = ui.store_version()
+runs = ui.runs_table(version)
+runs = runs[(runs["benchmark"] == "imagenet-val") & (runs["variant"] == "") & (runs["source"] == "ours")] \
+    if not runs.empty else runs
+if runs.empty:
+    st.info("ImageNet-X needs ImageNet val predictions. Run:\n\n`python -m core evaluate --models "
+            "vit_sup,convnext_sup,vit_clip,convnext_clip --benchmark imagenet-val --data PATH`")
+    st.stop()
+
+protocol = st.radio("Preprocessing", sorted(set(runs["protocol"])), horizontal=True, key="mistakes_protocol")
+runs = runs[runs["protocol"] == protocol].drop_duplicates("model", keep="last")
+models = st.multiselect("Models", list(runs["model"]), default=list(runs["model"]), format_func=ui.model_label,
+                        key="mistakes_models")
+runs = runs[runs["model"].isin(models)]
+rows = ui.predictions(tuple(runs["run_id"]), ("image_id", "path", "label", "pred", "error"), version)
+rows = rows[rows["error"].isna()]
+by_model = {ui.model_label(run.model): rows[rows["run_id"] == run.run_id] for run in runs.itertuples()}
+try:
+    table = error_ratio_table(by_model)
+except ValueError as error:
+    st.warning(f"{error} ImageNet-X annotates the official val file names only.")
+    st.stop()
+
+labels = list(by_model)
+reference = paper_values("imagenet_x_error_ratio")
+reference = reference[reference["model"].isin(models)].assign(label=lambda f: f["model"].map(ui.model_label),
+                                                              factor=lambda f: f["key"])
+base = alt.Chart(table).encode(x=alt.X("factor:N", sort=list(FACTORS), title=None, axis=alt.Axis(labelAngle=-40)),
+                               xOffset=alt.XOffset("label:N", sort=labels))
+bars = base.mark_bar().encode(
+    y=alt.Y("error_ratio:Q", title="error ratio"), color=alt.Color("label:N", scale=color_scale(labels), title=None,
+                                                                   legend=alt.Legend(orient="bottom", labelLimit=400)),
+    tooltip=["label:N", "factor:N", alt.Tooltip("error_ratio:Q", format=".2f"), alt.Tooltip("accuracy:Q", format=".1%"),
+             "count:Q"])
+one = alt.Chart().mark_rule(strokeDash=[4, 4], color="gray").encode(y=alt.datum(1))
+layers = [bars, one]
+if len(reference):
+    layers.append(alt.Chart(reference).mark_tick(color="black", thickness=2, size=10).encode(
+        x=alt.X("factor:N", sort=list(FACTORS)), xOffset=alt.XOffset("label:N", sort=labels), y="value:Q",
+        tooltip=["label:N", "factor:N", alt.Tooltip("value:Q", format=".2f", title="paper"), "tag:N"]))
+ui.chart_with_downloads(alt.layer(*layers, data=table).properties(height=340), table, "imagenet_x_error_ratios",
+                        "mistakes_chart")
+st.caption(f"Black ticks: the paper's Fig. 2 ([E] {TAGS['E']}) — references, not measurements. Factors with few "
+           "images have noisy ratios: see the counts.")
+summary = table.drop_duplicates("label")[["label", "accuracy_all", "n"]].rename(columns={"accuracy_all": "accuracy"})
+st.dataframe(table.pivot_table(index="factor", columns="label", values="error_ratio", sort=False, dropna=False)
+             .join(table.drop_duplicates("factor").set_index("factor")["count"].rename("images (first model)")),
+             width="stretch")
+st.caption("Annotated images used: " + ", ".join(f"{row.label}: {row.n:,} (accuracy {row.accuracy:.1%})"
+                                                 for row in summary.itertuples()))
+
+st.subheader("Slice by factors")
+chosen = st.multiselect("Images that have all of these factors (multi-factor annotations)", list(FACTORS),
+                        default=["pose"], key="mistakes_slice")
+slices = {label: slice_rows(frame, chosen) for label, frame in by_model.items()}
+records = []
+for label, frame in slices.items():
+    if len(frame):
+        records.append({"model": label, **accuracy_with_interval(frame["correct"].astype(float), n_resamples=300)})
+    else:
+        records.append({"model": label, "accuracy": None, "ci_low": None, "ci_high": None, "n": 0})
+st.dataframe(records, hide_index=True, width="stretch", column_config={
+    c: st.column_config.NumberColumn(format="percent") for c in ("accuracy", "ci_low", "ci_high")})
+
+st.subheader("Images of the slice a model got wrong")
+model = st.selectbox("Model", labels, key="mistakes_wrong_model")
+wrong = slices[model][~slices[model]["correct"]] if model in slices and len(slices[model]) else slices.get(model)
+if wrong is None or wrong.empty:
+    st.caption("No wrong predictions in this slice.")
+else:
+    names = display_labels()
+    st.caption(f"{len(wrong):,} wrong; showing up to 18.")
+    grid = st.columns(6)
+    for position, (_, row) in enumerate(wrong.head(18).iterrows()):
+        with grid[position % 6]:
+            picture = ui.thumbnail(row["path"]) if isinstance(row["path"], str) else None
+            if picture is not None:
+                st.image(picture, width="stretch")
+            else:
+                st.caption("(image file not available here)")
+            st.caption(f"true: {names[int(row['class'])]}  \npredicted: {names[int(row['pred'])]}")

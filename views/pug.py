@@ -1,0 +1,63 @@
+"""Synthetic data page: top-1 per PUG-ImageNet factor of variation (paper Fig. 6)."""
+
+from __future__ import annotations
+
+import altair as alt
+import streamlit as st
+
+from core.analyses import condition_accuracy_table
+from core.charts import color_scale
+from core.data.pug import PUG_FACTORS
+from core.paper import TAGS, paper_values
+from views import _ui as ui
+
+st.title("Synthetic data: which controlled changes break the models?")
+st.caption("PUG-ImageNet (Bordes et al., NeurIPS 2023) renders ImageNet classes photorealistically while varying "
+           "one factor at a time: world, camera and object pose, object size and texture, lighting. Correct if the "
+           "prediction is any ImageNet class mapped to the object.")
+
+version = ui.store_version()
+runs = ui.runs_table(version)
+runs = runs[(runs["benchmark"] == "pug-imagenet") & (runs["variant"] == "") & (runs["source"] == "ours")] \
+    if not runs.empty else runs
+if runs.empty:
+    st.info("No PUG-ImageNet results yet. Download PUG_ImageNet (facebook/PUG_ImageNet), add "
+            "class_to_imagenet_idx.json from the facebookresearch/PUG repository, then run:\n\n"
+            "`python -m core evaluate --models vit_sup,convnext_sup,vit_clip,convnext_clip --benchmark pug-imagenet "
+            "--data PATH`")
+    st.stop()
+
+protocol = st.radio("Preprocessing", sorted(set(runs["protocol"])), horizontal=True, key="pug_protocol")
+runs = runs[runs["protocol"] == protocol].drop_duplicates("model", keep="last")
+models = st.multiselect("Models", list(runs["model"]), default=list(runs["model"]), format_func=ui.model_label,
+                        key="pug_models")
+runs = runs[runs["model"].isin(models)]
+rows = ui.predictions(tuple(runs["run_id"]), ("condition", "correct", "error"), version)
+rows = rows[rows["error"].isna()]
+table = condition_accuracy_table({ui.model_label(run.model): rows[rows["run_id"] == run.run_id]
+                                  for run in runs.itertuples()})
+if table.empty:
+    st.info("The selected runs have no readable predictions yet.")
+    st.stop()
+labels = list(dict.fromkeys(table["label"]))
+reference = paper_values("pug_top1")
+reference = reference[reference["model"].isin(models)].assign(label=lambda f: f["model"].map(ui.model_label),
+                                                              condition=lambda f: f["key"])
+base = alt.Chart(table).encode(x=alt.X("condition:N", sort=list(PUG_FACTORS), title=None, axis=alt.Axis(labelAngle=-30)),
+                               xOffset=alt.XOffset("label:N", sort=labels))
+layers = [base.mark_bar().encode(y=alt.Y("accuracy:Q", axis=alt.Axis(format="%"), title="top-1"),
+                                 color=alt.Color("label:N", scale=color_scale(labels), title=None,
+                                                 legend=alt.Legend(orient="bottom", labelLimit=400)),
+                                 tooltip=["label:N", "condition:N", alt.Tooltip("accuracy:Q", format=".1%"),
+                                          alt.Tooltip("ci_low:Q", format=".1%"), alt.Tooltip("ci_high:Q", format=".1%"),
+                                          "n:Q"]),
+          base.mark_rule().encode(y="ci_low:Q", y2="ci_high:Q")]
+if len(reference):
+    layers.append(alt.Chart(reference).mark_tick(color="black", thickness=2, size=10).encode(
+        x=alt.X("condition:N", sort=list(PUG_FACTORS)), xOffset=alt.XOffset("label:N", sort=labels), y="value:Q",
+        tooltip=["label:N", "condition:N", alt.Tooltip("value:Q", format=".1%", title="paper"), "tag:N"]))
+ui.chart_with_downloads(alt.layer(*layers).properties(height=340), table, "pug_imagenet", "pug_chart")
+st.caption(f"Lines: 95% bootstrap intervals. Black ticks: the paper's Fig. 6 ([E] {TAGS['E']}) — references, "
+           "not measurements.")
+st.dataframe(table.pivot_table(index="condition", columns="label", values="accuracy", sort=False), width="stretch",
+             column_config={label: st.column_config.NumberColumn(format="percent") for label in labels})

@@ -1,0 +1,85 @@
+"""Robustness page: top-1 on ImageNet val and its shifted test sets."""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from core.analyses import SHIFTED, robustness_table
+from core.charts import color_scale
+from core.data import BENCHMARKS
+from core.metrics import intervals_overlap
+from core.paper import TAGS, paper_values
+from views import _ui as ui
+
+st.title("Robustness: how far does accuracy fall under distribution shift?")
+st.caption("Top-1 accuracy on ImageNet val and seven shifted test sets. ImageNet-A and -R: softmax and top-1 over "
+           "their 200 classes (the robustness literature's convention, and the paper's). ImageNet-C: mean over "
+           "15 corruptions × 5 severities. ImageNet-ReaL: the val predictions scored against the ReaL labels.")
+
+version = ui.store_version()
+runs = ui.runs_table(version)
+keys = ["imagenet-val", *[key for key in SHIFTED if key in BENCHMARKS]]
+runs = runs[runs["benchmark"].isin(keys) & (runs["variant"] == "") & (runs["source"] == "ours")] if not runs.empty else runs
+if runs.empty:
+    st.info("No robustness results yet. Run, for each dataset you have:\n\n`python -m core evaluate --models "
+            "vit_sup,convnext_sup,vit_clip,convnext_clip --benchmark imagenet-v2 --data PATH` (benchmarks: "
+            + ", ".join(k for k in keys if k != "imagenet-real") + ")")
+    st.stop()
+
+protocol = st.radio("Preprocessing", sorted(set(runs["protocol"])), horizontal=True, key="robustness_protocol")
+runs = runs[runs["protocol"] == protocol].drop_duplicates(["model", "benchmark"], keep="last")
+models = st.multiselect("Models", list(dict.fromkeys(runs["model"])), default=list(dict.fromkeys(runs["model"])),
+                        format_func=ui.model_label, key="robustness_models")
+runs = runs[runs["model"].isin(models)]
+rows = ui.predictions(tuple(runs["run_id"]), ("pred", "labels", "correct", "condition", "error"), version)
+table = robustness_table(runs, rows)
+if table.empty:
+    st.info("The selected runs have no readable predictions yet.")
+    st.stop()
+table["label"] = table["model"].map(ui.model_label)
+present = [key for key in ["imagenet-val", *SHIFTED] if key in set(table["benchmark"])]
+missing = [key for key in SHIFTED if key not in present]
+average = (table[table["benchmark"].isin(SHIFTED)].groupby("label", sort=False)["accuracy"].mean()
+           .rename("average over shifted sets").reset_index())
+reference = paper_values("robustness_top1")
+reference = reference[reference["model"].isin(models) & reference["key"].isin(present)].assign(
+    label=lambda frame: frame["model"].map(ui.model_label), benchmark=lambda frame: frame["key"])
+
+labels = list(dict.fromkeys(table["label"]))
+base = alt.Chart(table).encode(x=alt.X("benchmark:N", sort=present, title=None, axis=alt.Axis(labelAngle=0)), xOffset=alt.XOffset("label:N", sort=labels))
+bars = base.mark_bar().encode(y=alt.Y("accuracy:Q", axis=alt.Axis(format="%"), title="top-1"),
+                              color=alt.Color("label:N", scale=color_scale(labels), title=None,
+                                              legend=alt.Legend(orient="bottom", labelLimit=400)),
+                              tooltip=["label:N", "benchmark:N", alt.Tooltip("accuracy:Q", format=".1%"),
+                                       alt.Tooltip("ci_low:Q", format=".1%"), alt.Tooltip("ci_high:Q", format=".1%"), "n:Q"])
+errors = base.mark_rule().encode(y="ci_low:Q", y2="ci_high:Q")
+layers = [bars, errors]
+if len(reference):
+    layers.append(alt.Chart(reference).mark_tick(color="black", thickness=2, size=14).encode(
+        x=alt.X("benchmark:N", sort=present), xOffset=alt.XOffset("label:N", sort=labels), y="value:Q",
+        tooltip=["label:N", "benchmark:N", alt.Tooltip("value:Q", format=".1%", title="paper"), "tag:N", "source:N"]))
+ui.chart_with_downloads(alt.layer(*layers).properties(height=360), table, "robustness", "robustness_chart")
+st.caption(f"Black ticks: the paper's values ([P] {TAGS['P']}; [P-] {TAGS['P-']}) — references, not measurements.")
+
+wide = table.pivot_table(index="label", columns="benchmark", values="accuracy", sort=False)[present]
+wide = wide.join(average.set_index("label"))
+st.dataframe(wide, width="stretch", column_config={c: st.column_config.NumberColumn(format="percent") for c in wide.columns})
+if missing:
+    st.caption(f"Not in the store yet: {', '.join(missing)} — the average covers only the shifted sets present "
+               "(the paper's average covers all seven).")
+n_per = table.set_index(["label", "benchmark"])["n"]
+st.caption("Images per cell: " + ", ".join(f"{b}: {int(n_per.xs(b, level='benchmark').max()):,}" for b in present))
+
+if len(labels) >= 2:
+    notes = []
+    for benchmark in present:
+        cell = table[table["benchmark"] == benchmark].set_index("label")
+        if len(cell) >= 2:
+            best, second = cell.sort_values("accuracy", ascending=False).index[:2]
+            if intervals_overlap((cell.at[best, "ci_low"], cell.at[best, "ci_high"]),
+                                 (cell.at[second, "ci_low"], cell.at[second, "ci_high"])):
+                notes.append(f"{benchmark}: {best} vs {second} is within the 95% intervals")
+    if notes:
+        st.info("Differences too small to call: " + "; ".join(notes) + ".")
