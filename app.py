@@ -24,7 +24,9 @@ navigation = st.navigation(
                      st.Page("views/robustness.py", title="Robustness", icon=":material/shield:",
                              url_path="robustness"),
                      st.Page("views/pug.py", title="Synthetic data (PUG)", icon=":material/view_in_ar:",
-                             url_path="pug")],
+                             url_path="pug"),
+                     st.Page("views/invariance.py", title="Invariance", icon=":material/zoom_in:",
+                             url_path="invariance")],
     }
 )
 navigation.run()

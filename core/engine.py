@@ -18,7 +18,7 @@ from core.models.preprocess import PreprocessCfg, crop_for_model, to_model_tenso
 from core.store import prediction_cache, prediction_key
 
 __all__ = ["Prediction", "classify", "logits_for", "evaluate", "EvalProgress", "RunSummary", "run_id_for",
-           "import_author_decisions", "import_human_decisions", "import_decisions"]
+           "import_author_decisions", "import_human_decisions", "import_decisions", "classify_variants"]
 
 _TOP_K = 5
 
@@ -410,3 +410,32 @@ def import_human_decisions(folder, store=None, say=print) -> list[str]:
     if not files:
         say(f"No cue-conflict_subject-*.csv files in {folder}.")
     return import_decisions(files, "humans", store, say)
+
+
+def classify_variants(loaded, image: DecodedImage, cfgs: Sequence[PreprocessCfg], *, head=None, head_key: str = "",
+                      use_cache: bool = True) -> list[Prediction]:
+    """One image under several transforms (invariance sliders), as one batch through the model."""
+    import torch
+
+    spec = loaded.spec
+    cache = prediction_cache() if use_cache else None
+    head_id = head_key if spec.head == "zero_shot" else "supervised"
+    keys = [prediction_key(image.sha256, spec.name, loaded.weights_key, cfg.key(), head_id) for cfg in cfgs]
+    stored = [cache.get(key) if cache is not None else None for key in keys]
+    todo = [i for i, found in enumerate(stored) if found is None]
+    results = {i: Prediction(**{**found, "cached": True}) for i, found in enumerate(stored) if found is not None}
+    if todo:
+        batch = torch.stack([to_model_tensor(crop_for_model(image.image, cfgs[i]), cfgs[i]) for i in todo])
+        batch = batch.to(loaded.device)
+        began = time.perf_counter()
+        with torch.inference_mode(), autocast(loaded.device):
+            top = logits_for(loaded, batch, head).softmax(dim=-1).topk(_TOP_K, dim=-1)
+        latency_ms = (time.perf_counter() - began) * 1000 / len(todo)
+        for row, i in enumerate(todo):
+            prediction = Prediction(spec.name, image.sha256, tuple(int(v) for v in top.indices[row].cpu()),
+                                    tuple(float(v) for v in top.values[row].cpu()), round(latency_ms, 2),
+                                    loaded.device, cfgs[i].key())
+            results[i] = prediction
+            if cache is not None:
+                cache.set(keys[i], asdict(prediction))
+    return [results[i] for i in range(len(cfgs))]

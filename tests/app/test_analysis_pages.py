@@ -65,3 +65,25 @@ def test_pug_page(monkeypatch, analysis_store):
     assert not at.exception
     table = at.dataframe[0].value
     assert len(table) == 10 and {"Tiny ViT (random)", "Tiny ConvNeXt (random)"} <= set(table.columns)
+
+
+def test_invariance_page_chart_and_live_sliders(monkeypatch, analysis_store):
+    at = _page(monkeypatch, analysis_store, "views/invariance.py")
+    assert not at.exception
+    assert at.get("vega_lite_chart") or at.get("arrow_vega_lite_chart")
+    at.multiselect(key="invariance_models").set_value(["effnet_lite0"])
+    at.run()
+    assert not at.exception
+    first = at.dataframe[-1].value
+    assert {"tiger cat", "tabby cat", "Egyptian Mau"} & set(first["class"][:3])  # the example cat at scale 1
+    at.select_slider(key="invariance_scale").set_value(3)
+    at.run()
+    assert not at.exception
+    zoomed = at.dataframe[-1].value
+    assert zoomed["p"].tolist() != first["p"].tolist()  # a 3× zoom changes what the model sees
+
+
+def test_invariance_empty_store_lists_the_settings(monkeypatch, tmp_path):
+    at = _page(monkeypatch, tmp_path / "empty.duckdb", "views/invariance.py")
+    assert not at.exception
+    assert "--variant scale=1.5" in at.info[0].value
