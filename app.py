@@ -26,7 +26,9 @@ navigation = st.navigation(
                      st.Page("views/pug.py", title="Synthetic data (PUG)", icon=":material/view_in_ar:",
                              url_path="pug"),
                      st.Page("views/invariance.py", title="Invariance", icon=":material/zoom_in:",
-                             url_path="invariance")],
+                             url_path="invariance"),
+                     st.Page("views/transfer.py", title="Transferability", icon=":material/move_down:",
+                             url_path="transfer")],
     }
 )
 navigation.run()

@@ -33,6 +33,12 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--batch-size", type=int, default=32)
     evaluate.add_argument("--workers", type=int, help="decoding processes (default: 2 on CPU, 8 with a GPU)")
     commands.add_parser("status", help="what the results store holds, per run")
+    probe = commands.add_parser("probe", help="linear probes on frozen features of a train/test image folder")
+    probe.add_argument("--models", required=True, help="comma-separated model keys")
+    probe.add_argument("--data", type=Path, required=True, help="folder with train/ and test/ class folders")
+    probe.add_argument("--protocol", choices=("paper", "library"), default="paper")
+    probe.add_argument("--vtab1k", action="store_true", help="VTAB-1k: 1,000 training images (800 train + 200 val)")
+    probe.add_argument("--seed", type=int, default=0)
     authors = commands.add_parser("import-authors",
                                   help="store the paper authors' (and human observers') cue-conflict decisions")
     authors.add_argument("folder", type=Path, nargs="?", help="folder of the authors' CSVs (default: downloaded copy)")
@@ -47,7 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         handlers = {"models": _models, "predict": _predict, "download": _download, "zero-shot-head": _head,
-                    "evaluate": _evaluate, "status": _status, "import-authors": _import_authors}
+                    "evaluate": _evaluate, "status": _status, "import-authors": _import_authors,
+                    "probe": _probe}
         return handlers[args.command](args)
     except UserError as error:
         print(str(error), file=sys.stderr)
@@ -261,3 +268,25 @@ def _import_authors(args) -> int:
     if args.humans is not None:
         imported += import_human_decisions(args.humans)
     return 0 if imported else 2
+
+
+def _probe(args) -> int:
+    from tqdm import tqdm
+
+    from core.probe import run_probes
+    from core.store import ResultsStore
+
+    bars = {}
+
+    def progress(update):
+        bar = bars.setdefault(update.message, tqdm(total=update.total, unit="img", desc=update.message))
+        bar.update(update.done - bar.n)
+
+    store = ResultsStore()
+    with store.writer_lock(on_wait=lambda message: print(message, file=sys.stderr)):
+        run_probes([name.strip() for name in args.models.split(",") if name.strip()], args.data,
+                   protocol=args.protocol, vtab1k=args.vtab1k, seed=args.seed, store=store, progress=progress,
+                   say=lambda message: print(message, file=sys.stderr))
+    for bar in bars.values():
+        bar.close()
+    return 0

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from core.config import PROJECT_ROOT, cache_dir
 
-__all__ = ["Job", "launch_evaluation", "jobs", "cancel", "log_tail"]
+__all__ = ["Job", "launch", "launch_evaluation", "launch_probe", "jobs", "cancel", "log_tail"]
 
 
 @dataclass(frozen=True)
@@ -71,25 +71,37 @@ def _write(entries: list[Job]) -> None:
     os.replace(temporary, path)
 
 
-def launch_evaluation(models: list[str], benchmark: str, data: str, *, variant: str = "", protocol: str = "paper",
-                      limit: int | None = None, seed: int = 0) -> Job:
-    """Start `python -m core evaluate …` detached from the caller (its own session and log file)."""
-    command = [sys.executable, "-m", "core", "evaluate", "--models", ",".join(models), "--benchmark", benchmark,
-               "--data", str(data), "--protocol", protocol]
-    if variant:
-        command += ["--variant", variant]
-    if limit:
-        command += ["--limit", str(limit), "--seed", str(seed)]
+def launch(arguments: list[str], name: str) -> Job:
+    """Start `python -m core <arguments>` detached from the caller (its own session and log file)."""
+    command = [sys.executable, "-m", "core", *arguments]
     logs = cache_dir() / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    log = logs / f"evaluate-{time.strftime('%Y%m%d-%H%M%S')}-{benchmark}.log"
+    log = logs / f"{arguments[0]}-{time.strftime('%Y%m%d-%H%M%S')}-{name}.log"
     with open(log, "w") as handle:
         process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL, stdout=handle,
-                                   stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ,
-                                                                                          "PYTHONUNBUFFERED": "1"})
+                                   stderr=subprocess.STDOUT, start_new_session=True,
+                                   env={**os.environ, "PYTHONUNBUFFERED": "1"})
     job = Job(process.pid, tuple(command), str(log), time.time())
     _write([entry for entry in _read() if entry.running] + [job])
     return job
+
+
+def launch_evaluation(models: list[str], benchmark: str, data: str, *, variant: str = "", protocol: str = "paper",
+                      limit: int | None = None, seed: int = 0) -> Job:
+    """`python -m core evaluate …` in the background."""
+    arguments = ["evaluate", "--models", ",".join(models), "--benchmark", benchmark, "--data", str(data),
+                 "--protocol", protocol]
+    if variant:
+        arguments += ["--variant", variant]
+    if limit:
+        arguments += ["--limit", str(limit), "--seed", str(seed)]
+    return launch(arguments, benchmark)
+
+
+def launch_probe(models: list[str], data: str, *, protocol: str = "paper", vtab1k: bool = False, seed: int = 0) -> Job:
+    """`python -m core probe …` in the background."""
+    arguments = ["probe", "--models", ",".join(models), "--data", str(data), "--protocol", protocol, "--seed", str(seed)]
+    return launch(arguments + (["--vtab1k"] if vtab1k else []), Path(data).name or "probe")
 
 
 def jobs() -> list[Job]:

@@ -85,6 +85,16 @@ CREATE TABLE IF NOT EXISTS predictions (
 CREATE TABLE IF NOT EXISTS logits (
     run_id TEXT NOT NULL, image_id TEXT NOT NULL, logits BLOB NOT NULL, PRIMARY KEY (run_id, image_id)
 );
+CREATE TABLE IF NOT EXISTS features (
+    feature_key TEXT NOT NULL, image_id TEXT NOT NULL, label INTEGER, split TEXT, vector BLOB NOT NULL,
+    PRIMARY KEY (feature_key, image_id)
+);
+CREATE TABLE IF NOT EXISTS probes (
+    probe_id TEXT PRIMARY KEY, model TEXT NOT NULL, dataset TEXT NOT NULL, data_root TEXT, data_fingerprint TEXT,
+    protocol TEXT, convention TEXT, feature_key TEXT, c DOUBLE, val_accuracy TEXT, test_accuracy DOUBLE,
+    ci_low DOUBLE, ci_high DOUBLE, n_train INTEGER, n_val INTEGER, n_test INTEGER, seed INTEGER,
+    created_at TIMESTAMP
+);
 """
 
 PREDICTION_COLUMNS = ("run_id", "image_id", "path", "label", "labels", "condition", "shape", "texture", "pred",
@@ -279,6 +289,42 @@ class ResultsStore:
         with self._connect(read_only=False) as connection:
             for table in ("logits", "predictions", "runs"):
                 connection.execute(f"DELETE FROM {table} WHERE run_id = ?", [run_id])
+
+    def write_features(self, feature_key: str, rows: list[tuple[str, int, str, bytes]]) -> None:
+        """One batch of (image_id, label, split, float32 vector bytes) in one transaction."""
+        import pyarrow as pa
+
+        if not rows:
+            return
+        self._ensure_schema()
+        table = pa.table({"feature_key": [feature_key] * len(rows), "image_id": [r[0] for r in rows],
+                          "label": pa.array([r[1] for r in rows], pa.int32()), "split": [r[2] for r in rows],
+                          "vector": pa.array([r[3] for r in rows], pa.binary())})
+        with self._connect(read_only=False) as connection:
+            connection.register("batch_features", table)
+            connection.execute("INSERT OR IGNORE INTO features SELECT feature_key, image_id, label, split, vector "
+                               "FROM batch_features")
+
+    def features(self, feature_key: str):
+        """(frame of image_id/label/split, float32 matrix) of stored features."""
+        import numpy as np
+
+        frame = self.query("SELECT image_id, label, split, vector FROM features WHERE feature_key = ? "
+                           "ORDER BY image_id", [feature_key])
+        if frame.empty:
+            return frame, np.zeros((0, 0), dtype=np.float32)
+        matrix = np.stack([np.frombuffer(blob, dtype=np.float32) for blob in frame["vector"]])
+        return frame.drop(columns="vector"), matrix
+
+    def write_probe(self, record: dict) -> None:
+        self._ensure_schema()
+        columns = ", ".join(record) + ", created_at"
+        marks = ", ".join("?" for _ in record) + ", now()"
+        with self._connect(read_only=False) as connection:
+            connection.execute(f"INSERT OR REPLACE INTO probes ({columns}) VALUES ({marks})", list(record.values()))
+
+    def probes(self):
+        return self.query("SELECT * FROM probes ORDER BY created_at")
 
     # reading ---------------------------------------------------------------------------------------
     def runs(self):

@@ -182,3 +182,10 @@ def run_logits(run_id: str, version: str):
     from core.store import ResultsStore
 
     return ResultsStore().logits(run_id)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def probes_table(version: str):
+    from core.store import ResultsStore
+
+    return ResultsStore().probes()

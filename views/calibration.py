@@ -10,7 +10,8 @@ import streamlit as st
 
 from core.analyses import calibration_inputs
 from core.charts import color_scale
-from core.metrics import bootstrap_interval, expected_calibration_error, fit_temperature, reliability_bins, softmax
+from core.metrics import (bootstrap_interval, brier_score, expected_calibration_error, fit_temperature,
+                          negative_log_likelihood, reliability_bins, softmax)
 from core.paper import TAGS, paper_values
 from views import _ui as ui
 
@@ -51,11 +52,17 @@ for run in runs[runs["model"].isin(models)].itertuples():
     confidence, correct, probs, used_logits, used_labels = calibration_inputs(logits, labels.to_numpy(), subset)
     label = ui.model_label(run.model)
     temperature = None
+    known = used_labels >= 0  # NLL and Brier need the true class inside the scored classes
+    nll = negative_log_likelihood(used_logits[known], used_labels[known])
+    brier = brier_score(probs[known], used_labels[known])
     if scaled and len(ids) >= 4:
         fit = fit_temperature(used_logits, used_labels, seed=0, n_bins=n_bins)
         temperature = fit.temperature
         held_out = softmax(used_logits[fit.test_indices], temperature=temperature)
         confidence, correct = held_out.max(axis=1), held_out.argmax(axis=1) == used_labels[fit.test_indices]
+        nll = negative_log_likelihood(used_logits[fit.test_indices], used_labels[fit.test_indices],
+                                      temperature=temperature)
+        brier = brier_score(held_out, used_labels[fit.test_indices])
     ece = expected_calibration_error(confidence, correct, n_bins=n_bins)
     low, high = bootstrap_interval(lambda index: expected_calibration_error(confidence[index], correct[index],
                                                                             n_bins=n_bins), len(confidence),
@@ -64,7 +71,7 @@ for run in runs[runs["model"].isin(models)].itertuples():
     summary.append({"label": label, "ECE": ece, "ci_low": low, "ci_high": high, "accuracy": float(correct.mean()),
                     "mean confidence": float(confidence.mean()),
                     "verdict": "over-confident" if gap > 0.01 else ("under-confident" if gap < -0.01 else "calibrated"),
-                    "temperature": temperature, "n": len(confidence)})
+                    "NLL": nll, "Brier": brier, "temperature": temperature, "n": len(confidence)})
     table = reliability_bins(confidence, correct, n_bins=n_bins).assign(label=label)
     bins.append(table)
 
@@ -112,7 +119,8 @@ st.dataframe(summary, hide_index=True, width="stretch", column_config={
     "ECE": st.column_config.NumberColumn(format="%.4f"), "ci_low": st.column_config.NumberColumn(format="%.4f"),
     "ci_high": st.column_config.NumberColumn(format="%.4f"), "accuracy": st.column_config.NumberColumn(format="percent"),
     "mean confidence": st.column_config.NumberColumn(format="percent"),
-    "temperature": st.column_config.NumberColumn(format="%.3f"),
+    "temperature": st.column_config.NumberColumn(format="%.3f"), "NLL": st.column_config.NumberColumn(format="%.3f"),
+    "Brier": st.column_config.NumberColumn(format="%.3f"),
     "paper ECE": st.column_config.NumberColumn(format="%.4f")})
 st.download_button("Download ECE table (CSV)", summary.to_csv(index=False), f"ece_{benchmark}.csv", "text/csv",
                    key="calibration_table_csv")

@@ -87,3 +87,27 @@ def test_invariance_empty_store_lists_the_settings(monkeypatch, tmp_path):
     at = _page(monkeypatch, tmp_path / "empty.duckdb", "views/invariance.py")
     assert not at.exception
     assert "--variant scale=1.5" in at.info[0].value
+
+
+def test_transfer_page_runs_a_probe_in_the_background(monkeypatch, tmp_path, rng):
+    import time
+
+    from core import jobs
+    from core.store import ResultsStore
+    from tests.unit.metrics.test_transfer import _colour_dataset
+
+    _colour_dataset(tmp_path / "colours", rng, per_class=8)
+    at = _page(monkeypatch, tmp_path / "results.duckdb", "views/transfer.py")
+    assert not at.exception and "python -m core probe" in at.info[0].value
+    at.multiselect(key="transfer_models").set_value(["effnet_lite0"])
+    at.text_input(key="transfer_data").input(str(tmp_path / "colours"))
+    next(button for button in at.button if button.label == "Start in the background").click().run()
+    assert not at.exception and at.success
+    job = jobs.jobs()[0]
+    deadline = time.monotonic() + 120
+    while job.running and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert len(ResultsStore(tmp_path / "results.duckdb").probes()) == 1, open(job.log).read()[-1500:]
+    at.run()
+    assert not at.exception
+    assert at.dataframe[0].value["test_accuracy"].tolist() == [1.0]

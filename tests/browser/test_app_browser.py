@@ -35,7 +35,14 @@ def _free_port() -> int:
 
 
 PAGES = {"": "Beyond Accuracy Explorer", "compare": "Compare models on your image",
-         "evaluations": "Evaluations: what has been measured", "shape-texture": "Shape vs texture: what decides the answer?"}
+         "evaluations": "Evaluations: what has been measured",
+         "mistakes": "Mistakes: which factors make each model err?",
+         "shape-texture": "Shape vs texture: what decides the answer?",
+         "calibration": "Calibration: does confidence match accuracy?",
+         "robustness": "Robustness: how far does accuracy fall under distribution shift?",
+         "pug": "Synthetic data: which controlled changes break the models?",
+         "invariance": "Invariance: does the answer survive a zoom or a shift?",
+         "transfer": "Transferability: how good are the frozen features elsewhere?"}
 
 
 @pytest.fixture(scope="module")

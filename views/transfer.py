@@ -1,0 +1,77 @@
+"""Transferability page: linear probes on frozen features (paper Sec. 3.5)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import altair as alt
+import streamlit as st
+
+from core import jobs
+from core.charts import color_scale
+from core.data.transfer import TransferFolder
+from core.errors import UserError
+from views import _ui as ui
+
+st.title("Transferability: how good are the frozen features elsewhere?")
+st.caption("A multinomial logistic regression on each model's frozen features (pre-logits for supervised models, "
+           "the image embedding for CLIP), with its regularisation chosen on a validation split and scored once on "
+           "the test split. The VTAB-1k option trains on 1,000 images (800 train + 200 validation).")
+
+version = ui.store_version()
+try:
+    probes = ui.probes_table(version)
+except UserError as error:
+    ui.show_user_error(error)
+    st.stop()
+
+if probes.empty:
+    st.info("No linear probes yet. Point the form below at a folder with train/ and test/ class folders, or run:\n\n"
+            "`python -m core probe --models vit_sup,convnext_sup,vit_clip,convnext_clip --data PATH [--vtab1k]`")
+else:
+    probes = probes.assign(label=probes["model"].map(ui.model_label),
+                           setting=probes["dataset"] + " · " + probes["convention"].str.split(":").str[0])
+    probes = probes.drop_duplicates(["label", "setting", "protocol"], keep="last")
+    labels = list(dict.fromkeys(probes["label"]))
+    base = alt.Chart(probes).encode(x=alt.X("setting:N", title=None, axis=alt.Axis(labelAngle=0)),
+                                    xOffset=alt.XOffset("label:N", sort=labels))
+    chart = alt.layer(
+        base.mark_bar().encode(y=alt.Y("test_accuracy:Q", axis=alt.Axis(format="%"), title="test accuracy"),
+                               color=alt.Color("label:N", scale=color_scale(labels), title=None,
+                                               legend=alt.Legend(orient="bottom", labelLimit=400)),
+                               tooltip=["label:N", "setting:N", alt.Tooltip("test_accuracy:Q", format=".1%"),
+                                        alt.Tooltip("ci_low:Q", format=".1%"), alt.Tooltip("ci_high:Q", format=".1%"),
+                                        "c:Q", "n_train:Q", "n_test:Q"]),
+        base.mark_rule().encode(y="ci_low:Q", y2="ci_high:Q")).properties(height=320)
+    table = probes[["label", "dataset", "convention", "protocol", "test_accuracy", "ci_low", "ci_high", "c",
+                    "n_train", "n_val", "n_test"]]
+    ui.chart_with_downloads(chart, table, "linear_probes", "transfer_chart")
+    st.dataframe(table, hide_index=True, width="stretch", column_config={
+        c: st.column_config.NumberColumn(format="percent") for c in ("test_accuracy", "ci_low", "ci_high")})
+    st.caption("Lines: 95% bootstrap intervals over test images. The paper's VTAB numbers use the full VTAB-1k "
+               "suite; compare like with like.")
+
+st.subheader("Run a linear probe")
+statuses = [status for status in ui.statuses() if status.live]
+with st.form("transfer_start"):
+    models = st.multiselect("Models", [status.spec.name for status in statuses], format_func=ui.model_label,
+                            key="transfer_models")
+    data = st.text_input("Dataset folder (train/ and test/ class folders)", key="transfer_data")
+    columns = st.columns(3)
+    protocol = columns[0].selectbox("Preprocessing", ["paper", "library"], key="transfer_protocol")
+    vtab1k = columns[1].checkbox("VTAB-1k (1,000 training images)", key="transfer_vtab1k")
+    seed = columns[2].number_input("Seed", min_value=0, value=0, key="transfer_seed")
+    submitted = st.form_submit_button("Start in the background")
+if submitted:
+    root = Path(data.strip()).expanduser() if data.strip() else None
+    problems = TransferFolder().validate(root) if root else []
+    if not models:
+        st.warning("Choose at least one model.")
+    elif root is None:
+        st.warning("Enter the dataset folder.")
+    elif problems:
+        st.error(f"{root} cannot be used:\n" + "\n".join(f"- {problem}" for problem in problems[:5]))
+    else:
+        job = jobs.launch_probe(models, str(root), protocol=protocol, vtab1k=vtab1k, seed=int(seed))
+        st.success(f"Started (pid {job.pid}); results appear here when it finishes. Progress: Evaluations page. "
+                   f"Log: {job.log}")
