@@ -45,7 +45,8 @@ labels = list(by_model)
 reference = paper_values("imagenet_x_error_ratio")
 reference = reference[reference["model"].isin(models)].assign(label=lambda f: f["model"].map(ui.model_label),
                                                               factor=lambda f: f["key"])
-base = alt.Chart(table).encode(x=alt.X("factor:N", sort=list(FACTORS), title=None, axis=alt.Axis(labelAngle=-40)),
+base = alt.Chart(table).encode(x=alt.X("factor:N", sort=list(FACTORS), title=None,
+                                             axis=alt.Axis(labelAngle=-40, labelOverlap=False)),
                                xOffset=alt.XOffset("label:N", sort=labels))
 bars = base.mark_bar().encode(
     y=alt.Y("error_ratio:Q", title="error ratio"), color=alt.Color("label:N", scale=color_scale(labels), title=None,

@@ -43,7 +43,8 @@ labels = list(dict.fromkeys(table["label"]))
 reference = paper_values("pug_top1")
 reference = reference[reference["model"].isin(models)].assign(label=lambda f: f["model"].map(ui.model_label),
                                                               condition=lambda f: f["key"])
-base = alt.Chart(table).encode(x=alt.X("condition:N", sort=list(PUG_FACTORS), title=None, axis=alt.Axis(labelAngle=-30)),
+base = alt.Chart(table).encode(x=alt.X("condition:N", sort=list(PUG_FACTORS), title=None,
+                                             axis=alt.Axis(labelAngle=-30, labelOverlap=False)),
                                xOffset=alt.XOffset("label:N", sort=labels))
 layers = [base.mark_bar().encode(y=alt.Y("accuracy:Q", axis=alt.Axis(format="%"), title="top-1"),
                                  color=alt.Color("label:N", scale=color_scale(labels), title=None,
