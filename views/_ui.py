@@ -189,3 +189,23 @@ def probes_table(version: str):
     from core.store import ResultsStore
 
     return ResultsStore().probes()
+
+
+def measured_runs(version: str, benchmarks: tuple[str, ...], empty_message: str):
+    """Our variant-free runs of some benchmarks; stops the page with `empty_message` when there are none."""
+    runs = runs_table(version)
+    if not runs.empty:
+        runs = runs[runs["benchmark"].isin(benchmarks) & (runs["variant"] == "") & (runs["source"] == "ours")]
+    if runs.empty:
+        st.info(empty_message)
+        st.stop()
+    return runs
+
+
+def pick_models(runs, key: str):
+    """Protocol and model pickers: one run per model (the latest) under the chosen protocol."""
+    protocol = st.radio("Preprocessing", sorted(set(runs["protocol"])), horizontal=True, key=f"{key}_protocol")
+    runs = runs[runs["protocol"] == protocol].drop_duplicates("model", keep="last")
+    chosen = st.multiselect("Models", list(runs["model"]), default=list(runs["model"]), format_func=model_label,
+                            key=f"{key}_models")
+    return runs[runs["model"].isin(chosen)], chosen

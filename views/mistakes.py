@@ -19,19 +19,10 @@ st.caption("ImageNet-X (Idrissi et al., ICLR 2023) annotates each val image with
            "filtered, class errors.")
 
 version = ui.store_version()
-runs = ui.runs_table(version)
-runs = runs[(runs["benchmark"] == "imagenet-val") & (runs["variant"] == "") & (runs["source"] == "ours")] \
-    if not runs.empty else runs
-if runs.empty:
-    st.info("ImageNet-X needs ImageNet val predictions. Run:\n\n`python -m core evaluate --models "
-            "vit_sup,convnext_sup,vit_clip,convnext_clip --benchmark imagenet-val --data PATH`")
-    st.stop()
-
-protocol = st.radio("Preprocessing", sorted(set(runs["protocol"])), horizontal=True, key="mistakes_protocol")
-runs = runs[runs["protocol"] == protocol].drop_duplicates("model", keep="last")
-models = st.multiselect("Models", list(runs["model"]), default=list(runs["model"]), format_func=ui.model_label,
-                        key="mistakes_models")
-runs = runs[runs["model"].isin(models)]
+runs = ui.measured_runs(version, ("imagenet-val",),
+                        "ImageNet-X needs ImageNet val predictions. Run:\n\n`python -m core evaluate --models "
+                        "vit_sup,convnext_sup,vit_clip,convnext_clip --benchmark imagenet-val --data PATH`")
+runs, models = ui.pick_models(runs, "mistakes")
 rows = ui.predictions(tuple(runs["run_id"]), ("image_id", "path", "label", "pred", "error"), version)
 rows = rows[rows["error"].isna()]
 by_model = {ui.model_label(run.model): rows[rows["run_id"] == run.run_id] for run in runs.itertuples()}

@@ -17,21 +17,12 @@ st.caption("PUG-ImageNet (Bordes et al., NeurIPS 2023) renders ImageNet classes 
            "prediction is any ImageNet class mapped to the object.")
 
 version = ui.store_version()
-runs = ui.runs_table(version)
-runs = runs[(runs["benchmark"] == "pug-imagenet") & (runs["variant"] == "") & (runs["source"] == "ours")] \
-    if not runs.empty else runs
-if runs.empty:
-    st.info("No PUG-ImageNet results yet. Download PUG_ImageNet (facebook/PUG_ImageNet), add "
-            "class_to_imagenet_idx.json from the facebookresearch/PUG repository, then run:\n\n"
-            "`python -m core evaluate --models vit_sup,convnext_sup,vit_clip,convnext_clip --benchmark pug-imagenet "
-            "--data PATH`")
-    st.stop()
-
-protocol = st.radio("Preprocessing", sorted(set(runs["protocol"])), horizontal=True, key="pug_protocol")
-runs = runs[runs["protocol"] == protocol].drop_duplicates("model", keep="last")
-models = st.multiselect("Models", list(runs["model"]), default=list(runs["model"]), format_func=ui.model_label,
-                        key="pug_models")
-runs = runs[runs["model"].isin(models)]
+runs = ui.measured_runs(version, ("pug-imagenet",),
+                        "No PUG-ImageNet results yet. Download PUG_ImageNet (facebook/PUG_ImageNet), add "
+                        "class_to_imagenet_idx.json from the facebookresearch/PUG repository, then run:\n\n"
+                        "`python -m core evaluate --models vit_sup,convnext_sup,vit_clip,convnext_clip --benchmark "
+                        "pug-imagenet --data PATH`")
+runs, models = ui.pick_models(runs, "pug")
 rows = ui.predictions(tuple(runs["run_id"]), ("condition", "correct", "error"), version)
 rows = rows[rows["error"].isna()]
 table = condition_accuracy_table({ui.model_label(run.model): rows[rows["run_id"] == run.run_id]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import altair as alt
-import pandas as pd
 import streamlit as st
 
 from core.analyses import SHIFTED, robustness_table
@@ -19,20 +18,12 @@ st.caption("Top-1 accuracy on ImageNet val and seven shifted test sets. ImageNet
            "15 corruptions × 5 severities. ImageNet-ReaL: the val predictions scored against the ReaL labels.")
 
 version = ui.store_version()
-runs = ui.runs_table(version)
-keys = ["imagenet-val", *[key for key in SHIFTED if key in BENCHMARKS]]
-runs = runs[runs["benchmark"].isin(keys) & (runs["variant"] == "") & (runs["source"] == "ours")] if not runs.empty else runs
-if runs.empty:
-    st.info("No robustness results yet. Run, for each dataset you have:\n\n`python -m core evaluate --models "
-            "vit_sup,convnext_sup,vit_clip,convnext_clip --benchmark imagenet-v2 --data PATH` (benchmarks: "
-            + ", ".join(k for k in keys if k != "imagenet-real") + ")")
-    st.stop()
-
-protocol = st.radio("Preprocessing", sorted(set(runs["protocol"])), horizontal=True, key="robustness_protocol")
-runs = runs[runs["protocol"] == protocol].drop_duplicates(["model", "benchmark"], keep="last")
-models = st.multiselect("Models", list(dict.fromkeys(runs["model"])), default=list(dict.fromkeys(runs["model"])),
-                        format_func=ui.model_label, key="robustness_models")
-runs = runs[runs["model"].isin(models)]
+keys = ("imagenet-val", *[key for key in SHIFTED if key in BENCHMARKS])
+runs = ui.measured_runs(version, keys,
+                        "No robustness results yet. Run, for each dataset you have:\n\n`python -m core evaluate "
+                        "--models vit_sup,convnext_sup,vit_clip,convnext_clip --benchmark imagenet-v2 --data PATH` "
+                        "(benchmarks: " + ", ".join(k for k in keys if k != "imagenet-real") + ")")
+runs, models = ui.pick_models(runs, "robustness")
 rows = ui.predictions(tuple(runs["run_id"]), ("pred", "labels", "correct", "condition", "error"), version)
 table = robustness_table(runs, rows)
 if table.empty:
