@@ -209,3 +209,9 @@ def pick_models(runs, key: str):
     chosen = st.multiselect("Models", list(runs["model"]), default=list(runs["model"]), format_func=model_label,
                             key=f"{key}_models")
     return runs[runs["model"].isin(chosen)], chosen
+
+
+def read_file(path: str) -> bytes:
+    """Bytes of a dataset file the store points to (pages do no file I/O of their own)."""
+    with open(path, "rb") as handle:
+        return handle.read()

@@ -72,16 +72,31 @@ if not statuses:
     st.info("No model is ready on this machine; see the Home page.")
     st.stop()
 columns = st.columns([2, 2, 2])
-source = columns[0].radio("Image", ["Example photo", "Upload"], horizontal=True, key="invariance_source")
+sources = ["Example photo", "Upload"]
+stored = runs[runs["benchmark"].isin(["cue-conflict", "imagenet-val"]) & (runs["source"] == "ours")] \
+    if not runs.empty else runs
+if not stored.empty:
+    sources.append("Image from a dataset in the store")
+source = columns[0].radio("Image", sources, horizontal=True, key="invariance_source")
 if source == "Upload":
     upload = columns[1].file_uploader("Image", type=list(SUPPORTED_TYPES), key="invariance_upload")
     if upload is None:
         st.info("Upload an image to see the sliders.")
         st.stop()
     data, name = upload.getvalue(), upload.name
-else:
+elif source == "Example photo":
     example = columns[1].selectbox("Example", list(ui.EXAMPLES), key="invariance_example")
     data, name = ui.example_bytes(ui.EXAMPLES[example]), example
+else:
+    dataset = columns[1].selectbox("Dataset", sorted(set(stored["benchmark"])), key="invariance_dataset")
+    listed = ui.predictions(tuple(stored[stored["benchmark"] == dataset]["run_id"]), ("image_id", "path"), version)
+    listed = listed.dropna(subset=["path"]).drop_duplicates("image_id").sort_values("image_id")
+    name = columns[1].selectbox("Image", list(listed["image_id"]), key="invariance_dataset_image")
+    try:
+        data = ui.read_file(listed.set_index("image_id").at[name, "path"])
+    except OSError as error:
+        st.warning(f"{name} cannot be read here ({error.strerror}); the dataset folder may have moved.")
+        st.stop()
 names = [status.spec.name for status in statuses]
 models = columns[2].multiselect("Models", names, default=names[:3], format_func=ui.model_label,
                                 key="invariance_models")

@@ -40,7 +40,9 @@ reference = reference[reference["model"].isin(models) & reference["key"].isin(pr
 
 labels = list(dict.fromkeys(table["label"]))
 base = alt.Chart(table).encode(x=alt.X("benchmark:N", sort=present, title=None, axis=alt.Axis(labelAngle=0)), xOffset=alt.XOffset("label:N", sort=labels))
-bars = base.mark_bar().encode(y=alt.Y("accuracy:Q", axis=alt.Axis(format="%"), title="top-1"),
+top = min(1.0, max(0.05, float(table["ci_high"].max()) * 1.05))  # an all-zero run still gets a readable axis
+bars = base.mark_bar().encode(y=alt.Y("accuracy:Q", axis=alt.Axis(format="%"), title="top-1",
+                                      scale=alt.Scale(domain=[0, top])),
                               color=alt.Color("label:N", scale=color_scale(labels), title=None,
                                               legend=alt.Legend(orient="bottom", labelLimit=400)),
                               tooltip=["label:N", "benchmark:N", alt.Tooltip("accuracy:Q", format=".1%"),

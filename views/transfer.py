@@ -30,7 +30,8 @@ if probes.empty:
             "`python -m core probe --models vit_sup,convnext_sup,vit_clip,convnext_clip --data PATH [--vtab1k]`")
 else:
     probes = probes.assign(label=probes["model"].map(ui.model_label),
-                           setting=probes["dataset"] + " · " + probes["convention"].str.split(":").str[0])
+                           setting=probes["dataset"] + probes["convention"].str.startswith("VTAB").map(
+                               {True: " · VTAB-1k", False: ""}))
     probes = probes.drop_duplicates(["label", "setting", "protocol"], keep="last")
     labels = list(dict.fromkeys(probes["label"]))
     base = alt.Chart(probes).encode(x=alt.X("setting:N", title=None, axis=alt.Axis(labelAngle=0)),

@@ -83,6 +83,19 @@ def test_invariance_page_chart_and_live_sliders(monkeypatch, analysis_store):
     assert zoomed["p"].tolist() != first["p"].tolist()  # a 3× zoom changes what the model sees
 
 
+def test_invariance_live_sliders_on_a_stored_val_image(monkeypatch, analysis_store):
+    at = _page(monkeypatch, analysis_store, "views/invariance.py")
+    at.radio(key="invariance_source").set_value("Image from a dataset in the store")
+    at.run()
+    at.multiselect(key="invariance_models").set_value(["tiny_vit"])
+    at.select_slider(key="invariance_shift").set_value(30)
+    at.radio(key="invariance_kind").set_value("shift")
+    at.run()
+    assert not at.exception
+    assert at.selectbox(key="invariance_dataset_image").value.startswith("ILSVRC2012_val_")
+    assert len(at.dataframe[-1].value) == 5
+
+
 def test_invariance_empty_store_lists_the_settings(monkeypatch, tmp_path):
     at = _page(monkeypatch, tmp_path / "empty.duckdb", "views/invariance.py")
     assert not at.exception
