@@ -215,3 +215,24 @@ def read_file(path: str) -> bytes:
     """Bytes of a dataset file the store points to (pages do no file I/O of their own)."""
     with open(path, "rb") as handle:
         return handle.read()
+
+
+def note_close_calls(table, *, label: str = "label", value: str = "accuracy", group: str | None = None,
+                     what: str = "accuracy") -> None:
+    """Say which neighbouring values (sorted, within each group) lie inside each other's 95% intervals:
+    such a difference is not established by this sample (the paper's margins are often a few tenths)."""
+    from core.metrics import intervals_overlap
+
+    if table is None or len(table) < 2 or "ci_low" not in table:
+        return
+    notes = []
+    groups = table.groupby(group, sort=False) if group else [(None, table)]
+    for name, frame in groups:
+        ordered = frame.dropna(subset=[value, "ci_low", "ci_high"]).sort_values(value, ascending=False)
+        for (_, a), (_, b) in zip(ordered.iterrows(), ordered.iloc[1:].iterrows()):
+            if intervals_overlap((a["ci_low"], a["ci_high"]), (b["ci_low"], b["ci_high"])):
+                notes.append(f"{f'{name}: ' if name is not None else ''}{a[label]} vs {b[label]}")
+    if notes:
+        shown = "; ".join(notes[:12]) + (f"; and {len(notes) - 12} more" if len(notes) > 12 else "")
+        st.info(f"{what.capitalize()} differences within the 95% intervals (not established by this sample): "
+                f"{shown}.", icon=":material/balance:")

@@ -11,7 +11,7 @@ import streamlit as st
 from core.analyses import calibration_inputs
 from core.charts import color_scale
 from core.metrics import (bootstrap_interval, brier_score, expected_calibration_error, fit_temperature,
-                          intervals_overlap, negative_log_likelihood, reliability_bins, softmax)
+                          negative_log_likelihood, reliability_bins, softmax)
 from core.paper import TAGS, paper_values
 from views import _ui as ui
 
@@ -124,11 +124,7 @@ st.dataframe(summary, hide_index=True, width="stretch", column_config={
     "paper ECE": st.column_config.NumberColumn(format="%.4f")})
 st.download_button("Download ECE table (CSV)", summary.to_csv(index=False), f"ece_{benchmark}.csv", "text/csv",
                    key="calibration_table_csv")
-ordered = summary.sort_values("ECE").reset_index(drop=True)
-close = [f"{a['label']} vs {b['label']}" for (_, a), (_, b) in zip(ordered.iterrows(), ordered.iloc[1:].iterrows())
-         if intervals_overlap((a["ci_low"], a["ci_high"]), (b["ci_low"], b["ci_high"]))]
-if close:
-    st.info("ECE differences within the 95% intervals (not distinguishable here): " + "; ".join(close) + ".")
+ui.note_close_calls(summary, value="ECE", what="ECE")
 notes = [f"{row['label']} is {row['verdict']} (mean confidence {row['mean confidence']:.1%} vs accuracy "
          f"{row['accuracy']:.1%})" for _, row in summary.iterrows() if row["verdict"] != "calibrated"]
 if notes:

@@ -65,6 +65,8 @@ else:
         ui.chart_with_downloads(chart, table, f"invariance_{benchmark}", "invariance_chart")
         st.caption("Vertical lines: 95% bootstrap intervals. The run without a transform is drawn at scale 1, "
                    "shift 0 and resolution 224.")
+        ui.note_close_calls(table.assign(setting=table["kind"] + " " + table["value"].map("{:g}".format)),
+                            group="setting")
 
 st.subheader("Live: drag the sliders on one image")
 statuses = [status for status in ui.statuses() if status.live]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import altair as alt
+import pandas as pd
 import streamlit as st
 
 from core.analyses import accuracy_with_interval, error_ratio_table, slice_rows
@@ -73,6 +74,7 @@ for label, frame in slices.items():
         records.append({"model": label, "accuracy": None, "ci_low": None, "ci_high": None, "n": 0})
 st.dataframe(records, hide_index=True, width="stretch", column_config={
     c: st.column_config.NumberColumn(format="percent") for c in ("accuracy", "ci_low", "ci_high")})
+ui.note_close_calls(pd.DataFrame(records), label="model")
 
 st.subheader("Images of the slice a model got wrong")
 model = st.selectbox("Model", labels, key="mistakes_wrong_model")

@@ -55,3 +55,4 @@ st.caption(f"Lines: 95% bootstrap intervals. Black ticks: the paper's Fig. 6 ([E
            "not measurements.")
 st.dataframe(table.pivot_table(index="condition", columns="label", values="accuracy", sort=False), width="stretch",
              column_config={label: st.column_config.NumberColumn(format="percent") for label in labels})
+ui.note_close_calls(table, group="condition")

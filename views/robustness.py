@@ -8,7 +8,6 @@ import streamlit as st
 from core.analyses import SHIFTED, robustness_table
 from core.charts import color_scale
 from core.data import BENCHMARKS
-from core.metrics import intervals_overlap
 from core.paper import TAGS, paper_values
 from views import _ui as ui
 
@@ -65,14 +64,4 @@ if missing:
 n_per = table.set_index(["label", "benchmark"])["n"]
 st.caption("Images per cell: " + ", ".join(f"{b}: {int(n_per.xs(b, level='benchmark').max()):,}" for b in present))
 
-if len(labels) >= 2:
-    notes = []
-    for benchmark in present:
-        cell = table[table["benchmark"] == benchmark].set_index("label")
-        if len(cell) >= 2:
-            best, second = cell.sort_values("accuracy", ascending=False).index[:2]
-            if intervals_overlap((cell.at[best, "ci_low"], cell.at[best, "ci_high"]),
-                                 (cell.at[second, "ci_low"], cell.at[second, "ci_high"])):
-                notes.append(f"{benchmark}: {best} vs {second} is within the 95% intervals")
-    if notes:
-        st.info("Differences too small to call: " + "; ".join(notes) + ".")
+ui.note_close_calls(table, group="benchmark")

@@ -8,7 +8,6 @@ import streamlit as st
 from core import charts
 from core.analyses import shape_bias_class_table, shape_bias_table
 from core.data.cue_conflict import SIXTEEN_CLASSES
-from core.metrics import intervals_overlap
 from core.paper import TAGS, paper_values
 from views import _ui as ui
 
@@ -62,13 +61,7 @@ st.dataframe(table, hide_index=True, width="stretch", column_config={
     c: st.column_config.NumberColumn(format="%.3f") for c in ("shape_bias", "ci_low", "ci_high", "shape_fraction",
                                                                "texture_fraction")})
 
-close = []
-ordered = overall.sort_values("shape_bias", ascending=False).reset_index(drop=True)
-for upper, lower in zip(ordered.itertuples(), ordered.iloc[1:].itertuples()):
-    if intervals_overlap((upper.ci_low, upper.ci_high), (lower.ci_low, lower.ci_high)):
-        close.append(f"{upper.label} vs {lower.label}")
-if close:
-    st.info("Neighbours whose difference is within the 95% intervals: " + "; ".join(close) + ".")
+ui.note_close_calls(overall, value="shape_bias", what="shape bias")
 
 st.subheader("Per shape class")
 per_class = shape_bias_class_table(rows).rename(columns={"maker": "label"})

@@ -49,6 +49,7 @@ else:
     ui.chart_with_downloads(chart, table, "linear_probes", "transfer_chart")
     st.dataframe(table, hide_index=True, width="stretch", column_config={
         c: st.column_config.NumberColumn(format="percent") for c in ("test_accuracy", "ci_low", "ci_high")})
+    ui.note_close_calls(probes, value="test_accuracy", group="setting", what="test accuracy")
     st.caption("Lines: 95% bootstrap intervals over test images. The paper's VTAB numbers use the full VTAB-1k "
                "suite; compare like with like.")
 
