@@ -96,9 +96,11 @@ def _no_exception(page) -> None:
 
 
 def _settle(page) -> None:
-    """Wait until the script has finished running (the status widget disappears)."""
-    page.wait_for_timeout(500)
-    page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=180_000)
+    """Wait until the script has finished running: the status widget is gone, and stays gone."""
+    status = page.locator('[data-testid="stStatusWidget"]')
+    for _ in range(2):
+        page.wait_for_timeout(750)
+        status.wait_for(state="hidden", timeout=180_000)
 
 
 def test_a_deep_link_on_a_fresh_server_gets_the_apps_navigation(page, app_url):
@@ -143,6 +145,8 @@ def test_compare_page_upload_predicts_a_cat(page, app_url, chelsea_jpeg, tmp_pat
 def test_every_page_renders_without_an_exception(page, app_url, path):
     page.goto(f"{app_url}/{path}")
     page.get_by_role("heading", name=PAGES[path]).wait_for()
+    # every page ends with a table, a chart or a message (the empty state): wait for one
+    page.locator('[data-testid="stAlert"], [data-testid="stDataFrame"], [data-testid="stVegaLiteChart"]').first.wait_for()
     _settle(page)
     _no_exception(page)
     page.screenshot(path=str(SHOTS / f"page_{path or 'home'}.png"), full_page=True)
