@@ -181,7 +181,7 @@ def evaluate(model_names: Sequence[str], benchmark: str, root, *, variant: str =
     from core.errors import UserError
     from core.imagenet import class_names
     from core.models import registry
-    from core.models.load import best_device, load_model
+    from core.models.load import best_device, load_model, weights_key
     from core.models.preprocess import apply_variant, parse_variant, resolve_preprocess
     from core.models.zero_shot import head_key, load_head, openai_templates
     from core.store import ResultsStore, RunInfo, packages_json
@@ -211,28 +211,35 @@ def evaluate(model_names: Sequence[str], benchmark: str, root, *, variant: str =
         cfg = apply_variant(cfg, spec, protocol, variant)
         parsed = parse_variant(variant)
         image_size = int(parsed[1]) if parsed and parsed[0] == "resolution" else None
-        loaded = load_model(spec, device=device, image_size=image_size)
+        try:
+            weights = weights_key(spec)
+        except OSError:
+            load_model(spec, device=device)  # raises WeightsUnavailable with what was tried and the fix
+            raise
         head, key = None, ""
         if spec.head == "zero_shot":
-            head = load_head(spec, class_names(), openai_templates())
             key = head_key(spec, class_names(), openai_templates())
-            if head is None:
-                raise UserError(f"{name} needs its zero-shot head first: python -m core zero-shot-head {name}")
-        run_id = run_id_for(model=name, weights=loaded.weights_key, benchmark=benchmark, variant=variant,
+        run_id = run_id_for(model=name, weights=weights, benchmark=benchmark, variant=variant,
                             protocol=protocol, preprocess=cfg.key(), head=key, data=data_fingerprint,
                             sample=sample, seed=seed if sample is not None else None)
+        if store.run_status(run_id) == "done":  # a finished run loads no model
+            say(f"{name}: {bench.label} already complete in the store (run {run_id}); nothing to do.")
+            summaries.append(RunSummary(run_id, name, "skipped", 0))
+            continue
+        if spec.head == "zero_shot":
+            head = load_head(spec, class_names(), openai_templates())
+            if head is None:
+                raise UserError(f"{name} needs its zero-shot head first: python -m core zero-shot-head {name}")
+        loaded = load_model(spec, device=device, image_size=image_size)
         info = RunInfo(run_id, name, benchmark, variant, protocol, len(items),
                        class_subset=json.dumps(subset) if subset else None, convention=bench.convention,
-                       model_spec=json.dumps(dataclasses.asdict(spec), sort_keys=True), weights_key=loaded.weights_key,
+                       model_spec=json.dumps(dataclasses.asdict(spec), sort_keys=True), weights_key=weights,
                        preprocess_key=cfg.key(), preprocess=json.dumps(dataclasses.asdict(cfg)), head_key=key,
                        data_root=str(root), data_fingerprint=data_fingerprint,
                        data_revision=bench.adapter.revision(root), sample_limit=sample,
                        sample_seed=seed if sample is not None else None,
                        store_logits=bench.store_logits, packages=packages_json(), device=device)
-        if store.start_run(info) == "done":
-            say(f"{name}: {bench.label} already complete in the store (run {run_id}); nothing to do.")
-            summaries.append(RunSummary(run_id, name, "skipped", 0))
-            continue
+        store.start_run(info)
         done = store.done_image_ids(run_id)
         jobs[name] = _Job(loaded, cfg, head, run_id, {item.image_id for item in items} - done)
         if done:

@@ -247,6 +247,11 @@ class ResultsStore:
             connection.execute(f"INSERT INTO runs ({columns}) VALUES ({marks})", list(fields.values()))
             return "new"
 
+    def run_status(self, run_id: str) -> str | None:
+        """'running', 'cancelled', 'failed' or 'done'; None for an unknown run (read-only)."""
+        frame = self.query("SELECT status FROM runs WHERE run_id = ?", [run_id])
+        return None if frame.empty else str(frame["status"][0])
+
     def done_image_ids(self, run_id: str) -> set[str]:
         self._ensure_schema()
         frame = self.query("SELECT image_id FROM predictions WHERE run_id = ?", [run_id])
