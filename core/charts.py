@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-__all__ = ["PALETTE", "color_scale", "shape_bias_overall", "shape_bias_per_class", "to_png", "to_svg"]
+__all__ = ["PALETTE", "color_scale", "grouped_bars", "shape_bias_overall", "shape_bias_per_class", "to_png",
+           "to_svg"]
 
 PALETTE = ("#4C78A8", "#F58518", "#54A24B", "#B279A2", "#E45756", "#72B7B2", "#EECA3B", "#9D755D", "#BAB0AC",
            "#FF9DA6")
@@ -15,6 +16,44 @@ def color_scale(labels: list[str]):
 
     colours = [HUMAN_COLOR if label.startswith("Humans") else PALETTE[i % len(PALETTE)] for i, label in enumerate(labels)]
     return alt.Scale(domain=list(labels), range=colours)
+
+
+def grouped_bars(table, *, x: str, order: list[str] | None, value: str, title: str, reference=None,
+                 percent: bool = True, label_angle: int = 0, baseline: float | None = None,
+                 tooltip: tuple = (), height: int = 340):
+    """One bar per model within each `x` group (colour = model, registry order), 95% interval lines
+    where `ci_low`/`ci_high` exist, and the paper's values from `reference` (rows with `label`, `x`,
+    `value`, `tag`) as black ticks: a separate mark, so quoted numbers never pass for ours."""
+    import altair as alt
+
+    labels = list(dict.fromkeys(table["label"]))
+    axis_format = "%" if percent else None
+    number = ".1%" if percent else ".2f"
+    scale = alt.Undefined
+    if percent and "ci_high" in table:
+        # an all-zero run still gets a readable axis
+        scale = alt.Scale(domain=[0, min(1.0, max(0.05, float(table["ci_high"].max()) * 1.05))])
+    x_encoding = alt.X(f"{x}:N", sort=order, title=None, axis=alt.Axis(labelAngle=label_angle, labelOverlap=False))
+    offset = alt.XOffset("label:N", sort=labels)
+    base = alt.Chart(table).encode(x=x_encoding, xOffset=offset)
+    tips = ["label:N", f"{x}:N", alt.Tooltip(f"{value}:Q", format=number)]
+    if "ci_low" in table:
+        tips += [alt.Tooltip("ci_low:Q", format=number), alt.Tooltip("ci_high:Q", format=number)]
+    layers = [base.mark_bar().encode(
+        y=alt.Y(f"{value}:Q", axis=alt.Axis(format=axis_format) if axis_format else alt.Undefined, title=title,
+                scale=scale),
+        color=alt.Color("label:N", scale=color_scale(labels), title=None,
+                        legend=alt.Legend(orient="bottom", labelLimit=400)),
+        tooltip=tips + list(tooltip))]
+    if "ci_low" in table:
+        layers.append(base.mark_rule().encode(y="ci_low:Q", y2="ci_high:Q"))
+    if baseline is not None:
+        layers.append(alt.Chart(table).mark_rule(strokeDash=[4, 4], color="gray").encode(y=alt.datum(baseline)))
+    if reference is not None and len(reference):
+        layers.append(alt.Chart(reference).mark_tick(color="black", thickness=2, size=12).encode(
+            x=alt.X(f"{x}:N", sort=order), xOffset=offset, y="value:Q",
+            tooltip=["label:N", f"{x}:N", alt.Tooltip("value:Q", format=number, title="paper"), "tag:N", "source:N"]))
+    return alt.layer(*layers).properties(height=height)
 
 
 def shape_bias_overall(table, paper=None):

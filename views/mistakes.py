@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from core.analyses import accuracy_with_interval, error_ratio_table, slice_rows
-from core.charts import color_scale
+from core.charts import grouped_bars
 from core.data.imagenet_x import FACTORS
 from core.imagenet import display_labels
 from core.paper import TAGS, paper_values
@@ -33,26 +33,13 @@ except ValueError as error:
     st.warning(f"{error} ImageNet-X annotates the official val file names only.")
     st.stop()
 
-labels = list(by_model)
 reference = paper_values("imagenet_x_error_ratio")
 reference = reference[reference["model"].isin(models)].assign(label=lambda f: f["model"].map(ui.model_label),
                                                               factor=lambda f: f["key"])
-base = alt.Chart(table).encode(x=alt.X("factor:N", sort=list(FACTORS), title=None,
-                                             axis=alt.Axis(labelAngle=-40, labelOverlap=False)),
-                               xOffset=alt.XOffset("label:N", sort=labels))
-bars = base.mark_bar().encode(
-    y=alt.Y("error_ratio:Q", title="error ratio"), color=alt.Color("label:N", scale=color_scale(labels), title=None,
-                                                                   legend=alt.Legend(orient="bottom", labelLimit=400)),
-    tooltip=["label:N", "factor:N", alt.Tooltip("error_ratio:Q", format=".2f"), alt.Tooltip("accuracy:Q", format=".1%"),
-             "count:Q"])
-one = alt.Chart().mark_rule(strokeDash=[4, 4], color="gray").encode(y=alt.datum(1))
-layers = [bars, one]
-if len(reference):
-    layers.append(alt.Chart(reference).mark_tick(color="black", thickness=2, size=10).encode(
-        x=alt.X("factor:N", sort=list(FACTORS)), xOffset=alt.XOffset("label:N", sort=labels), y="value:Q",
-        tooltip=["label:N", "factor:N", alt.Tooltip("value:Q", format=".2f", title="paper"), "tag:N"]))
-ui.chart_with_downloads(alt.layer(*layers, data=table).properties(height=340), table, "imagenet_x_error_ratios",
-                        "mistakes_chart")
+chart = grouped_bars(table, x="factor", order=list(FACTORS), value="error_ratio", title="error ratio",
+                     reference=reference, percent=False, label_angle=-40, baseline=1.0,
+                     tooltip=(alt.Tooltip("accuracy:Q", format=".1%"), "count:Q"))
+ui.chart_with_downloads(chart, table, "imagenet_x_error_ratios", "mistakes_chart")
 st.caption(f"Black ticks: the paper's Fig. 2 ([E] {TAGS['E']}) — references, not measurements. Factors with few "
            "images have noisy ratios: see the counts.")
 summary = table.drop_duplicates("label")[["label", "accuracy_all", "n"]].rename(columns={"accuracy_all": "accuracy"})
@@ -77,7 +64,7 @@ st.dataframe(records, hide_index=True, width="stretch", column_config={
 ui.note_close_calls(pd.DataFrame(records), label="model")
 
 st.subheader("Images of the slice a model got wrong")
-model = st.selectbox("Model", labels, key="mistakes_wrong_model")
+model = st.selectbox("Model", list(by_model), key="mistakes_wrong_model")
 wrong = slices[model][~slices[model]["correct"]] if model in slices and len(slices[model]) else slices.get(model)
 if wrong is None or wrong.empty:
     st.caption("No wrong predictions in this slice.")

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import altair as alt
 import streamlit as st
 
 from core.analyses import condition_accuracy_table
-from core.charts import color_scale
+from core.charts import grouped_bars
 from core.data.pug import PUG_FACTORS
 from core.paper import TAGS, paper_values
 from views import _ui as ui
@@ -30,29 +29,14 @@ table = condition_accuracy_table({ui.model_label(run.model): rows[rows["run_id"]
 if table.empty:
     st.info("The selected runs have no readable predictions yet.")
     st.stop()
-labels = list(dict.fromkeys(table["label"]))
 reference = paper_values("pug_top1")
 reference = reference[reference["model"].isin(models)].assign(label=lambda f: f["model"].map(ui.model_label),
                                                               condition=lambda f: f["key"])
-base = alt.Chart(table).encode(x=alt.X("condition:N", sort=list(PUG_FACTORS), title=None,
-                                             axis=alt.Axis(labelAngle=-30, labelOverlap=False)),
-                               xOffset=alt.XOffset("label:N", sort=labels))
-top = min(1.0, max(0.05, float(table["ci_high"].max()) * 1.05))  # an all-zero run still gets a readable axis
-layers = [base.mark_bar().encode(y=alt.Y("accuracy:Q", axis=alt.Axis(format="%"), title="top-1",
-                                         scale=alt.Scale(domain=[0, top])),
-                                 color=alt.Color("label:N", scale=color_scale(labels), title=None,
-                                                 legend=alt.Legend(orient="bottom", labelLimit=400)),
-                                 tooltip=["label:N", "condition:N", alt.Tooltip("accuracy:Q", format=".1%"),
-                                          alt.Tooltip("ci_low:Q", format=".1%"), alt.Tooltip("ci_high:Q", format=".1%"),
-                                          "n:Q"]),
-          base.mark_rule().encode(y="ci_low:Q", y2="ci_high:Q")]
-if len(reference):
-    layers.append(alt.Chart(reference).mark_tick(color="black", thickness=2, size=10).encode(
-        x=alt.X("condition:N", sort=list(PUG_FACTORS)), xOffset=alt.XOffset("label:N", sort=labels), y="value:Q",
-        tooltip=["label:N", "condition:N", alt.Tooltip("value:Q", format=".1%", title="paper"), "tag:N"]))
-ui.chart_with_downloads(alt.layer(*layers).properties(height=340), table, "pug_imagenet", "pug_chart")
+chart = grouped_bars(table, x="condition", order=list(PUG_FACTORS), value="accuracy", title="top-1",
+                     reference=reference, label_angle=-30, tooltip=("n:Q",))
+ui.chart_with_downloads(chart, table, "pug_imagenet", "pug_chart")
 st.caption(f"Lines: 95% bootstrap intervals. Black ticks: the paper's Fig. 6 ([E] {TAGS['E']}) — references, "
            "not measurements.")
 st.dataframe(table.pivot_table(index="condition", columns="label", values="accuracy", sort=False), width="stretch",
-             column_config={label: st.column_config.NumberColumn(format="percent") for label in labels})
+             column_config={label: st.column_config.NumberColumn(format="percent") for label in set(table["label"])})
 ui.note_close_calls(table, group="condition")

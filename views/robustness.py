@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import altair as alt
 import streamlit as st
 
 from core.analyses import SHIFTED, robustness_table
-from core.charts import color_scale
+from core.charts import grouped_bars
 from core.data import BENCHMARKS
 from core.paper import TAGS, paper_values
 from views import _ui as ui
@@ -37,22 +36,9 @@ reference = paper_values("robustness_top1")
 reference = reference[reference["model"].isin(models) & reference["key"].isin(present)].assign(
     label=lambda frame: frame["model"].map(ui.model_label), benchmark=lambda frame: frame["key"])
 
-labels = list(dict.fromkeys(table["label"]))
-base = alt.Chart(table).encode(x=alt.X("benchmark:N", sort=present, title=None, axis=alt.Axis(labelAngle=0)), xOffset=alt.XOffset("label:N", sort=labels))
-top = min(1.0, max(0.05, float(table["ci_high"].max()) * 1.05))  # an all-zero run still gets a readable axis
-bars = base.mark_bar().encode(y=alt.Y("accuracy:Q", axis=alt.Axis(format="%"), title="top-1",
-                                      scale=alt.Scale(domain=[0, top])),
-                              color=alt.Color("label:N", scale=color_scale(labels), title=None,
-                                              legend=alt.Legend(orient="bottom", labelLimit=400)),
-                              tooltip=["label:N", "benchmark:N", alt.Tooltip("accuracy:Q", format=".1%"),
-                                       alt.Tooltip("ci_low:Q", format=".1%"), alt.Tooltip("ci_high:Q", format=".1%"), "n:Q"])
-errors = base.mark_rule().encode(y="ci_low:Q", y2="ci_high:Q")
-layers = [bars, errors]
-if len(reference):
-    layers.append(alt.Chart(reference).mark_tick(color="black", thickness=2, size=14).encode(
-        x=alt.X("benchmark:N", sort=present), xOffset=alt.XOffset("label:N", sort=labels), y="value:Q",
-        tooltip=["label:N", "benchmark:N", alt.Tooltip("value:Q", format=".1%", title="paper"), "tag:N", "source:N"]))
-ui.chart_with_downloads(alt.layer(*layers).properties(height=360), table, "robustness", "robustness_chart")
+chart = grouped_bars(table, x="benchmark", order=present, value="accuracy", title="top-1", reference=reference,
+                     tooltip=("n:Q",), height=360)
+ui.chart_with_downloads(chart, table, "robustness", "robustness_chart")
 st.caption(f"Black ticks: the paper's values ([P] {TAGS['P']}; [P-] {TAGS['P-']}) — references, not measurements.")
 
 wide = table.pivot_table(index="label", columns="benchmark", values="accuracy", sort=False)[present]

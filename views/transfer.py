@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import altair as alt
 import streamlit as st
 
 from core import jobs
-from core.charts import color_scale
+from core.charts import grouped_bars
 from core.data.transfer import TransferFolder
 from core.errors import UserError
 from views import _ui as ui
@@ -33,17 +32,8 @@ else:
                            setting=probes["dataset"] + probes["convention"].str.startswith("VTAB").map(
                                {True: " · VTAB-1k", False: ""}))
     probes = probes.drop_duplicates(["label", "setting", "protocol"], keep="last")
-    labels = list(dict.fromkeys(probes["label"]))
-    base = alt.Chart(probes).encode(x=alt.X("setting:N", title=None, axis=alt.Axis(labelAngle=0)),
-                                    xOffset=alt.XOffset("label:N", sort=labels))
-    chart = alt.layer(
-        base.mark_bar().encode(y=alt.Y("test_accuracy:Q", axis=alt.Axis(format="%"), title="test accuracy"),
-                               color=alt.Color("label:N", scale=color_scale(labels), title=None,
-                                               legend=alt.Legend(orient="bottom", labelLimit=400)),
-                               tooltip=["label:N", "setting:N", alt.Tooltip("test_accuracy:Q", format=".1%"),
-                                        alt.Tooltip("ci_low:Q", format=".1%"), alt.Tooltip("ci_high:Q", format=".1%"),
-                                        "c:Q", "n_train:Q", "n_test:Q"]),
-        base.mark_rule().encode(y="ci_low:Q", y2="ci_high:Q")).properties(height=320)
+    chart = grouped_bars(probes, x="setting", order=None, value="test_accuracy", title="test accuracy",
+                         tooltip=("c:Q", "n_train:Q", "n_test:Q"), height=320)
     table = probes[["label", "dataset", "convention", "protocol", "test_accuracy", "ci_low", "ci_high", "c",
                     "n_train", "n_val", "n_test"]]
     ui.chart_with_downloads(chart, table, "linear_probes", "transfer_chart")
