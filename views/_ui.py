@@ -203,11 +203,11 @@ def measured_runs(version: str, benchmarks: tuple[str, ...], empty_message: str)
 
 
 def pick_models(runs, key: str):
-    """Protocol and model pickers: one run per model (the latest) under the chosen protocol."""
+    """Protocol and model pickers: one run per model and benchmark (the latest) under the chosen protocol."""
     protocol = st.radio("Preprocessing", sorted(set(runs["protocol"])), horizontal=True, key=f"{key}_protocol")
-    runs = runs[runs["protocol"] == protocol].drop_duplicates("model", keep="last")
-    chosen = st.multiselect("Models", list(runs["model"]), default=list(runs["model"]), format_func=model_label,
-                            key=f"{key}_models")
+    runs = runs[runs["protocol"] == protocol].drop_duplicates(["model", "benchmark"], keep="last")
+    names = list(dict.fromkeys(runs["model"]))
+    chosen = st.multiselect("Models", names, default=names, format_func=model_label, key=f"{key}_models")
     return runs[runs["model"].isin(chosen)], chosen
 
 

@@ -44,6 +44,7 @@ def test_robustness_page(monkeypatch, analysis_store):
     assert not at.exception
     table = at.dataframe[0].value
     assert {"imagenet-val", "imagenet-r"} <= set(table.columns)
+    assert table.loc["Tiny ViT (random)", ["imagenet-val", "imagenet-r"]].notna().all()  # every benchmark per model
     assert "imagenet-real" in table.columns  # derived from the val rows' ReaL labels
     assert any("Not in the store yet" in caption.value for caption in at.caption)
 
