@@ -30,8 +30,12 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--protocol", choices=("paper", "library"), default="paper")
     evaluate.add_argument("--limit", type=int, help="evaluate a random sample of this many images")
     evaluate.add_argument("--seed", type=int, default=0, help="seed of the --limit sample")
-    evaluate.add_argument("--batch-size", type=int, default=32)
-    evaluate.add_argument("--workers", type=int, help="decoding processes (default: 2 on CPU, 8 with a GPU)")
+    evaluate.add_argument("--batch-size", type=int, help="images per batch (default: 32 on CPU, 256 with a GPU)")
+    evaluate.add_argument("--workers", type=int, help="decoding processes (default: 2 on CPU, up to 16 with a GPU)")
+    evaluate.add_argument("--resize", choices=("pil", "tensor"), default="pil",
+                          help="pil (default): each model's crop with PIL, as the paper's code; tensor: decode once, "
+                               "crop on the device in batches (fast on a GPU; not pixel-identical, keyed apart)")
+    evaluate.add_argument("--compile", action="store_true", help="torch.compile each model (pays off on a GPU)")
     commands.add_parser("status", help="what the results store holds, per run")
     probe = commands.add_parser("probe", help="linear probes on frozen features of a train/test image folder")
     probe.add_argument("--models", required=True, help="comma-separated model keys")
@@ -88,7 +92,7 @@ def _selected(names: str):
 
 
 def _predict(args) -> int:
-    from core.engine import classify
+    from core.inference import classify
     from core.imagenet import class_names, display_labels
     from core.images import decode_image
     from core.models.load import load_model
@@ -191,7 +195,7 @@ def _evaluate(args) -> int:
     from tqdm import tqdm
 
     from core.data.download import data_dir
-    from core.engine import evaluate
+    from core.evaluation import evaluate
 
     data = args.data
     if data is None:
@@ -218,7 +222,8 @@ def _evaluate(args) -> int:
     store = ResultsStore()
     with store.writer_lock(on_wait=lambda message: print(message, file=sys.stderr)):
         summaries = evaluate([name.strip() for name in args.models.split(",") if name.strip()], args.benchmark, data,
-                             variant=args.variant, protocol=args.protocol, limit=args.limit, seed=args.seed,
+                             variant=args.variant, protocol=args.protocol, resize=args.resize, limit=args.limit,
+                             seed=args.seed, compile=args.compile,
                              batch_size=args.batch_size, workers=args.workers, store=store, progress=progress,
                              should_stop=lambda: stop["requested"],
                              say=lambda message: print(message, file=sys.stderr))
@@ -256,7 +261,7 @@ def _status(args) -> int:
 
 def _import_authors(args) -> int:
     from core.data.download import data_dir
-    from core.engine import import_author_decisions, import_human_decisions
+    from core.decisions import import_author_decisions, import_human_decisions
 
     imported = []
     if args.folder is not None or args.humans is None:

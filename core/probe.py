@@ -52,7 +52,8 @@ def run_probes(model_names: Sequence[str], root, *, protocol: str = "paper", vta
     from core.analyses import accuracy_with_interval
     from core.data.base import DatasetInvalid, fingerprint
     from core.data.transfer import TransferFolder
-    from core.engine import EvalProgress, _collate, _DecodedItems, _one_thread, run_id_for
+    from core.evaluation import DecodedItems as _DecodedItems
+    from core.evaluation import EvalProgress, _collate, _one_thread, run_id_for
     from core.metrics.transfer import linear_probe
     from core.models import registry
     from core.models.load import autocast, best_device, load_model

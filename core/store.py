@@ -2,8 +2,10 @@
 
 DuckDB allows one writing process, and while any process has the file open for writing no other
 may open it, not even read-only (and an open read-only connection keeps the writer out). So every
-access here is short: the writer opens the file for one batch transaction and closes it, readers
-open read-only for one query and close it, and both retry with backoff while the other holds it.
+access here is short: readers open read-only for one query and close it, and both sides retry with
+backoff while the other holds it. An evaluation writes through a `StoreWriter`: a background thread
+that gathers many model-batches and commits them every ~1 s (or 4,096 rows) in one transaction,
+then closes the file, so the models never wait for the store and readers get in between commits.
 A lock file keeps a second `evaluate` process waiting until the first is done.
 
 Keys are content hashes and configuration keys, never display names, so a changed model,
@@ -17,8 +19,9 @@ import fcntl
 import json
 import os
 import random
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Iterator
@@ -27,7 +30,7 @@ from core.config import cache_dir
 from core.errors import UserError
 
 __all__ = ["prediction_cache", "prediction_key", "SCHEMA_VERSION", "ResultsStore", "StoreLocked", "SchemaMismatch",
-           "results_path", "RunInfo"]
+           "results_path", "RunInfo", "RowBlock", "StoreWriter", "WriterStats"]
 
 SCHEMA_VERSION = 1
 
@@ -129,6 +132,22 @@ class RunInfo:
     device: str = ""
 
 
+@dataclass
+class RowBlock:
+    """Prediction rows as columns (one model-batch, or any number of rows), plus their logits.
+
+    `columns` maps names of `PREDICTION_COLUMNS` to numpy arrays (n values, or n × k for the list
+    columns `top5`, `top5_prob`, `probs16`) or lists; a missing column is stored as NULL, and NaN in a
+    float column as NULL. `logits` (n × classes, stored as float16 bytes) follows the row order.
+    """
+
+    columns: dict
+    logits: object = None
+
+    def __len__(self) -> int:
+        return len(self.columns["image_id"])
+
+
 def _is_lock_error(error: Exception) -> bool:
     text = str(error).lower()
     return "lock" in text or "conflicting" in text or "being used by another process" in text
@@ -161,7 +180,7 @@ class ResultsStore:
                                           "or stop it, then try again.") from None
                     raise
                 time.sleep(delay * (1 + random.random()))
-                delay = min(delay * 2, 0.5)
+                delay = min(delay * 2, 0.1)  # the writer commits for a fraction of each second
         try:
             yield connection
         finally:
@@ -257,28 +276,40 @@ class ResultsStore:
         frame = self.query("SELECT image_id FROM predictions WHERE run_id = ?", [run_id])
         return set(frame["image_id"]) if not frame.empty else set()
 
-    def write_batch(self, rows: list[dict], logits: list[tuple[str, str, bytes]] | None = None) -> None:
-        """Insert one batch of prediction rows (and logits) in one transaction; duplicates are ignored."""
+    def write_batch(self, rows: "list[dict] | RowBlock", logits: list[tuple[str, str, bytes]] | None = None) -> None:
+        """Insert rows (a `RowBlock`, or dicts with optional (run_id, image_id, float16 bytes) logits) in one
+        transaction; rows already stored are ignored, so a retried batch duplicates nothing."""
+        block = rows if isinstance(rows, RowBlock) else _dict_block(rows, logits)
+        if not len(block):
+            return
+        self.write_blocks([block])
+
+    def write_blocks(self, blocks: "list[RowBlock]") -> None:
+        """Insert many blocks in one transaction (one connection): the writer's unit of work."""
         import pyarrow as pa
 
-        if not rows:
+        blocks = [block for block in blocks if len(block)]
+        if not blocks:
             return
         self._ensure_schema()
-        table = pa.table({name: _column(name, [row.get(name) for row in rows]) for name in PREDICTION_COLUMNS})
+        rows = pa.concat_tables([_prediction_table(block) for block in blocks])
+        logit_tables = [_logit_table(block) for block in blocks if block.logits is not None]
         with self._connect(read_only=False) as connection:
             connection.execute("BEGIN TRANSACTION")
             try:
-                connection.register("batch_rows", table)
+                connection.register("batch_rows", rows)
                 connection.execute(f"INSERT OR IGNORE INTO predictions SELECT {', '.join(PREDICTION_COLUMNS)} FROM batch_rows")
-                if logits:
-                    logit_table = pa.table({"run_id": [r for r, _, _ in logits], "image_id": [i for _, i, _ in logits],
-                                            "logits": pa.array([b for _, _, b in logits], pa.binary())})
-                    connection.register("batch_logits", logit_table)
+                if logit_tables:
+                    connection.register("batch_logits", pa.concat_tables(logit_tables))
                     connection.execute("INSERT OR IGNORE INTO logits SELECT run_id, image_id, logits FROM batch_logits")
                 connection.execute("COMMIT")
-            except Exception:
+            except BaseException:
                 connection.execute("ROLLBACK")
                 raise
+
+    def writer(self, *, flush_s: float = 1.0, max_rows: int = 4096) -> "StoreWriter":
+        """A background writer for a whole evaluation (use as a context manager)."""
+        return StoreWriter(self, flush_s=flush_s, max_rows=max_rows)
 
     def finish_run(self, run_id: str, status: str, *, images_per_s: float | None = None, device: str | None = None,
                    message: str | None = None) -> None:
@@ -356,13 +387,183 @@ class ResultsStore:
         return list(frame["image_id"]), array
 
 
-def _column(name: str, values: list):
+_ARROW_TYPES = {"label": "int32", "pred": "int32", "labels": "list<int32>", "top5": "list<int32>",
+                "top5_prob": "list<float32>", "probs16": "list<float32>", "prob_true": "float32", "conf": "float32",
+                "correct": "bool"}
+
+
+def _arrow_type(name: str):
     import pyarrow as pa
 
-    types = {"label": pa.int32(), "pred": pa.int32(), "labels": pa.list_(pa.int32()), "top5": pa.list_(pa.int32()),
-             "top5_prob": pa.list_(pa.float32()), "probs16": pa.list_(pa.float32()), "prob_true": pa.float32(),
-             "conf": pa.float32(), "correct": pa.bool_()}
-    return pa.array(values, types.get(name, pa.string()))
+    kind = _ARROW_TYPES.get(name, "string")
+    scalar = {"int32": pa.int32(), "float32": pa.float32(), "bool": pa.bool_(), "string": pa.string()}
+    if kind.startswith("list<"):
+        return pa.list_(scalar[kind[5:-1]])
+    return scalar[kind]
+
+
+def _column(name: str, values, n: int):
+    """One Arrow column from a numpy array (n, or n × k for list columns), a list, or None (all NULL)."""
+    import numpy as np
+    import pyarrow as pa
+
+    kind = _arrow_type(name)
+    if values is None:
+        return pa.nulls(n, kind)
+    if isinstance(values, np.ndarray) and values.ndim == 2:
+        flat = pa.array(values.reshape(-1).astype(kind.value_type.to_pandas_dtype(), copy=False))
+        return pa.FixedSizeListArray.from_arrays(flat, values.shape[1]).cast(kind)
+    if isinstance(values, np.ndarray) and values.dtype.kind == "f":
+        return pa.array(values.astype(np.float32, copy=False), kind, from_pandas=True)  # NaN → NULL
+    return pa.array(values, kind)
+
+
+def _prediction_table(block: RowBlock):
+    import pyarrow as pa
+
+    n = len(block)
+    return pa.table({name: _column(name, block.columns.get(name), n) for name in PREDICTION_COLUMNS})
+
+
+def _logit_table(block: RowBlock):
+    """Logits as one BLOB per row (float16 bytes), built from the matrix's buffer without a copy per row."""
+    import numpy as np
+    import pyarrow as pa
+
+    logits = block.logits
+    if isinstance(logits, list):  # [(run_id, image_id, bytes)]: the dict API
+        return pa.table({"run_id": [r for r, _, _ in logits], "image_id": [i for _, i, _ in logits],
+                         "logits": pa.array([b for _, _, b in logits], pa.binary())})
+    matrix = np.ascontiguousarray(logits, dtype=np.float16)
+    n, width = matrix.shape[0], matrix.shape[1] * 2
+    offsets = pa.py_buffer((np.arange(n + 1, dtype=np.int32) * width).tobytes())
+    blobs = pa.Array.from_buffers(pa.binary(), n, [None, offsets, pa.py_buffer(matrix.tobytes())])
+    return pa.table({"run_id": _column("run_id", block.columns["run_id"], n),
+                     "image_id": _column("image_id", block.columns["image_id"], n), "logits": blobs})
+
+
+def _dict_block(rows: list[dict], logits: list[tuple[str, str, bytes]] | None) -> RowBlock:
+    present = {name for row in rows for name in row}
+    columns = {name: [row.get(name) for row in rows] for name in PREDICTION_COLUMNS if name in present}
+    return RowBlock(columns, logits or None)
+
+
+# --- the evaluation's writer ---------------------------------------------------------------------
+
+@dataclass
+class WriterStats:
+    """What a `StoreWriter` did: rows committed, transactions, and seconds spent inside them."""
+
+    rows: int = 0
+    commits: int = 0
+    seconds: float = 0.0
+    commit_seconds: list = field(default_factory=list)
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rows / self.seconds if self.seconds else float("nan")
+
+
+class StoreWriter:
+    """Writes `RowBlock`s on a background thread, many per transaction.
+
+    `put` returns at once (it waits only when more than `8 × max_rows` rows are queued, so memory
+    stays bounded if the disk is slower than the models). The thread commits what is queued once
+    `flush_s` has passed since its last commit or `max_rows` rows are waiting, then closes the file
+    until the next commit, so readers in other processes get in between (DuckDB admits one process
+    at a time). Blocks are never split: a reader sees whole model-batches only. `close()` (or leaving
+    the `with` block) commits the rest; a failure on the thread is raised by the next `put`/`close`.
+    A SIGKILL loses only what was not yet committed, which a resumed run recomputes.
+    """
+
+    def __init__(self, store: ResultsStore, *, flush_s: float = 1.0, max_rows: int = 4096) -> None:
+        if flush_s <= 0 or max_rows < 1:
+            raise ValueError(f"Expected flush_s > 0 and max_rows >= 1, got {flush_s} and {max_rows}.")
+        self.store, self.flush_s, self.max_rows = store, flush_s, max_rows
+        self.stats = WriterStats()
+        self._pending: list[RowBlock] = []
+        self._pending_rows = 0
+        self._in_flight = 0
+        self._closing = False
+        self._flush_now = False
+        self._error: BaseException | None = None
+        self._condition = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name="results-store-writer", daemon=True)
+        self._thread.start()
+
+    def __enter__(self) -> "StoreWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def put(self, block: RowBlock) -> None:
+        if not len(block):
+            return
+        with self._condition:
+            self._raise_error()
+            while self._pending_rows >= 8 * self.max_rows and self._error is None:
+                self._condition.wait(0.1)
+            self._raise_error()
+            self._pending.append(block)
+            self._pending_rows += len(block)
+            self._condition.notify_all()
+
+    def flush(self) -> None:
+        """Commit everything put so far, and wait for it."""
+        with self._condition:
+            self._flush_now = True
+            self._condition.notify_all()
+            while (self._pending or self._in_flight) and self._error is None:
+                self._condition.wait(0.05)
+            self._raise_error()
+
+    def close(self) -> None:
+        with self._condition:
+            self._closing = True
+            self._condition.notify_all()
+        self._thread.join()
+        self._raise_error()
+
+    def _raise_error(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def _run(self) -> None:
+        last_commit = time.monotonic()
+        while True:
+            with self._condition:
+                while not (self._closing or self._flush_now or self._pending_rows >= self.max_rows
+                           or (self._pending and time.monotonic() - last_commit >= self.flush_s)):
+                    self._condition.wait(max(0.01, self.flush_s - (time.monotonic() - last_commit)))
+                blocks, self._pending, self._pending_rows = self._pending, [], 0
+                self._in_flight = sum(len(block) for block in blocks)
+                self._flush_now = False
+                closing = self._closing
+            if blocks:
+                began = time.perf_counter()
+                try:
+                    self.store.write_blocks(blocks)
+                except BaseException as error:  # handed to the caller's next put/close
+                    with self._condition:
+                        self._error, self._in_flight = error, 0
+                        self._pending, self._pending_rows = [], 0
+                        self._condition.notify_all()
+                    return
+                took = time.perf_counter() - began
+                with self._condition:
+                    self.stats.rows += self._in_flight
+                    self.stats.commits += 1
+                    self.stats.seconds += took
+                    self.stats.commit_seconds.append(took)
+                    self._in_flight = 0
+                    self._condition.notify_all()
+                last_commit = time.monotonic()
+            if closing:
+                with self._condition:
+                    if not self._pending:
+                        return
 
 
 def packages_json() -> str:

@@ -94,7 +94,7 @@ def test_imagenet_r_style_masking_on_a_hand_made_case(tmp_path):
     """Global argmax outside the 200 classes: the prediction must be the best class inside them."""
     from core.data import BENCHMARKS
     from core.data.base import Item
-    from core.engine import _Job, _predict_rows
+    from core.evaluation import EvalJob, evaluate_batch
     from core.models.load import LoadedModel
 
     logits = torch.zeros(1, 1000)
@@ -107,15 +107,16 @@ def test_imagenet_r_style_masking_on_a_hand_made_case(tmp_path):
             return logits.expand(x.shape[0], -1)
 
     subset = tuple(range(300, 500))
-    job = _Job(LoadedModel(MODELS.get("effnet_lite0"), Fixed(), "fixed", "cpu"), resolve_preprocess(
+    job = EvalJob(LoadedModel(MODELS.get("effnet_lite0"), Fixed(), "fixed", "cpu"), resolve_preprocess(
         MODELS.get("effnet_lite0")), None, "r", {"x.png"})
     item = Item("x.png", "x.png", label=301)
-    rows, _ = _predict_rows(job, BENCHMARKS["imagenet-r"], subset, [(item, {"m": torch.zeros(3, 8, 8)}, None)], "m")
-    row = rows[0]
-    assert row["pred"] == 300 and row["top5"][:2] == [300, 301]
+    blocks = evaluate_batch({"m": job}, BENCHMARKS["imagenet-r"], subset, [(0, {"m": torch.zeros(3, 8, 8)}, None)],
+                            [item])
+    columns = blocks["m"][0].columns
+    assert columns["pred"][0] == 300 and list(columns["top5"][0][:2]) == [300, 301]
     expected = np.exp([4.0, 2.0]) / (np.exp([4.0, 2.0]).sum() + 198)
-    np.testing.assert_allclose(row["top5_prob"][:2], expected, rtol=1e-5)
-    assert row["prob_true"] == pytest.approx(expected[1], rel=1e-5) and row["correct"] is False
+    np.testing.assert_allclose(columns["top5_prob"][0][:2], expected, rtol=1e-5)
+    assert columns["prob_true"][0] == pytest.approx(expected[1], rel=1e-5) and not columns["correct"][0]
 
 
 def test_cue_conflict_paper_protocol_feeds_raw_pixels_to_the_supervised_paper_models():
