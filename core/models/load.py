@@ -20,8 +20,8 @@ from core.config import allow_downloads
 from core.errors import WeightsUnavailable
 from core.models.registry import ModelSpec, resolve_path
 
-__all__ = ["WeightsStatus", "LoadedModel", "weights_status", "weights_key", "load_model", "download_weights",
-           "best_device", "autocast", "open_clip_arch", "file_sha256", "STATE_DICT_ADAPTERS"]
+__all__ = ["WeightsStatus", "LoadedModel", "weights_status", "weights_key", "weights_content_id", "load_model",
+           "download_weights", "best_device", "autocast", "open_clip_arch", "file_sha256", "STATE_DICT_ADAPTERS"]
 
 _HOW_TO_GET = "See README, 'Getting the paper models' (on a machine with internet: python -m core download {name})."
 
@@ -180,7 +180,13 @@ def file_sha256(path: str | Path) -> str:
 
 
 def weights_key(spec: ModelSpec) -> str:
-    """Identity of the weights in cache keys: the published name, or a local file's content hash."""
+    """Identity of the weights in cache and run keys: what they are, not only what they are called.
+
+    A local file (checkpoint, open_clip weights file) adds its SHA-256; hub weights (timm, open_clip
+    tags) add the content id of the file found in the local cache, so another revision, a
+    re-download or a test's random weights under the same name never reuse old results. Hub
+    weights that are not on this machine are keyed by their published name only (nothing to run).
+    """
     if spec.library == "checkpoint":
         return f"{spec.arch}:sha256={file_sha256(resolve_path(spec.source))[:16]}"
     if spec.library == "open_clip":
@@ -191,8 +197,50 @@ def weights_key(spec: ModelSpec) -> str:
             arch = f"{Path(spec.source).stem}:sha256={file_sha256(resolve_path(spec.source))[:16]}"
         if tag.endswith((".pt", ".pth", ".bin", ".safetensors")) and local.is_file():
             return f"{arch}/sha256={file_sha256(local)[:16]}"
-        return f"{arch}/{tag}"
-    return spec.source
+        return f"{arch}/{tag}" + _hub_content_suffix(spec)
+    return spec.source + _hub_content_suffix(spec)
+
+
+def _hub_content_suffix(spec: ModelSpec) -> str:
+    status = weights_status(spec)
+    return f":content={weights_content_id(status.path)[:16]}" if status.available and status.path else ""
+
+
+_BLOB_NAME = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+
+
+def weights_content_id(path: str | Path) -> str:
+    """Content id of a weights file: the Hugging Face cache's blob name where the file is a link into
+    `blobs/` (the hub names LFS blobs by their SHA-256, so this costs nothing), else the file's SHA-256
+    (memoised on disk by path, size and modification time: a 350 MB file is hashed once)."""
+    real = Path(os.path.realpath(path))
+    if real.parent.name == "blobs" and _BLOB_NAME.fullmatch(real.name):
+        return real.name
+    return _memoised_sha256(real)
+
+
+def _memoised_sha256(path: Path) -> str:
+    import json
+
+    from core.config import cache_dir
+
+    stat = path.stat()
+    key = f"{path}|{stat.st_size}|{stat.st_mtime_ns}"
+    memo_path = cache_dir() / "weights_sha256.json"
+    try:
+        memo = json.loads(memo_path.read_text())
+    except (OSError, ValueError):
+        memo = {}
+    if key not in memo:
+        memo[key] = file_sha256(path)
+        try:
+            memo_path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = memo_path.with_suffix(f".{os.getpid()}.tmp")
+            temporary.write_text(json.dumps(memo, indent=0))
+            os.replace(temporary, memo_path)
+        except OSError:
+            pass  # a read-only cache only costs the hash next time
+    return memo[key]
 
 
 # --- building the module ----------------------------------------------------------------------

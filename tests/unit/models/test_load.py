@@ -120,3 +120,33 @@ def test_unknown_open_clip_tag_lists_known_ones():
     spec = ModelSpec("typo", "open_clip", "ViT-B-16", family="vit", pretrained="laion400m_e3", head="zero_shot")
     message = weights_status(spec).message(spec)
     assert "no pretrained tag `laion400m_e3`" in message and "laion400m_e31" in message
+
+
+def test_hub_weights_are_keyed_by_their_content(test_root):
+    """Hub weights in the HF cache: another file under the same published name gets another key; a file
+    linked into `blobs/` (the hub's own layout) is keyed by its blob name, which is its SHA-256."""
+    import hashlib
+    import os
+
+    spec = ModelSpec("tiny_hub", "timm", "test_vit.r160_in1k", family="vit")
+    assert weights_key(spec) == "test_vit.r160_in1k"  # not on this machine: the published name only
+    repo = test_root / "hf" / "hub" / "models--timm--test_vit.r160_in1k"
+    snapshot = repo / "snapshots" / ("1" * 40)
+    snapshot.mkdir(parents=True)
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("1" * 40)
+    try:
+        (snapshot / "model.safetensors").write_bytes(b"first weights")
+        first = weights_key(spec)
+        assert first == f"test_vit.r160_in1k:content={hashlib.sha256(b'first weights').hexdigest()[:16]}"
+        (snapshot / "model.safetensors").write_bytes(b"other weights, same name")
+        second = weights_key(spec)
+        assert second != first and second.startswith("test_vit.r160_in1k:content=")
+        blob = hashlib.sha256(b"blob").hexdigest()
+        (repo / "blobs").mkdir()
+        (repo / "blobs" / blob).write_bytes(b"not hashed: the blob name is the hash")
+        (snapshot / "model.safetensors").unlink()
+        os.symlink(repo / "blobs" / blob, snapshot / "model.safetensors")
+        assert weights_key(spec) == f"test_vit.r160_in1k:content={blob[:16]}"
+    finally:
+        shutil.rmtree(repo)
