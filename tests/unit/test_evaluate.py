@@ -184,3 +184,38 @@ def test_authors_decisions_are_imported_faithfully(tmp_path):
     stored = store.predictions(runs.loc["vit_clip", "run_id"])
     assert (stored["decision16"] == stored["shape"]).sum() == (source.object_response == source.category).sum()
     assert import_author_decisions(SHARED / "cue-conflict-paper-models", store, say=_quiet) == run_ids
+
+
+def test_rows_equal_the_previous_per_image_path(effnet_cue_conflict):
+    """The stored rows of the batched path (workers, vectorised rows, background writer) against the
+    previous path recomputed here: PIL crop per image, fp32 forward in the same batches of 64, rows
+    built one image at a time (tests/unit/test_rows.py `_reference_previous_rows`)."""
+    from core.data import BENCHMARKS, load_items
+    from core.images import decode_image
+    from core.inference import logits_for
+    from core.models.load import load_model
+    from core.models.preprocess import to_model_tensor
+    from tests.unit.test_rows import _reference_previous_rows
+
+    store, summaries, _ = effnet_cue_conflict
+    stored = store.predictions(summaries[0].run_id).set_index("image_id")
+    ids, stored_logits = store.logits(summaries[0].run_id)
+    stored_logits = dict(zip(ids, stored_logits))
+    loaded = load_model(MODELS.get("effnet_lite0"), device="cpu")
+    cfg = resolve_preprocess(loaded.spec, "paper")
+    items = load_items(BENCHMARKS["cue-conflict"], CUE.resolve())[:256]  # the fixture's first four batches
+    for start in range(0, len(items), 64):
+        chunk = items[start:start + 64]
+        batch = torch.stack([to_model_tensor(crop_for_model(decode_image(open(item.path, "rb").read(), item.image_id,
+                                                                         max_bytes=1 << 31).image, cfg), cfg)
+                             for item in chunk])
+        with torch.inference_mode():
+            logits = logits_for(loaded, batch).float()
+        reference = _reference_previous_rows(logits, [-1] * len(chunk), shapes=[item.shape for item in chunk])
+        for item, row, item_logits in zip(chunk, reference, logits):
+            new = stored.loc[item.image_id]
+            assert (new.pred, list(new.top5), new.decision16, bool(new.correct)) == (
+                row["pred"], row["top5"], row["decision16"], row["correct"]), item.image_id
+            np.testing.assert_allclose(new.top5_prob, row["top5_prob"], rtol=1e-5)
+            np.testing.assert_allclose(new.probs16, row["probs16"], rtol=1e-5, atol=1e-8)
+            np.testing.assert_array_equal(stored_logits[item.image_id], item_logits.numpy().astype(np.float16))
