@@ -53,13 +53,13 @@ def _one_image(args: tuple[int, str, int]) -> None:
 
 
 def make_images(folder: Path, n: int, *, workers: int, seed: int = 0) -> Path:
-    """N JPEGs in 100 WordNet-id folders (the `imagefolder` layout); reused if already there."""
+    """N JPEGs in up to 100 WordNet-id folders (the `imagefolder` layout); reused if already there."""
     from multiprocessing import Pool
 
     from core.imagenet import wnids
 
-    classes = wnids()[:100]
-    paths = [folder / classes[i % 100] / f"img_{i:06d}.JPEG" for i in range(n)]
+    classes = wnids()[:min(100, n)]
+    paths = [folder / classes[i % len(classes)] / f"img_{i:06d}.JPEG" for i in range(n)]
     todo = [(i, str(path), seed) for i, path in enumerate(paths) if not path.exists()]
     for name in classes:
         (folder / name).mkdir(parents=True, exist_ok=True)
