@@ -278,6 +278,8 @@ def evaluate(model_names: Sequence[str], benchmark: str, root, *, variant: str =
             if head is None:
                 raise UserError(f"{name} needs its zero-shot head first: python -m core zero-shot-head {name}")
         loaded = loaded or load_model(spec, device=device, image_size=image_size)
+        if head is not None:
+            head = head.to(loaded.device)  # once, not per batch
         preprocess = dataclasses.asdict(cfg) | ({"resize_backend": resize} if keyed_resize else {})
         info = RunInfo(run_id, name, benchmark, variant, protocol, len(items),
                        class_subset=json.dumps(subset) if subset else None, convention=bench.convention,
