@@ -14,19 +14,31 @@ def shape_bias_table(decisions, *, n_resamples: int = 1000, seed: int = 0):
     """
     import pandas as pd
 
-    from core.metrics import bootstrap_interval, shape_bias
+    from core.metrics import bootstrap_counts, shape_bias
 
     rows = []
     for maker, group in decisions.groupby("maker", sort=False):
         shape, texture, decision = (group[c].to_numpy(dtype=object) for c in ("shape", "texture", "decision16"))
         result = shape_bias(shape, texture, decision)
-
-        def statistic(index, shape=shape, texture=texture, decision=decision):
-            return shape_bias(shape[index], texture[index], decision[index])["shape_bias"]
-
-        low, high = bootstrap_interval(statistic, len(shape), n_resamples=n_resamples, seed=seed)
+        counts = bootstrap_counts(len(shape), n_resamples=n_resamples, seed=seed)
+        low, high = shape_bias_interval(shape, texture, decision, counts)
         rows.append({"maker": maker, **result, "ci_low": low, "ci_high": high, "decisions": len(shape)})
     return pd.DataFrame(rows)
+
+
+def shape_bias_interval(shape, texture, decision, counts, *, level: float = 0.95) -> tuple[float, float]:
+    """95% bootstrap interval of `shape_bias` from resample `counts` (`bootstrap_counts`): a resample's
+    shape bias is (shape hits)/(shape + texture hits) on conflict images, two weighted sums, so one
+    product gives every resample; the same interval as `bootstrap_interval` with the same seed."""
+    from core.metrics import percentile_interval
+
+    shape, texture, decision = (np.asarray(x, dtype=object) for x in (shape, texture, decision))
+    conflict = shape != texture
+    hits = np.stack([conflict & (decision == shape), conflict & (decision == texture)], axis=1).astype(np.float64)
+    sums = counts.astype(np.float64) @ hits
+    with np.errstate(invalid="ignore", divide="ignore"):
+        values = sums[:, 0] / (sums[:, 0] + sums[:, 1])
+    return percentile_interval(values, level=level)
 
 
 def shape_bias_class_table(decisions):
@@ -44,13 +56,17 @@ def shape_bias_class_table(decisions):
 
 
 def accuracy_with_interval(correct, *, n_resamples: int = 1000, seed: int = 0) -> dict[str, float]:
-    """Mean of a 0/1 array with its 95% bootstrap interval."""
-    from core.metrics import bootstrap_interval
-
+    """Mean of a 0/1 array with its 95% bootstrap interval (`proportion_interval`: from the counts alone)."""
     correct = np.asarray(correct, dtype=np.float64)
-    low, high = bootstrap_interval(lambda index: correct[index].mean(), len(correct), n_resamples=n_resamples,
-                                   seed=seed)
-    return {"accuracy": float(correct.mean()), "ci_low": low, "ci_high": high, "n": int(len(correct))}
+    return count_accuracy(int(correct.sum()), len(correct), n_resamples=n_resamples, seed=seed)
+
+
+def count_accuracy(successes: int, n: int, *, n_resamples: int = 1000, seed: int = 0) -> dict[str, float]:
+    """Accuracy k/n with its 95% percentile-bootstrap interval, from the two counts (a SQL `GROUP BY`)."""
+    from core.metrics import proportion_interval
+
+    low, high = proportion_interval(int(successes), int(n), n_resamples=n_resamples, seed=seed)
+    return {"accuracy": successes / n, "ci_low": low, "ci_high": high, "n": int(n)}
 
 
 SHIFTED = ("imagenet-real", "imagenet-v2", "imagenet-a", "imagenet-r", "imagenet-sketch", "imagenet-hard", "imagenet-c")

@@ -312,6 +312,7 @@ def _predict_rows(job: _Job, bench, subset, batch, name: str):
     import torch
 
     from core.data.cue_conflict import SIXTEEN_CLASSES, sixteen_class_indices
+    from core.metrics.calibration import derived_columns, derived_row
 
     rows, logit_rows = [], []
     ready = [(item, tensors[name]) for item, tensors, error in batch if tensors is not None and item.image_id in job.todo]
@@ -332,12 +333,15 @@ def _predict_rows(job: _Job, bench, subset, batch, name: str):
     else:
         probabilities = logits.softmax(dim=-1)
     top = probabilities.topk(5, dim=-1)
+    # calibration columns from the logits exactly as stored (float16), so they equal a recomputation
+    derived = derived_columns(logits.numpy().astype(np.float16), np.array([item.label for item, _ in ready]), subset)
     members = sixteen_class_indices() if bench.adapter.classes == "in16" else None
     for position, (item, _) in enumerate(ready):
         p = probabilities[position]
         pred = int(top.indices[position, 0])
         row = _row(job.run_id, item, pred=pred, top5=[int(i) for i in top.indices[position]],
-                   top5_prob=[float(v) for v in top.values[position]], conf=float(top.values[position, 0]))
+                   top5_prob=[float(v) for v in top.values[position]], conf=float(top.values[position, 0]),
+                   **derived_row(derived, position))
         if members is not None:
             probs16 = [float(p[list(members[c])].mean()) for c in SIXTEEN_CLASSES]
             row["probs16"] = probs16

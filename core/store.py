@@ -29,7 +29,8 @@ from core.errors import UserError
 __all__ = ["prediction_cache", "prediction_key", "SCHEMA_VERSION", "ResultsStore", "StoreLocked", "SchemaMismatch",
            "results_path", "RunInfo"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2: per-image calibration columns (cal_conf, cal_correct, log_prob_true, brier) computed at write time."""
 
 
 # --- single-image predictions (Compare page) ---------------------------------------------------
@@ -80,6 +81,7 @@ CREATE TABLE IF NOT EXISTS predictions (
     run_id TEXT NOT NULL, image_id TEXT NOT NULL, path TEXT, label INTEGER, labels INTEGER[], condition TEXT,
     shape TEXT, texture TEXT, pred INTEGER, top5 INTEGER[], top5_prob FLOAT[], prob_true FLOAT, conf FLOAT,
     correct BOOLEAN, decision16 TEXT, probs16 FLOAT[], error TEXT,
+    cal_conf DOUBLE, cal_correct BOOLEAN, log_prob_true DOUBLE, brier DOUBLE,
     PRIMARY KEY (run_id, image_id)
 );
 CREATE TABLE IF NOT EXISTS logits (
@@ -98,7 +100,8 @@ CREATE TABLE IF NOT EXISTS probes (
 """
 
 PREDICTION_COLUMNS = ("run_id", "image_id", "path", "label", "labels", "condition", "shape", "texture", "pred",
-                      "top5", "top5_prob", "prob_true", "conf", "correct", "decision16", "probs16", "error")
+                      "top5", "top5_prob", "prob_true", "conf", "correct", "decision16", "probs16", "error",
+                      "cal_conf", "cal_correct", "log_prob_true", "brier")
 
 
 @dataclass(frozen=True)
@@ -172,15 +175,91 @@ class ResultsStore:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect(read_only=False) as connection:
+            found = _schema_version(connection)
+            if found is not None and found != SCHEMA_VERSION:
+                raise SchemaMismatch(self._mismatch(found))
             connection.execute(_SCHEMA)
-            found = connection.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
             if found is None:
-                connection.execute("INSERT INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
-            elif int(found[0]) != SCHEMA_VERSION:
-                raise SchemaMismatch(f"{self.path} holds results of schema version {found[0]}, this version reads "
-                                     f"{SCHEMA_VERSION}. Move the file aside (results are recomputed) or use the "
-                                     "matching version of the app.")
+                connection.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
         self._checked = True
+
+    def _mismatch(self, found: int) -> str:
+        if found == 1 and SCHEMA_VERSION == 2:
+            return (f"{self.path} holds results of schema version 1; this version reads 2 (it adds per-image "
+                    "calibration columns). Run once: python -m core migrate (computes them from the stored "
+                    "logits; every row is kept).")
+        return (f"{self.path} holds results of schema version {found}, this version reads {SCHEMA_VERSION}. "
+                "Move the file aside (results are recomputed) or use the matching version of the app.")
+
+    def migrate(self, say: Callable[[str], None] = print) -> int:
+        """Bring a schema-1 store to schema 2 in one transaction: the derived calibration columns are
+        computed from the stored logits (rows without logits keep them NULL, as a fresh write would);
+        no row is lost (counted before and after). Returns the number of rows that got derived values."""
+        import pyarrow as pa
+
+        from core.metrics.calibration import DERIVED_COLUMNS, derived_columns
+
+        if not self.path.exists():
+            say(f"{self.path} does not exist yet; nothing to migrate.")
+            return 0
+        with self._connect(read_only=False) as connection:
+            found = _schema_version(connection)
+            if found == SCHEMA_VERSION or found is None:
+                say(f"{self.path} is already at schema version {SCHEMA_VERSION}; nothing to do.")
+                return 0
+            if found != 1:
+                raise SchemaMismatch(self._mismatch(found))
+            before = {table: connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+                      for table in ("runs", "predictions", "logits")}
+            runs = connection.execute("SELECT run_id, class_subset FROM runs WHERE run_id IN "
+                                      "(SELECT DISTINCT run_id FROM logits) ORDER BY run_id").fetchall()
+            connection.execute("BEGIN TRANSACTION")
+            try:
+                connection.execute("CREATE TEMP TABLE derived (run_id TEXT, image_id TEXT, cal_conf DOUBLE, "
+                                   "cal_correct BOOLEAN, log_prob_true DOUBLE, brier DOUBLE)")
+                updated = 0
+                for number, (run_id, subset) in enumerate(runs, 1):
+                    subset = json.loads(subset) if subset else None
+                    # a second cursor streams the logits: a statement on `connection` would end its result
+                    cursor = connection.cursor().execute(
+                        "SELECT l.image_id, l.logits, coalesce(p.label, -1) AS label FROM logits l JOIN predictions p "
+                        "USING (run_id, image_id) WHERE run_id = ? ORDER BY l.image_id", [run_id])
+                    while True:
+                        chunk = cursor.fetch_df_chunk(4)
+                        if chunk.empty:
+                            break
+                        logits = _logit_matrix(chunk["logits"])
+                        values = derived_columns(logits, chunk["label"].to_numpy(), subset)
+                        table = pa.table({"run_id": [run_id] * len(chunk), "image_id": chunk["image_id"].tolist(),
+                                          **{name: pa.array(values[name], from_pandas=True)
+                                             for name in DERIVED_COLUMNS}})
+                        connection.register("derived_chunk", table)
+                        connection.execute("INSERT INTO derived SELECT * FROM derived_chunk")
+                        connection.unregister("derived_chunk")
+                        updated += len(chunk)
+                    cursor.close()
+                    say(f"run {number}/{len(runs)} ({run_id}): derived columns computed")
+                connection.execute("CREATE TEMP TABLE predictions_v1 AS SELECT * FROM predictions")
+                connection.execute("DROP TABLE predictions")
+                connection.execute(_SCHEMA)
+                columns = ", ".join(f"p.{name}" for name in PREDICTION_COLUMNS if name not in DERIVED_COLUMNS)
+                connection.execute(f"INSERT INTO predictions SELECT {columns}, "
+                                   + ", ".join(f"d.{name}" for name in DERIVED_COLUMNS)
+                                   + " FROM predictions_v1 p LEFT JOIN derived d USING (run_id, image_id)")
+                after = {table: connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+                         for table in ("runs", "predictions", "logits")}
+                if after != before:
+                    raise RuntimeError(f"Migration would change row counts {before} → {after}; rolled back.")
+                connection.execute("DROP TABLE predictions_v1")
+                connection.execute("DROP TABLE derived")
+                connection.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION)])
+                connection.execute("COMMIT")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+        say(f"{self.path}: schema 1 → {SCHEMA_VERSION}; {before['predictions']:,} rows kept, {updated:,} with "
+            "derived calibration columns.")
+        return updated
 
     def query(self, sql: str, parameters: list | None = None):
         """A read-only query as a pandas DataFrame (empty frame when the store does not exist yet)."""
@@ -189,10 +268,9 @@ class ResultsStore:
         if not self.path.exists():
             return pd.DataFrame()
         with self._connect(read_only=True) as connection:
-            version = connection.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-            if version is not None and int(version[0]) != SCHEMA_VERSION:
-                raise SchemaMismatch(f"{self.path} holds results of schema version {version[0]}, this version reads "
-                                     f"{SCHEMA_VERSION}. Move the file aside or use the matching app version.")
+            version = _schema_version(connection)
+            if version is not None and version != SCHEMA_VERSION:
+                raise SchemaMismatch(self._mismatch(version))
             return connection.execute(sql, parameters or []).df()
 
     def version(self) -> str:
@@ -352,8 +430,28 @@ class ResultsStore:
         frame = self.query("SELECT image_id, logits FROM logits WHERE run_id = ? ORDER BY image_id", [run_id])
         if frame.empty:
             return [], np.zeros((0, 0), dtype=np.float32)
-        array = np.stack([np.frombuffer(blob, dtype=np.float16) for blob in frame["logits"]]).astype(np.float32)
-        return list(frame["image_id"]), array
+        return list(frame["image_id"]), _logit_matrix(frame["logits"])
+
+
+def _schema_version(connection) -> int | None:
+    """The store's schema version; None for a new file (no meta table or no entry yet)."""
+    try:
+        found = connection.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    except Exception as error:  # noqa: BLE001 - duckdb.CatalogException: a new, empty file
+        if "meta" not in str(error):
+            raise
+        return None
+    return None if found is None else int(found[0])
+
+
+def _logit_matrix(blobs) -> "np.ndarray":
+    """float32 (n, classes) from stored float16 blobs, joined once (no per-row arrays)."""
+    import numpy as np
+
+    blobs = list(blobs)
+    if not blobs:
+        return np.zeros((0, 0), dtype=np.float32)
+    return np.frombuffer(b"".join(blobs), dtype=np.float16).reshape(len(blobs), -1).astype(np.float32)
 
 
 def _column(name: str, values: list):
@@ -361,7 +459,8 @@ def _column(name: str, values: list):
 
     types = {"label": pa.int32(), "pred": pa.int32(), "labels": pa.list_(pa.int32()), "top5": pa.list_(pa.int32()),
              "top5_prob": pa.list_(pa.float32()), "probs16": pa.list_(pa.float32()), "prob_true": pa.float32(),
-             "conf": pa.float32(), "correct": pa.bool_()}
+             "conf": pa.float32(), "correct": pa.bool_(), "cal_conf": pa.float64(), "cal_correct": pa.bool_(),
+             "log_prob_true": pa.float64(), "brier": pa.float64()}
     return pa.array(values, types.get(name, pa.string()))
 
 
