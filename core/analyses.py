@@ -73,31 +73,30 @@ SHIFTED = ("imagenet-real", "imagenet-v2", "imagenet-a", "imagenet-r", "imagenet
 """The paper's 7 shifted sets whose mean is its robustness 'Average' (ImageNet val excluded)."""
 
 
-def robustness_table(runs, rows, *, n_resamples: int = 500):
-    """Top-1 per model and benchmark, with 95% intervals; ImageNet-ReaL derived from val rows.
+def robustness_table(runs, counts, real_counts=None, *, n_resamples: int = 500):
+    """Top-1 per model and benchmark, with 95% intervals; ImageNet-ReaL from the val runs' ReaL counts.
 
-    `runs`: run rows (run_id, model, benchmark); `rows`: predictions (run_id, pred, labels, correct,
-    condition, error). ImageNet-C is the mean over its corruption × severity conditions.
+    `runs`: run rows (run_id, model, benchmark); `counts`: `ResultsStore.accuracy_counts(...,
+    by_condition=True)` (run_id, condition, n, correct over readable images); `real_counts`: the same
+    with `real=True`, per run. ImageNet-C is the mean over its corruption × severity conditions, its
+    interval that of all its images pooled.
     """
     import pandas as pd
 
     records = []
-    merged = rows[rows["error"].isna()].merge(runs[["run_id", "model", "benchmark"]], on="run_id")
+    merged = counts.merge(runs[["run_id", "model", "benchmark"]], on="run_id")
     for (model, benchmark), group in merged.groupby(["model", "benchmark"], sort=False):
+        pooled = count_accuracy(int(group["correct"].sum()), int(group["n"].sum()), n_resamples=n_resamples)
         if benchmark == "imagenet-c":
-            per_condition = group.groupby("condition")["correct"].mean()
-            interval = accuracy_with_interval(group["correct"].astype(float), n_resamples=n_resamples)
-            records.append({"model": model, "benchmark": benchmark, "accuracy": float(per_condition.mean()),
-                            "ci_low": interval["ci_low"], "ci_high": interval["ci_high"], "n": len(group)})
-            continue
-        records.append({"model": model, "benchmark": benchmark,
-                        **accuracy_with_interval(group["correct"].astype(float), n_resamples=n_resamples)})
-        if benchmark == "imagenet-val":
-            has_real = group[group["labels"].map(len) > 0]
-            if len(has_real):
-                real = [pred in set(labels) for pred, labels in zip(has_real["pred"], has_real["labels"])]
+            per_condition = group.groupby("condition")[["correct", "n"]].sum()
+            pooled["accuracy"] = float((per_condition["correct"] / per_condition["n"]).mean())
+        records.append({"model": model, "benchmark": benchmark, **pooled})
+        if benchmark == "imagenet-val" and real_counts is not None and len(real_counts):
+            real = real_counts[real_counts["run_id"].isin(group["run_id"])]
+            if len(real) and int(real["n"].sum()):
                 records.append({"model": model, "benchmark": "imagenet-real",
-                                **accuracy_with_interval(np.array(real, dtype=float), n_resamples=n_resamples)})
+                                **count_accuracy(int(real["correct"].sum()), int(real["n"].sum()),
+                                                 n_resamples=n_resamples)})
     return pd.DataFrame(records)
 
 
@@ -150,13 +149,26 @@ def slice_rows(rows, factors, annotations=None):
     return sliced.assign(correct=sliced["pred"].to_numpy() == sliced["class"].to_numpy())
 
 
-def condition_accuracy_table(model_rows: dict, *, n_resamples: int = 300):
-    """Accuracy with 95% intervals per model and condition (PUG factors, ImageNet-C corruptions)."""
+def condition_accuracy_table(counts, labels: dict, *, n_resamples: int = 300):
+    """Accuracy with 95% intervals per model and condition (PUG factors, ImageNet-C corruptions), from
+    `ResultsStore.accuracy_counts(..., by_condition=True)`; `labels` maps run_id → display label."""
     import pandas as pd
 
     records = []
-    for label, rows in model_rows.items():
-        for condition, group in rows.groupby("condition", sort=True):
-            records.append({"label": label, "condition": condition,
-                            **accuracy_with_interval(group["correct"].astype(float), n_resamples=n_resamples)})
+    for row in counts.itertuples():
+        if row.run_id in labels and row.n:
+            records.append({"label": labels[row.run_id], "condition": row.condition,
+                            **count_accuracy(int(row.correct), int(row.n), n_resamples=n_resamples)})
     return pd.DataFrame(records)
+
+
+def decision_gallery(rows):
+    """One row per image (image_id, shape, texture) and one column per decision maker: its decision,
+    for pooled makers (the human observers) the most common answer, ties to the alphabetically first
+    (pandas' `mode()` order). Vectorised: no Python call per image."""
+    answered = rows.dropna(subset=["decision16"])
+    votes = answered.groupby(["image_id", "shape", "texture", "maker", "decision16"], sort=False).size()
+    votes = votes.rename("votes").reset_index().sort_values(["votes", "decision16"], ascending=[False, True],
+                                                            kind="stable")
+    winners = votes.drop_duplicates(["image_id", "maker"])
+    return winners.pivot(index=["image_id", "shape", "texture"], columns="maker", values="decision16").reset_index()

@@ -423,6 +423,27 @@ class ResultsStore:
     def predictions(self, run_id: str):
         return self.query("SELECT * FROM predictions WHERE run_id = ? ORDER BY image_id", [run_id])
 
+    def calibration_columns(self, run_id: str):
+        """Per image with stored logits, in image_id order: label and the schema-2 calibration columns."""
+        return self.query("SELECT image_id, label, cal_conf, cal_correct, log_prob_true, brier FROM predictions "
+                          "WHERE run_id = ? AND cal_conf IS NOT NULL ORDER BY image_id", [run_id])
+
+    def accuracy_counts(self, run_ids, *, by_condition: bool = False, real: bool = False):
+        """Readable images (`n`) and correct ones (`correct`) per run (and condition), counted in DuckDB.
+        `real`: only images with ImageNet-ReaL labels, correct when the prediction is one of them."""
+        import pandas as pd
+
+        run_ids = list(run_ids)
+        group = "run_id, condition" if by_condition else "run_id"
+        if not run_ids:
+            return pd.DataFrame(columns=[*group.split(", "), "n", "correct"])
+        hit = "list_contains(labels, pred)" if real else "correct"
+        extra = " AND len(labels) > 0" if real else ""
+        marks = ", ".join("?" for _ in run_ids)
+        return self.query(f"SELECT {group}, count(*) AS n, sum(CASE WHEN {hit} THEN 1 ELSE 0 END)::BIGINT AS correct "
+                          f"FROM predictions WHERE run_id IN ({marks}) AND error IS NULL{extra} GROUP BY {group} "
+                          f"ORDER BY {group}", run_ids)
+
     def logits(self, run_id: str):
         """(image_ids, float32 array n × classes) of a run that stored logits."""
         import numpy as np
