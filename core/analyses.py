@@ -172,3 +172,52 @@ def decision_gallery(rows):
                                                             kind="stable")
     winners = votes.drop_duplicates(["image_id", "maker"])
     return winners.pivot(index=["image_id", "shape", "texture"], columns="maker", values="decision16").reset_index()
+
+
+def calibration_summary(columns, *, n_bins: int, counts) -> tuple[dict, "object"]:
+    """ECE (with its bootstrap interval from resample `counts`), accuracy, mean confidence, NLL and
+    Brier of one run, and its reliability bins, from the per-image columns `cal_conf`, `cal_correct`,
+    `log_prob_true`, `brier` (no logits needed). NLL and Brier cover the images whose true class is
+    among the scored ones; ECE covers every image (an image outside them counts as wrong)."""
+    from core.metrics import ece_interval, expected_calibration_error, reliability_bins
+
+    confidence = columns["cal_conf"].to_numpy(dtype=np.float64)
+    correct = columns["cal_correct"].to_numpy(dtype=bool)
+    log_prob, brier = (columns[c].to_numpy(dtype=np.float64) for c in ("log_prob_true", "brier"))
+    known = ~np.isnan(log_prob)
+    ece = expected_calibration_error(confidence, correct, n_bins=n_bins)
+    low, high = ece_interval(confidence, correct, counts, n_bins=n_bins)
+    gap = float(confidence.mean() - correct.mean())
+    summary = {"ECE": ece, "ci_low": low, "ci_high": high, "accuracy": float(correct.mean()),
+               "mean confidence": float(confidence.mean()),
+               "verdict": "over-confident" if gap > 0.01 else ("under-confident" if gap < -0.01 else "calibrated"),
+               "NLL": float(-log_prob[known].mean()) if known.any() else float("nan"),
+               "Brier": float(brier[known].mean()) if known.any() else float("nan"), "n": len(confidence)}
+    return summary, reliability_bins(confidence, correct, n_bins=n_bins)
+
+
+def temperature_scaled(logits, labels, class_subset=None, *, seed: int = 0):
+    """Temperature scaling fitted on a seeded random half (`fit_temperature`), and the per-image
+    columns of the held-out half under that temperature (the names of `derived_columns`), so
+    `calibration_summary` reads them like unscaled ones. Returns (temperature, frame)."""
+    import pandas as pd
+
+    from core.metrics import fit_temperature, softmax
+
+    _, _, _, used_logits, used_labels = calibration_inputs(logits, labels, class_subset)
+    fit = fit_temperature(used_logits, used_labels, seed=seed)
+    held_logits, held_labels = used_logits[fit.test_indices], used_labels[fit.test_indices]
+    probs = softmax(held_logits, temperature=fit.temperature)
+    known = held_labels >= 0
+    log_prob = np.full(len(held_labels), np.nan)
+    brier = np.full(len(held_labels), np.nan)
+    if known.any():
+        rows = np.flatnonzero(known)
+        scaled = held_logits[rows] / fit.temperature
+        top = scaled.max(axis=1)
+        log_prob[rows] = scaled[np.arange(len(rows)), held_labels[rows]] - top - np.log(
+            np.exp(scaled - top[:, None]).sum(axis=1))
+        brier[rows] = (probs[rows] ** 2).sum(axis=1) - 2 * probs[rows, held_labels[rows]] + 1
+    frame = pd.DataFrame({"cal_conf": probs.max(axis=1), "cal_correct": probs.argmax(axis=1) == held_labels,
+                          "log_prob_true": log_prob, "brier": brier})
+    return fit.temperature, frame

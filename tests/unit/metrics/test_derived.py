@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from core.analyses import calibration_inputs
@@ -106,3 +107,67 @@ def test_proportion_interval_edge_cases():
     assert proportion_interval(0, 10) == (0.0, 0.0) and proportion_interval(10, 10) == (1.0, 1.0)
     with pytest.raises(ValueError, match="successes"):
         proportion_interval(11, 10)
+
+
+def test_calibration_summary_matches_the_previous_page(rng):
+    from core.analyses import calibration_summary
+
+    logits = _stored_logits(rng, n=500, classes=50)
+    labels = rng.integers(0, 50, 500)
+    confidence, correct, known, nll, brier, probs, used_labels = _previous_page_numbers(logits, labels, None)
+    columns = pd.DataFrame(derived_columns(logits, labels))
+    summary, bins = calibration_summary(columns, n_bins=15, counts=bootstrap_counts(500, n_resamples=300))
+    expected_ci = bootstrap_interval(lambda index: expected_calibration_error(confidence[index], correct[index]),
+                                     500, n_resamples=300)
+    assert summary["ECE"] == pytest.approx(expected_calibration_error(confidence, correct), abs=1e-12)
+    assert (summary["ci_low"], summary["ci_high"]) == pytest.approx(expected_ci, abs=1e-12)
+    assert summary["NLL"] == pytest.approx(negative_log_likelihood(logits.astype(np.float64), labels), abs=1e-9)
+    assert summary["Brier"] == pytest.approx(brier_score(probs, labels), abs=1e-9)
+    assert int(bins["count"].sum()) == 500
+
+
+def test_temperature_scaled_matches_fit_temperature(rng):
+    from core.analyses import temperature_scaled
+    from core.metrics import fit_temperature
+
+    logits = _stored_logits(rng, n=400, classes=30).astype(np.float32)
+    labels = rng.integers(0, 30, 400)
+    temperature, held = temperature_scaled(logits, labels, seed=0)
+    fit = fit_temperature(logits, labels, seed=0)
+    assert temperature == pytest.approx(fit.temperature, rel=1e-12) and len(held) == len(fit.test_indices)
+    expected = negative_log_likelihood(logits[fit.test_indices], labels[fit.test_indices], temperature=temperature)
+    assert -held["log_prob_true"].mean() == pytest.approx(expected, abs=1e-9)
+    scaled = softmax(logits[fit.test_indices], temperature=temperature)
+    assert held["brier"].mean() == pytest.approx(brier_score(scaled, labels[fit.test_indices]), abs=1e-9)
+    assert expected_calibration_error(held["cal_conf"].to_numpy(), held["cal_correct"].to_numpy()) == pytest.approx(
+        fit.ece_after, abs=1e-12)
+
+
+def test_decision_gallery_matches_the_previous_pivot(rng):
+    from core.analyses import decision_gallery
+
+    classes = np.array(["cat", "dog", "car"], dtype=object)
+    rows = pd.DataFrame({"image_id": [f"i{k % 40}" for k in range(600)], "maker": [f"m{k % 3}" for k in range(600)]})
+    rows["shape"] = rows["image_id"].map(lambda i: classes[int(i[1:]) % 3])
+    rows["texture"] = rows["image_id"].map(lambda i: classes[(int(i[1:]) // 3) % 3])
+    rows["decision16"] = classes[rng.integers(0, 3, 600)]
+    rows.loc[::17, "decision16"] = None  # unanswered trials
+    expected = rows.pivot_table(index=["image_id", "shape", "texture"], columns="maker", values="decision16",
+                                aggfunc=lambda answers: answers.mode().iloc[0]).reset_index()
+    got = decision_gallery(rows)
+    pd.testing.assert_frame_equal(got.reset_index(drop=True), expected.reset_index(drop=True), check_names=False,
+                                  check_dtype=False)
+
+
+def test_robustness_table_from_counts_hand_computed():
+    from core.analyses import robustness_table
+
+    runs = pd.DataFrame({"run_id": ["v", "c"], "model": ["m", "m"], "benchmark": ["imagenet-val", "imagenet-c"]})
+    counts = pd.DataFrame({"run_id": ["v", "c", "c"], "condition": [None, "fog/1", "fog/2"], "n": [100, 50, 50],
+                           "correct": [80, 40, 20]})
+    real = pd.DataFrame({"run_id": ["v"], "n": [90], "correct": [81]})
+    table = robustness_table(runs, counts, real).set_index("benchmark")
+    assert table.loc["imagenet-val", "accuracy"] == 0.8 and table.loc["imagenet-val", "n"] == 100
+    assert table.loc["imagenet-c", "accuracy"] == pytest.approx((0.8 + 0.4) / 2) and table.loc["imagenet-c", "n"] == 100
+    assert table.loc["imagenet-real", "accuracy"] == pytest.approx(0.9)
+    assert table.loc["imagenet-val", "ci_low"] < 0.8 < table.loc["imagenet-val", "ci_high"]
