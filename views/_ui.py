@@ -150,24 +150,29 @@ def model_label(model: str) -> str:
 
 def chart_with_downloads(chart, table, stem: str, key: str) -> None:
     """The chart, then PNG / SVG / CSV downloads (Streamlit's own menu offers PNG only)."""
+    from functools import partial
+
+    from core import charts
+
     st.altair_chart(chart, width="stretch")
     columns = st.columns([1, 1, 1, 5])
+    # generated on click (Streamlit runs a callable `data` then): vl-convert takes 0.5-6 s per chart,
+    # which every rerun of the page used to pay for every chart
+    columns[0].download_button("PNG", partial(_export, charts.to_png, chart), f"{stem}.png", "image/png",
+                               key=f"{key}_png", on_click="ignore")
+    columns[1].download_button("SVG", partial(_export, charts.to_svg, chart), f"{stem}.svg", "image/svg+xml",
+                               key=f"{key}_svg", on_click="ignore")
+    columns[2].download_button("CSV", partial(table.to_csv, index=False), f"{stem}.csv", "text/csv",
+                               key=f"{key}_csv", on_click="ignore")
+
+
+def _export(convert, chart):
+    """PNG/SVG bytes of a chart for a download button, or a short text file saying why not."""
     try:
-        spec = chart.to_json()
-        columns[0].download_button("PNG", _export(spec, "png"), f"{stem}.png", "image/png", key=f"{key}_png")
-        columns[1].download_button("SVG", _export(spec, "svg"), f"{stem}.svg", "image/svg+xml", key=f"{key}_svg")
-    except Exception as error:  # noqa: BLE001 - a failed export must not take the chart down
+        return convert(chart)
+    except Exception as error:  # noqa: BLE001 - a failed export must not take the page down
         log.warning("chart export failed: %s", error)
-        columns[3].caption("PNG/SVG export unavailable (vl-convert failed); the chart menu still saves PNG.")
-    columns[2].download_button("CSV", table.to_csv(index=False), f"{stem}.csv", "text/csv", key=f"{key}_csv")
-
-
-@st.cache_data(show_spinner=False, max_entries=64)
-def _export(spec: str, kind: str):
-    """PNG or SVG of a Vega-Lite spec (vl-convert takes ~0.1–1 s per chart: once per chart, not per rerun)."""
-    import vl_convert as vlc
-
-    return vlc.vegalite_to_png(spec, scale=2) if kind == "png" else vlc.vegalite_to_svg(spec)
+        return f"Export failed (vl-convert: {error}); the chart's own menu still saves PNG.".encode()
 
 
 def thumbnail(path: str, size: int = 160):

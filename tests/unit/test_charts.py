@@ -45,3 +45,12 @@ def test_rendered_diagram_draws_one_bar_per_model_bin(rng):
     assert svg.count('aria-roledescription="bar"') == int((bins["count"] > 0).sum())
     histogram = vlc.vegalite_to_svg(charts.confidence_histogram(bins, LABELS).to_json())
     assert histogram.count('aria-roledescription="bar"') == int((bins["count"] > 0).sum())
+
+
+def test_download_exports_are_made_on_click_and_are_real_files(rng):
+    from views._ui import _export
+
+    chart = charts.reliability_diagram(_bins(rng), LABELS)
+    assert _export(charts.to_png, chart)[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "<svg" in _export(charts.to_svg, chart)
+    assert b"Export failed" in _export(lambda _: 1 / 0, chart)  # a failed export is a message, not a crash
