@@ -55,7 +55,7 @@ def test_gallery_finds_the_images_of_imported_decisions(monkeypatch, tmp_path):
     assert not at.exception
     captions = [caption.value for caption in at.caption]
     assert not any("image file not available" in caption for caption in captions)
-    assert len(at.get("imgs")) == 24
+    assert len(at.get("image")) == 24
     monkeypatch.setenv("BAE_DATA_DIR", str(tmp_path / "nowhere"))  # no copy anywhere: said so, no exception
     at = _page(monkeypatch, store.path)
     assert not at.exception
