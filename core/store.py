@@ -428,21 +428,24 @@ class ResultsStore:
         return self.query("SELECT image_id, label, cal_conf, cal_correct, log_prob_true, brier FROM predictions "
                           "WHERE run_id = ? AND cal_conf IS NOT NULL ORDER BY image_id", [run_id])
 
-    def accuracy_counts(self, run_ids, *, by_condition: bool = False, real: bool = False):
-        """Readable images (`n`) and correct ones (`correct`) per run (and condition), counted in DuckDB.
+    def accuracy_counts(self, run_ids=None, *, by_condition: bool = False, real: bool = False):
+        """Readable images (`n`) and correct ones (`correct`) per run (and condition), counted in DuckDB;
+        every run when `run_ids` is None.
         `real`: only images with ImageNet-ReaL labels, correct when the prediction is one of them."""
         import pandas as pd
 
-        run_ids = list(run_ids)
         group = "run_id, condition" if by_condition else "run_id"
-        if not run_ids:
-            return pd.DataFrame(columns=[*group.split(", "), "n", "correct"])
+        empty = pd.DataFrame(columns=[*group.split(", "), "n", "correct"])
+        run_ids = None if run_ids is None else list(run_ids)
+        if run_ids is not None and not run_ids:
+            return empty
         hit = "list_contains(labels, pred)" if real else "correct"
-        extra = " AND len(labels) > 0" if real else ""
-        marks = ", ".join("?" for _ in run_ids)
-        return self.query(f"SELECT {group}, count(*) AS n, sum(CASE WHEN {hit} THEN 1 ELSE 0 END)::BIGINT AS correct "
-                          f"FROM predictions WHERE run_id IN ({marks}) AND error IS NULL{extra} GROUP BY {group} "
-                          f"ORDER BY {group}", run_ids)
+        where = "error IS NULL" + (" AND len(labels) > 0" if real else "")
+        if run_ids is not None:
+            where += f" AND run_id IN ({', '.join('?' for _ in run_ids)})"
+        frame = self.query(f"SELECT {group}, count(*) AS n, sum(CASE WHEN {hit} THEN 1 ELSE 0 END)::BIGINT AS "
+                           f"correct FROM predictions WHERE {where} GROUP BY {group} ORDER BY {group}", run_ids)
+        return empty if frame.empty else frame
 
     def logits(self, run_id: str):
         """(image_ids, float32 array n × classes) of a run that stored logits."""

@@ -293,12 +293,18 @@ def temperature_scaled(run_id: str, version: str):
         return fit(logits, labels, subset, seed=0)[::-1]
 
 
-@st.cache_data(show_spinner="Counting correct predictions…", max_entries=64)
-def accuracy_counts(run_ids: tuple[str, ...], by_condition: bool, real: bool, version: str):
-    """Per run (and condition): readable images and correct ones, counted in DuckDB."""
+@st.cache_data(show_spinner="Counting correct predictions of every run…", max_entries=12)
+def _all_accuracy_counts(by_condition: bool, real: bool, version: str):
     from core.store import ResultsStore
 
-    return ResultsStore().accuracy_counts(run_ids, by_condition=by_condition, real=real)
+    return ResultsStore().accuracy_counts(None, by_condition=by_condition, real=real)
+
+
+def accuracy_counts(run_ids: tuple[str, ...], by_condition: bool, real: bool, version: str):
+    """Per run (and condition): readable images and correct ones. One DuckDB pass counts every run of
+    the store (cached per store version), so picking other models or runs reads nothing again."""
+    counts = _all_accuracy_counts(by_condition, real, version)
+    return counts[counts["run_id"].isin(run_ids)].reset_index(drop=True)
 
 
 def _readable_rows(run_id: str, version: str):
@@ -314,12 +320,23 @@ def imagenet_x_ratios(run_id: str, version: str):
     return error_ratio_table({run_id: _readable_rows(run_id, version)})
 
 
-@st.cache_data(show_spinner="Slicing by ImageNet-X factors…", max_entries=64)
-def imagenet_x_slice(run_id: str, factors: tuple[str, ...], version: str):
-    """The run's readable rows whose image has every factor, with `class` and `correct`."""
+@st.cache_data(show_spinner="Matching predictions to ImageNet-X multi-factor annotations…", max_entries=16)
+def _imagenet_x_multi(run_id: str, version: str):
     from core.analyses import slice_rows
 
-    return slice_rows(_readable_rows(run_id, version), list(factors))
+    return slice_rows(_readable_rows(run_id, version), [])
+
+
+def imagenet_x_slice(run_id: str, factors: tuple[str, ...], version: str):
+    """The run's readable rows whose image has every factor, with `class` and `correct` (the join with
+    the annotations is cached per run; a new slice is a mask)."""
+    import numpy as np
+
+    annotated = _imagenet_x_multi(run_id, version)
+    mask = np.ones(len(annotated), dtype=bool)
+    for factor in factors:
+        mask &= annotated[factor].to_numpy().astype(bool)
+    return annotated[mask]
 
 
 @st.cache_data(show_spinner="Computing shape bias with bootstrap intervals…", max_entries=32)
