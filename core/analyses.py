@@ -84,7 +84,7 @@ def robustness_table(runs, counts, real_counts=None, *, n_resamples: int = 500):
     import pandas as pd
 
     records = []
-    merged = counts.merge(runs[["run_id", "model", "benchmark"]], on="run_id")
+    merged = runs[["run_id", "model", "benchmark"]].merge(counts, on="run_id")  # in the runs' (picker's) order
     for (model, benchmark), group in merged.groupby(["model", "benchmark"], sort=False):
         pooled = count_accuracy(int(group["correct"].sum()), int(group["n"].sum()), n_resamples=n_resamples)
         if benchmark == "imagenet-c":
@@ -155,7 +155,8 @@ def condition_accuracy_table(counts, labels: dict, *, n_resamples: int = 300):
     import pandas as pd
 
     records = []
-    for row in counts.itertuples():
+    order = {run_id: position for position, run_id in enumerate(labels)}
+    for row in sorted(counts.itertuples(), key=lambda row: (order.get(row.run_id, len(order)), str(row.condition))):
         if row.run_id in labels and row.n:
             records.append({"label": labels[row.run_id], "condition": row.condition,
                             **count_accuracy(int(row.correct), int(row.n), n_resamples=n_resamples)})
