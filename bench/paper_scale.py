@@ -233,6 +233,7 @@ def time_pages(path: Path) -> list[dict]:
         row = {"page": page, "first_open_s": first, "widget_change_s": second, "change": change,
                "exception": problem or (at.exception[0].value if at.exception else "")}
         if page == "calibration":
+            row["peak_rss_before_temperature_mib"] = _peak_rss_mib()
             at.toggle(key="calibration_temperature").set_value(True)
             began = time.perf_counter()
             at.run()
@@ -279,6 +280,8 @@ def main() -> None:
         flag = f" (exception: {rows[0]['exception'][:60]})" if rows[0]["exception"] else ""
         print(f"| {page} | {first:.2f} | {change:.2f} | {rows[0]['change']}{flag} | {rss:.0f} |")
         if page == "calibration":
+            print(f"| (peak RSS before temperature scaling was switched on) | | | | "
+                  f"{max(r['peak_rss_before_temperature_mib'] for r in rows):.0f} |")
             print(f"| calibration: temperature on (first time per run) | | "
                   f"{np.median([r['temperature_on_s'] for r in rows]):.2f} | toggle | |")
             print(f"| calibration: bins with temperature on | | "
