@@ -14,19 +14,31 @@ def shape_bias_table(decisions, *, n_resamples: int = 1000, seed: int = 0):
     """
     import pandas as pd
 
-    from core.metrics import bootstrap_interval, shape_bias
+    from core.metrics import bootstrap_counts, shape_bias
 
     rows = []
     for maker, group in decisions.groupby("maker", sort=False):
         shape, texture, decision = (group[c].to_numpy(dtype=object) for c in ("shape", "texture", "decision16"))
         result = shape_bias(shape, texture, decision)
-
-        def statistic(index, shape=shape, texture=texture, decision=decision):
-            return shape_bias(shape[index], texture[index], decision[index])["shape_bias"]
-
-        low, high = bootstrap_interval(statistic, len(shape), n_resamples=n_resamples, seed=seed)
+        counts = bootstrap_counts(len(shape), n_resamples=n_resamples, seed=seed)
+        low, high = shape_bias_interval(shape, texture, decision, counts)
         rows.append({"maker": maker, **result, "ci_low": low, "ci_high": high, "decisions": len(shape)})
     return pd.DataFrame(rows)
+
+
+def shape_bias_interval(shape, texture, decision, counts, *, level: float = 0.95) -> tuple[float, float]:
+    """95% bootstrap interval of `shape_bias` from resample `counts` (`bootstrap_counts`): a resample's
+    shape bias is (shape hits)/(shape + texture hits) on conflict images, two weighted sums, so one
+    product gives every resample; the same interval as `bootstrap_interval` with the same seed."""
+    from core.metrics import percentile_interval
+
+    shape, texture, decision = (np.asarray(x, dtype=object) for x in (shape, texture, decision))
+    conflict = shape != texture
+    hits = np.stack([conflict & (decision == shape), conflict & (decision == texture)], axis=1).astype(np.float64)
+    sums = counts.astype(np.float64) @ hits
+    with np.errstate(invalid="ignore", divide="ignore"):
+        values = sums[:, 0] / (sums[:, 0] + sums[:, 1])
+    return percentile_interval(values, level=level)
 
 
 def shape_bias_class_table(decisions):
@@ -44,44 +56,47 @@ def shape_bias_class_table(decisions):
 
 
 def accuracy_with_interval(correct, *, n_resamples: int = 1000, seed: int = 0) -> dict[str, float]:
-    """Mean of a 0/1 array with its 95% bootstrap interval."""
-    from core.metrics import bootstrap_interval
-
+    """Mean of a 0/1 array with its 95% bootstrap interval (`proportion_interval`: from the counts alone)."""
     correct = np.asarray(correct, dtype=np.float64)
-    low, high = bootstrap_interval(lambda index: correct[index].mean(), len(correct), n_resamples=n_resamples,
-                                   seed=seed)
-    return {"accuracy": float(correct.mean()), "ci_low": low, "ci_high": high, "n": int(len(correct))}
+    return count_accuracy(int(correct.sum()), len(correct), n_resamples=n_resamples, seed=seed)
+
+
+def count_accuracy(successes: int, n: int, *, n_resamples: int = 1000, seed: int = 0) -> dict[str, float]:
+    """Accuracy k/n with its 95% percentile-bootstrap interval, from the two counts (a SQL `GROUP BY`)."""
+    from core.metrics import proportion_interval
+
+    low, high = proportion_interval(int(successes), int(n), n_resamples=n_resamples, seed=seed)
+    return {"accuracy": successes / n, "ci_low": low, "ci_high": high, "n": int(n)}
 
 
 SHIFTED = ("imagenet-real", "imagenet-v2", "imagenet-a", "imagenet-r", "imagenet-sketch", "imagenet-hard", "imagenet-c")
 """The paper's 7 shifted sets whose mean is its robustness 'Average' (ImageNet val excluded)."""
 
 
-def robustness_table(runs, rows, *, n_resamples: int = 500):
-    """Top-1 per model and benchmark, with 95% intervals; ImageNet-ReaL derived from val rows.
+def robustness_table(runs, counts, real_counts=None, *, n_resamples: int = 500):
+    """Top-1 per model and benchmark, with 95% intervals; ImageNet-ReaL from the val runs' ReaL counts.
 
-    `runs`: run rows (run_id, model, benchmark); `rows`: predictions (run_id, pred, labels, correct,
-    condition, error). ImageNet-C is the mean over its corruption × severity conditions.
+    `runs`: run rows (run_id, model, benchmark); `counts`: `ResultsStore.accuracy_counts(...,
+    by_condition=True)` (run_id, condition, n, correct over readable images); `real_counts`: the same
+    with `real=True`, per run. ImageNet-C is the mean over its corruption × severity conditions, its
+    interval that of all its images pooled.
     """
     import pandas as pd
 
     records = []
-    merged = rows[rows["error"].isna()].merge(runs[["run_id", "model", "benchmark"]], on="run_id")
+    merged = runs[["run_id", "model", "benchmark"]].merge(counts, on="run_id")  # in the runs' (picker's) order
     for (model, benchmark), group in merged.groupby(["model", "benchmark"], sort=False):
+        pooled = count_accuracy(int(group["correct"].sum()), int(group["n"].sum()), n_resamples=n_resamples)
         if benchmark == "imagenet-c":
-            per_condition = group.groupby("condition")["correct"].mean()
-            interval = accuracy_with_interval(group["correct"].astype(float), n_resamples=n_resamples)
-            records.append({"model": model, "benchmark": benchmark, "accuracy": float(per_condition.mean()),
-                            "ci_low": interval["ci_low"], "ci_high": interval["ci_high"], "n": len(group)})
-            continue
-        records.append({"model": model, "benchmark": benchmark,
-                        **accuracy_with_interval(group["correct"].astype(float), n_resamples=n_resamples)})
-        if benchmark == "imagenet-val":
-            has_real = group[group["labels"].map(len) > 0]
-            if len(has_real):
-                real = [pred in set(labels) for pred, labels in zip(has_real["pred"], has_real["labels"])]
+            per_condition = group.groupby("condition")[["correct", "n"]].sum()
+            pooled["accuracy"] = float((per_condition["correct"] / per_condition["n"]).mean())
+        records.append({"model": model, "benchmark": benchmark, **pooled})
+        if benchmark == "imagenet-val" and real_counts is not None and len(real_counts):
+            real = real_counts[real_counts["run_id"].isin(group["run_id"])]
+            if len(real) and int(real["n"].sum()):
                 records.append({"model": model, "benchmark": "imagenet-real",
-                                **accuracy_with_interval(np.array(real, dtype=float), n_resamples=n_resamples)})
+                                **count_accuracy(int(real["correct"].sum()), int(real["n"].sum()),
+                                                 n_resamples=n_resamples)})
     return pd.DataFrame(records)
 
 
@@ -134,13 +149,76 @@ def slice_rows(rows, factors, annotations=None):
     return sliced.assign(correct=sliced["pred"].to_numpy() == sliced["class"].to_numpy())
 
 
-def condition_accuracy_table(model_rows: dict, *, n_resamples: int = 300):
-    """Accuracy with 95% intervals per model and condition (PUG factors, ImageNet-C corruptions)."""
+def condition_accuracy_table(counts, labels: dict, *, n_resamples: int = 300):
+    """Accuracy with 95% intervals per model and condition (PUG factors, ImageNet-C corruptions), from
+    `ResultsStore.accuracy_counts(..., by_condition=True)`; `labels` maps run_id → display label."""
     import pandas as pd
 
     records = []
-    for label, rows in model_rows.items():
-        for condition, group in rows.groupby("condition", sort=True):
-            records.append({"label": label, "condition": condition,
-                            **accuracy_with_interval(group["correct"].astype(float), n_resamples=n_resamples)})
+    order = {run_id: position for position, run_id in enumerate(labels)}
+    for row in sorted(counts.itertuples(), key=lambda row: (order.get(row.run_id, len(order)), str(row.condition))):
+        if row.run_id in labels and row.n:
+            records.append({"label": labels[row.run_id], "condition": row.condition,
+                            **count_accuracy(int(row.correct), int(row.n), n_resamples=n_resamples)})
     return pd.DataFrame(records)
+
+
+def decision_gallery(rows):
+    """One row per image (image_id, shape, texture) and one column per decision maker: its decision,
+    for pooled makers (the human observers) the most common answer, ties to the alphabetically first
+    (pandas' `mode()` order). Vectorised: no Python call per image."""
+    answered = rows.dropna(subset=["decision16"])
+    votes = answered.groupby(["image_id", "shape", "texture", "maker", "decision16"], sort=False).size()
+    votes = votes.rename("votes").reset_index().sort_values(["votes", "decision16"], ascending=[False, True],
+                                                            kind="stable")
+    winners = votes.drop_duplicates(["image_id", "maker"])
+    return winners.pivot(index=["image_id", "shape", "texture"], columns="maker", values="decision16").reset_index()
+
+
+def calibration_summary(columns, *, n_bins: int, counts) -> tuple[dict, "object"]:
+    """ECE (with its bootstrap interval from resample `counts`), accuracy, mean confidence, NLL and
+    Brier of one run, and its reliability bins, from the per-image columns `cal_conf`, `cal_correct`,
+    `log_prob_true`, `brier` (no logits needed). NLL and Brier cover the images whose true class is
+    among the scored ones; ECE covers every image (an image outside them counts as wrong)."""
+    from core.metrics import ece_interval, expected_calibration_error, reliability_bins
+
+    confidence = columns["cal_conf"].to_numpy(dtype=np.float64)
+    correct = columns["cal_correct"].to_numpy(dtype=bool)
+    log_prob, brier = (columns[c].to_numpy(dtype=np.float64) for c in ("log_prob_true", "brier"))
+    known = ~np.isnan(log_prob)
+    ece = expected_calibration_error(confidence, correct, n_bins=n_bins)
+    low, high = ece_interval(confidence, correct, counts, n_bins=n_bins)
+    gap = float(confidence.mean() - correct.mean())
+    summary = {"ECE": ece, "ci_low": low, "ci_high": high, "accuracy": float(correct.mean()),
+               "mean confidence": float(confidence.mean()),
+               "verdict": "over-confident" if gap > 0.01 else ("under-confident" if gap < -0.01 else "calibrated"),
+               "NLL": float(-log_prob[known].mean()) if known.any() else float("nan"),
+               "Brier": float(brier[known].mean()) if known.any() else float("nan"), "n": len(confidence)}
+    return summary, reliability_bins(confidence, correct, n_bins=n_bins)
+
+
+def temperature_scaled(logits, labels, class_subset=None, *, seed: int = 0):
+    """Temperature scaling fitted on a seeded random half (`fit_temperature`), and the per-image
+    columns of the held-out half under that temperature (the names of `derived_columns`), so
+    `calibration_summary` reads them like unscaled ones. Returns (temperature, frame)."""
+    import pandas as pd
+
+    from core.metrics import fit_temperature, softmax
+
+    _, _, _, used_logits, used_labels = calibration_inputs(logits, labels, class_subset)
+    fit = fit_temperature(used_logits, used_labels, seed=seed)
+    held_logits, held_labels = used_logits[fit.test_indices], used_labels[fit.test_indices]
+    probs = softmax(held_logits, temperature=fit.temperature)
+    known = held_labels >= 0
+    log_prob = np.full(len(held_labels), np.nan)
+    brier = np.full(len(held_labels), np.nan)
+    if known.any():
+        rows = np.flatnonzero(known)
+        scaled = held_logits[rows] / fit.temperature
+        top = scaled.max(axis=1)
+        log_prob[rows] = scaled[np.arange(len(rows)), held_labels[rows]] - top - np.log(
+            np.exp(scaled - top[:, None]).sum(axis=1))
+        brier[rows] = (probs[rows] ** 2).sum(axis=1) - 2 * probs[rows, held_labels[rows]] + 1
+    frame = pd.DataFrame({"cal_conf": probs.max(axis=1), "cal_correct": probs.argmax(axis=1) == held_labels,
+                          "log_prob_true": log_prob, "brier": brier})
+    return fit.temperature, frame

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["PALETTE", "color_scale", "grouped_bars", "shape_bias_overall", "shape_bias_per_class", "to_png",
+__all__ = ["PALETTE", "color_scale", "grouped_bars", "reliability_diagram", "confidence_histogram", "shape_bias_overall", "shape_bias_per_class", "to_png",
            "to_svg"]
 
 PALETTE = ("#4C78A8", "#F58518", "#54A24B", "#B279A2", "#E45756", "#72B7B2", "#EECA3B", "#9D755D", "#BAB0AC",
@@ -54,6 +54,46 @@ def grouped_bars(table, *, x: str, order: list[str] | None, value: str, title: s
             x=alt.X(f"{x}:N", sort=order), xOffset=offset, y="value:Q",
             tooltip=["label:N", f"{x}:N", alt.Tooltip("value:Q", format=number, title="paper"), "tag:N", "source:N"]))
     return alt.layer(*layers).properties(height=height)
+
+
+def _filled_bins(bins):
+    return bins[bins["count"] > 0].assign(center=lambda frame: (frame["lower"] + frame["upper"]) / 2)
+
+
+def reliability_diagram(bins, labels: list[str]):
+    """One reliability diagram per model (`bins`: reliability_bins rows with a `label` column).
+
+    Every layer takes its data from the faceted parent (none carries its own), so each facet draws
+    only its model's bins; the diagonal is a rule between two data values, not a second dataset.
+    """
+    import altair as alt
+
+    filled = _filled_bins(bins)
+    scale = color_scale(labels)
+    bars = alt.Chart().mark_bar(opacity=0.8, width=10).encode(
+        x=alt.X("center:Q", title="confidence", scale=alt.Scale(domain=[0, 1])),
+        y=alt.Y("accuracy:Q", title="accuracy", scale=alt.Scale(domain=[0, 1])),
+        color=alt.Color("label:N", scale=scale, legend=None),
+        tooltip=["label:N", alt.Tooltip("lower:Q", format=".2f"), alt.Tooltip("upper:Q", format=".2f"), "count:Q",
+                 alt.Tooltip("confidence:Q", format=".3f"), alt.Tooltip("accuracy:Q", format=".3f")])
+    gaps = alt.Chart().mark_rule(color="#E45756", strokeWidth=3).encode(
+        x="center:Q", y="accuracy:Q", y2="confidence:Q",
+        tooltip=["label:N", alt.Tooltip("confidence:Q", format=".3f"), alt.Tooltip("accuracy:Q", format=".3f")])
+    diagonal = alt.Chart().mark_rule(color="gray", strokeDash=[4, 4]).encode(
+        x=alt.datum(0), y=alt.datum(0), x2=alt.datum(1), y2=alt.datum(1))
+    return alt.layer(bars, gaps, diagonal, data=filled).properties(width=220, height=220).facet(
+        facet=alt.Facet("label:N", title=None, sort=list(labels)), columns=4)
+
+
+def confidence_histogram(bins, labels: list[str]):
+    """Images per confidence bin, one facet per model."""
+    import altair as alt
+
+    return alt.Chart(_filled_bins(bins)).mark_bar().encode(
+        x=alt.X("center:Q", title="confidence", scale=alt.Scale(domain=[0, 1])),
+        y=alt.Y("count:Q", title="images"), color=alt.Color("label:N", scale=color_scale(labels), legend=None),
+        tooltip=["label:N", "count:Q", alt.Tooltip("lower:Q", format=".2f")]).properties(width=220, height=160).facet(
+        facet=alt.Facet("label:N", title=None, sort=list(labels)), columns=4)
 
 
 def shape_bias_overall(table, paper=None):

@@ -1,4 +1,5 @@
-"""Command line: `python -m core models | predict | evaluate | status | download | import-authors | zero-shot-head`."""
+"""Command line: `python -m core models | predict | evaluate | status | migrate | download | import-authors |
+zero-shot-head`."""
 
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ def _parser() -> argparse.ArgumentParser:
                                "crop on the device in batches (fast on a GPU; not pixel-identical, keyed apart)")
     evaluate.add_argument("--compile", action="store_true", help="torch.compile each model (pays off on a GPU)")
     commands.add_parser("status", help="what the results store holds, per run")
+    commands.add_parser("migrate", help="bring a results store of an earlier schema to this version (keeps every row)")
     probe = commands.add_parser("probe", help="linear probes on frozen features of a train/test image folder")
     probe.add_argument("--models", required=True, help="comma-separated model keys")
     probe.add_argument("--data", type=Path, required=True, help="folder with train/ and test/ class folders")
@@ -57,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         handlers = {"models": _models, "predict": _predict, "download": _download, "zero-shot-head": _head,
-                    "evaluate": _evaluate, "status": _status, "import-authors": _import_authors,
+                    "evaluate": _evaluate, "status": _status, "migrate": _migrate, "import-authors": _import_authors,
                     "probe": _probe}
         return handlers[args.command](args)
     except UserError as error:
@@ -256,6 +258,13 @@ def _status(args) -> int:
         errors = f", {run.errors} unreadable" if run.errors else ""
         print(f"{run.model:14} {run.benchmark:14}{variant} {run.protocol:7} {run.source:7} {run.status:9} "
               f"{run.done:,}/{run.n_total:,}{errors}{accuracy}{sample}")
+    return 0
+
+
+def _migrate(args) -> int:
+    from core.store import ResultsStore
+
+    ResultsStore().migrate()
     return 0
 
 

@@ -67,15 +67,20 @@ def result_columns(logits: np.ndarray, *, labels: np.ndarray, class_subset: Sequ
 
     Returns:
         Columns of `core.store.PREDICTION_COLUMNS` as numpy arrays: pred, top5, top5_prob, conf,
-        correct, and prob_true (NaN where the label is -1) or decision16 and probs16.
+        correct, the calibration columns of `core.metrics.calibration.derived_columns`, and prob_true
+        (NaN where the label is -1) or decision16 and probs16.
     """
     from core.data.cue_conflict import SIXTEEN_CLASSES
+    from core.metrics.calibration import derived_columns
 
     probabilities = softmax(logits, class_subset)
     labels = np.asarray(labels, dtype=np.int64)
     index, values = top_k(probabilities)
     pred = index[:, 0]
     columns = {"pred": pred, "top5": index, "top5_prob": values, "conf": values[:, 0].copy()}
+    # calibration columns from the logits exactly as stored (float16), so they equal a recomputation
+    # from the store and a migrated store equals a freshly written one
+    columns.update(derived_columns(np.asarray(logits).astype(np.float16), labels, class_subset))
     if shapes is not None:
         probs16 = (probabilities.astype(np.float64) @ sixteen_class_matrix()).astype(np.float32)
         decision16 = np.asarray(SIXTEEN_CLASSES, dtype=object)[probs16.argmax(axis=1)]

@@ -32,7 +32,8 @@ from core.errors import UserError
 __all__ = ["prediction_cache", "prediction_key", "SCHEMA_VERSION", "ResultsStore", "StoreLocked", "SchemaMismatch",
            "results_path", "RunInfo", "RowBlock", "StoreWriter", "WriterStats"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2: per-image calibration columns (cal_conf, cal_correct, log_prob_true, brier) computed at write time."""
 
 
 # --- single-image predictions (Compare page) ---------------------------------------------------
@@ -83,6 +84,7 @@ CREATE TABLE IF NOT EXISTS predictions (
     run_id TEXT NOT NULL, image_id TEXT NOT NULL, path TEXT, label INTEGER, labels INTEGER[], condition TEXT,
     shape TEXT, texture TEXT, pred INTEGER, top5 INTEGER[], top5_prob FLOAT[], prob_true FLOAT, conf FLOAT,
     correct BOOLEAN, decision16 TEXT, probs16 FLOAT[], error TEXT,
+    cal_conf DOUBLE, cal_correct BOOLEAN, log_prob_true DOUBLE, brier DOUBLE,
     PRIMARY KEY (run_id, image_id)
 );
 CREATE TABLE IF NOT EXISTS logits (
@@ -101,7 +103,8 @@ CREATE TABLE IF NOT EXISTS probes (
 """
 
 PREDICTION_COLUMNS = ("run_id", "image_id", "path", "label", "labels", "condition", "shape", "texture", "pred",
-                      "top5", "top5_prob", "prob_true", "conf", "correct", "decision16", "probs16", "error")
+                      "top5", "top5_prob", "prob_true", "conf", "correct", "decision16", "probs16", "error",
+                      "cal_conf", "cal_correct", "log_prob_true", "brier")
 
 
 @dataclass(frozen=True)
@@ -200,15 +203,91 @@ class ResultsStore:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._connect(read_only=False) as connection:
+            found = _schema_version(connection)
+            if found is not None and found != SCHEMA_VERSION:
+                raise SchemaMismatch(self._mismatch(found))
             connection.execute(_SCHEMA)
-            found = connection.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
             if found is None:
-                connection.execute("INSERT INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
-            elif int(found[0]) != SCHEMA_VERSION:
-                raise SchemaMismatch(f"{self.path} holds results of schema version {found[0]}, this version reads "
-                                     f"{SCHEMA_VERSION}. Move the file aside (results are recomputed) or use the "
-                                     "matching version of the app.")
+                connection.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
         self._checked = True
+
+    def _mismatch(self, found: int) -> str:
+        if found == 1 and SCHEMA_VERSION == 2:
+            return (f"{self.path} holds results of schema version 1; this version reads 2 (it adds per-image "
+                    "calibration columns). Run once: python -m core migrate (computes them from the stored "
+                    "logits; every row is kept).")
+        return (f"{self.path} holds results of schema version {found}, this version reads {SCHEMA_VERSION}. "
+                "Move the file aside (results are recomputed) or use the matching version of the app.")
+
+    def migrate(self, say: Callable[[str], None] = print) -> int:
+        """Bring a schema-1 store to schema 2 in one transaction: the derived calibration columns are
+        computed from the stored logits (rows without logits keep them NULL, as a fresh write would);
+        no row is lost (counted before and after). Returns the number of rows that got derived values."""
+        import pyarrow as pa
+
+        from core.metrics.calibration import DERIVED_COLUMNS, derived_columns
+
+        if not self.path.exists():
+            say(f"{self.path} does not exist yet; nothing to migrate.")
+            return 0
+        with self._connect(read_only=False) as connection:
+            found = _schema_version(connection)
+            if found == SCHEMA_VERSION or found is None:
+                say(f"{self.path} is already at schema version {SCHEMA_VERSION}; nothing to do.")
+                return 0
+            if found != 1:
+                raise SchemaMismatch(self._mismatch(found))
+            before = {table: connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+                      for table in ("runs", "predictions", "logits")}
+            runs = connection.execute("SELECT run_id, class_subset FROM runs WHERE run_id IN "
+                                      "(SELECT DISTINCT run_id FROM logits) ORDER BY run_id").fetchall()
+            connection.execute("BEGIN TRANSACTION")
+            try:
+                connection.execute("CREATE TEMP TABLE derived (run_id TEXT, image_id TEXT, cal_conf DOUBLE, "
+                                   "cal_correct BOOLEAN, log_prob_true DOUBLE, brier DOUBLE)")
+                updated = 0
+                for number, (run_id, subset) in enumerate(runs, 1):
+                    subset = json.loads(subset) if subset else None
+                    # a second cursor streams the logits: a statement on `connection` would end its result
+                    cursor = connection.cursor().execute(
+                        "SELECT l.image_id, l.logits, coalesce(p.label, -1) AS label FROM logits l JOIN predictions p "
+                        "USING (run_id, image_id) WHERE run_id = ? ORDER BY l.image_id", [run_id])
+                    while True:
+                        chunk = cursor.fetch_df_chunk(4)
+                        if chunk.empty:
+                            break
+                        logits = _logit_matrix(chunk["logits"])
+                        values = derived_columns(logits, chunk["label"].to_numpy(), subset)
+                        table = pa.table({"run_id": [run_id] * len(chunk), "image_id": chunk["image_id"].tolist(),
+                                          **{name: pa.array(values[name], from_pandas=True)
+                                             for name in DERIVED_COLUMNS}})
+                        connection.register("derived_chunk", table)
+                        connection.execute("INSERT INTO derived SELECT * FROM derived_chunk")
+                        connection.unregister("derived_chunk")
+                        updated += len(chunk)
+                    cursor.close()
+                    say(f"run {number}/{len(runs)} ({run_id}): derived columns computed")
+                connection.execute("CREATE TEMP TABLE predictions_v1 AS SELECT * FROM predictions")
+                connection.execute("DROP TABLE predictions")
+                connection.execute(_SCHEMA)
+                columns = ", ".join(f"p.{name}" for name in PREDICTION_COLUMNS if name not in DERIVED_COLUMNS)
+                connection.execute(f"INSERT INTO predictions SELECT {columns}, "
+                                   + ", ".join(f"d.{name}" for name in DERIVED_COLUMNS)
+                                   + " FROM predictions_v1 p LEFT JOIN derived d USING (run_id, image_id)")
+                after = {table: connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+                         for table in ("runs", "predictions", "logits")}
+                if after != before:
+                    raise RuntimeError(f"Migration would change row counts {before} → {after}; rolled back.")
+                connection.execute("DROP TABLE predictions_v1")
+                connection.execute("DROP TABLE derived")
+                connection.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION)])
+                connection.execute("COMMIT")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+        say(f"{self.path}: schema 1 → {SCHEMA_VERSION}; {before['predictions']:,} rows kept, {updated:,} with "
+            "derived calibration columns.")
+        return updated
 
     def query(self, sql: str, parameters: list | None = None):
         """A read-only query as a pandas DataFrame (empty frame when the store does not exist yet)."""
@@ -217,10 +296,9 @@ class ResultsStore:
         if not self.path.exists():
             return pd.DataFrame()
         with self._connect(read_only=True) as connection:
-            version = connection.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-            if version is not None and int(version[0]) != SCHEMA_VERSION:
-                raise SchemaMismatch(f"{self.path} holds results of schema version {version[0]}, this version reads "
-                                     f"{SCHEMA_VERSION}. Move the file aside or use the matching app version.")
+            version = _schema_version(connection)
+            if version is not None and version != SCHEMA_VERSION:
+                raise SchemaMismatch(self._mismatch(version))
             return connection.execute(sql, parameters or []).df()
 
     def version(self) -> str:
@@ -407,6 +485,30 @@ class ResultsStore:
     def predictions(self, run_id: str):
         return self.query("SELECT * FROM predictions WHERE run_id = ? ORDER BY image_id", [run_id])
 
+    def calibration_columns(self, run_id: str):
+        """Per image with stored logits, in image_id order: label and the schema-2 calibration columns."""
+        return self.query("SELECT image_id, label, cal_conf, cal_correct, log_prob_true, brier FROM predictions "
+                          "WHERE run_id = ? AND cal_conf IS NOT NULL ORDER BY image_id", [run_id])
+
+    def accuracy_counts(self, run_ids=None, *, by_condition: bool = False, real: bool = False):
+        """Readable images (`n`) and correct ones (`correct`) per run (and condition), counted in DuckDB;
+        every run when `run_ids` is None.
+        `real`: only images with ImageNet-ReaL labels, correct when the prediction is one of them."""
+        import pandas as pd
+
+        group = "run_id, condition" if by_condition else "run_id"
+        empty = pd.DataFrame(columns=[*group.split(", "), "n", "correct"])
+        run_ids = None if run_ids is None else list(run_ids)
+        if run_ids is not None and not run_ids:
+            return empty
+        hit = "list_contains(labels, pred)" if real else "correct"
+        where = "error IS NULL" + (" AND len(labels) > 0" if real else "")
+        if run_ids is not None:
+            where += f" AND run_id IN ({', '.join('?' for _ in run_ids)})"
+        frame = self.query(f"SELECT {group}, count(*) AS n, sum(CASE WHEN {hit} THEN 1 ELSE 0 END)::BIGINT AS "
+                           f"correct FROM predictions WHERE {where} GROUP BY {group} ORDER BY {group}", run_ids)
+        return empty if frame.empty else frame
+
     def logits(self, run_id: str):
         """(image_ids, float32 array n × classes) of a run that stored logits."""
         import numpy as np
@@ -414,20 +516,42 @@ class ResultsStore:
         frame = self.query("SELECT image_id, logits FROM logits WHERE run_id = ? ORDER BY image_id", [run_id])
         if frame.empty:
             return [], np.zeros((0, 0), dtype=np.float32)
-        array = np.stack([np.frombuffer(blob, dtype=np.float16) for blob in frame["logits"]]).astype(np.float32)
-        return list(frame["image_id"]), array
+        return list(frame["image_id"]), _logit_matrix(frame["logits"])
+
+
+def _schema_version(connection) -> int | None:
+    """The store's schema version; None for a new file (no meta table or no entry yet)."""
+    try:
+        found = connection.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    except Exception as error:  # noqa: BLE001 - duckdb.CatalogException: a new, empty file
+        if "meta" not in str(error):
+            raise
+        return None
+    return None if found is None else int(found[0])
+
+
+def _logit_matrix(blobs) -> "np.ndarray":
+    """float32 (n, classes) from stored float16 blobs, joined once (no per-row arrays)."""
+    import numpy as np
+
+    blobs = list(blobs)
+    if not blobs:
+        return np.zeros((0, 0), dtype=np.float32)
+    return np.frombuffer(b"".join(blobs), dtype=np.float16).reshape(len(blobs), -1).astype(np.float32)
 
 
 _ARROW_TYPES = {"label": "int32", "pred": "int32", "labels": "list<int32>", "top5": "list<int32>",
                 "top5_prob": "list<float32>", "probs16": "list<float32>", "prob_true": "float32", "conf": "float32",
-                "correct": "bool"}
+                "correct": "bool", "cal_conf": "float64", "cal_correct": "bool", "log_prob_true": "float64",
+                "brier": "float64"}
 
 
 def _arrow_type(name: str):
     import pyarrow as pa
 
     kind = _ARROW_TYPES.get(name, "string")
-    scalar = {"int32": pa.int32(), "float32": pa.float32(), "bool": pa.bool_(), "string": pa.string()}
+    scalar = {"int32": pa.int32(), "float32": pa.float32(), "float64": pa.float64(), "bool": pa.bool_(),
+              "string": pa.string()}
     if kind.startswith("list<"):
         return pa.list_(scalar[kind[5:-1]])
     return scalar[kind]
@@ -445,7 +569,7 @@ def _column(name: str, values, n: int):
         flat = pa.array(values.reshape(-1).astype(kind.value_type.to_pandas_dtype(), copy=False))
         return pa.FixedSizeListArray.from_arrays(flat, values.shape[1]).cast(kind)
     if isinstance(values, np.ndarray) and values.dtype.kind == "f":
-        return pa.array(values.astype(np.float32, copy=False), kind, from_pandas=True)  # NaN → NULL
+        return pa.array(values.astype(kind.to_pandas_dtype(), copy=False), kind, from_pandas=True)  # NaN → NULL
     return pa.array(values, kind)
 
 

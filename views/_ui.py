@@ -150,17 +150,29 @@ def model_label(model: str) -> str:
 
 def chart_with_downloads(chart, table, stem: str, key: str) -> None:
     """The chart, then PNG / SVG / CSV downloads (Streamlit's own menu offers PNG only)."""
+    from functools import partial
+
     from core import charts
 
     st.altair_chart(chart, width="stretch")
     columns = st.columns([1, 1, 1, 5])
+    # generated on click (Streamlit runs a callable `data` then): vl-convert takes 0.5-6 s per chart,
+    # which every rerun of the page used to pay for every chart
+    columns[0].download_button("PNG", partial(_export, charts.to_png, chart), f"{stem}.png", "image/png",
+                               key=f"{key}_png", on_click="ignore")
+    columns[1].download_button("SVG", partial(_export, charts.to_svg, chart), f"{stem}.svg", "image/svg+xml",
+                               key=f"{key}_svg", on_click="ignore")
+    columns[2].download_button("CSV", partial(table.to_csv, index=False), f"{stem}.csv", "text/csv",
+                               key=f"{key}_csv", on_click="ignore")
+
+
+def _export(convert, chart):
+    """PNG/SVG bytes of a chart for a download button, or a short text file saying why not."""
     try:
-        columns[0].download_button("PNG", charts.to_png(chart), f"{stem}.png", "image/png", key=f"{key}_png")
-        columns[1].download_button("SVG", charts.to_svg(chart), f"{stem}.svg", "image/svg+xml", key=f"{key}_svg")
-    except Exception as error:  # noqa: BLE001 - a failed export must not take the chart down
+        return convert(chart)
+    except Exception as error:  # noqa: BLE001 - a failed export must not take the page down
         log.warning("chart export failed: %s", error)
-        columns[3].caption("PNG/SVG export unavailable (vl-convert failed); the chart menu still saves PNG.")
-    columns[2].download_button("CSV", table.to_csv(index=False), f"{stem}.csv", "text/csv", key=f"{key}_csv")
+        return f"Export failed (vl-convert: {error}); the chart's own menu still saves PNG.".encode()
 
 
 def thumbnail(path: str, size: int = 160):
@@ -174,14 +186,6 @@ def thumbnail(path: str, size: int = 160):
             return image
     except OSError:
         return None
-
-
-@st.cache_data(show_spinner=False, max_entries=16)
-def run_logits(run_id: str, version: str):
-    """(image ids, float32 logits) of a run that stored them."""
-    from core.store import ResultsStore
-
-    return ResultsStore().logits(run_id)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -236,3 +240,121 @@ def note_close_calls(table, *, label: str = "label", value: str = "accuracy", gr
         shown = "; ".join(notes[:12]) + (f"; and {len(notes) - 12} more" if len(notes) > 12 else "")
         st.info(f"{what.capitalize()} differences within the 95% intervals (not established by this sample): "
                 f"{shown}.", icon=":material/balance:")
+
+
+# --- aggregated, cached reads for the analysis pages (paper scale: no per-image frames per rerun) ------
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def bootstrap_counts(n_items: int, n_resamples: int, seed: int = 0):
+    """Resample counts shared by every run of the same size (read-only; see core.metrics.bootstrap_counts)."""
+    from core.metrics import bootstrap_counts as counts
+
+    # float64 once (120 MB for 300 × 50,000): each ECE interval is then one BLAS product, ~0.05 s
+    return counts(n_items, n_resamples=n_resamples, seed=seed).astype("float64")
+
+
+@st.cache_data(show_spinner="Reading per-image calibration columns…", max_entries=32)
+def calibration_columns(run_id: str, version: str):
+    from core.store import ResultsStore
+
+    return ResultsStore().calibration_columns(run_id)
+
+
+@st.cache_data(show_spinner=False, max_entries=128)
+def calibration_summary(run_id: str, n_bins: int, scaled: bool, version: str):
+    """(summary dict, reliability bins, temperature) of one run; a widget change recomputes only what it changes."""
+    from core.analyses import calibration_summary as summarise
+
+    columns, temperature = (temperature_scaled(run_id, version) if scaled else (calibration_columns(run_id, version),
+                                                                                  None))
+    if columns.empty:
+        return None
+    summary, bins = summarise(columns, n_bins=n_bins, counts=bootstrap_counts(len(columns), 300))
+    return {**summary, "temperature": temperature}, bins
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def temperature_scaled(run_id: str, version: str):
+    """(temperature, held-out per-image columns): needs the run's logits, read once here and dropped."""
+    import json
+
+    from core.analyses import temperature_scaled as fit
+    from core.store import ResultsStore
+
+    store = ResultsStore()
+    with st.spinner("Temperature scaling: reading this run's stored logits and fitting T (once per run)…"):
+        runs = runs_table(version)
+        subset = runs.loc[runs["run_id"] == run_id, "class_subset"]
+        subset = json.loads(subset.iloc[0]) if len(subset) and isinstance(subset.iloc[0], str) and subset.iloc[0] else None
+        ids, logits = store.logits(run_id)
+        if len(ids) < 4:
+            return calibration_columns(run_id, version), None
+        labels = calibration_columns(run_id, version).set_index("image_id").loc[ids, "label"].to_numpy()
+        return fit(logits, labels, subset, seed=0)[::-1]
+
+
+@st.cache_data(show_spinner="Counting correct predictions of every run…", max_entries=12)
+def _all_accuracy_counts(by_condition: bool, real: bool, version: str):
+    from core.store import ResultsStore
+
+    return ResultsStore().accuracy_counts(None, by_condition=by_condition, real=real)
+
+
+def accuracy_counts(run_ids: tuple[str, ...], by_condition: bool, real: bool, version: str):
+    """Per run (and condition): readable images and correct ones. One DuckDB pass counts every run of
+    the store (cached per store version), so picking other models or runs reads nothing again."""
+    counts = _all_accuracy_counts(by_condition, real, version)
+    return counts[counts["run_id"].isin(run_ids)].reset_index(drop=True)
+
+
+def _readable_rows(run_id: str, version: str):
+    rows = predictions((run_id,), ("image_id", "path", "label", "pred", "error"), version)
+    return rows[rows["error"].isna()]
+
+
+@st.cache_data(show_spinner="Matching predictions to ImageNet-X annotations…", max_entries=32)
+def imagenet_x_ratios(run_id: str, version: str):
+    """ImageNet-X error ratios of one run (ValueError when no file name is annotated)."""
+    from core.analyses import error_ratio_table
+
+    return error_ratio_table({run_id: _readable_rows(run_id, version)})
+
+
+@st.cache_data(show_spinner="Matching predictions to ImageNet-X multi-factor annotations…", max_entries=16)
+def _imagenet_x_multi(run_id: str, version: str):
+    from core.analyses import slice_rows
+
+    return slice_rows(_readable_rows(run_id, version), [])
+
+
+def imagenet_x_slice(run_id: str, factors: tuple[str, ...], version: str):
+    """The run's readable rows whose image has every factor, with `class` and `correct` (the join with
+    the annotations is cached per run; a new slice is a mask)."""
+    import numpy as np
+
+    annotated = _imagenet_x_multi(run_id, version)
+    mask = np.ones(len(annotated), dtype=bool)
+    for factor in factors:
+        mask &= annotated[factor].to_numpy().astype(bool)
+    return annotated[mask]
+
+
+@st.cache_data(show_spinner="Computing shape bias with bootstrap intervals…", max_entries=32)
+def shape_bias_tables(rows, version: str):
+    """(overall, per class, gallery) tables of cue-conflict decisions (`rows`: image_id, shape, texture,
+    decision16, maker); hashed by content, so a widget change that keeps the makers reuses them."""
+    from core.analyses import decision_gallery, shape_bias_class_table, shape_bias_table
+
+    return shape_bias_table(rows), shape_bias_class_table(rows), decision_gallery(rows)
+
+
+def cue_conflict_paths(image_ids: tuple[str, ...], version: str) -> dict[str, str]:
+    """Where each cue-conflict image is on this machine: the same id in the downloaded copy or in the
+    folder of any measured cue-conflict run (imported decisions carry no path)."""
+    from core.data.cue_conflict import find_cue_conflict_images
+    from core.data.download import data_dir
+
+    runs = runs_table(version)
+    measured = runs[(runs["benchmark"] == "cue-conflict") & (runs["source"] == "ours")] if not runs.empty else runs
+    folders = (str(data_dir() / "cue-conflict"), *([] if measured.empty else measured["data_root"].dropna()))
+    return find_cue_conflict_images(image_ids, folders)  # 24 file checks: not cached, so a new download shows

@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
-import altair as alt
 import pandas as pd
 import streamlit as st
 
-from core.analyses import calibration_inputs
-from core.charts import color_scale
-from core.metrics import (bootstrap_interval, brier_score, expected_calibration_error, fit_temperature,
-                          negative_log_likelihood, reliability_bins, softmax)
+from core import charts
 from core.paper import TAGS, paper_values
 from views import _ui as ui
 
@@ -42,73 +36,34 @@ if not models:
     st.info("Select at least one model.")
     st.stop()
 
-summary, bins, histograms = [], [], []
-for run in runs[runs["model"].isin(models)].itertuples():
-    ids, logits = ui.run_logits(run.run_id, version)
-    if len(ids) == 0:
-        continue
-    labels = ui.predictions((run.run_id,), ("image_id", "label"), version).set_index("image_id").loc[ids, "label"]
-    subset = json.loads(run.class_subset) if isinstance(run.class_subset, str) and run.class_subset else None
-    confidence, correct, probs, used_logits, used_labels = calibration_inputs(logits, labels.to_numpy(), subset)
-    label = ui.model_label(run.model)
-    temperature = None
-    known = used_labels >= 0  # NLL and Brier need the true class inside the scored classes
-    nll = negative_log_likelihood(used_logits[known], used_labels[known])
-    brier = brier_score(probs[known], used_labels[known])
-    if scaled and len(ids) >= 4:
-        fit = fit_temperature(used_logits, used_labels, seed=0, n_bins=n_bins)
-        temperature = fit.temperature
-        held_out = softmax(used_logits[fit.test_indices], temperature=temperature)
-        confidence, correct = held_out.max(axis=1), held_out.argmax(axis=1) == used_labels[fit.test_indices]
-        nll = negative_log_likelihood(used_logits[fit.test_indices], used_labels[fit.test_indices],
-                                      temperature=temperature)
-        brier = brier_score(held_out, used_labels[fit.test_indices])
-    ece = expected_calibration_error(confidence, correct, n_bins=n_bins)
-    low, high = bootstrap_interval(lambda index: expected_calibration_error(confidence[index], correct[index],
-                                                                            n_bins=n_bins), len(confidence),
-                                   n_resamples=300)
-    gap = float(confidence.mean() - correct.mean())
-    summary.append({"label": label, "ECE": ece, "ci_low": low, "ci_high": high, "accuracy": float(correct.mean()),
-                    "mean confidence": float(confidence.mean()),
-                    "verdict": "over-confident" if gap > 0.01 else ("under-confident" if gap < -0.01 else "calibrated"),
-                    "NLL": nll, "Brier": brier, "temperature": temperature, "n": len(confidence)})
-    table = reliability_bins(confidence, correct, n_bins=n_bins).assign(label=label)
-    bins.append(table)
+summary, bins = [], []
+chosen = runs[runs["model"].isin(models)]
+with st.spinner(f"Computing calibration of {len(chosen)} run(s)…"):
+    for run in chosen.itertuples():
+        result = ui.calibration_summary(run.run_id, int(n_bins), bool(scaled), version)
+        if result is None:
+            continue
+        label = ui.model_label(run.model)
+        summary.append({"label": label, **result[0]})
+        bins.append(result[1].assign(label=label))
 
 if not summary:
     st.info("The selected runs stored no logits.")
     st.stop()
-summary = pd.DataFrame(summary)
+summary = pd.DataFrame(summary)[["label", "ECE", "ci_low", "ci_high", "accuracy", "mean confidence", "verdict", "NLL",
+                                 "Brier", "temperature", "n"]]
 bins = pd.concat(bins, ignore_index=True)
 labels = list(summary["label"])
-scale = color_scale(labels)
 
 st.subheader("Reliability diagrams")
-filled = bins[bins["count"] > 0].assign(center=lambda frame: (frame["lower"] + frame["upper"]) / 2)
-diagonal = alt.Chart(pd.DataFrame({"x": [0, 1], "y": [0, 1]})).mark_line(color="gray", strokeDash=[4, 4]).encode(
-    x="x:Q", y="y:Q")
-bars = alt.Chart(filled).mark_bar(opacity=0.8, width=10).encode(
-    x=alt.X("center:Q", title="confidence", scale=alt.Scale(domain=[0, 1])),
-    y=alt.Y("accuracy:Q", title="accuracy", scale=alt.Scale(domain=[0, 1])),
-    color=alt.Color("label:N", scale=scale, legend=None),
-    tooltip=["label:N", alt.Tooltip("lower:Q", format=".2f"), alt.Tooltip("upper:Q", format=".2f"), "count:Q",
-             alt.Tooltip("confidence:Q", format=".3f"), alt.Tooltip("accuracy:Q", format=".3f")])
-gaps = alt.Chart(filled).mark_rule(color="#E45756", strokeWidth=3).encode(
-    x="center:Q", y="accuracy:Q", y2="confidence:Q",
-    tooltip=["label:N", alt.Tooltip("confidence:Q", format=".3f"), alt.Tooltip("accuracy:Q", format=".3f")])
-reliability = alt.layer(bars, gaps, diagonal, data=filled).properties(width=220, height=220).facet(
-    facet=alt.Facet("label:N", title=None, sort=labels), columns=4)
-ui.chart_with_downloads(reliability, bins, f"reliability_{benchmark}", "calibration_reliability")
+ui.chart_with_downloads(charts.reliability_diagram(bins, labels), bins, f"reliability_{benchmark}",
+                        "calibration_reliability")
 st.caption("Bars: accuracy per confidence bin; red: the gap to the bin's mean confidence. Bars below the dashed "
            "diagonal: more confident than accurate in that bin.")
 
 st.subheader("Confidence histograms")
-histogram = alt.Chart(filled).mark_bar().encode(
-    x=alt.X("center:Q", title="confidence", scale=alt.Scale(domain=[0, 1])),
-    y=alt.Y("count:Q", title="images"), color=alt.Color("label:N", scale=scale, legend=None),
-    tooltip=["label:N", "count:Q", alt.Tooltip("lower:Q", format=".2f")]).properties(width=220, height=160).facet(
-    facet=alt.Facet("label:N", title=None, sort=labels), columns=4)
-ui.chart_with_downloads(histogram, bins, f"confidence_{benchmark}", "calibration_histogram")
+ui.chart_with_downloads(charts.confidence_histogram(bins, labels), bins, f"confidence_{benchmark}",
+                        "calibration_histogram")
 
 st.subheader("ECE")
 reference = paper_values("ece")

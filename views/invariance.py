@@ -6,7 +6,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from core.analyses import accuracy_with_interval
+from core.analyses import count_accuracy
 from core.charts import color_scale
 from core.errors import UserError
 from core.images import SUPPORTED_TYPES, decode_image
@@ -36,13 +36,13 @@ else:
     protocol = columns[1].radio("Preprocessing", sorted(set(with_variants["protocol"])), horizontal=True,
                                 key="invariance_protocol")
     chosen = runs[(runs["benchmark"] == benchmark) & (runs["protocol"] == protocol)]
-    rows = ui.predictions(tuple(chosen["run_id"]), ("correct", "error"), version)
+    counts = ui.accuracy_counts(tuple(chosen["run_id"]), False, False, version).set_index("run_id")
     records = []
     for run in chosen.itertuples():
-        correct = rows[(rows["run_id"] == run.run_id) & rows["error"].isna()]["correct"].astype(float)
-        if correct.empty:
+        if run.run_id not in counts.index or not counts.at[run.run_id, "n"]:
             continue
-        stats = accuracy_with_interval(correct, n_resamples=300)
+        stats = count_accuracy(int(counts.at[run.run_id, "correct"]), int(counts.at[run.run_id, "n"]),
+                               n_resamples=300)
         parsed = parse_variant(run.variant)
         kinds = [parsed] if parsed else [("scale", 1.0), ("shift", 0.0), ("resolution", 224.0)]  # the baseline
         for kind, value in kinds:

@@ -6,7 +6,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from core.analyses import accuracy_with_interval, error_ratio_table, slice_rows
+from core.analyses import count_accuracy
 from core.charts import grouped_bars
 from core.data.imagenet_x import FACTORS
 from core.imagenet import display_labels
@@ -24,11 +24,10 @@ runs = ui.measured_runs(version, ("imagenet-val",),
                         "ImageNet-X needs ImageNet val predictions. Run:\n\n`python -m core evaluate --models "
                         "vit_sup,convnext_sup,vit_clip,convnext_clip --benchmark imagenet-val --data PATH`")
 runs, models = ui.pick_models(runs, "mistakes")
-rows = ui.predictions(tuple(runs["run_id"]), ("image_id", "path", "label", "pred", "error"), version)
-rows = rows[rows["error"].isna()]
-by_model = {ui.model_label(run.model): rows[rows["run_id"] == run.run_id] for run in runs.itertuples()}
+by_model = {ui.model_label(run.model): run.run_id for run in runs.itertuples()}
 try:
-    table = error_ratio_table(by_model)
+    table = pd.concat([ui.imagenet_x_ratios(run_id, version).assign(label=label)
+                       for label, run_id in by_model.items()], ignore_index=True) if by_model else pd.DataFrame()
 except ValueError as error:
     st.warning(f"{error} ImageNet-X annotates the official val file names only.")
     st.stop()
@@ -52,11 +51,11 @@ st.caption("Annotated images used: " + ", ".join(f"{row.label}: {row.n:,} (accur
 st.subheader("Slice by factors")
 chosen = st.multiselect("Images that have all of these factors (multi-factor annotations)", list(FACTORS),
                         default=["pose"], key="mistakes_slice")
-slices = {label: slice_rows(frame, chosen) for label, frame in by_model.items()}
+slices = {label: ui.imagenet_x_slice(run_id, tuple(chosen), version) for label, run_id in by_model.items()}
 records = []
 for label, frame in slices.items():
     if len(frame):
-        records.append({"model": label, **accuracy_with_interval(frame["correct"].astype(float), n_resamples=300)})
+        records.append({"model": label, **count_accuracy(int(frame["correct"].sum()), len(frame), n_resamples=300)})
     else:
         records.append({"model": label, "accuracy": None, "ci_low": None, "ci_high": None, "n": 0})
 st.dataframe(records, hide_index=True, width="stretch", column_config={

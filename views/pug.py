@@ -22,10 +22,8 @@ runs = ui.measured_runs(version, ("pug-imagenet",),
                         "`python -m core evaluate --models vit_sup,convnext_sup,vit_clip,convnext_clip --benchmark "
                         "pug-imagenet --data PATH`")
 runs, models = ui.pick_models(runs, "pug")
-rows = ui.predictions(tuple(runs["run_id"]), ("condition", "correct", "error"), version)
-rows = rows[rows["error"].isna()]
-table = condition_accuracy_table({ui.model_label(run.model): rows[rows["run_id"] == run.run_id]
-                                  for run in runs.itertuples()})
+counts = ui.accuracy_counts(tuple(runs["run_id"]), True, False, version)
+table = condition_accuracy_table(counts, {run.run_id: ui.model_label(run.model) for run in runs.itertuples()})
 if table.empty:
     st.info("The selected runs have no readable predictions yet.")
     st.stop()

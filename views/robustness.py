@@ -22,8 +22,10 @@ runs = ui.measured_runs(version, keys,
                         "--models vit_sup,convnext_sup,vit_clip,convnext_clip --benchmark imagenet-v2 --data PATH` "
                         "(benchmarks: " + ", ".join(k for k in keys if k != "imagenet-real") + ")")
 runs, models = ui.pick_models(runs, "robustness")
-rows = ui.predictions(tuple(runs["run_id"]), ("pred", "labels", "correct", "condition", "error"), version)
-table = robustness_table(runs, rows)
+run_ids = tuple(runs["run_id"])
+with st.spinner(f"Counting correct predictions of {len(run_ids)} run(s)…"):
+    table = robustness_table(runs, ui.accuracy_counts(run_ids, True, False, version),
+                             ui.accuracy_counts(run_ids, False, True, version))
 if table.empty:
     st.info("The selected runs have no readable predictions yet.")
     st.stop()

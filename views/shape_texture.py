@@ -6,7 +6,6 @@ import pandas as pd
 import streamlit as st
 
 from core import charts
-from core.analyses import shape_bias_class_table, shape_bias_table
 from core.data.cue_conflict import SIXTEEN_CLASSES
 from core.paper import TAGS, paper_values
 from views import _ui as ui
@@ -45,7 +44,9 @@ selected = runs[runs["maker"].isin(chosen)]
 rows = ui.predictions(tuple(selected["run_id"]), ("image_id", "path", "shape", "texture", "decision16"), version)
 rows = rows.merge(selected[["run_id", "maker", "source"]], on="run_id")
 
-overall = shape_bias_table(rows).merge(selected.drop_duplicates("maker")[["maker", "source"]], on="maker")
+overall, per_class, pivot = ui.shape_bias_tables(rows[["image_id", "shape", "texture", "decision16", "maker"]],
+                                                 version)
+overall = overall.merge(selected.drop_duplicates("maker")[["maker", "source"]], on="maker")
 overall = overall.rename(columns={"maker": "label"})
 reference = paper_values("shape_bias")
 reference = reference.assign(label=[f"{ui.model_label(m)} · authors' release" for m in reference["model"]])
@@ -64,15 +65,13 @@ st.dataframe(table, hide_index=True, width="stretch", column_config={
 ui.note_close_calls(overall, value="shape_bias", what="shape bias")
 
 st.subheader("Per shape class")
-per_class = shape_bias_class_table(rows).rename(columns={"maker": "label"})
+per_class = per_class.rename(columns={"maker": "label"})
 ui.chart_with_downloads(charts.shape_bias_per_class(per_class, list(overall["label"])), per_class,
                         "shape_bias_per_class", "shape_classes")
 st.caption("Dashed lines: each decision maker's mean over the 16 classes.")
 
 st.subheader("Gallery")
 # one decision per maker and image; for the pooled humans, the observers' most common answer
-pivot = rows.pivot_table(index=["image_id", "shape", "texture"], columns="maker", values="decision16",
-                         aggfunc=lambda answers: answers.mode().iloc[0]).reset_index()
 columns = st.columns(4)
 shape_filter = columns[0].multiselect("Shape class", SIXTEEN_CLASSES, key="shape_gallery_shape")
 texture_filter = columns[1].multiselect("Texture class", SIXTEEN_CLASSES, key="shape_gallery_texture")
@@ -86,7 +85,7 @@ if texture_filter:
 if gallery_makers and agreement != "any":
     distinct = view[gallery_makers].nunique(axis=1)
     view = view[distinct == 1] if agreement == "all shown agree" else view[distinct > 1]
-paths = rows.dropna(subset=["path"]).drop_duplicates("image_id").set_index("image_id")["path"]
+stored = rows.dropna(subset=["path"]).drop_duplicates("image_id").set_index("image_id")["path"].to_dict()
 st.caption(f"{len(view):,} conflict images match; showing up to 24. S = shape decision, T = texture, · = neither "
            "(humans: the most common answer of the 10 observers).")
 
@@ -97,16 +96,18 @@ def _mark(decision, shape, texture) -> str:
     return "S" if decision == shape else ("T" if decision == texture else f"· {decision}")
 
 
+shown = view.head(24)
+missing = tuple(image_id for image_id in shown["image_id"] if image_id not in stored)
+paths = {**ui.cue_conflict_paths(missing, version), **stored} if missing else stored
 grid = st.columns(6)
-for position, image in enumerate(view.head(24).itertuples(index=False)):
-    record = image._asdict()
+for position, record in enumerate(shown.to_dict("records")):
     with grid[position % 6]:
-        picture = ui.thumbnail(paths.get(record["image_id"], "")) if record["image_id"] in paths else None
+        picture = ui.thumbnail(paths[record["image_id"]]) if record["image_id"] in paths else None
         if picture is not None:
             st.image(picture, width="stretch")
         else:
             st.caption("(image file not available here)")
         lines = [f"**{record['shape']}** shape · *{record['texture']}* texture"]
-        lines += [f"{maker.split(' · ')[0]}: {_mark(pivot.set_index('image_id').at[record['image_id'], maker], record['shape'], record['texture'])}"
+        lines += [f"{maker.split(' · ')[0]}: {_mark(record.get(maker), record['shape'], record['texture'])}"
                   for maker in gallery_makers]
         st.caption("  \n".join(lines))

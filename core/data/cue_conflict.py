@@ -89,3 +89,21 @@ def read_decisions(path: Path) -> list[dict]:
             rows.append({"image_id": f"{match[1]}/{file_name}", "shape": match[1], "texture": match[3],
                          "decision16": record["object_response"]})
     return rows
+
+
+def find_cue_conflict_images(image_ids, folders) -> dict[str, str]:
+    """{image_id: path} of each id (`<shape>/<file>.png`) found in the first of `folders` that holds it.
+
+    Decisions imported from the authors or the human observers carry no path, but the same images
+    are usually on disk (downloaded, or the folder of a measured run): the gallery finds them here.
+    """
+    found: dict[str, str] = {}
+    roots = [Path(folder) for folder in dict.fromkeys(str(f) for f in folders if f)]
+    roots = [root for root in roots if root.is_dir()]
+    for image_id in image_ids:
+        for root in roots:
+            candidate = root / image_id
+            if candidate.is_file():
+                found[image_id] = str(candidate)
+                break
+    return found

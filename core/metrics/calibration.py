@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["expected_calibration_error", "maximum_calibration_error", "reliability_bins", "brier_score",
+__all__ = ["DERIVED_COLUMNS", "derived_columns", "derived_row", "ece_interval", "expected_calibration_error", "maximum_calibration_error", "reliability_bins", "brier_score",
            "negative_log_likelihood", "fit_temperature", "TemperatureFit", "softmax"]
 
 
@@ -66,6 +66,31 @@ def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, *, n
     filled = table[table["count"] > 0]
     weights = filled["count"] / filled["count"].sum()
     return float((weights * (filled["accuracy"] - filled["confidence"]).abs()).sum())
+
+
+def ece_interval(confidence: np.ndarray, correct: np.ndarray, counts: np.ndarray, *, n_bins: int = 15,
+                 level: float = 0.95, chunk: int = 64) -> tuple[float, float]:
+    """Percentile bootstrap interval of `expected_calibration_error` from resample `counts`.
+
+    `counts` is `bootstrap_counts(n, ...)`: row r says how often each image is in resample r. A
+    resample's ECE is sum_b |sum_{i in b} w_i (correct_i - confidence_i)| / N with w the resample's
+    counts: one matrix product, so the interval is the one `bootstrap_interval` gives with the same
+    seed, at a fraction of the cost. Pass float64 counts to skip the conversion (the app caches them).
+    """
+    from core.metrics.bootstrap import percentile_interval
+
+    confidence, correct = _check(confidence, correct, n_bins)
+    if counts.ndim != 2 or counts.shape[1] != len(confidence):
+        raise ValueError(f"Expected `counts` of shape (resamples, {len(confidence)}), got {counts.shape}.")
+    # column b holds (correct - confidence) of the images in bin b: counts @ design = per-bin sums per resample
+    design = np.zeros((len(confidence), n_bins))
+    design[np.arange(len(confidence)), _bin_ids(confidence, n_bins)] = correct - confidence
+    values = []
+    for start in range(0, len(counts), chunk):
+        block = counts[start:start + chunk]
+        block = block if block.dtype == np.float64 else block.astype(np.float64)
+        values.append(np.abs(block @ design).sum(axis=1) / len(confidence))  # each resample draws n images
+    return percentile_interval(np.concatenate(values), level=level)
 
 
 def maximum_calibration_error(confidence: np.ndarray, correct: np.ndarray, *, n_bins: int = 15) -> float:
@@ -146,3 +171,75 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray, *, seed: int = 0, n_
     return TemperatureFit(temperature, seed, fit, test, ece(1.0), ece(temperature),
                           negative_log_likelihood(logits[test], labels[test]),
                           negative_log_likelihood(logits[test], labels[test], temperature=temperature))
+
+
+DERIVED_COLUMNS = ("cal_conf", "cal_correct", "log_prob_true", "brier")
+"""Per-image calibration quantities kept in the store beside the logits they come from (schema 2)."""
+
+
+def derived_columns(logits: np.ndarray, labels: np.ndarray, class_subset=None, *,
+                    chunk: int = 4096) -> dict[str, np.ndarray]:
+    r"""Per-image calibration quantities from logits, computed once when rows are written.
+
+    With p = softmax(z) over the scored classes (all classes, or `class_subset` for ImageNet-A/R as
+    the paper did) and y the true class:
+    - `cal_conf` = max_k p_k, `cal_correct` = (argmax_k p_k == y): ECE and reliability bins;
+    - `log_prob_true` = log p_y (log-sum-exp, so no underflow): mean of its negative is the NLL;
+    - `brier` = \sum_k (p_k - 1[k = y])^2 = \sum_k p_k^2 - 2 p_y + 1 (Brier, 1950): its mean is the Brier score.
+    `log_prob_true` and `brier` are NaN where y is unknown (-1) or outside `class_subset`; such an
+    image still counts as wrong in `cal_correct`, as on the Calibration page before schema 2.
+    Pass the logits as stored (float16 in the store): the page's numbers are then exactly those
+    recomputed from stored logits, and a migrated store equals a freshly written one.
+
+    Args:
+        logits: (n, classes) array, any float dtype (computed in float64, in chunks of `chunk` rows).
+        labels: (n,) int ImageNet class indices, -1 for unlabelled.
+        class_subset: ImageNet indices of the scored classes, or None for all.
+    Returns:
+        {name: (n,) array} for every name in `DERIVED_COLUMNS`.
+
+    >>> out = derived_columns(np.log(np.array([[0.5, 0.3, 0.2]])), np.array([1]))
+    >>> [round(float(out[k][0]), 6) for k in ("cal_conf", "log_prob_true", "brier")], bool(out["cal_correct"][0])
+    ([0.5, -1.203973, 0.78], False)
+    """
+    logits = np.asarray(logits)
+    labels = np.asarray(labels).astype(np.int64)
+    if logits.ndim != 2 or labels.shape != (logits.shape[0],):
+        raise ValueError(f"Expected `logits` (n, classes) and `labels` (n,), got {logits.shape} and {labels.shape}.")
+    if class_subset:
+        subset = np.asarray(class_subset, dtype=np.int64)
+        position = np.full(logits.shape[1], -1, dtype=np.int64)
+        position[subset] = np.arange(len(subset))
+        labels = np.where((labels >= 0) & (labels < logits.shape[1]), position[np.clip(labels, 0, None)], -1)
+    else:
+        subset = None
+        labels = np.where(labels < logits.shape[1], labels, -1)
+    n = len(labels)
+    out = {"cal_conf": np.empty(n), "cal_correct": np.empty(n, dtype=bool), "log_prob_true": np.full(n, np.nan),
+           "brier": np.full(n, np.nan)}
+    for start in range(0, n, chunk):
+        stop = min(start + chunk, n)
+        scores = np.asarray(logits[start:stop], dtype=np.float64)
+        if subset is not None:
+            scores = scores[:, subset]
+        scores = scores - scores.max(axis=1, keepdims=True)
+        exp = np.exp(scores)
+        total = exp.sum(axis=1)
+        probs = exp / total[:, None]
+        y = labels[start:stop]
+        known = y >= 0
+        rows = np.arange(stop - start)[known]
+        out["cal_conf"][start:stop] = probs.max(axis=1)
+        out["cal_correct"][start:stop] = probs.argmax(axis=1) == y
+        out["log_prob_true"][start:stop][known] = scores[rows, y[known]] - np.log(total[known])
+        out["brier"][start:stop][known] = (probs[known] ** 2).sum(axis=1) - 2 * probs[rows, y[known]] + 1
+    return out
+
+
+def derived_row(values: dict[str, np.ndarray], position: int) -> dict:
+    """Row `position` of `derived_columns` output as store values (NaN → None, numpy → Python)."""
+    row = {}
+    for name in DERIVED_COLUMNS:
+        value = values[name][position]
+        row[name] = bool(value) if name == "cal_correct" else (None if np.isnan(value) else float(value))
+    return row

@@ -28,6 +28,13 @@ def test_calibration_page(monkeypatch, analysis_store):
     table = at.dataframe[0].value.set_index("label")
     assert set(table.index) >= {"Tiny ViT (random)", "EfficientNet-Lite0 (offline)"}
     assert table["ECE"].between(0, 1).all() and (table["n"] == 120).all()
+    # several models on ImageNet val: each reliability facet must hold only its own model's bars
+    import json
+
+    charts = at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")
+    reliability = json.loads(charts[0].proto.spec)
+    assert reliability["facet"]["field"] == "label" and len(table) >= 3
+    assert all("data" not in layer for layer in reliability["spec"]["layer"])
     at.number_input(key="calibration_bins").set_value(10)
     at.toggle(key="calibration_temperature").set_value(True)
     at.run()

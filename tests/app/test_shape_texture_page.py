@@ -41,3 +41,22 @@ def test_shape_bias_of_authors_humans_and_a_measured_run(monkeypatch, tmp_path, 
     at.run()
     assert not at.exception
     assert any("conflict images match" in caption.value for caption in at.caption)
+
+
+def test_gallery_finds_the_images_of_imported_decisions(monkeypatch, tmp_path):
+    # authors' and humans' decisions carry no path: the gallery finds each image in the downloaded copy
+    store = ResultsStore(tmp_path / "results.duckdb")
+    import_author_decisions(SHARED_DATA / "cue-conflict-paper-models", store, say=lambda _: None)
+    import_human_decisions(SHARED_DATA / "cue-conflict-human", store, say=lambda _: None)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "cue-conflict").symlink_to(SHARED_DATA / "cue-conflict")
+    monkeypatch.setenv("BAE_DATA_DIR", str(tmp_path / "data"))
+    at = _page(monkeypatch, store.path)
+    assert not at.exception
+    captions = [caption.value for caption in at.caption]
+    assert not any("image file not available" in caption for caption in captions)
+    assert len(at.get("image")) == 24
+    monkeypatch.setenv("BAE_DATA_DIR", str(tmp_path / "nowhere"))  # no copy anywhere: said so, no exception
+    at = _page(monkeypatch, store.path)
+    assert not at.exception
+    assert sum("image file not available" in caption.value for caption in at.caption) == 24

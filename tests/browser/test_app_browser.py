@@ -53,6 +53,11 @@ def app_url(tmp_path_factory):
     # the pages read the default store: give the analyses real decisions to show
     import_author_decisions(SHARED_DATA / "cue-conflict-paper-models", say=lambda _: None)
     import_human_decisions(SHARED_DATA / "cue-conflict-human", say=lambda _: None)
+    # and ImageNet val runs of four models (synthetic), so Calibration's screenshot shows four facets
+    from core.store import ResultsStore
+    from tests.fixtures.synthetic import write_val_runs
+
+    write_val_runs(ResultsStore())
     port = _free_port()
     log = tmp_path_factory.mktemp("server") / "streamlit.log"
     with open(log, "w") as handle:

@@ -1,0 +1,292 @@
+"""Paper scale: how fast does every analysis page answer on a results store of the full study?
+
+Builds (once) a store with the paper's four models × ImageNet val (50,000, with logits), V2 10,000,
+A 7,500, R 30,000, Sketch 50,889, Hard 13,925 (with logits), C 750,000 (no logits) and cue-conflict
+1,280 (with logits), plus the authors' and the human observers' cue-conflict decisions, written
+through `ResultsStore.write_batch` in batches as `evaluate` writes them (real val file names and
+labels from the imagenet-x package; synthetic, seeded predictions at the paper's accuracies;
+float16 logits; the schema-2 derived columns from `derived_columns`, as the engine computes them).
+Then, in a fresh process, opens every analysis page and the Evaluations page with Streamlit's
+AppTest (first open, then one widget change) and reports seconds and the process's peak RSS.
+
+    bash scripts/dev python bench/paper_scale.py [--store /tmp/paper_scale.duckdb] [--rebuild] [--repeat 3]
+
+The synthetic predictions are for timing only: never report them as results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+MODELS = ("vit_sup", "convnext_sup", "vit_clip", "convnext_clip")
+# benchmark: (images, logits stored, 200-class subset)
+SIZES = {"imagenet-val": (50_000, True, False), "imagenet-v2": (10_000, True, False),
+         "imagenet-a": (7_500, True, True), "imagenet-r": (30_000, True, True),
+         "imagenet-sketch": (50_889, True, False), "imagenet-hard": (13_925, True, False),
+         "imagenet-c": (750_000, False, False), "cue-conflict": (1_280, True, False)}
+SUBSET = list(range(0, 1000, 5))
+BATCH = 25_000
+
+
+def _accuracy(model: str, benchmark: str) -> float:
+    from core.paper import paper_values
+
+    table = paper_values("robustness_top1")
+    found = table[(table["model"] == model) & (table["key"] == benchmark)]
+    return float(found["value"].iloc[0]) if len(found) else 0.6
+
+
+def _val_files() -> tuple[list[str], np.ndarray]:
+    from core.data.imagenet import imagenet_x_file
+
+    with open(imagenet_x_file("filename_label.csv"), newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return [row["file_name"] for row in rows], np.array([int(row["label"]) for row in rows])
+
+
+def _items(benchmark: str, n: int, rng):
+    """(image_ids, labels, conditions, shapes, textures) of a synthetic copy at the real size."""
+    from core.data.cue_conflict import SIXTEEN_CLASSES
+    from core.data.imagenet import CORRUPTIONS
+
+    if benchmark == "imagenet-val":
+        names, labels = _val_files()
+        return names, labels, None, None, None
+    if benchmark == "cue-conflict":
+        ids, shapes, textures = [], [], []
+        for i in range(n):
+            shape, texture = SIXTEEN_CLASSES[i % 16], SIXTEEN_CLASSES[(i // 16 + i) % 16]
+            ids.append(f"{shape}/{shape}{i // 16}-{texture}{i % 10}.png")
+            shapes.append(shape)
+            textures.append(texture)
+        return ids, np.full(n, -1), None, shapes, textures
+    classes = np.array(SUBSET) if SIZES[benchmark][2] else np.arange(1000)
+    labels = classes[rng.integers(0, len(classes), n)]
+    conditions = None
+    if benchmark == "imagenet-c":
+        conditions = [f"{CORRUPTIONS[(i // 50_000) % 15]}/{(i // 10_000) % 5 + 1}" for i in range(n)]
+    return [f"{benchmark}/{i:07d}.JPEG" for i in range(n)], labels, conditions, None, None
+
+
+def _write_run(store, model: str, benchmark: str, rng) -> None:
+    from core.data.cue_conflict import SIXTEEN_CLASSES, sixteen_class_indices
+    from core.data.imagenet import _real_labels
+    from core.metrics.calibration import derived_columns
+    from core.store import RunInfo
+
+    n, with_logits, subset = SIZES[benchmark]
+    ids, labels, conditions, shapes, textures = _items(benchmark, n, rng)
+    run_id = f"bench-{model}-{benchmark}"
+    store.start_run(RunInfo(run_id, model, benchmark, "", "paper", n, class_subset=json.dumps(SUBSET) if subset
+                            else None, store_logits=with_logits, data_root="/synthetic"))
+    accuracy = _accuracy(model, benchmark)
+    real = _real_labels() if benchmark == "imagenet-val" else None
+    members = sixteen_class_indices()
+    classes = np.array(SUBSET) if subset else np.arange(1000)
+    for start in range(0, n, BATCH):
+        stop = min(start + BATCH, n)
+        size = stop - start
+        truth = labels[start:stop]
+        hit = rng.random(size) < accuracy
+        pred = np.where(hit & (truth >= 0), truth, classes[rng.integers(0, len(classes), size)])
+        rows = []
+        if with_logits:
+            logits = (1.5 * rng.standard_normal((size, 1000), dtype=np.float32))
+            logits[np.arange(size), pred] += rng.uniform(3, 9, size).astype(np.float32)
+            stored = logits.astype(np.float16)
+            derived = derived_columns(stored, truth, SUBSET if subset else None)
+            scores = stored.astype(np.float32)
+            if subset:
+                masked = np.full_like(scores, -np.inf)
+                masked[:, classes] = scores[:, classes]
+                scores = masked
+            scores -= scores.max(axis=1, keepdims=True)
+            probs = np.exp(scores)
+            probs /= probs.sum(axis=1, keepdims=True)
+            top5 = np.argsort(-probs, axis=1)[:, :5]
+            top5_prob = np.take_along_axis(probs, top5, axis=1)
+        else:
+            top5 = np.stack([pred, *(rng.integers(0, 1000, size) for _ in range(4))], axis=1)
+            top5_prob = np.sort(rng.dirichlet(np.ones(6), size)[:, :5], axis=1)[:, ::-1]
+        blobs = []
+        for i in range(size):
+            index = start + i
+            row = {"run_id": run_id, "image_id": ids[index], "path": None, "label": int(truth[i]),
+                   "labels": list(real[index]) if real is not None else [], "pred": int(top5[i, 0]),
+                   "top5": [int(v) for v in top5[i]], "top5_prob": [float(v) for v in top5_prob[i]],
+                   "conf": float(top5_prob[i, 0]), "condition": conditions[index] if conditions else None}
+            if shapes is not None:
+                p16 = [float(probs[i, list(members[c])].mean()) for c in SIXTEEN_CLASSES]
+                row.update(shape=shapes[index], texture=textures[index], probs16=p16,
+                           decision16=SIXTEEN_CLASSES[int(np.argmax(p16))])
+                row["correct"] = row["decision16"] == shapes[index]
+            else:
+                row["correct"] = bool(top5[i, 0] == truth[i])
+                row["prob_true"] = float(probs[i, truth[i]]) if with_logits and truth[i] >= 0 else None
+            if with_logits:
+                row.update(cal_conf=float(derived["cal_conf"][i]), cal_correct=bool(derived["cal_correct"][i]),
+                           log_prob_true=None if np.isnan(derived["log_prob_true"][i]) else
+                           float(derived["log_prob_true"][i]),
+                           brier=None if np.isnan(derived["brier"][i]) else float(derived["brier"][i]))
+                blobs.append((run_id, ids[index], stored[i].tobytes()))
+            rows.append(row)
+        store.write_batch(rows, blobs or None)
+    store.finish_run(run_id, "done", images_per_s=100.0, device="synthetic")
+
+
+def build(path: Path) -> None:
+    from core.config import shared_dir
+    from core.engine import import_author_decisions, import_human_decisions
+    from core.store import ResultsStore
+
+    began = time.perf_counter()
+    store = ResultsStore(path, timeout_s=600)
+    rng = np.random.default_rng(0)
+    for model in MODELS:
+        for benchmark in SIZES:
+            _write_run(store, model, benchmark, rng)
+            print(f"  {model} {benchmark}: {SIZES[benchmark][0]:,} rows ({time.perf_counter() - began:.0f} s)",
+                  flush=True)
+    data = shared_dir() / "data"
+    import_author_decisions(data / "cue-conflict-paper-models", store, say=lambda _: None)
+    import_human_decisions(data / "cue-conflict-human", store, say=lambda _: None)
+    print(f"built {path} ({path.stat().st_size / 2**30:.2f} GiB) in {time.perf_counter() - began:.0f} s", flush=True)
+
+
+# --- timing (run in a fresh process: AppTest runs the page in this process) --------------------
+
+def _change(at, page: str) -> str:
+    """One widget change per page, the kind a user makes while exploring (a rerun where the page shows
+    only its empty state: the full-study store holds no PUG, invariance or probe results)."""
+    try:
+        return _change_widget(at, page)
+    except KeyError:
+        return "none (empty state): rerun"
+
+
+def _change_widget(at, page: str) -> str:
+    if page == "calibration":
+        at.number_input(key="calibration_bins").set_value(10)
+        return "bins 15 → 10"
+    if page == "mistakes":
+        at.multiselect(key="mistakes_slice").set_value(["pose", "background"])
+        return "slice pose → pose+background"
+    if page in ("robustness", "pug"):
+        widget = at.multiselect(key=f"{page}_models")
+        widget.set_value(list(widget.value)[:-1])
+        return "one model fewer"
+    if page == "shape_texture":
+        at.multiselect(key="shape_gallery_shape").set_value(["cat"])
+        return "gallery shape = cat"
+    if page == "invariance":
+        at.radio(key="invariance_kind").set_value("shift")
+        return "show shift"
+    if page == "transfer":
+        at.multiselect(key="transfer_models").set_value([])
+        return "form model list"
+    if page == "evaluations":
+        at.selectbox(key="evaluations_benchmark").select("imagenet-r")
+        return "form benchmark"
+    raise ValueError(page)
+
+
+PAGES = ("evaluations", "calibration", "mistakes", "robustness", "shape_texture", "pug", "invariance", "transfer")
+
+
+def _peak_rss_mib() -> float:
+    """This process's peak RSS (VmHWM: reset at exec, unlike ru_maxrss, which Linux carries over from the
+    process that started us, here the one that built the store)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def time_pages(path: Path) -> list[dict]:
+    from streamlit.testing.v1 import AppTest
+
+    os.environ["BAE_RESULTS_DB"] = str(path)
+    results = []
+    for page in PAGES:
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600).run()
+        began = time.perf_counter()
+        at.switch_page(f"views/{page}.py").run()
+        first = time.perf_counter() - began
+        problem = at.exception[0].value if at.exception else ""
+        change = _change(at, page)
+        began = time.perf_counter()
+        at.run()
+        second = time.perf_counter() - began
+        row = {"page": page, "first_open_s": first, "widget_change_s": second, "change": change,
+               "exception": problem or (at.exception[0].value if at.exception else "")}
+        if page == "calibration":
+            row["peak_rss_before_temperature_mib"] = _peak_rss_mib()
+            at.toggle(key="calibration_temperature").set_value(True)
+            began = time.perf_counter()
+            at.run()
+            row["temperature_on_s"] = time.perf_counter() - began
+            at.number_input(key="calibration_bins").set_value(20)
+            began = time.perf_counter()
+            at.run()
+            row["bins_with_temperature_s"] = time.perf_counter() - began
+        row["peak_rss_mib"] = _peak_rss_mib()
+        results.append(row)
+        print(json.dumps(row), flush=True)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--store", type=Path, default=Path("/tmp/paper_scale/results.duckdb"))
+    parser.add_argument("--rebuild", action="store_true")
+    parser.add_argument("--repeat", type=int, default=1, help="timing passes, each in a fresh process (medians)")
+    parser.add_argument("--time-only", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.time_only:
+        time_pages(args.store)
+        return
+    if args.rebuild and args.store.exists():
+        args.store.unlink()
+    if not args.store.exists():
+        args.store.parent.mkdir(parents=True, exist_ok=True)
+        build(args.store)
+    passes = []
+    for _ in range(args.repeat):
+        env = {**os.environ, "BAE_CACHE_DIR": str(args.store.parent / "cache")}
+        output = subprocess.run([sys.executable, __file__, "--store", str(args.store), "--time-only"], env=env,
+                                cwd=ROOT, capture_output=True, text=True, check=True).stdout
+        passes.append([json.loads(line) for line in output.splitlines() if line.startswith("{")])
+    print(f"\n{os.cpu_count()} CPUs; {args.repeat} pass(es), medians; peak RSS = max over the pass's process\n")
+    print("| page | first open (s) | widget change (s) | change | peak RSS so far (MiB) |")
+    print("|---|---|---|---|---|")
+    for index, page in enumerate(PAGES):
+        rows = [p[index] for p in passes]
+        first = np.median([r["first_open_s"] for r in rows])
+        change = np.median([r["widget_change_s"] for r in rows])
+        rss = max(r["peak_rss_mib"] for r in rows)
+        flag = f" (exception: {rows[0]['exception'][:60]})" if rows[0]["exception"] else ""
+        print(f"| {page} | {first:.2f} | {change:.2f} | {rows[0]['change']}{flag} | {rss:.0f} |")
+        if page == "calibration":
+            print(f"| (peak RSS before temperature scaling was switched on) | | | | "
+                  f"{max(r['peak_rss_before_temperature_mib'] for r in rows):.0f} |")
+            print(f"| calibration: temperature on (first time per run) | | "
+                  f"{np.median([r['temperature_on_s'] for r in rows]):.2f} | toggle | |")
+            print(f"| calibration: bins with temperature on | | "
+                  f"{np.median([r['bins_with_temperature_s'] for r in rows]):.2f} | bins 10 → 20 | |")
+
+
+if __name__ == "__main__":
+    main()
