@@ -158,16 +158,17 @@ def new_run() -> None:
     st.session_state["_url_box"] = st.sidebar.empty()
 
 
-def link_box() -> None:
+def link_box(where=None) -> None:
     """The current view's link with a copy button, in the sidebar slot (each call replaces the last,
-    so the box shows the state after the latest widgets); unknown parameters are noted."""
+    so the box shows the state after the latest widgets) or in `where` (inside a fragment, which cannot
+    draw in the sidebar); unknown parameters are noted."""
     state = current_state()
     bound = st.session_state.get(_BOUND, {})
     unknown = [k for k in state if k not in bound and k not in _GLOBAL]
-    slot = st.session_state.get("_url_box")
+    slot = where if where is not None else st.session_state.get("_url_box")
     if slot is None:
         return
-    with slot.container():
+    with slot.container() if where is None else slot:
         st.markdown("**Link to this view**")
         st.code(link_for(state), language=None, wrap_lines=True)
         st.caption("Copy it with the icon at its right: it reopens this page with the same settings.")

@@ -170,7 +170,7 @@ def _sliders() -> None:
             st.dataframe(pd.DataFrame({"p": prediction.top_prob, "class": [labels[i] for i in prediction.top_index]}),
                          hide_index=True, width="stretch",
                          column_config={"p": st.column_config.NumberColumn(format="percent", width="small")})
+    state.link_box(where=st.container(key="invariance_link"))
 
 
 _sliders()
-state.link_box()
