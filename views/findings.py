@@ -54,7 +54,10 @@ def _card(result, labels: dict[str, str], *, big: bool = False) -> None:
     st.markdown(f"{heading} {claim.number}. {claim.title}")
     st.markdown(f"{_badge(result.verdict)} &nbsp; {claim.sentence}")
     chart = evidence_chart(result, labels)
-    left, right = st.columns([3, 2]) if not big else st.columns([3, 2])
+    if chart is not None and big:
+        chart = chart.properties(height=420).configure_axis(labelFontSize=15, titleFontSize=16, labelLimit=420) \
+            .configure_legend(labelFontSize=15)
+    left, right = st.columns([1, 1] if big else [3, 2])
     with left:
         if chart is not None:
             st.altair_chart(chart, width="stretch")
