@@ -173,13 +173,18 @@ def pptx_report(results, pins, *, title: str = TITLE) -> bytes:
     labels = model_labels()
     deck = Presentation()
     deck.slide_width, deck.slide_height = Inches(13.333), Inches(7.5)
-    title_layout, blank = deck.slide_layouts[0], deck.slide_layouts[5]  # title; title only
+    title_only, empty = deck.slide_layouts[5], deck.slide_layouts[6]
 
-    slide = deck.slides.add_slide(title_layout)
-    slide.shapes.title.text = title
-    counts = {v: sum(r.verdict == v for r in results) for v in _VERDICT_COLOURS}
-    slide.placeholders[1].text = (f"Beyond Accuracy Explorer · {_today()}\n"
-                                  + " · ".join(f"{v}: {n}" for v, n in counts.items()))
+    def titled(text: str, size: int = 28):
+        """A title-only slide whose title spans the 16:9 width (the default layout is 4:3)."""
+        slide = deck.slides.add_slide(title_only)
+        shape = slide.shapes.title
+        shape.left, shape.top, shape.width, shape.height = Inches(0.4), Inches(0.25), Inches(12.5), Inches(1.0)
+        shape.text = text
+        for paragraph in shape.text_frame.paragraphs:
+            for run in paragraph.runs:
+                run.font.size = Pt(size)
+        return slide
 
     def text_box(slide, left, top, width, height, lines, size=14):
         frame = slide.shapes.add_textbox(left, top, width, height).text_frame
@@ -194,6 +199,16 @@ def pptx_report(results, pins, *, title: str = TITLE) -> bytes:
                 run.font.color.rgb = RGBColor.from_string(colour.lstrip("#"))
         return frame
 
+    slide = deck.slides.add_slide(empty)
+    counts = {v: sum(r.verdict == v for r in results) for v in _VERDICT_COLOURS}
+    text_box(slide, Inches(0.8), Inches(2.0), Inches(11.7), Inches(2.2), [(title, None, True)], size=36)
+    text_box(slide, Inches(0.8), Inches(4.4), Inches(11.7), Inches(1.6),
+             [(f"Beyond Accuracy Explorer · {_today()}", "#444444", False),
+              ("Verdicts from our results store: " + " · ".join(f"{v}: {n}" for v, n in counts.items()), "#444444",
+               False),
+              ("Reproduces Vishniakov, Shen & Liu, ICML 2024 (arXiv:2311.09215); paper values are references.",
+               "#666666", False)], size=18)
+
     def footer(slide, rows):
         text = "Provenance: " + ("; ".join(f"{r['model']} {r['source']} run {r['run'][:12]} · {r['benchmark']} · "
                                            f"data {str(r['dataset fingerprint'])[:10]}" for r in rows[:6])
@@ -207,9 +222,7 @@ def pptx_report(results, pins, *, title: str = TITLE) -> bytes:
         shape.width, shape.height = int(shape.width * ratio), int(shape.height * ratio)
 
     for result in results:
-        slide = deck.slides.add_slide(blank)
-        slide.shapes.title.text = f"{result.claim.number}. {result.claim.title}"
-        slide.shapes.title.text_frame.paragraphs[0].runs[0].font.size = Pt(28)
+        slide = titled(f"{result.claim.number}. {result.claim.title}")
         chart = evidence_chart(result, labels)
         if chart is not None:
             picture(slide, chart)
@@ -229,8 +242,7 @@ def pptx_report(results, pins, *, title: str = TITLE) -> bytes:
         footer(slide, _provenance_rows(runs_table(result)))
 
     for pin in pins.to_dict("records") if pins is not None else []:
-        slide = deck.slides.add_slide(blank)
-        slide.shapes.title.text = f"Pinned: {pin['title']}"
+        slide = titled(f"Pinned: {pin['title']}")
         try:
             picture(slide, pin["chart"])
         except Exception:  # noqa: BLE001 - a pin without a chart keeps its slide and note
