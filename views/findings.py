@@ -194,26 +194,31 @@ def _exports(results, pins) -> None:
     from core import report
 
     st.header("Export")
-    st.caption("A self-contained HTML report (opens offline), a PowerPoint deck (one slide per claim and pin) and a "
-               "zip of every chart (PNG, SVG) and table (CSV), each with the runs behind it.")
-    if st.button("Prepare the report, slides and zip", key="findings_export", icon=":material/ios_share:"):
-        with st.spinner("Rendering the charts…"):
+    st.caption("One click each: a self-contained HTML report (opens offline), a PowerPoint deck (one slide per claim "
+               "and pin) and a zip of every chart (PNG, SVG) and table (CSV), each with the runs behind it. The file "
+               "is built when you click (a few seconds: every chart is rendered).")
+
+    def deferred(build, what: str):
+        def run():
             try:
-                st.session_state["findings_exports"] = {
-                    "html": report.html_report(results, pins).encode(), "pptx": report.pptx_report(results, pins),
-                    "zip": report.zip_report(results, pins)}
-            except Exception as error:  # noqa: BLE001 - a failed export must not take the page down
-                ui.show_user_error(error, "The export failed: ")
-    ready = st.session_state.get("findings_exports")
-    if ready:
-        columns = st.columns(3)
-        columns[0].download_button("HTML report", ready["html"], "findings.html", "text/html",
-                                   key="findings_download_html", icon=":material/download:")
-        columns[1].download_button("Slides (PPTX)", ready["pptx"], "findings.pptx",
-                                   "application/vnd.openxmlformats-officedocument.presentationml.presentation",
-                                   key="findings_download_pptx", icon=":material/download:")
-        columns[2].download_button("Charts and tables (zip)", ready["zip"], "findings.zip", "application/zip",
-                                   key="findings_download_zip", icon=":material/download:")
+                return build()
+            except Exception as error:  # noqa: BLE001 - the page keeps running; the log has the traceback
+                ui.log.exception("%s export failed", what)
+                return (f"The {what} export failed ({type(error).__name__}: {error}). The details are in the "
+                        "terminal log; python -m core report --format ... gives the same file.").encode()
+        return run
+
+    columns = st.columns(3)
+    columns[0].download_button("HTML report", deferred(lambda: report.html_report(results, pins).encode(), "HTML"),
+                               "findings.html", "text/html", key="findings_download_html", icon=":material/download:",
+                               on_click="ignore")
+    columns[1].download_button("Slides (PPTX)", deferred(lambda: report.pptx_report(results, pins), "PPTX"),
+                               "findings.pptx",
+                               "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+                               key="findings_download_pptx", icon=":material/download:", on_click="ignore")
+    columns[2].download_button("Charts and tables (zip)", deferred(lambda: report.zip_report(results, pins), "zip"),
+                               "findings.zip", "application/zip", key="findings_download_zip",
+                               icon=":material/download:", on_click="ignore")
 
 
 version = ui.store_version()

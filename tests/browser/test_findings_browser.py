@@ -75,3 +75,17 @@ def test_a_copied_link_reopens_the_same_view_in_a_fresh_page(page, app_url):  # 
         fresh.screenshot(path=str(SHOTS / "invariance_from_link.png"), full_page=True)
     finally:
         fresh.close()
+
+
+def test_one_click_html_report_downloads_a_self_contained_file(page, app_url, tmp_path):  # noqa: F811
+    page.goto(f"{app_url}/findings")
+    page.get_by_role("heading", name="Export").wait_for()
+    _settle(page)
+    _no_exception(page)
+    page.screenshot(path=str(SHOTS / "findings.png"), full_page=True)
+    with page.expect_download(timeout=180_000) as download:
+        page.locator(".st-key-findings_download_html button").click()
+    path = tmp_path / "findings.html"
+    download.value.save_as(path)
+    text = path.read_text()
+    assert text.startswith("<!DOCTYPE html>") and "data-chart='claim-5'" in text and "http" not in text
