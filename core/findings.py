@@ -30,7 +30,7 @@ import numpy as np
 __all__ = ["PAPER_MODELS", "SUPERVISED", "CLIP", "Estimate", "Part", "ClaimResult", "CLAIMS", "Claim", "compare",
            "combine", "pair_estimate", "estimates_from", "claim_mistakes", "claim_texture", "claim_calibration",
            "claim_robustness", "claim_shape_bias", "claim_pug", "claim_transfer", "claim_invariance",
-           "error_ratio_intervals", "collect_evidence", "assess", "VERDICTS"]
+           "error_ratio_intervals", "ece_interval", "collect_evidence", "assess", "VERDICTS"]
 
 Verdict = Literal["reproduced", "contradicted", "inconclusive", "not measured"]
 VERDICTS: tuple[str, ...] = ("reproduced", "contradicted", "inconclusive", "not measured")
@@ -426,14 +426,20 @@ def error_ratio_intervals(file_names, predicted_classes, annotations=None, *, n_
                                              "pred": np.asarray(predicted_classes)}), on="file_name", how="inner")
     wrong = (merged["pred"].to_numpy() != merged["class"].to_numpy()).astype(np.float64)
     masks = merged[list(FACTORS)].to_numpy().astype(np.float64)
+    # images with the same factors and outcome are interchangeable: resample counts per such cell
+    code = (masks.astype(np.int64) @ (1 << np.arange(masks.shape[1], dtype=np.int64))) * 2 + wrong.astype(np.int64)
+    cell_codes, first, cell_of = np.unique(code, return_index=True, return_inverse=True)
+    cell_masks, cell_wrong = masks[first], wrong[first]
+    cells = cell_codes
     rng = np.random.default_rng(seed)
     samples = np.full((n_resamples, len(FACTORS) + 1), np.nan)
     for i in range(n_resamples):
-        weights = np.bincount(rng.integers(0, len(wrong), len(wrong)), minlength=len(wrong)).astype(np.float64)
-        overall = (weights * wrong).sum() / weights.sum()
-        counts = weights @ masks
+        weights = np.bincount(cell_of[rng.integers(0, len(wrong), len(wrong))], minlength=len(cells))
+        weights = weights.astype(np.float64)
+        overall = (weights * cell_wrong).sum() / weights.sum()
+        counts = weights @ cell_masks
         with np.errstate(invalid="ignore", divide="ignore"):
-            ratios = ((weights * wrong) @ masks / counts) / overall
+            ratios = ((weights * cell_wrong) @ cell_masks / counts) / overall
         samples[i, :-1] = ratios
         samples[i, -1] = np.nanmean(ratios) if np.isfinite(ratios).any() else np.nan
     with np.errstate(all="ignore"):
@@ -450,6 +456,29 @@ def error_ratio_intervals(file_names, predicted_classes, annotations=None, *, n_
     table["ci_high"] = np.maximum(high, table["error_ratio"])
     table["n"] = len(merged)
     return table
+
+
+def ece_interval(confidence, correct, *, n_bins: int = 15, n_resamples: int = 300, seed: int = 0,
+                 level: float = 0.95) -> tuple[float, float]:
+    """95% bootstrap interval of `core.metrics.expected_calibration_error`, equal to
+    `bootstrap_interval(lambda i: expected_calibration_error(confidence[i], correct[i]), …)` with the same
+    seed (the same resamples), computed from per-bin sums: ECE = sum_b |sum correct − sum confidence| / N.
+    """
+    from core.metrics.calibration import _bin_ids, _check
+
+    confidence, correct = _check(confidence, correct, n_bins)
+    ids = _bin_ids(confidence, n_bins)
+    n = len(confidence)
+    rng = np.random.default_rng(seed)
+    values = np.empty(n_resamples)
+    for i in range(n_resamples):
+        index = rng.integers(0, n, n)
+        picked = ids[index]
+        gap = (np.bincount(picked, weights=correct[index], minlength=n_bins)
+               - np.bincount(picked, weights=confidence[index], minlength=n_bins))
+        values[i] = np.abs(gap).sum() / n
+    tail = (1 - level) / 2 * 100
+    return float(np.percentile(values, tail)), float(np.percentile(values, 100 - tail))
 
 
 # --- the one place that reads the store for the findings -----------------------------------------------
@@ -514,8 +543,7 @@ def collect_evidence(store=None, *, n_resamples: int = 300) -> dict:
         confidence = mine["conf"].to_numpy(dtype=np.float64)
         correct = mine["correct"].to_numpy(dtype=bool)
         ece = expected_calibration_error(confidence, correct, n_bins=15)
-        low, high = bootstrap_interval(lambda i: expected_calibration_error(confidence[i], correct[i], n_bins=15),
-                                       len(confidence), n_resamples=n_resamples)
+        low, high = ece_interval(confidence, correct, n_bins=15, n_resamples=n_resamples)
         ece_rows.append({"model": run.model, "value": ece, "ci_low": min(low, ece), "ci_high": max(high, ece),
                          "n": len(confidence), "source": "ours", "run_id": run.run_id})
         difference = confidence - correct

@@ -199,3 +199,16 @@ def test_error_ratio_intervals_match_imagenet_x_error_ratios():
     finite = table.dropna(subset=["error_ratio"])
     assert (finite["ci_low"] <= finite["error_ratio"]).all() and (finite["error_ratio"] <= finite["ci_high"]).all()
     assert (finite.set_index("factor").loc["mean", "ci_high"] - finite.set_index("factor").loc["mean", "ci_low"]) > 0
+
+
+def test_ece_interval_matches_bootstrapping_the_metric():
+    from core.findings import ece_interval
+    from core.metrics import bootstrap_interval, expected_calibration_error
+
+    rng = np.random.default_rng(1)
+    confidence = rng.uniform(0.05, 1.0, 3000)
+    correct = rng.random(3000) < confidence * 0.8
+    confidence[:5] = 1.0  # the last bin's closed end
+    expected = bootstrap_interval(lambda i: expected_calibration_error(confidence[i], correct[i], n_bins=15), 3000,
+                                  n_resamples=60, seed=3)
+    assert ece_interval(confidence, correct, n_bins=15, n_resamples=60, seed=3) == pytest.approx(expected, abs=1e-12)
