@@ -44,19 +44,19 @@ def test_a_copied_link_reopens_the_same_view_in_a_fresh_page(page, app_url):  # 
     scale = page.locator(".st-key-invariance_scale input[type=range]")
     scale.wait_for(state="attached")
     _settle(page)
-    for _ in range(2):  # scale 1 → 1.25 → 1.5
-        scale.focus()
+    def press_and_wait(slider, expected: str) -> None:
+        """One step, then wait until the fragment has rerun and the link shows it (a press during a rerun
+        on a loaded machine would otherwise be lost)."""
+        slider.focus()
         page.keyboard.press("ArrowRight")
-        page.wait_for_timeout(500)
+        page.wait_for_function("(text) => document.querySelector('.st-key-invariance_link code')?.innerText"
+                               ".includes(text)", arg=expected)
         _settle(page)
-    shift = page.locator(".st-key-invariance_shift input[type=range]")
-    shift.focus()
-    page.keyboard.press("ArrowRight")  # shift 0 → 5
-    page.wait_for_timeout(500)
-    _settle(page)
+
+    press_and_wait(scale, "invariance_scale=1.25")
+    press_and_wait(scale, "invariance_scale=1.5")
+    press_and_wait(page.locator(".st-key-invariance_shift input[type=range]"), "invariance_shift=5")
     link = page.locator(".st-key-invariance_link code")
-    page.wait_for_function("() => document.querySelector('.st-key-invariance_link code')?.innerText"
-                           ".includes('invariance_shift=5')")
     copied = link.inner_text().strip()
     assert "invariance_scale=1.5" in copied and "invariance_models=effnet_lite0" in copied
     _no_exception(page)
