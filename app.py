@@ -6,11 +6,14 @@ serves a first request for /compare through its legacy folder-based navigation, 
 
 import streamlit as st
 
+from views import _state
+
 st.set_page_config(page_title="Beyond Accuracy Explorer", page_icon=":material/visibility:", layout="wide")
 
 navigation = st.navigation(
     {
-        "": [st.Page("views/home.py", title="Home", icon=":material/home:", default=True)],
+        "": [st.Page("views/home.py", title="Home", icon=":material/home:", default=True),
+             st.Page("views/findings.py", title="Findings", icon=":material/fact_check:", url_path="findings")],
         "Explore": [st.Page("views/compare.py", title="Compare models", icon=":material/compare:",
                             url_path="compare"),
                     st.Page("views/evaluations.py", title="Evaluations", icon=":material/database:",
@@ -31,4 +34,5 @@ navigation = st.navigation(
                              url_path="transfer")],
     }
 )
+_state.new_run()
 navigation.run()

@@ -52,6 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     head = commands.add_parser("zero-shot-head", help="compute and cache a CLIP model's ImageNet zero-shot head")
     head.add_argument("models", nargs="+")
     head.add_argument("--yes", action="store_true", help="start without asking after the time estimate")
+    report = commands.add_parser("report", help="the Findings (claims, verdicts, pins) as HTML, slides or a zip")
+    report.add_argument("--format", choices=("html", "pptx", "zip"), required=True)
+    report.add_argument("--out", type=Path, required=True, help="file to write, e.g. findings.html")
     return parser
 
 
@@ -60,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         handlers = {"models": _models, "predict": _predict, "download": _download, "zero-shot-head": _head,
                     "evaluate": _evaluate, "status": _status, "migrate": _migrate, "import-authors": _import_authors,
-                    "probe": _probe}
+                    "probe": _probe, "report": _report}
         return handlers[args.command](args)
     except UserError as error:
         print(str(error), file=sys.stderr)
@@ -303,4 +306,12 @@ def _probe(args) -> int:
                    say=lambda message: print(message, file=sys.stderr))
     for bar in bars.values():
         bar.close()
+    return 0
+
+
+def _report(args) -> int:
+    from core.report import write_report
+
+    size = write_report(args.format, args.out)
+    print(f"Wrote {args.out} ({size / 1e6:.2f} MB).")
     return 0

@@ -10,6 +10,7 @@ import streamlit as st
 from core.config import models_toml_path
 from core.errors import UserError
 from core.models import ModelSpec, ModelStatus, model_status, registry
+from views import _state as state
 
 log = logging.getLogger("beyond_accuracy")
 
@@ -155,7 +156,7 @@ def chart_with_downloads(chart, table, stem: str, key: str) -> None:
     from core import charts
 
     st.altair_chart(chart, width="stretch")
-    columns = st.columns([1, 1, 1, 5])
+    columns = st.columns([1, 1, 1, 1, 4])
     # generated on click (Streamlit runs a callable `data` then): vl-convert takes 0.5-6 s per chart,
     # which every rerun of the page used to pay for every chart
     columns[0].download_button("PNG", partial(_export, charts.to_png, chart), f"{stem}.png", "image/png",
@@ -164,6 +165,9 @@ def chart_with_downloads(chart, table, stem: str, key: str) -> None:
                                key=f"{key}_svg", on_click="ignore")
     columns[2].download_button("CSV", partial(table.to_csv, index=False), f"{stem}.csv", "text/csv",
                                key=f"{key}_csv", on_click="ignore")
+    with columns[3].popover("Pin", icon=":material/push_pin:"):
+        pin_form(chart, table, stem, key)
+    state.link_box()
 
 
 def _export(convert, chart):
@@ -174,6 +178,38 @@ def _export(convert, chart):
         log.warning("chart export failed: %s", error)
         return f"Export failed (vl-convert: {error}); the chart's own menu still saves PNG.".encode()
 
+
+PAGE_PATHS = {"mistakes": "mistakes", "shape": "shape-texture", "calibration": "calibration",
+              "robustness": "robustness", "pug": "pug", "invariance": "invariance", "transfer": "transfer",
+              "compare": "compare"}
+"""Widget-key prefix → the page's URL path (pins reopen the view there)."""
+
+PROVENANCE_COLUMNS = ("run_id", "model", "benchmark", "variant", "protocol", "source", "weights_key", "preprocess",
+                      "head_key", "data_fingerprint", "sample_limit", "sample_seed", "packages", "device")
+
+
+def note_runs(runs) -> None:
+    """Remember the runs this page shows: a pin records them as its provenance."""
+    keep = [c for c in PROVENANCE_COLUMNS if c in runs]
+    st.session_state["_page_runs"] = runs[keep].astype(object).where(runs[keep].notna(), None).to_dict("records")
+
+
+def pin_form(chart, table, stem: str, key: str) -> None:
+    """A note and a button that save this chart's view (page, URL state, spec, table, runs) as a pin."""
+    from core.store import ResultsStore
+
+    note = st.text_input("Note (optional)", key=f"{key}_pin_note")
+    if st.button("Pin to Findings", key=f"{key}_pin", icon=":material/push_pin:"):
+        page = PAGE_PATHS.get(key.split("_")[0], key.split("_")[0])
+        try:
+            ResultsStore().add_pin(page, stem.replace("_", " "), state.current_state(), chart=chart.to_json(),
+                                   table_csv=table.to_csv(index=False),
+                                   provenance={"runs": st.session_state.get("_page_runs", []),
+                                               "store_version": store_version()}, note=note)
+        except UserError as error:
+            show_user_error(error, "The pin was not saved: ")
+        else:
+            st.success("Pinned: it is listed on the Findings page and goes into its exports.")
 
 def thumbnail(path: str, size: int = 160):
     """A small RGB copy of a dataset image, or None if the file is gone."""
@@ -208,10 +244,14 @@ def measured_runs(version: str, benchmarks: tuple[str, ...], empty_message: str)
 
 def pick_models(runs, key: str):
     """Protocol and model pickers: one run per model and benchmark (the latest) under the chosen protocol."""
-    protocol = st.radio("Preprocessing", sorted(set(runs["protocol"])), horizontal=True, key=f"{key}_protocol")
+    protocols = sorted(set(runs["protocol"]))
+    state.bind(f"{key}_protocol", options=protocols)
+    protocol = st.radio("Preprocessing", protocols, horizontal=True, key=f"{key}_protocol")
     runs = runs[runs["protocol"] == protocol].drop_duplicates(["model", "benchmark"], keep="last")
     names = list(dict.fromkeys(runs["model"]))
+    state.bind(f"{key}_models", kind="list", options=names)
     chosen = st.multiselect("Models", names, default=names, format_func=model_label, key=f"{key}_models")
+    note_runs(runs[runs["model"].isin(chosen)])
     return runs[runs["model"].isin(chosen)], chosen
 
 

@@ -7,6 +7,7 @@ import streamlit as st
 
 from core import charts
 from core.paper import TAGS, paper_values
+from views import _state as state
 from views import _ui as ui
 
 st.title("Calibration: does confidence match accuracy?")
@@ -23,19 +24,25 @@ if runs.empty:
     st.stop()
 
 columns = st.columns([2, 2, 1, 2])
-benchmark = columns[0].selectbox("Dataset", [key for key in ("imagenet-val", "imagenet-r", "imagenet-a")
-                                             if key in set(runs["benchmark"])], key="calibration_benchmark")
+benchmarks = [key for key in ("imagenet-val", "imagenet-r", "imagenet-a") if key in set(runs["benchmark"])]
+state.bind("calibration_benchmark", options=benchmarks)
+state.bind("calibration_protocol", options=sorted(set(runs["protocol"])))
+state.bind("calibration_bins", kind="int", lo=5, hi=50)
+state.bind("calibration_temperature", kind="bool")
+benchmark = columns[0].selectbox("Dataset", benchmarks, key="calibration_benchmark")
 protocol = columns[1].radio("Preprocessing", sorted(set(runs["protocol"])), horizontal=True, key="calibration_protocol")
 n_bins = columns[2].number_input("Bins", min_value=5, max_value=50, value=15, step=1, key="calibration_bins")
 scaled = columns[3].toggle("Temperature scaling", key="calibration_temperature",
                            help="Fit one temperature per model on a seeded random half (NLL), evaluate on the other half.")
 runs = runs[(runs["benchmark"] == benchmark) & (runs["protocol"] == protocol)].drop_duplicates("model", keep="last")
+state.bind("calibration_models", kind="list", options=list(runs["model"]))
 models = st.multiselect("Models", list(runs["model"]), default=list(runs["model"]), format_func=ui.model_label,
                         key="calibration_models")
 if not models:
     st.info("Select at least one model.")
     st.stop()
 
+ui.note_runs(runs[runs["model"].isin(models)])
 summary, bins = [], []
 chosen = runs[runs["model"].isin(models)]
 with st.spinner(f"Computing calibration of {len(chosen)} run(s)…"):

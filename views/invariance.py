@@ -11,6 +11,7 @@ from core.charts import color_scale
 from core.errors import UserError
 from core.images import SUPPORTED_TYPES, decode_image
 from core.models.preprocess import INVARIANCE_VARIANTS, parse_variant
+from views import _state as state
 from views import _ui as ui
 
 st.title("Invariance: does the answer survive a zoom or a shift?")
@@ -32,10 +33,13 @@ if with_variants.empty:
 else:
     benchmarks = list(dict.fromkeys(with_variants["benchmark"]))
     columns = st.columns(2)
+    state.bind("invariance_benchmark", options=benchmarks)
+    state.bind("invariance_protocol", options=sorted(set(with_variants["protocol"])))
     benchmark = columns[0].selectbox("Dataset", benchmarks, key="invariance_benchmark")
     protocol = columns[1].radio("Preprocessing", sorted(set(with_variants["protocol"])), horizontal=True,
                                 key="invariance_protocol")
     chosen = runs[(runs["benchmark"] == benchmark) & (runs["protocol"] == protocol)]
+    ui.note_runs(chosen)
     counts = ui.accuracy_counts(tuple(chosen["run_id"]), False, False, version).set_index("run_id")
     records = []
     for run in chosen.itertuples():
@@ -79,6 +83,7 @@ stored = runs[runs["benchmark"].isin(["cue-conflict", "imagenet-val"]) & (runs["
     if not runs.empty else runs
 if not stored.empty:
     sources.append("Image from a dataset in the store")
+state.bind("invariance_source", options=sources)
 source = columns[0].radio("Image", sources, horizontal=True, key="invariance_source")
 if source == "Upload":
     upload = columns[1].file_uploader("Image", type=list(SUPPORTED_TYPES), key="invariance_upload")
@@ -87,12 +92,15 @@ if source == "Upload":
         st.stop()
     data, name = upload.getvalue(), upload.name
 elif source == "Example photo":
+    state.bind("invariance_example", options=list(ui.EXAMPLES))
     example = columns[1].selectbox("Example", list(ui.EXAMPLES), key="invariance_example")
     data, name = ui.example_bytes(ui.EXAMPLES[example]), example
 else:
+    state.bind("invariance_dataset", options=sorted(set(stored["benchmark"])))
     dataset = columns[1].selectbox("Dataset", sorted(set(stored["benchmark"])), key="invariance_dataset")
     listed = ui.predictions(tuple(stored[stored["benchmark"] == dataset]["run_id"]), ("image_id", "path"), version)
     listed = listed.dropna(subset=["path"]).drop_duplicates("image_id").sort_values("image_id")
+    state.bind("invariance_dataset_image", options=list(listed["image_id"]))
     name = columns[1].selectbox("Image", list(listed["image_id"]), key="invariance_dataset_image")
     try:
         data = ui.read_file(listed.set_index("image_id").at[name, "path"])
@@ -100,8 +108,10 @@ else:
         st.warning(f"{name} cannot be read here ({error.strerror}); the dataset folder may have moved.")
         st.stop()
 names = [status.spec.name for status in statuses]
+state.bind("invariance_models", kind="list", options=names)
 models = columns[2].multiselect("Models", names, default=names[:3], format_func=ui.model_label,
                                 key="invariance_models")
+state.bind("invariance_live_protocol", options=["paper", "library"])
 protocol = st.radio("Preprocessing", ["paper", "library"], horizontal=True, key="invariance_live_protocol")
 try:
     image = decode_image(data, name)
@@ -142,6 +152,9 @@ if key not in st.session_state:
 def _sliders() -> None:
     results = st.session_state[key]
     left, right = st.columns(2)
+    state.bind("invariance_scale", kind="float", options=INVARIANCE_VARIANTS["scale"])
+    state.bind("invariance_shift", kind="float", options=INVARIANCE_VARIANTS["shift"])
+    state.bind("invariance_kind", options=["scale", "shift"])
     scale = left.select_slider("Scale", INVARIANCE_VARIANTS["scale"], value=1, key="invariance_scale",
                                format_func=lambda v: f"{v:g}×")
     shift = right.select_slider("Shift (pixels)", INVARIANCE_VARIANTS["shift"], value=0, key="invariance_shift")
@@ -157,6 +170,7 @@ def _sliders() -> None:
             st.dataframe(pd.DataFrame({"p": prediction.top_prob, "class": [labels[i] for i in prediction.top_index]}),
                          hide_index=True, width="stretch",
                          column_config={"p": st.column_config.NumberColumn(format="percent", width="small")})
+    state.link_box(where=st.container(key="invariance_link"))
 
 
 _sliders()

@@ -11,6 +11,7 @@ from core.charts import grouped_bars
 from core.data.imagenet_x import FACTORS
 from core.imagenet import display_labels
 from core.paper import TAGS, paper_values
+from views import _state as state
 from views import _ui as ui
 
 st.title("Mistakes: which factors make each model err?")
@@ -49,6 +50,7 @@ st.caption("Annotated images used: " + ", ".join(f"{row.label}: {row.n:,} (accur
                                                  for row in summary.itertuples()))
 
 st.subheader("Slice by factors")
+state.bind("mistakes_slice", kind="list", options=list(FACTORS))
 chosen = st.multiselect("Images that have all of these factors (multi-factor annotations)", list(FACTORS),
                         default=["pose"], key="mistakes_slice")
 slices = {label: ui.imagenet_x_slice(run_id, tuple(chosen), version) for label, run_id in by_model.items()}
@@ -63,6 +65,7 @@ st.dataframe(records, hide_index=True, width="stretch", column_config={
 ui.note_close_calls(pd.DataFrame(records), label="model")
 
 st.subheader("Images of the slice a model got wrong")
+state.bind("mistakes_wrong_model", options=list(by_model))
 model = st.selectbox("Model", list(by_model), key="mistakes_wrong_model")
 wrong = slices[model][~slices[model]["correct"]] if model in slices and len(slices[model]) else slices.get(model)
 if wrong is None or wrong.empty:

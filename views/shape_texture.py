@@ -8,6 +8,7 @@ import streamlit as st
 from core import charts
 from core.data.cue_conflict import SIXTEEN_CLASSES
 from core.paper import TAGS, paper_values
+from views import _state as state
 from views import _ui as ui
 
 st.title("Shape vs texture: what decides the answer?")
@@ -35,12 +36,14 @@ def _maker(run) -> str:
 
 runs = runs.assign(maker=[_maker(run) for run in runs.itertuples()])
 makers = list(dict.fromkeys(runs["maker"]))
+state.bind("shape_makers", kind="list", options=makers)
 chosen = st.multiselect("Decision makers", makers, default=makers, key="shape_makers",
                         help="'measured' = run here; 'authors' release' = decisions published with the paper's code.")
 if not chosen:
     st.info("Select at least one decision maker.")
     st.stop()
 selected = runs[runs["maker"].isin(chosen)]
+ui.note_runs(selected)
 rows = ui.predictions(tuple(selected["run_id"]), ("image_id", "path", "shape", "texture", "decision16"), version)
 rows = rows.merge(selected[["run_id", "maker", "source"]], on="run_id")
 
@@ -73,6 +76,10 @@ st.caption("Dashed lines: each decision maker's mean over the 16 classes.")
 st.subheader("Gallery")
 # one decision per maker and image; for the pooled humans, the observers' most common answer
 columns = st.columns(4)
+state.bind("shape_gallery_shape", kind="list", options=SIXTEEN_CLASSES)
+state.bind("shape_gallery_texture", kind="list", options=SIXTEEN_CLASSES)
+state.bind("shape_gallery_makers", kind="list", options=chosen)
+state.bind("shape_gallery_agree", options=["any", "all shown agree", "shown disagree"])
 shape_filter = columns[0].multiselect("Shape class", SIXTEEN_CLASSES, key="shape_gallery_shape")
 texture_filter = columns[1].multiselect("Texture class", SIXTEEN_CLASSES, key="shape_gallery_texture")
 gallery_makers = columns[2].multiselect("Show decisions of", chosen, default=chosen[:4], key="shape_gallery_makers")

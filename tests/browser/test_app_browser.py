@@ -34,7 +34,8 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-PAGES = {"": "Beyond Accuracy Explorer", "compare": "Compare models on your image",
+PAGES = {"": "Beyond Accuracy Explorer", "findings": "Findings: which of the paper's claims do our runs reproduce?",
+         "compare": "Compare models on your image",
          "evaluations": "Evaluations: what has been measured",
          "mistakes": "Mistakes: which factors make each model err?",
          "shape-texture": "Shape vs texture: what decides the answer?",

@@ -138,3 +138,26 @@ def test_a_second_writer_waits_and_says_so(tmp_path):
     holder.wait()
     assert messages and "waiting" in messages[0] and f"pid {holder.pid}" in messages[0]
     assert waited > 0.5
+
+
+def test_pins_keep_order_notes_and_survive_a_new_store_object(tmp_path):
+    path = tmp_path / "results.duckdb"
+    store = ResultsStore(path)
+    assert store.pins().empty  # no file yet
+    ResultsStore(path).start_run(_info())  # a store written before any pin
+    assert ResultsStore(path).pins().empty
+    first = store.add_pin("robustness", "Robustness", {"robustness_models": ["vit_sup"]}, chart='{"mark": "bar"}',
+                          table_csv="a,b\n1,2\n", provenance={"runs": ["r1"]}, note="first")
+    second = store.add_pin("calibration", "Calibration", {"calibration_bins": 10})
+    third = store.add_pin("pug", "PUG", {})
+    reopened = ResultsStore(path)  # a restart: nothing but the file
+    assert list(reopened.pins()["pin_id"]) == [first, second, third]
+    reopened.move_pin(third, -1)
+    reopened.move_pin(first, -1)  # already first: no-op
+    assert list(reopened.pins()["pin_id"]) == [first, third, second]
+    reopened.update_pin_note(second, "edited")
+    reopened.delete_pin(first)
+    pins = ResultsStore(path).pins()
+    assert list(pins["pin_id"]) == [third, second]
+    assert pins.set_index("pin_id").at[second, "note"] == "edited"
+    assert '"calibration_bins": 10' in pins.set_index("pin_id").at[second, "state"]

@@ -1,0 +1,263 @@
+"""Findings page: which of the paper's claims our runs reproduce; presenter mode; pins; exports."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import streamlit as st
+
+from core.findings import evidence_chart, numbers_table, runs_table
+from core.paper import TAGS
+from views import _state as state
+from views import _ui as ui
+
+VERDICT_STYLE = {"reproduced": ("green", ":material/check_circle:"), "contradicted": ("red", ":material/cancel:"),
+                 "inconclusive": ("orange", ":material/balance:"), "not measured": ("gray", ":material/hourglass_empty:")}
+
+
+@st.cache_data(show_spinner="Computing the verdicts from the results store…", max_entries=4)
+def _results(version: str):
+    from core.findings import assess, collect_evidence
+
+    return assess(collect_evidence())
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _pins(version: str):
+    from core.store import ResultsStore
+
+    return ResultsStore().pins()
+
+
+def _badge(verdict: str) -> str:
+    colour, icon = VERDICT_STYLE[verdict]
+    return f":{colour}-badge[{icon} {verdict}]"
+
+
+def _provenance_line(result) -> str:
+    runs = runs_table(result)
+    if runs.empty:
+        return "No runs feed this card yet."
+    sources = runs["source"].value_counts().to_dict() if "source" in runs else {}
+    parts = []
+    if sources.get("ours"):
+        parts.append(f"our runs ({sources['ours']})")
+    if sources.get("authors"):
+        parts.append(f"the paper authors' released decisions ({sources['authors']}), labelled as theirs")
+    return "Fed by " + " and ".join(parts) + "."
+
+
+def _card(result, labels: dict[str, str], *, big: bool = False) -> None:
+    claim = result.claim
+    heading = "##" if big else "###"
+    st.markdown(f"{heading} {claim.number}. {claim.title}")
+    st.markdown(f"{_badge(result.verdict)} &nbsp; {claim.sentence}")
+    chart = evidence_chart(result, labels)
+    if chart is not None and big:
+        chart = chart.properties(height=420).configure_axis(labelFontSize=15, titleFontSize=16, labelLimit=420) \
+            .configure_legend(labelFontSize=15)
+    left, right = st.columns([1, 1] if big else [3, 2])
+    with left:
+        if chart is not None:
+            st.altair_chart(chart, width="stretch")
+        else:
+            st.info(f"Not measured yet. Run:\n\n`{result.command}`", icon=":material/terminal:")
+    with right:
+        st.caption(f"Measure: {result.measure}")
+        table = numbers_table(result, labels)
+        if len(table):
+            st.dataframe(table, hide_index=True, width="stretch")
+        for part in result.parts:
+            colour, icon = VERDICT_STYLE[part.verdict]
+            numbers = ""
+            if part.a is not None and part.b is not None:
+                numbers = (f" ({part.a.value:.3f} [{part.a.ci_low:.3f}, {part.a.ci_high:.3f}] vs "
+                           f"{part.b.value:.3f} [{part.b.ci_low:.3f}, {part.b.ci_high:.3f}])")
+            st.markdown(f"- :{colour}[{icon}] {part.text}{numbers}")
+        if result.note:
+            st.caption(result.note)
+        if result.verdict == "not measured" and chart is not None:
+            st.caption(f"To complete it, run: `{result.command}`")
+    st.caption(_provenance_line(result) + " Paper values: " + "; ".join(f"[{k}] {v}" for k, v in TAGS.items())
+               + " — references, not measurements.")
+
+
+def _present(slides: list, labels: dict[str, str]) -> None:
+    """One slide per screen: large type, no sidebar, arrow keys and buttons; the slide number in the URL."""
+    from streamlit_shortcuts import add_shortcuts
+
+    st.markdown("""<style>
+        [data-testid="stSidebar"], [data-testid="stSidebarCollapsedControl"], header[data-testid="stHeader"],
+        [data-testid="stToolbar"] {display: none !important;}
+        .block-container {padding-top: 1.5rem; max-width: 96vw;}
+        .stMarkdown p, .stMarkdown li {font-size: 1.35rem !important;}
+        h2 {font-size: 2.4rem !important;}
+        </style>""", unsafe_allow_html=True)
+    total = len(slides)
+    raw = st.query_params.get("slide", "1")
+    try:
+        current = int(raw)
+    except ValueError:
+        current = 1
+        st.caption(f":material/link_off: Link parameter `slide={raw[:20]}` is not a slide number; showing slide 1.")
+    if not 1 <= current <= total:
+        st.caption(f":material/link_off: There is no slide {current} (1–{total}); showing the nearest.")
+        current = min(max(current, 1), total)
+
+    def go(offset: int) -> None:
+        st.query_params["slide"] = str(min(max(current + offset, 1), total))
+
+    def leave() -> None:
+        for key in ("present", "slide"):
+            if key in st.query_params:
+                del st.query_params[key]
+
+    kind, item = slides[current - 1]
+    if kind == "claim":
+        _card(item, labels, big=True)
+    else:
+        _pin_slide(item)
+    columns = st.columns([1, 1, 6, 1])
+    columns[0].button("Previous", key="findings_prev", icon=":material/arrow_back:", on_click=go, args=(-1,),
+                      disabled=current == 1)
+    columns[1].button("Next", key="findings_next", icon=":material/arrow_forward:", on_click=go, args=(1,),
+                      disabled=current == total)
+    columns[2].markdown(f"<div data-testid='slide-number' style='text-align:center;font-size:1.2rem'>"
+                        f"Slide {current} / {total}</div>", unsafe_allow_html=True)
+    columns[3].button("Exit", key="findings_exit", icon=":material/close:", on_click=leave)
+    add_shortcuts(findings_prev="arrowleft", findings_next="arrowright", findings_exit="escape")
+    st.query_params["slide"] = str(current)
+
+
+def _pin_slide(pin) -> None:
+    st.markdown(f"## {pin['title']}")
+    if pin["note"]:
+        st.markdown(pin["note"])
+    try:
+        st.vega_lite_chart(json.loads(pin["chart"]), width="stretch")
+    except (ValueError, TypeError):
+        st.caption("This pin has no chart.")
+    st.caption(f"Pinned from the {pin['page']} page · " + _pin_runs_line(pin))
+
+
+def _pin_runs_line(pin) -> str:
+    try:
+        runs = json.loads(pin["provenance"] or "{}").get("runs", [])
+    except ValueError:
+        runs = []
+    if not runs:
+        return "runs: see the view link"
+    return "runs: " + ", ".join(f"{r.get('model')} ({r.get('source', 'ours')}, {str(r.get('run_id'))[:10]})"
+                                for r in runs[:6]) + (" …" if len(runs) > 6 else "")
+
+
+def _pins_section(pins) -> None:
+    from core.store import ResultsStore
+
+    st.header("Pinned charts")
+    if pins.empty:
+        st.caption("No pins yet. On any analysis page, the Pin button under a chart saves that view here.")
+        return
+    store = ResultsStore()
+    for position, pin in enumerate(pins.to_dict("records")):
+        with st.container(border=True):
+            top = st.columns([6, 1, 1, 1])
+            top[0].markdown(f"**{position + 1}. {pin['title']}** · {pin['page']} page")
+            if top[1].button("Up", key=f"findings_pin_up_{pin['pin_id']}", icon=":material/arrow_upward:",
+                             disabled=position == 0):
+                store.move_pin(pin["pin_id"], -1)
+                st.rerun()
+            if top[2].button("Down", key=f"findings_pin_down_{pin['pin_id']}", icon=":material/arrow_downward:",
+                             disabled=position == len(pins) - 1):
+                store.move_pin(pin["pin_id"], 1)
+                st.rerun()
+            if top[3].button("Delete", key=f"findings_pin_delete_{pin['pin_id']}", icon=":material/delete:"):
+                store.delete_pin(pin["pin_id"])
+                st.rerun()
+            try:
+                st.vega_lite_chart(json.loads(pin["chart"]), width="stretch")
+            except (ValueError, TypeError):
+                st.caption("This pin has no chart.")
+            try:
+                view = json.loads(pin["state"] or "{}")
+            except ValueError:
+                view = {}
+            st.markdown(f"[Open this view]({state.link_for(view, pin['page'])}) · {_pin_runs_line(pin)}")
+            note = st.text_input("Note", value=pin["note"] or "", key=f"findings_pin_note_{pin['pin_id']}")
+            if note != (pin["note"] or "") and st.button("Save note", key=f"findings_pin_save_{pin['pin_id']}"):
+                store.update_pin_note(pin["pin_id"], note)
+                st.rerun()
+
+
+def _exports(results, pins) -> None:
+    from core import report
+
+    st.header("Export")
+    st.caption("One click each: a self-contained HTML report (opens offline), a PowerPoint deck (one slide per claim "
+               "and pin) and a zip of every chart (PNG, SVG) and table (CSV), each with the runs behind it. The file "
+               "is built when you click (a few seconds: every chart is rendered).")
+
+    def deferred(build, what: str):
+        def run():
+            try:
+                return build()
+            except Exception as error:  # noqa: BLE001 - the page keeps running; the log has the traceback
+                ui.log.exception("%s export failed", what)
+                return (f"The {what} export failed ({type(error).__name__}: {error}). The details are in the "
+                        "terminal log; python -m core report --format ... gives the same file.").encode()
+        return run
+
+    columns = st.columns(3)
+    columns[0].download_button("HTML report", deferred(lambda: report.html_report(results, pins).encode(), "HTML"),
+                               "findings.html", "text/html", key="findings_download_html", icon=":material/download:",
+                               on_click="ignore")
+    columns[1].download_button("Slides (PPTX)", deferred(lambda: report.pptx_report(results, pins), "PPTX"),
+                               "findings.pptx",
+                               "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+                               key="findings_download_pptx", icon=":material/download:", on_click="ignore")
+    columns[2].download_button("Charts and tables (zip)", deferred(lambda: report.zip_report(results, pins), "zip"),
+                               "findings.zip", "application/zip", key="findings_download_zip",
+                               icon=":material/download:", on_click="ignore")
+
+
+version = ui.store_version()
+try:
+    results = _results(version)
+    pins = _pins(version)
+except Exception as error:  # noqa: BLE001 - a bad store must not blank the app
+    ui.show_user_error(error, "The findings could not be computed: ")
+    st.stop()
+labels = {spec.name: spec.display for spec in ui.models()[0]}
+
+if st.query_params.get("present") == "1":
+    _present([("claim", r) for r in results] + [("pin", p) for p in pins.to_dict("records")], labels)
+    st.stop()
+
+
+def _start_presenting() -> None:
+    st.query_params["present"] = "1"
+    st.query_params["slide"] = "1"
+
+
+st.title("Findings: which of the paper's claims do our runs reproduce?")
+st.caption("Each card: the claim, the evidence chart of its analysis page, our numbers with 95% intervals, the "
+           "paper's value with its provenance tag, and a verdict computed from the results store — reproduced "
+           "(same direction, intervals apart), contradicted (opposite direction, intervals apart), inconclusive "
+           "(intervals overlap) or not measured yet (with the command that measures it).")
+st.button("Presenter mode", key="findings_present", icon=":material/slideshow:", on_click=_start_presenting,
+          help="One card or pinned chart per screen, large type; ← and → move between slides, Esc leaves.")
+
+summary = pd.DataFrame([{"claim": f"{r.claim.number}. {r.claim.title}", "verdict": r.verdict,
+                         "measure": r.measure} for r in results])
+st.dataframe(summary, hide_index=True, width="stretch")
+counts = summary["verdict"].value_counts()
+st.caption(" · ".join(f"{verdict}: {counts.get(verdict, 0)}" for verdict in VERDICT_STYLE))
+
+for result in results:
+    with st.container(border=True):
+        _card(result, labels)
+
+_pins_section(pins)
+_exports(results, pins)
+state.link_box()
