@@ -45,12 +45,14 @@ def top1_matrix(rows):
     return matrix.reindex(index=list(dict.fromkeys(first["image"])), columns=list(dict.fromkeys(first["model_label"])))
 
 
-def top5_bars(table, colour: str, *, height: int = 128):
+def top5_bars(table, colour: str, *, height: int = 128, label_width: int = 230):
     """Horizontal bars of one model's top-5 (columns `class`, `probability`), full class names as labels."""
     import altair as alt
 
     base = alt.Chart(table).encode(
-        y=alt.Y("class:N", sort=None, title=None, axis=alt.Axis(labelLimit=1000, labelFontSize=13, ticks=False)),
+        # a fixed minimum label column lines the bars of all models up; names are never cut (labelLimit)
+        y=alt.Y("class:N", sort=None, title=None, axis=alt.Axis(labelLimit=1000, labelFontSize=13, ticks=False,
+                                                                 minExtent=label_width)),
         x=alt.X("probability:Q", title=None, scale=alt.Scale(domain=[0, 1]),
                 axis=alt.Axis(format="%", tickCount=5, grid=True, labels=False)),
         tooltip=["class:N", alt.Tooltip("probability:Q", format=".1%")])
