@@ -67,12 +67,14 @@ def severity_curve(table, labels: list[str], severity: int, colours):
     import altair as alt
 
     lines = alt.Chart(table).mark_line(point=True).encode(
-        x=alt.X("severity:O", title="severity (0 = clean)", axis=alt.Axis(labelAngle=0)),
+        x=alt.X("severity:Q", title="severity (0 = clean)", scale=alt.Scale(domain=[0, 5], nice=False),
+                axis=alt.Axis(values=[0, 1, 2, 3, 4, 5], format="d")),
         y=alt.Y("clean_class_prob:Q", title="p(clean top-1 class)", scale=alt.Scale(domain=[0, 1]),
                 axis=alt.Axis(format="%")),
         color=alt.Color("label:N", scale=colours, title=None, legend=alt.Legend(orient="bottom", labelLimit=400,
                                                                                  columns=3)),
-        tooltip=["label:N", "severity:O", "clean_class:N", alt.Tooltip("clean_class_prob:Q", format=".1%"),
+        tooltip=["label:N", "severity:Q", "clean_class:N", alt.Tooltip("clean_class_prob:Q", format=".1%"),
                  "top1:N"])
-    rule = alt.Chart(table.head(1)).mark_rule(color="gray", strokeDash=[4, 4]).encode(x=alt.datum(severity))
+    rule = alt.Chart(table.head(1)).mark_rule(color="gray", strokeDash=[4, 4]).encode(
+        x=alt.X("slider:Q"), tooltip=alt.value(None)).transform_calculate(slider=str(int(severity)))
     return alt.layer(lines, rule).properties(height=260)
