@@ -140,20 +140,6 @@ def test_six_models_two_images_show_full_class_names(browser, six_models_url, tm
     page.close()
 
 
-def test_saliency_and_corruption_with_six_models(browser, six_models_url, tmp_path):
-    page = _open(browser, six_models_url, 1400)
-    page.locator(".st-key-compare_saliency label").click()
-    page.get_by_text("Grad-CAM on the last block's patch tokens").first.wait_for()
-    _settle(page)
-    _no_exception(page)
-    assert page.locator('[data-testid="stAlert"]').filter(has_text="went wrong").count() == 0
-    page.locator(".st-key-compare_severity").scroll_into_view_if_needed()
-    page.get_by_text("p(clean class) at severity 0").first.wait_for()
-    _no_exception(page)
-    page.screenshot(path=str(SHOTS / "compare_six_models_saliency_corruption.png"), full_page=True)
-    page.close()
-
-
 @pytest.mark.skipif(os.environ.get("BAE_COMPARE_SHOTS") != "1", reason="layout screenshots: BAE_COMPARE_SHOTS=1")
 @pytest.mark.parametrize("width", [1280, 1920])
 @pytest.mark.parametrize("n_models, n_images", [(1, 1), (4, 1), (6, 1), (6, 5), (4, 5), (1, 5)])
