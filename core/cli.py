@@ -1,5 +1,5 @@
-"""Command line: `python -m core models | predict | evaluate | status | migrate | download | import-authors |
-zero-shot-head`."""
+"""Command line: `python -m core models | predict | explain | evaluate | status | migrate | report | download |
+import-authors | zero-shot-head | probe`."""
 
 from __future__ import annotations
 
@@ -20,6 +20,15 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("images", nargs="+", type=Path)
     predict.add_argument("--models", default="", help="comma-separated model keys (default: every live model)")
     predict.add_argument("--protocol", choices=("paper", "library"), default="paper")
+    predict.add_argument("--corruption", help="an ImageNet-C corruption applied first, e.g. gaussian_noise, zoom_blur")
+    predict.add_argument("--severity", type=int, choices=range(0, 6), metavar="0-5",
+                         help="severity of --corruption (0 = clean; default 3)")
+    predict.add_argument("--seed", type=int, default=0, help="seed of the random corruptions")
+    explain = commands.add_parser("explain", help="Grad-CAM saliency of each model's top-1 class: PNG overlay + .npy map")
+    explain.add_argument("images", nargs="+", type=Path)
+    explain.add_argument("--models", default="", help="comma-separated model keys (default: every live model)")
+    explain.add_argument("--out", type=Path, required=True, help="folder for <image>_<model>.png and .npy")
+    explain.add_argument("--protocol", choices=("paper", "library"), default="paper")
     download = commands.add_parser(
         "download", help="fetch models' weights, or `cue-conflict` (images + the paper authors' decisions) (needs internet)")
     download.add_argument("models", nargs="+", metavar="MODEL|cue-conflict|paper-decisions")
@@ -63,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         handlers = {"models": _models, "predict": _predict, "download": _download, "zero-shot-head": _head,
                     "evaluate": _evaluate, "status": _status, "migrate": _migrate, "import-authors": _import_authors,
-                    "probe": _probe, "report": _report}
+                    "probe": _probe, "report": _report, "explain": _explain}
         return handlers[args.command](args)
     except UserError as error:
         print(str(error), file=sys.stderr)
@@ -96,28 +105,27 @@ def _selected(names: str):
     return [spec for spec in models if model_status(spec).live]
 
 
-def _predict(args) -> int:
-    from core.inference import classify
-    from core.imagenet import class_names, display_labels
+def _read_images(paths) -> list:
     from core.images import decode_image
-    from core.models.load import load_model
-    from core.models.preprocess import resolve_preprocess
-    from core.models.zero_shot import head_key, load_head, openai_templates
 
     images = []
-    for path in args.images:
+    for path in paths:
         try:
             images.append(decode_image(path.read_bytes(), path.name))
         except OSError as error:
             print(f"{path}: cannot read ({error.strerror}).", file=sys.stderr)
         except UserError as error:
             print(str(error), file=sys.stderr)
-    specs = _selected(args.models)
-    if not specs:
-        print("No model can run here yet: see `python -m core models`.", file=sys.stderr)
-        return 2
-    labels = display_labels()
-    for spec in specs:
+    return images
+
+
+def _ready_models(names: str):
+    """(spec, loaded model, head, head key) of each selected model that can run; the others are explained."""
+    from core.imagenet import class_names
+    from core.models.load import load_model
+    from core.models.zero_shot import head_key, load_head, openai_templates
+
+    for spec in _selected(names):
         try:
             loaded = load_model(spec)
         except UserError as error:
@@ -128,13 +136,71 @@ def _predict(args) -> int:
             head = load_head(spec, class_names(), openai_templates())
             key = head_key(spec, class_names(), openai_templates())
             if head is None:
-                print(f"{spec.name}: zero-shot head not computed; run: python -m core zero-shot-head {spec.name}", file=sys.stderr)
+                print(f"{spec.name}: zero-shot head not computed; run: python -m core zero-shot-head {spec.name}",
+                      file=sys.stderr)
                 continue
+        yield spec, loaded, head, key
+
+
+def _predict(args) -> int:
+    from core.engine import classify
+    from core.imagenet import display_labels
+    from core.models.preprocess import resolve_preprocess
+
+    if args.severity is not None and args.corruption is None:
+        print("--severity needs --corruption NAME (e.g. --corruption gaussian_noise --severity 3).", file=sys.stderr)
+        return 2
+    images = _read_images(args.images)
+    if args.corruption is not None:
+        from core.corruptions import corrupted_versions
+
+        severity = 3 if args.severity is None else args.severity
+        images = [corrupted_versions(image, args.corruption, seed=args.seed, severities=(severity,))[0]
+                  for image in images]
+    if not _selected(args.models):
+        print("No model can run here yet: see `python -m core models`.", file=sys.stderr)
+        return 2
+    labels = display_labels()
+    for spec, loaded, head, key in _ready_models(args.models):
         for image, prediction in zip(images, classify(loaded, images, resolve_preprocess(spec, args.protocol),
                                                       head=head, head_key=key)):
             top = ", ".join(f"{labels[i]} {p:.1%}" for i, p in zip(prediction.top_index, prediction.top_prob))
             print(f"{image.name}\t{spec.name}\t{top}")
     return 0
+
+
+def _explain(args) -> int:
+    import numpy as np
+
+    from core.engine import classify
+    from core.imagenet import display_labels
+    from core.models.preprocess import resolve_preprocess
+    from core.saliency import overlay, saliency_map
+
+    images = _read_images(args.images)
+    if not images:
+        return 2
+    if not _selected(args.models):
+        print("No model can run here yet: see `python -m core models`.", file=sys.stderr)
+        return 2
+    args.out.mkdir(parents=True, exist_ok=True)
+    labels = display_labels()
+    written = 0
+    for spec, loaded, head, key in _ready_models(args.models):
+        cfg = resolve_preprocess(spec, args.protocol)
+        for image, prediction in zip(images, classify(loaded, images, cfg, head=head, head_key=key)):
+            try:
+                result = saliency_map(loaded, image, cfg, prediction.top1, head=head, head_key=key)
+            except UserError as error:
+                print(str(error), file=sys.stderr)
+                break
+            stem = args.out / f"{Path(image.name).stem}_{spec.name}"
+            overlay(result.crop, result.heatmap).save(stem.with_suffix(".png"))
+            np.save(stem.with_suffix(".npy"), result.heatmap)
+            written += 1
+            print(f"{image.name}\t{spec.name}\t{labels[prediction.top1]} {prediction.top_prob[0]:.1%}\t"
+                  f"{stem.with_suffix('.png')}\t{result.description}")
+    return 0 if written else 2
 
 
 def _download(args) -> int:

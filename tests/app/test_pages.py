@@ -27,6 +27,11 @@ def _shown_classes(at: AppTest) -> set[str]:
     return {name for frame in at.dataframe if "class" in frame.value for name in frame.value["class"]}
 
 
+def _top5_table(at: AppTest):
+    """The page's table of every model's top-5 (the numbers behind the bar charts)."""
+    return next(frame.value for frame in at.dataframe if {"model_label", "rank", "class"} <= set(frame.value))
+
+
 def test_home_lists_models_with_status(tiny_models_toml):
     at = _app()
     assert not at.exception
@@ -96,8 +101,8 @@ def test_compare_runs_tiny_models_of_every_family(tiny_models_toml, tiny_clip_he
     at.radio(key="compare_protocol").set_value("library")
     at.run()
     assert not at.exception
-    top5_tables = [frame for frame in at.dataframe if "probability" in frame.value]
-    assert len(top5_tables) == 4
+    top5 = _top5_table(at)
+    assert top5["model_label"].nunique() == 4 and len(top5) == 20
     assert len(at.success) + len(at.warning) == 1  # the agreement verdict
     assert at.get("download_button")
 
@@ -130,5 +135,39 @@ def test_clip_model_without_head_offers_to_compute_it(tmp_path, monkeypatch, tin
     assert any("Expected time here" in info.value for info in at.info)
     at.button(key="compare_head_fresh_clip").click().run()
     assert not at.exception
-    assert len([frame for frame in at.dataframe if "probability" in frame.value]) == 1
+    assert len(_top5_table(at)) == 5
     shutil.rmtree(tmp_path, ignore_errors=True)
+
+
+def test_compare_with_several_images_shows_the_matrix_and_details_on_demand(chelsea_jpeg):
+    from tests.conftest import encoded, photo
+
+    at = _compare()
+    at.multiselect(key="compare_models").set_value(["effnet_lite0"])
+    at.file_uploader(key="compare_upload").set_value([("cat.jpg", chelsea_jpeg, "image/jpeg"),
+                                                       ("cup.png", encoded(photo("coffee")), "image/png")])
+    at.run()
+    assert not at.exception
+    matrix = at.table[0].value
+    assert list(matrix.index) == ["cat.jpg", "cup.png"] and "tiger cat" in matrix.iloc[0, 0]
+    assert "espresso" in matrix.iloc[1, 0]
+    at.selectbox(key="compare_image").select("2. cup.png").run()
+    assert not at.exception
+    assert any("EfficientNet-Lite0 (offline) says espresso" in info.value for info in at.info)
+
+
+def test_compare_saliency_toggle_and_corruption_slider(tiny_models_toml, tiny_clip_head):
+    at = _compare()
+    at.multiselect(key="compare_models").set_value(["effnet_lite0", "tiny_vit", "tiny_clip"])
+    at.toggle(key="compare_saliency").set_value(True).run()
+    assert not at.exception and not at.error
+    captions = [caption for image in at.image for caption in image.captions]
+    assert len([caption for caption in captions if "Grad-CAM" in caption]) == 3
+    at.selectbox(key="compare_corruption").select("gaussian_noise").run()
+    assert not at.exception
+    curves = next(frame.value for frame in at.dataframe if "clean_class_prob" in frame.value)
+    assert len(curves) == 3
+    assert (curves["clean_class_prob"] <= 1).all()
+    at.slider(key="compare_severity").set_value(5).run()
+    assert not at.exception
+    assert any("at severity 5" in str(frame.proto) for frame in at.dataframe)

@@ -34,3 +34,50 @@ def test_predict_explains_bad_files_and_missing_weights(tmp_path, capsys):
 def test_unknown_model_is_a_user_error(capsys):
     assert main(["download", "vit_sop"]) == 1
     assert "Did you mean: vit_sup" in capsys.readouterr().err
+
+
+def test_predict_with_a_corruption_names_it_and_changes_the_answer(tmp_path, capsys):
+    path = tmp_path / "coffee.png"
+    path.write_bytes(encoded(photo("coffee")))
+    assert main(["predict", str(path), "--models", "effnet_lite0", "--corruption", "gaussian_noise",
+                 "--severity", "0"]) == 0
+    clean = capsys.readouterr().out.strip().splitlines()[0]
+    assert clean.startswith("coffee.png · clean\teffnet_lite0\tespresso")
+    assert main(["predict", str(path), "--models", "effnet_lite0", "--corruption", "gaussian_noise",
+                 "--severity", "5"]) == 0
+    noisy = capsys.readouterr().out.strip().splitlines()[0]
+    assert noisy.startswith("coffee.png · Gaussian noise 5\teffnet_lite0\t")
+    # the espresso probability falls under severity-5 noise
+    def espresso(line):
+        return next(float(part.rsplit(" ", 1)[1].rstrip("%")) for part in line.split("\t")[2].split(", ")
+                    if part.startswith("espresso")) if "espresso" in line else 0.0
+    assert espresso(noisy) < espresso(clean)
+
+
+def test_predict_corruption_mistakes_get_messages(tmp_path, capsys):
+    path = tmp_path / "coffee.png"
+    path.write_bytes(encoded(photo("coffee")))
+    assert main(["predict", str(path), "--models", "effnet_lite0", "--corruption", "gausian_noise"]) == 2
+    assert "Unknown corruption 'gausian_noise'. Did you mean gaussian_noise" in capsys.readouterr().err
+    assert main(["predict", str(path), "--models", "effnet_lite0", "--severity", "2"]) == 2
+    assert "--severity needs --corruption" in capsys.readouterr().err
+
+
+def test_explain_writes_an_overlay_and_the_raw_map_per_model(tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+
+    path = tmp_path / "coffee.png"
+    path.write_bytes(encoded(photo("coffee")))
+    out = tmp_path / "maps"
+    assert main(["explain", str(path), "--models", "effnet_lite0,vit_sup", "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert "python -m core download vit_sup" in captured.err  # the missing model is explained, the other runs
+    line = captured.out.strip().splitlines()[0]
+    assert line.startswith("coffee.png\teffnet_lite0\tespresso") and "Grad-CAM" in line
+    heatmap = np.load(out / "coffee_effnet_lite0.npy")
+    assert heatmap.shape == (224, 224) and heatmap.dtype == np.float32
+    assert heatmap.min() >= 0 and abs(float(heatmap.max()) - 1) < 1e-3  # scaled to [0, 1] by grad-cam
+    with Image.open(out / "coffee_effnet_lite0.png") as overlay:
+        assert overlay.size == (224, 224) and overlay.mode == "RGB"
+    assert sorted(p.name for p in out.iterdir()) == ["coffee_effnet_lite0.npy", "coffee_effnet_lite0.png"]
