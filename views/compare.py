@@ -15,6 +15,7 @@ from core.compare import agreement_summary, severity_curve, top1_matrix, top5_ba
 from core.corruptions import CORRUPTIONS, SEVERITIES, corruption_label
 from core.errors import UserError
 from core.images import MAX_UPLOAD_MB, SUPPORTED_TYPES, decode_image
+from views import _state as state
 from views import _ui as ui
 
 st.title("Compare models on your image")
@@ -30,6 +31,11 @@ live = [name for name, status in statuses.items() if status.live]
 colours = {spec.name: charts.PALETTE[i % len(charts.PALETTE)] for i, spec in enumerate(specs)}
 
 controls = st.columns([3, 2, 1])
+# the view lives in the URL (models, protocol, example, image, saliency, corruption, severity): a link
+# reopens it; an uploaded file cannot travel in a link, so a shared view of an upload shows the example
+state.bind("compare_models", kind="list", options=[spec.name for spec in specs])
+state.bind("compare_protocol", options=["paper", "library"])
+state.bind("compare_example", options=list(ui.EXAMPLES))
 chosen = controls[0].multiselect(
     "Models", [spec.name for spec in specs], default=live,
     format_func=lambda name: statuses[name].spec.display + ("" if statuses[name].live else " (not ready)"),
@@ -143,6 +149,7 @@ if len(images) > 1:
     st.subheader(f"{len(images)} images × {len(predictions)} models: top-1 class and its probability")
     st.table(top1_matrix(table))
     names = [f"{number + 1}. {image.name}" for number, image in enumerate(images)]
+    state.bind("compare_image", options=names)
     picked = st.selectbox("Details for image", names, key="compare_image")
     position = names.index(picked) if picked in names else 0
 image = images[position]
@@ -163,9 +170,11 @@ with header[1]:
         st.success(sentence, icon=":material/check_circle:")
     else:
         st.warning(sentence, icon=":material/call_split:")
+    state.bind("compare_saliency", kind="bool")
     explain = st.toggle("Show where each model looks (Grad-CAM)", key="compare_saliency",
                         help="Computed on demand for each model and cached; a few seconds per model on a CPU.")
     target_options = ["top1"] + list(dict.fromkeys(i for answer in answers.values() for i in answer.top_index))
+    state.bind("compare_saliency_class", options=target_options)
     target = st.selectbox(
         "Class to explain", target_options, key="compare_saliency_class", disabled=not explain,
         format_func=lambda option: "each model's own top-1 class" if option == "top1" else labels[option],
@@ -217,6 +226,15 @@ st.download_button("Download predictions (CSV)", table.drop(columns="model_label
 # --- corruption severity slider -----------------------------------------------------------------
 
 @st.fragment
+def _corruptions_with_link() -> None:
+    """The severity slider and, under it, the view's link: drawn inside the fragment, so dragging the
+    slider (which reruns only the fragment) keeps the link current."""
+    try:
+        _corruptions()
+    finally:
+        state.link_box(where=st.container(key="compare_link"))
+
+
 def _corruptions() -> None:
     """ImageNet-C on this image: every severity computed once per model (one batch), then the slider is instant."""
     from core.corruptions import corrupted_versions, severity_sweep
@@ -226,6 +244,8 @@ def _corruptions() -> None:
                "resizing the image to ImageNet-C's working size (shorter side 256; severity 0 is that clean copy). "
                "Random corruptions are seeded, so the same image always gives the same pictures.")
     left, right = st.columns([1, 2])
+    state.bind("compare_corruption", options=list(CORRUPTIONS))
+    state.bind("compare_severity", kind="int", lo=0, hi=5)
     corruption = left.selectbox("Corruption", CORRUPTIONS, format_func=corruption_label, key="compare_corruption")
     severity = right.slider("Severity", 0, 5, 0, key="compare_severity", help="0 = clean.")
     store = st.session_state.setdefault("compare_sweeps", {})
@@ -275,4 +295,4 @@ def _corruptions() -> None:
                        "text/csv", key="compare_corruption_download")
 
 
-_corruptions()
+_corruptions_with_link()

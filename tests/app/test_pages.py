@@ -171,3 +171,23 @@ def test_compare_saliency_toggle_and_corruption_slider(tiny_models_toml, tiny_cl
     at.slider(key="compare_severity").set_value(5).run()
     assert not at.exception
     assert any("at severity 5" in str(frame.proto) for frame in at.dataframe)
+
+
+def test_compare_view_reopens_from_its_link_and_ignores_stale_values():
+    at = AppTest.from_file("../../app.py", default_timeout=TIMEOUT)
+    at.query_params.update({"compare_protocol": "library", "compare_example": "Coffee cup (coffee)",
+                            "compare_corruption": "contrast", "compare_severity": "4",
+                            "compare_models": ["effnet_lite0", "no_such_model"]})
+    at.run()
+    at.switch_page("views/compare.py").run()
+    assert not at.exception
+    assert at.radio(key="compare_protocol").value == "library"
+    assert at.selectbox(key="compare_example").value == "Coffee cup (coffee)"
+    assert at.multiselect(key="compare_models").value == ["effnet_lite0"]
+    assert at.selectbox(key="compare_corruption").value == "contrast"
+    assert at.slider(key="compare_severity").value == 4
+    notes = " ".join(caption.value for caption in at.caption)
+    assert "no_such_model" in notes  # the stale model is named, not an exception
+    # the page writes its current state back, so the address bar reopens the same view
+    at.slider(key="compare_severity").set_value(2).run()
+    assert at.query_params["compare_severity"] == ["2"] or at.query_params["compare_severity"] == "2"
