@@ -76,8 +76,9 @@ def test_versions_are_at_imagenet_cs_working_size_with_stable_keys(size):
     assert versions[3].name == "cup.png · Fog 3" and versions[0].name == "cup.png · clean"
 
 
-def test_sweep_matches_classify_on_the_same_versions():
+def test_sweep_matches_classify_on_the_same_versions(tmp_path, monkeypatch):
     """One batch per model; its top-5 agree with engine.classify, and p(clean class) at severity 0 is the top-1 p."""
+    monkeypatch.setenv("BAE_CACHE_DIR", str(tmp_path))  # an empty cache: other tests may have swept this photo
     from core.engine import classify
     from core.models import registry
     from core.models.load import load_model
