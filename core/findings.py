@@ -560,9 +560,13 @@ def collect_evidence(store=None, *, n_resamples: int = 300) -> dict:
 
     # robustness: claim 4
     robust_runs = pd.concat([_latest(runs, b) for b in ("imagenet-val", *SHIFTED)], ignore_index=True)
-    robust_rows = _predictions(store, tuple(robust_runs["run_id"]), ("pred", "labels", "correct", "condition", "error"))
-    evidence["robustness"] = {"table": robustness_table(robust_runs, robust_rows, n_resamples=n_resamples)
-                              if len(robust_rows) else None, "shifted": SHIFTED, "runs": robust_runs}
+    robust_ids = tuple(robust_runs["run_id"])
+    robust_counts = store.accuracy_counts(robust_ids, by_condition=True) if robust_ids else None
+    real_counts = store.accuracy_counts(robust_ids, real=True) if robust_ids else None
+    evidence["robustness"] = {"table": robustness_table(robust_runs, robust_counts, real_counts,
+                                                        n_resamples=n_resamples)
+                              if robust_counts is not None and len(robust_counts) else None,
+                              "shifted": SHIFTED, "runs": robust_runs}
 
     # cue-conflict: claim 5 (ours first, else the authors' release, per model)
     ours = _latest(runs, "cue-conflict")
@@ -589,7 +593,8 @@ def collect_evidence(store=None, *, n_resamples: int = 300) -> dict:
                                                                               n_resamples=n_resamples)}
                                     for model, group in pug_rows.groupby("model", sort=False)])
         pug_numbers = pug_numbers.rename(columns={"accuracy": "value"}).assign(source="ours")
-        pug_chart = condition_accuracy_table({m: g for m, g in pug_rows.groupby("model", sort=False)},
+        pug_counts = store.accuracy_counts(tuple(pug["run_id"]), by_condition=True)
+        pug_chart = condition_accuracy_table(pug_counts, dict(zip(pug["run_id"], pug["model"])),
                                              n_resamples=n_resamples).rename(columns={"label": "model"})
     evidence["pug"] = {"table": pug_numbers, "chart": pug_chart, "runs": pug}
 

@@ -141,8 +141,8 @@ def test_compare_page_upload_predicts_a_cat(page, app_url, chelsea_jpeg, tmp_pat
     page.get_by_text("my_cat_photo.jpg · 451×300").wait_for()
     _settle(page)
     _no_exception(page)
-    top5 = page.locator('[data-testid="stDataFrame"]').first
-    top5.wait_for()
+    # each model's top-5 is a bar chart now (full class names); its numbers sit in a table in an expander
+    page.locator('[data-testid="stVegaLiteChart"]').first.wait_for()
     page.get_by_text("ms/image").first.wait_for()
     page.screenshot(path=str(SHOTS / "compare_upload.png"), full_page=True)
 

@@ -212,3 +212,38 @@ def test_ece_interval_matches_bootstrapping_the_metric():
     expected = bootstrap_interval(lambda i: expected_calibration_error(confidence[i], correct[i], n_bins=15), 3000,
                                   n_resamples=60, seed=3)
     assert ece_interval(confidence, correct, n_bins=15, n_resamples=60, seed=3) == pytest.approx(expected, abs=1e-12)
+
+
+def test_collect_evidence_reads_val_pug_and_shifted_runs_from_a_store(tmp_path):
+    """The store glue runs on every benchmark it reads (val, a shifted set, PUG) and the numbers it
+    hands the claims equal counts taken by hand from the rows."""
+    import numpy as np
+
+    from core.findings import assess, collect_evidence
+    from core.store import ResultsStore, RunInfo
+    from tests.fixtures.synthetic import write_val_runs
+
+    store = ResultsStore(tmp_path / "results.duckdb")
+    write_val_runs(store, n=120)
+    rng = np.random.default_rng(1)
+    expected = {}
+    for benchmark in ("pug-imagenet", "imagenet-v2"):
+        for model in ("vit_sup", "convnext_sup", "vit_clip", "convnext_clip"):
+            run_id = f"{benchmark}-{model}"
+            store.start_run(RunInfo(run_id, model, benchmark, "", "paper", 60, data_root="/synthetic"))
+            correct = rng.random(60) < (0.3 if "vit" in model else 0.7)
+            expected[(benchmark, model)] = correct.mean()
+            store.write_batch([{"run_id": run_id, "image_id": f"{i}.jpg", "label": 1, "labels": [1], "pred": 1,
+                                "correct": bool(c), "condition": ("pose" if i % 2 else "texture")}
+                               for i, c in enumerate(correct)])
+            store.finish_run(run_id, "done")
+    evidence = collect_evidence(store)
+    pug = evidence["pug"]["table"].set_index("model")["value"]
+    for model in ("vit_sup", "convnext_sup", "vit_clip", "convnext_clip"):
+        assert pug[model] == pytest.approx(expected[("pug-imagenet", model)])
+    robust = evidence["robustness"]["table"]
+    v2 = robust[robust["benchmark"] == "imagenet-v2"].set_index("model")["accuracy"]
+    assert v2["convnext_sup"] == pytest.approx(expected[("imagenet-v2", "convnext_sup")])
+    assert set(evidence["pug"]["chart"]["condition"]) == {"pose", "texture"}
+    verdicts = {result.claim.number: result.verdict for result in assess(evidence)}
+    assert verdicts[6] == "reproduced"  # ConvNeXt 0.7 vs ViT 0.3 on PUG, intervals apart
