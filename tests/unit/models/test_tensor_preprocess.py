@@ -14,7 +14,7 @@ from core.models.registry import MODELS
 from core.models.tensor_preprocess import crop_tensor, preprocess_batch, to_uint8_tensor
 from tests.conftest import SHARED_DATA, photo
 
-PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle_left", "hubble_deep_field", "immunohistochemistry")
+PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "retina", "hubble_deep_field", "immunohistochemistry", "colorwheel")
 
 
 def _cfgs():
