@@ -270,15 +270,28 @@ def _write_shard(folder: Path, data: bytes, block_ids: Sequence[str]) -> Path:
 
 
 def _unwrap(error: BaseException) -> BaseException:
-    """The user-facing error inside a Ray task/actor failure, if there is one."""
-    seen = 0
-    while error is not None and seen < 8:
-        if isinstance(error, UserError):
-            return error
-        cause = getattr(error, "cause", None) or error.__cause__
-        if cause is None or cause is error:
-            break
-        error, seen = cause, seen + 1
+    """The user-facing error inside a Ray task/actor failure, if there is one.
+
+    A failure in a task comes back as `RayTaskError` whose `cause` is our exception; a failure in an
+    actor's constructor comes back (through Ray Data) as `ActorDiedError`, which carries only the
+    remote traceback as text: the `core.errors.<Class>: message` line of that text is rebuilt."""
+    import re
+
+    from core import errors
+
+    seen, current = 0, error
+    while current is not None and seen < 8:
+        if isinstance(current, UserError):
+            return current
+        cause = getattr(current, "cause", None)
+        current = cause if isinstance(cause, BaseException) else current.__cause__ or current.__context__
+        seen += 1
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error))
+    found = re.findall(r"core\.errors\.(\w+): (.+)", text)
+    if found:
+        name, message = found[-1]
+        kind = getattr(errors, name, UserError)
+        return (kind if isinstance(kind, type) and issubclass(kind, UserError) else UserError)(message.strip())
     return error
 
 
@@ -378,7 +391,7 @@ def evaluate_ray(model_names: Sequence[str], benchmark: str, root, *, ray: str =
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = False
         context.print_on_execution_start = False
-        context.max_consecutive_actor_init_deaths = 2  # a model that cannot load on a node fails the run, no retry loop
+        context.max_consecutive_actor_init_deaths = 1  # a model that cannot load on a node fails the run, no retry loop
         cfgs = {plan.name: plan.cfg for plan in plans}
         dataset = (ray.data.from_items([{"block": k} for k in range(len(blocks))], override_num_blocks=len(blocks))
                    # max_retries: a decode task lost with its node is redone (and keeps this stage on CPU
