@@ -73,6 +73,7 @@ def connect(mode: str, *, num_cpus: int | None = None, object_store_mb: int | No
         else:
             from core.config import PROJECT_ROOT
 
+            _check_reachable(mode)
             # Other machines get this checkout's `core` package; weights, caches and data stay theirs.
             ray.init(address=mode, runtime_env={"py_modules": [str(Path(PROJECT_ROOT) / "core")],
                                                 "env_vars": {"PYTHONUNBUFFERED": "1"}}, **options)
@@ -85,6 +86,21 @@ def connect(mode: str, *, num_cpus: int | None = None, object_store_mb: int | No
         if previous is not None:  # ray.init installs a SIGTERM handler that exits; keep the caller's
             signal.signal(signal.SIGTERM, previous)
     return True
+
+
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """A HOST:PORT that answers no TCP connection fails in seconds (Ray itself retries for a minute or more)."""
+    import socket
+
+    if address == "auto":
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"expected auto, local or HOST:PORT, got {address!r}")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as error:
+        raise ConnectionError(f"nothing answers at {host}:{port}: {error.strerror or error}") from None
 
 
 def _worker_env() -> dict:
@@ -321,6 +337,7 @@ def evaluate_ray(model_names: Sequence[str], benchmark: str, root, *, ray: str =
     from core.store import ResultsStore
 
     began_all = time.perf_counter()
+    mode = ray  # the name `ray` is the module below
     store = store or ResultsStore()
     if resize != "pil":
         raise UserError(f"--ray runs the default pil resize backend only, got --resize {resize}. "
@@ -369,13 +386,13 @@ def evaluate_ray(model_names: Sequence[str], benchmark: str, root, *, ray: str =
     if not pending:
         return summaries + _finish(store, plans, todo, folder, "done", 0.0, {plan.name: 0 for plan in plans})
 
-    owned = connect(ray, num_cpus=num_cpus, object_store_mb=object_store_mb)
-    status, written, folded_rows = "done", {plan.name: 0 for plan in plans}, 0
+    status, written, folded_rows, owned = "done", {plan.name: 0 for plan in plans}, 0, False
     started = time.perf_counter()
     fold_seconds, shards_written = 0.0, 0
     try:
-        import ray as ray_module
         import ray.data
+
+        owned = connect(mode, num_cpus=num_cpus, object_store_mb=object_store_mb)
 
         cpus, gpus = _cluster_shape()
         batch_size = batch_size or (256 if gpus else 32)
@@ -394,9 +411,10 @@ def evaluate_ray(model_names: Sequence[str], benchmark: str, root, *, ray: str =
         context.max_consecutive_actor_init_deaths = 1  # a model that cannot load on a node fails the run, no retry loop
         cfgs = {plan.name: plan.cfg for plan in plans}
         dataset = (ray.data.from_items([{"block": k} for k in range(len(blocks))], override_num_blocks=len(blocks))
-                   # max_retries: a decode task lost with its node is redone (and keeps this stage on CPU
-                   # tasks of its own instead of being fused into the model actors)
-                   .map_batches(_decode_block, batch_size=1, num_cpus=1, max_retries=4, batch_format="numpy",
+                   # memory: what a block's decoded images and crops take (~2 MB an image); declaring it also
+                   # keeps decoding on CPU tasks of its own instead of fused into the model actors
+                   .map_batches(_decode_block, batch_size=1, num_cpus=1, memory=batch_size * 2 * 2**20,
+                                batch_format="numpy",
                                 fn_kwargs={"bench_key": bench.key, "items": pending, "blocks": blocks, "cfgs": cfgs})
                    .map_batches(_ModelActor, batch_size=1, batch_format="numpy",
                                 compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=actor_cpus,

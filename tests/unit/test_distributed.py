@@ -8,6 +8,7 @@ import dataclasses
 import os
 import shutil
 import signal
+import socket
 import threading
 import time
 from pathlib import Path
@@ -265,3 +266,20 @@ def test_the_command_line_runs_on_ray(ray_local, cue_copy, shards, tmp_path, mon
     assert "effnet_lite0: done, 32 new rows" in captured.out and "on Ray (2 CPU, 0 GPU)" in captured.err
     runs = ResultsStore(tmp_path / "results.duckdb").runs()
     assert list(runs["done"]) == [32] and list(runs["status"]) == ["done"]
+
+
+def test_an_address_where_no_cluster_answers_is_a_clear_message_in_seconds(monkeypatch):
+    ray = pytest.importorskip("ray")
+    from core.distributed import RayUnavailable, connect
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)  # as in a fresh process
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    began = time.perf_counter()
+    with pytest.raises(RayUnavailable) as raised:
+        connect(f"127.0.0.1:{port}")
+    assert f"127.0.0.1:{port}" in str(raised.value) and "ray start --head" in str(raised.value)
+    assert time.perf_counter() - began < 30
+    with pytest.raises(RayUnavailable, match="HOST:PORT"):
+        connect("not-an-address")
