@@ -17,6 +17,7 @@ images on each node before anything else starts and names the nodes that cannot.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import pickle
@@ -350,7 +351,7 @@ def evaluate_ray(model_names: Sequence[str], benchmark: str, root, *, ray: str =
     for name in model_names:
         plan = plan_run(models.get(name), bench, root, benchmark=benchmark, variant=variant, protocol=protocol,
                         resize=resize, items=items, data_fingerprint=data_fingerprint, subset=subset,
-                        sample=sample, seed=seed, device="ray")
+                        sample=sample, seed=seed, device="cpu")  # the driver loads a model only to download it
         if store.run_status(plan.run_id) == "done":
             say(f"{name}: {bench.label} already complete in the store (run {plan.run_id}); nothing to do.")
             summaries.append(RunSummary(plan.run_id, name, "skipped", 0))
@@ -362,7 +363,7 @@ def evaluate_ray(model_names: Sequence[str], benchmark: str, root, *, ray: str =
                 raise UserError(f"{name} needs its zero-shot head first: python -m core zero-shot-head {name}")
             head = head.cpu()
         plans.append(_ModelPlan(name, plan.spec, plan.cfg, plan.image_size, plan.run_id, plan.info.weights_key, head))
-        store.start_run(plan.info)
+        store.start_run(dataclasses.replace(plan.info, device="ray"))
     if not plans:
         return summaries
 
