@@ -7,13 +7,17 @@ thread, many blocks per transaction), on synthetic rows shaped like real ones (t
 
     bash scripts/dev python bench/store_write.py [--rows 100000] [--rounds 3] [--block 256]
 
-Prints one line per round and the median. Goal (issue #8): >= 20,000 rows/s with logits.
+Prints one line per round and the median. Goal (issue #8): >= 20,000 rows/s with logits. Meanwhile a
+reader in another process (as the app's Evaluations page) reads the runs table in a loop; its waits
+are printed at the end (goal: no read waits more than ~1 s for the writer).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -43,6 +47,21 @@ def _blocks(run_id: str, n_rows: int, block: int, rng: np.random.Generator, offs
     return blocks
 
 
+_READER = """
+import json, sys, time
+from pathlib import Path
+sys.path.insert(0, sys.argv[3])
+from core.store import ResultsStore
+store, waits, stop = ResultsStore(sys.argv[1], timeout_s=120), [], Path(sys.argv[2])
+while not stop.exists():
+    began = time.perf_counter()
+    store.runs()
+    waits.append(time.perf_counter() - began)
+    time.sleep(0.05)
+print(json.dumps(waits))
+"""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000, help="rows per round for the writer")
@@ -63,6 +82,9 @@ def main() -> None:
     print(f"write_batch per 32-row batch (open/commit/close each): {per_call:,.0f} rows/s "
           f"({(time.perf_counter() - began) / len(blocks) * 1000:.1f} ms per call)")
 
+    stop = folder / "stop"
+    reader = subprocess.Popen([sys.executable, "-c", _READER, str(store.path), str(stop),
+                               str(Path(__file__).resolve().parents[1])], stdout=subprocess.PIPE, text=True)
     rates = []
     for round_ in range(args.rounds):
         run_id = f"writer-{round_}"
@@ -78,6 +100,11 @@ def main() -> None:
         print(f"StoreWriter round {round_ + 1}: {args.rows:,} rows in {seconds:.2f} s = {rates[-1]:,.0f} rows/s "
               f"({writer.stats.commits} commits, median {statistics.median(writer.stats.commit_seconds) * 1000:.0f} ms;"
               f" store now {stored:,} rows with logits, {store.path.stat().st_size / 2**20:,.0f} MiB)")
+    stop.touch()
+    waits = sorted(json.loads(reader.communicate()[0]))
+    print(f"reader in another process during the writer rounds: {len(waits)} reads, median "
+          f"{statistics.median(waits) * 1000:.0f} ms, 95th percentile {waits[int(0.95 * (len(waits) - 1))] * 1000:.0f} ms, "
+          f"max {waits[-1] * 1000:.0f} ms")
     print(f"median StoreWriter: {statistics.median(rates):,.0f} rows/s with logits "
           f"(goal >= 20,000); per-call path {per_call:,.0f} rows/s")
 

@@ -328,6 +328,8 @@ def evaluate(model_names: Sequence[str], benchmark: str, root, *, variant: str =
             if head is None:
                 raise UserError(f"{name} needs its zero-shot head first: python -m core zero-shot-head {name}")
         loaded = loaded or load_model(spec, device=device, image_size=plan.image_size)
+        if head is not None:
+            head = head.to(loaded.device)  # once, not per batch
         store.start_run(info)
         done = store.done_image_ids(run_id)
         jobs[name] = EvalJob(loaded, cfg, head, run_id, {item.image_id for item in items} - done)

@@ -151,6 +151,8 @@ class RowBlock:
 _WRITER_CONFIG = {"checkpoint_threshold": "16GB", "force_compression": "uncompressed"}
 """The background writer's connections: checkpoints only when it asks, and without compression
 (stored logits are random-looking float16 that barely compress; compressing them costs seconds)."""
+_READER_GAP_S = 0.05
+"""Pause between back-to-back commits: readers retry every ≤ 0.05 s (+ jitter) and get in here."""
 _WAL_CHECKPOINT_BYTES = 48 * 2**20
 """A log above this is folded into the file after the commit (replaying it costs each open ~0.3 s)."""
 
@@ -187,7 +189,7 @@ class ResultsStore:
                                           "or stop it, then try again.") from None
                     raise
                 time.sleep(delay * (1 + random.random()))
-                delay = min(delay * 2, 0.1)  # the writer commits for a fraction of each second
+                delay = min(delay * 2, 0.05)  # the writer pauses between commits: get in then
         try:
             yield connection
         finally:
@@ -554,10 +556,10 @@ class StoreWriter:
     """Writes `RowBlock`s on a background thread, many per transaction.
 
     `put` returns at once (it waits only when more than `8 × max_rows` rows are queued, so memory
-    stays bounded if the disk is slower than the models). The thread commits what is queued once
-    `flush_s` has passed since its last commit or `max_rows` rows are waiting, then closes the file
-    until the next commit, so readers in other processes get in between (DuckDB admits one process
-    at a time). Blocks are never split: a reader sees whole model-batches only. `close()` (or leaving
+    stays bounded if the disk is slower than the models). The thread commits what is queued (up to
+    `2 × max_rows` rows per transaction) once `flush_s` has passed since its last commit or `max_rows`
+    rows are waiting, then closes the file and pauses briefly, so readers in other processes get in
+    between (DuckDB admits one process at a time). Blocks are never split: a reader sees whole model-batches only. `close()` (or leaving
     the `with` block) commits the rest; a failure on the thread is raised by the next `put`/`close`.
     A SIGKILL loses only what was not yet committed, which a resumed run recomputes.
     """
@@ -623,8 +625,13 @@ class StoreWriter:
                 while not (self._closing or self._flush_now or self._pending_rows >= self.max_rows
                            or (self._pending and time.monotonic() - last_commit >= self.flush_s)):
                     self._condition.wait(max(0.01, self.flush_s - (time.monotonic() - last_commit)))
-                blocks, self._pending, self._pending_rows = self._pending, [], 0
-                self._in_flight = sum(len(block) for block in blocks)
+                taken, rows = 0, 0
+                while taken < len(self._pending) and (taken == 0 or rows + len(self._pending[taken]) <= 2 * self.max_rows):
+                    rows += len(self._pending[taken])
+                    taken += 1
+                blocks, self._pending = self._pending[:taken], self._pending[taken:]
+                self._pending_rows -= rows
+                self._in_flight = rows
                 self._flush_now = False
                 closing = self._closing
             if blocks:
@@ -646,6 +653,8 @@ class StoreWriter:
                     self._in_flight = 0
                     self._condition.notify_all()
                 last_commit = time.monotonic()
+                if self._pending and not closing:
+                    time.sleep(_READER_GAP_S)  # a reader waiting for the file gets in before the next commit
             if closing:
                 with self._condition:
                     if self._pending:
