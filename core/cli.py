@@ -46,6 +46,9 @@ def _parser() -> argparse.ArgumentParser:
                           help="pil (default): each model's crop with PIL, as the paper's code; tensor: decode once, "
                                "crop on the device in batches (fast on a GPU; not pixel-identical, keyed apart)")
     evaluate.add_argument("--compile", action="store_true", help="torch.compile each model (pays off on a GPU)")
+    evaluate.add_argument("--ray", metavar="auto|local|ADDRESS",
+                          help="evaluate on Ray: local (start Ray on this machine), auto (the cluster `ray start` "
+                               "made) or a cluster address; the dataset must be readable on every node")
     commands.add_parser("status", help="what the results store holds, per run")
     commands.add_parser("migrate", help="bring a results store of an earlier schema to this version (keeps every row)")
     probe = commands.add_parser("probe", help="linear probes on frozen features of a train/test image folder")
@@ -287,10 +290,20 @@ def _evaluate(args) -> int:
         if bar is None:
             bar = tqdm(total=update.total, unit="img", dynamic_ncols=True)
         bar.update(update.done - bar.n)
+        if update.message:  # the Ray path: rows folded into the store so far
+            bar.set_postfix_str(update.message, refresh=False)
 
     from core.store import ResultsStore
 
     store = ResultsStore()
+    if args.ray:
+        from core.distributed import evaluate_ray
+
+        def evaluate(*positional, resize, compile, workers, **options):  # the Ray path's own workers
+            if compile or workers is not None:
+                print("--compile and --workers apply without --ray; ignored.", file=sys.stderr)
+            return evaluate_ray(*positional, ray=args.ray, resize=resize, **options)
+
     with store.writer_lock(on_wait=lambda message: print(message, file=sys.stderr)):
         summaries = evaluate([name.strip() for name in args.models.split(",") if name.strip()], args.benchmark, data,
                              variant=args.variant, protocol=args.protocol, resize=args.resize, limit=args.limit,

@@ -25,7 +25,7 @@ from core.models.load import autocast
 from core.models.preprocess import PreprocessCfg, crop_for_model, to_model_tensor
 
 __all__ = ["evaluate", "evaluate_batch", "EvalProgress", "RunSummary", "EvalJob", "run_id_for", "DecodedItems",
-           "DecodedImages", "forward_logits"]
+           "DecodedImages", "forward_logits", "RunPlan", "plan_run", "plan_items"]
 
 _HARD_LABELS = ("imagenet-hard", "pug-imagenet")
 """Benchmarks whose images count as correct for any of several labels."""
@@ -124,6 +124,86 @@ def run_id_for(**parts) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
+def plan_items(benchmark: str, root, *, variant: str = "", limit: int | None = None, seed: int = 0):
+    """The benchmark's items to evaluate (validated folder; the `--limit/--seed` sample when asked):
+    (bench, resolved root, items, data fingerprint, sample size or None, class subset)."""
+    from pathlib import Path
+
+    import numpy as np
+
+    from core.data import get_benchmark, load_items
+    from core.data.base import fingerprint
+    from core.errors import UserError
+    from core.models.preprocess import parse_variant
+
+    bench = get_benchmark(benchmark)
+    parse_variant(variant)  # a typo fails before any model loads
+    root = Path(root).expanduser().resolve()
+    items = load_items(bench, root)
+    data_fingerprint = fingerprint(items)
+    if limit is not None and limit < 1:
+        raise UserError(f"Expected --limit >= 1, got {limit}.")
+    sample = limit if limit is not None and limit < len(items) else None  # a limit above the size is no sample
+    if sample is not None:
+        chosen = np.sort(np.random.default_rng(seed).choice(len(items), size=sample, replace=False))
+        items = [items[i] for i in chosen]
+    return bench, root, items, data_fingerprint, sample, bench.adapter.class_subset(root)
+
+
+@dataclass
+class RunPlan:
+    """One model's run on a benchmark, before anything is computed: its transform, key and `runs` row."""
+
+    spec: object
+    cfg: PreprocessCfg
+    image_size: int | None
+    run_id: str
+    info: object  # core.store.RunInfo
+    loaded: object = None  # set only when the weights had to be downloaded first
+
+
+def plan_run(spec, bench, root, *, benchmark: str, variant: str, protocol: str, resize: str, items, data_fingerprint: str,
+             subset, sample: int | None, seed: int, device: str) -> RunPlan:
+    """What identifies one model's run (run key, `RunInfo`); loads the model only when its weights need a
+    download (`load_model` raises `WeightsUnavailable` with the fix otherwise). Shared by the
+    single-process and the Ray paths, so both write the same run keys."""
+    import json
+
+    from core.imagenet import class_names
+    from core.models.load import load_model, weights_key, weights_status
+    from core.models.preprocess import apply_variant, parse_variant, resolve_preprocess
+    from core.models.zero_shot import head_key, openai_templates
+    from core.store import RunInfo, packages_json
+
+    keyed_resize = {"resize": resize} if resize != "pil" else {}  # the default keeps today's run keys
+    name = spec.name
+    cfg = resolve_preprocess(spec, protocol)
+    if bench.paper_raw_input and protocol == "paper" and spec.in_paper and spec.head == "supervised":
+        cfg = dataclasses.replace(cfg, resize_mode="none")
+    cfg = apply_variant(cfg, spec, protocol, variant)
+    parsed = parse_variant(variant)
+    image_size = int(parsed[1]) if parsed and parsed[0] == "resolution" else None
+    loaded = None
+    if not weights_status(spec).available:  # raises WeightsUnavailable with what was tried and the fix,
+        loaded = load_model(spec, device=device, image_size=image_size)  # or downloads when allowed
+    weights = loaded.weights_key if loaded is not None else weights_key(spec)
+    key = head_key(spec, class_names(), openai_templates()) if spec.head == "zero_shot" else ""
+    run_id = run_id_for(model=name, weights=weights, benchmark=benchmark, variant=variant,
+                        protocol=protocol, preprocess=cfg.key(), head=key, data=data_fingerprint,
+                        sample=sample, seed=seed if sample is not None else None, **keyed_resize)
+    preprocess = dataclasses.asdict(cfg) | ({"resize_backend": resize} if keyed_resize else {})
+    info = RunInfo(run_id, name, benchmark, variant, protocol, len(items),
+                   class_subset=json.dumps(subset) if subset else None, convention=bench.convention,
+                   model_spec=json.dumps(dataclasses.asdict(spec), sort_keys=True), weights_key=weights,
+                   preprocess_key=cfg.key() + (f"+{resize}" if keyed_resize else ""),
+                   preprocess=json.dumps(preprocess), head_key=key,
+                   data_root=str(root), data_fingerprint=data_fingerprint,
+                   data_revision=bench.adapter.revision(root), sample_limit=sample,
+                   sample_seed=seed if sample is not None else None,
+                   store_logits=bench.store_logits, packages=packages_json(), device=device)
+    return RunPlan(spec, cfg, image_size, run_id, info, loaded)
+
+
 def forward_logits(loaded, batch, head=None):
     """float32 ImageNet logits of a normalised batch: the classifier's, or 100 × cosine to `head`."""
     from core.inference import logits_for
@@ -211,22 +291,15 @@ def evaluate(model_names: Sequence[str], benchmark: str, root, *, variant: str =
     `pil`. `should_stop()` is checked after every batch. `stats`, when given, receives timings per
     stage (decode wait, preprocess, forward, rows, store) and the compile time.
     """
-    import json
-    from pathlib import Path
-
-    import numpy as np
     import torch
 
-    from core.data import get_benchmark, load_items
-    from core.data.base import fingerprint
     from core.errors import UserError
     from core.imagenet import class_names
     from core.models import registry
-    from core.models.load import best_device, load_model, weights_key, weights_status
-    from core.models.preprocess import apply_variant, parse_variant, resolve_preprocess
+    from core.models.load import best_device, load_model
     from core.models.tensor_preprocess import RESIZE_BACKENDS
-    from core.models.zero_shot import head_key, load_head, openai_templates
-    from core.store import ResultsStore, RunInfo, packages_json
+    from core.models.zero_shot import load_head, openai_templates
+    from core.store import ResultsStore
 
     began_all = time.perf_counter()
     store = store or ResultsStore()
@@ -235,61 +308,28 @@ def evaluate(model_names: Sequence[str], benchmark: str, root, *, variant: str =
         raise UserError(f"Expected --resize in {', '.join(RESIZE_BACKENDS)}, got {resize!r}.")
     cuda = device.startswith("cuda")
     batch_size = batch_size or (256 if cuda else 32)
-    bench = get_benchmark(benchmark)
-    parse_variant(variant)  # a typo fails before any model loads
-    root = Path(root).expanduser().resolve()
-    items = load_items(bench, root)
-    data_fingerprint = fingerprint(items)
-    if limit is not None and limit < 1:
-        raise UserError(f"Expected --limit >= 1, got {limit}.")
-    sample = limit if limit is not None and limit < len(items) else None  # a limit above the size is no sample
-    if sample is not None:
-        chosen = np.sort(np.random.default_rng(seed).choice(len(items), size=sample, replace=False))
-        items = [items[i] for i in chosen]
-    subset = bench.adapter.class_subset(root)
+    bench, root, items, data_fingerprint, sample, subset = plan_items(benchmark, root, variant=variant,
+                                                                      limit=limit, seed=seed)
     models, _ = registry()
     jobs: dict[str, EvalJob] = {}
     summaries: list[RunSummary] = []
-    keyed_resize = {"resize": resize} if resize != "pil" else {}  # the default keeps today's run keys
     for name in model_names:
-        spec = models.get(name)
-        cfg = resolve_preprocess(spec, protocol)
-        if bench.paper_raw_input and protocol == "paper" and spec.in_paper and spec.head == "supervised":
-            cfg = dataclasses.replace(cfg, resize_mode="none")
-        cfg = apply_variant(cfg, spec, protocol, variant)
-        parsed = parse_variant(variant)
-        image_size = int(parsed[1]) if parsed and parsed[0] == "resolution" else None
-        loaded = None
-        if not weights_status(spec).available:  # raises WeightsUnavailable with what was tried and the fix,
-            loaded = load_model(spec, device=device, image_size=image_size)  # or downloads when allowed
-        weights = loaded.weights_key if loaded is not None else weights_key(spec)
-        head, key = None, ""
-        if spec.head == "zero_shot":
-            key = head_key(spec, class_names(), openai_templates())
-        run_id = run_id_for(model=name, weights=weights, benchmark=benchmark, variant=variant,
-                            protocol=protocol, preprocess=cfg.key(), head=key, data=data_fingerprint,
-                            sample=sample, seed=seed if sample is not None else None, **keyed_resize)
+        plan = plan_run(models.get(name), bench, root, benchmark=benchmark, variant=variant, protocol=protocol,
+                        resize=resize, items=items, data_fingerprint=data_fingerprint, subset=subset, sample=sample,
+                        seed=seed, device=device)
+        spec, cfg, run_id, info, loaded = plan.spec, plan.cfg, plan.run_id, plan.info, plan.loaded
         if store.run_status(run_id) == "done":  # a finished run loads no model
             say(f"{name}: {bench.label} already complete in the store (run {run_id}); nothing to do.")
             summaries.append(RunSummary(run_id, name, "skipped", 0))
             continue
+        head = None
         if spec.head == "zero_shot":
             head = load_head(spec, class_names(), openai_templates())
             if head is None:
                 raise UserError(f"{name} needs its zero-shot head first: python -m core zero-shot-head {name}")
-        loaded = loaded or load_model(spec, device=device, image_size=image_size)
+        loaded = loaded or load_model(spec, device=device, image_size=plan.image_size)
         if head is not None:
             head = head.to(loaded.device)  # once, not per batch
-        preprocess = dataclasses.asdict(cfg) | ({"resize_backend": resize} if keyed_resize else {})
-        info = RunInfo(run_id, name, benchmark, variant, protocol, len(items),
-                       class_subset=json.dumps(subset) if subset else None, convention=bench.convention,
-                       model_spec=json.dumps(dataclasses.asdict(spec), sort_keys=True), weights_key=weights,
-                       preprocess_key=cfg.key() + (f"+{resize}" if keyed_resize else ""),
-                       preprocess=json.dumps(preprocess), head_key=key,
-                       data_root=str(root), data_fingerprint=data_fingerprint,
-                       data_revision=bench.adapter.revision(root), sample_limit=sample,
-                       sample_seed=seed if sample is not None else None,
-                       store_logits=bench.store_logits, packages=packages_json(), device=device)
         store.start_run(info)
         done = store.done_image_ids(run_id)
         jobs[name] = EvalJob(loaded, cfg, head, run_id, {item.image_id for item in items} - done)

@@ -87,10 +87,12 @@ def launch(arguments: list[str], name: str) -> Job:
 
 
 def launch_evaluation(models: list[str], benchmark: str, data: str, *, variant: str = "", protocol: str = "paper",
-                      limit: int | None = None, seed: int = 0) -> Job:
-    """`python -m core evaluate …` in the background."""
+                      limit: int | None = None, seed: int = 0, ray: str | None = None) -> Job:
+    """`python -m core evaluate …` in the background (`ray`: `local`, `auto` or a cluster address)."""
     arguments = ["evaluate", "--models", ",".join(models), "--benchmark", benchmark, "--data", str(data),
                  "--protocol", protocol]
+    if ray:
+        arguments += ["--ray", ray]
     if variant:
         arguments += ["--variant", variant]
     if limit:

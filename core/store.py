@@ -30,7 +30,7 @@ from core.config import cache_dir
 from core.errors import UserError
 
 __all__ = ["prediction_cache", "prediction_key", "SCHEMA_VERSION", "ResultsStore", "StoreLocked", "SchemaMismatch",
-           "results_path", "RunInfo", "RowBlock", "StoreWriter", "WriterStats"]
+           "results_path", "RunInfo", "RowBlock", "StoreWriter", "WriterStats", "shard_table"]
 
 SCHEMA_VERSION = 2
 """2: per-image calibration columns (cal_conf, cal_correct, log_prob_true, brier) computed at write time."""
@@ -408,6 +408,40 @@ class ResultsStore:
             if checkpoint is None and self._wal_bytes() > _WAL_CHECKPOINT_BYTES:
                 connection.execute("CHECKPOINT")
 
+    def fold_shards(self, paths: "list[Path]") -> int:
+        """Insert the rows and logits of Parquet shards (written by `shard_table`, e.g. by the Ray path's
+        workers) in one transaction. Idempotent: rows already stored are ignored, so folding a shard
+        twice, or a shard whose block was also computed elsewhere, changes nothing. Returns the number
+        of prediction rows that were new."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        paths = [Path(path) for path in paths]
+        if not paths:
+            return 0
+        self._ensure_schema()
+        table = pa.concat_tables([pq.read_table(path) for path in paths], promote_options="permissive")
+        if not table.num_rows:
+            return 0
+        with self._connect(read_only=False, config=_WRITER_CONFIG) as connection:
+            connection.execute("PRAGMA disable_checkpoint_on_shutdown")
+            connection.execute("BEGIN TRANSACTION")
+            try:
+                connection.register("shard_rows", table)
+                before = connection.execute("SELECT count(*) FROM predictions").fetchone()[0]
+                connection.execute(f"INSERT OR IGNORE INTO predictions SELECT {', '.join(PREDICTION_COLUMNS)} "
+                                   "FROM shard_rows")
+                after = connection.execute("SELECT count(*) FROM predictions").fetchone()[0]
+                connection.execute("INSERT OR IGNORE INTO logits SELECT run_id, image_id, logits FROM shard_rows "
+                                   "WHERE logits IS NOT NULL")
+                connection.execute("COMMIT")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            if self._wal_bytes() > _WAL_CHECKPOINT_BYTES:
+                connection.execute("CHECKPOINT")
+        return int(after - before)
+
     def _wal_bytes(self) -> int:
         try:
             return os.stat(str(self.path) + ".wal").st_size
@@ -654,6 +688,29 @@ def _logit_table(block: RowBlock):
     blobs = pa.Array.from_buffers(pa.binary(), n, [None, offsets, pa.py_buffer(matrix.tobytes())])
     return pa.table({"run_id": _column("run_id", block.columns["run_id"], n),
                      "image_id": _column("image_id", block.columns["image_id"], n), "logits": blobs})
+
+
+def shard_table(blocks: "list[RowBlock]"):
+    """One Arrow table of prediction rows (`PREDICTION_COLUMNS`, the store's types) plus a `logits`
+    column (float16 bytes, NULL where a block has none): the format of a Parquet shard that
+    `ResultsStore.fold_shards` inserts. Built by the same conversion `write_blocks` uses, so a shard holds
+    exactly what the single-process writer would have stored."""
+    import pyarrow as pa
+
+    tables = []
+    for block in blocks:
+        if not len(block):
+            continue
+        rows = _prediction_table(block)
+        if block.logits is not None:
+            blobs = _logit_table(block).column("logits")
+        else:
+            blobs = pa.nulls(len(block), pa.binary())
+        tables.append(rows.append_column("logits", blobs))
+    if not tables:
+        names = list(PREDICTION_COLUMNS)
+        return pa.table({name: pa.array([], _arrow_type(name)) for name in names} | {"logits": pa.array([], pa.binary())})
+    return pa.concat_tables(tables)
 
 
 def _dict_block(rows: list[dict], logits: list[tuple[str, str, bytes]] | None) -> RowBlock:

@@ -52,6 +52,8 @@ def _progress() -> None:
 _progress()
 
 st.subheader("Start an evaluation")
+_RAY_MODES = {"this process": None, "Ray on this machine": "local", "Ray cluster started here": "auto",
+              "Ray cluster at…": "address"}
 statuses = ui.statuses()
 live = [status.spec.name for status in statuses if status.live]
 with st.form("evaluations_start"):
@@ -66,6 +68,12 @@ with st.form("evaluations_start"):
     variant = columns[1].text_input("Variant", key="evaluations_variant", placeholder="scale=1.5, shift=30, …")
     limit = columns[2].number_input("Sample size (0 = all)", min_value=0, value=0, step=100, key="evaluations_limit")
     seed = columns[3].number_input("Seed", min_value=0, value=0, key="evaluations_seed")
+    where = st.columns([1, 3])
+    ray_mode = where[0].selectbox("Run on", list(_RAY_MODES), key="evaluations_ray",
+                                  help="Ray spreads decoding and the models over a cluster; the results are the same.")
+    ray_address = where[1].text_input("Ray cluster address", key="evaluations_ray_address",
+                                      placeholder="for 'Ray cluster at…': e.g. 10.0.0.5:6379 (the dataset folder must "
+                                                  "be readable at the same path on every node)")
     submitted = st.form_submit_button("Start in the background")
 
 if submitted:
@@ -78,9 +86,12 @@ if submitted:
         st.warning("Choose at least one model.")
     elif str(root) in ("", "."):
         st.warning(f"Enter the folder that holds {spec.label}. {spec.obtain}")
+    elif _RAY_MODES[ray_mode] == "address" and not ray_address.strip():
+        st.warning("Enter the Ray cluster's address (shown by `ray start --head`), or choose another 'Run on'.")
     elif problems:
         st.error(f"{spec.label} at {root} cannot be used:\n" + "\n".join(f"- {problem}" for problem in problems[:5]))
     else:
+        ray = ray_address.strip() if _RAY_MODES[ray_mode] == "address" else _RAY_MODES[ray_mode]
         job = jobs.launch_evaluation(models, benchmark, str(root), variant=variant.strip(), protocol=protocol,
-                                     limit=int(limit) or None, seed=int(seed))
+                                     limit=int(limit) or None, seed=int(seed), ray=ray)
         st.success(f"Started (pid {job.pid}); progress appears above. Log: {job.log}")

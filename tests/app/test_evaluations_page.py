@@ -65,3 +65,24 @@ def test_start_runs_evaluate_in_the_background(monkeypatch, tmp_path, tiny_model
     assert list(runs["status"]) == ["done"] and list(runs["done"]) == [16], Path(job.log).read_text()[-1000:]
     at.run()
     assert at.dataframe[0].value["images"].tolist() == [16]
+
+
+def test_ray_choice_is_passed_to_the_background_command(monkeypatch, tmp_path, tiny_models_toml):
+    launched = []
+    monkeypatch.setattr(jobs, "launch", lambda arguments, name: launched.append(arguments) or
+                        jobs.Job(0, tuple(arguments), str(tmp_path / "log"), time.time()))
+    at = _page(monkeypatch, tmp_path)
+    at.multiselect(key="evaluations_models").set_value(["tiny_vit"])
+    at.selectbox(key="evaluations_benchmark").select("cue-conflict")
+    at.text_input(key="evaluations_data").input(str(SHARED / "cue-conflict"))
+    at.selectbox(key="evaluations_ray").select("Ray cluster at…")
+    start = next(button for button in at.button if button.label == "Start in the background")
+    start.click().run()
+    assert not at.exception and not launched
+    assert any("address" in warning.value for warning in at.warning)  # an address is needed first
+    at.text_input(key="evaluations_ray_address").input("10.0.0.5:6379")
+    next(button for button in at.button if button.label == "Start in the background").click().run()
+    at.selectbox(key="evaluations_ray").select("Ray on this machine")
+    next(button for button in at.button if button.label == "Start in the background").click().run()
+    assert not at.exception
+    assert [arguments[arguments.index("--ray") + 1] for arguments in launched] == ["10.0.0.5:6379", "local"]
