@@ -163,15 +163,20 @@ def _shifted_window(image: Image.Image, cfg: PreprocessCfg, mode) -> Image.Image
     `cfg.shift` pixels along the longer side (clamped inside the image), resized to input_size²."""
     from torchvision.transforms.functional import resize
 
-    width, height = image.size
+    window = image.crop(shifted_window_box(*image.size, cfg))
+    return resize(window, [cfg.input_size, cfg.input_size], interpolation=mode)
+
+
+def shifted_window_box(width: int, height: int, cfg: PreprocessCfg) -> tuple[int, int, int, int]:
+    """(left, top, right, bottom) of the shifted window of `_shifted_window` in an image of that size:
+    one rule for the PIL and the tensor backends."""
     side = cfg.input_size * min(width, height) / cfg.resize_size
     left, top = (width - side) / 2, (height - side) / 2
     if width >= height:
         left = min(max(left + cfg.shift, 0), width - side)
     else:
         top = min(max(top + cfg.shift, 0), height - side)
-    window = image.crop((round(left), round(top), round(left + side), round(top + side)))
-    return resize(window, [cfg.input_size, cfg.input_size], interpolation=mode)
+    return round(left), round(top), round(left + side), round(top + side)
 
 
 INVARIANCE_VARIANTS: dict[str, tuple[float, ...]] = {

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Literal, Sequence
 
-from core.models.preprocess import PreprocessCfg
+from core.models.preprocess import PreprocessCfg, shifted_window_box
 
 __all__ = ["ResizeBackend", "RESIZE_BACKENDS", "to_uint8_tensor", "crop_tensor", "preprocess_batch"]
 
@@ -45,13 +45,7 @@ def crop_tensor(image, cfg: PreprocessCfg):
         return F.resize(image, [cfg.input_size, cfg.input_size], interpolation=_mode(cfg), antialias=antialias)
     height, width = image.shape[-2:]
     if cfg.shift:
-        side = cfg.input_size * min(width, height) / cfg.resize_size
-        left, top = (width - side) / 2, (height - side) / 2
-        if width >= height:
-            left = min(max(left + cfg.shift, 0), width - side)
-        else:
-            top = min(max(top + cfg.shift, 0), height - side)
-        box = (round(left), round(top), round(left + side), round(top + side))
+        box = shifted_window_box(width, height, cfg)
         window = image[..., box[1]:box[3], box[0]:box[2]]
         return F.resize(window, [cfg.input_size, cfg.input_size], interpolation=_mode(cfg), antialias=antialias)
     resized = F.resize(image, cfg.resize_size, interpolation=_mode(cfg), antialias=antialias)
