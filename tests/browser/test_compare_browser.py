@@ -10,15 +10,11 @@ from __future__ import annotations
 import csv
 import io
 import os
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.browser.test_app_browser import CHROMIUM, CHROMIUM_ARGS, ROOT, SHOTS, _free_port, _no_exception, _settle
+from tests.browser.test_app_browser import CHROMIUM, CHROMIUM_ARGS, SHOTS, _no_exception, _settle, streamlit_server
 
 pytestmark = pytest.mark.browser
 
@@ -40,27 +36,8 @@ def six_models_url(tmp_path_factory, tiny_specs, tiny_clip_head):
                                           label="A second tiny ViT with a rather long display name"), toml)
     append_user_model(dataclasses.replace(tiny_specs["tiny_convnext"], name="tiny_convnext_long",
                                           label="Another tiny ConvNeXt, also with a long name (random)"), toml)
-    port = _free_port()
-    log = folder / "streamlit.log"
-    with open(log, "w") as handle:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-             "--server.address", "127.0.0.1", "--server.headless", "true"],
-            cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT, env={**os.environ, "BAE_MODELS_TOML": str(toml)})
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(120):
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).status == 200:
-                    break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            pytest.fail(f"streamlit did not start: {log.read_text()[-2000:]}")
+    with streamlit_server(folder / "streamlit.log", {**os.environ, "BAE_MODELS_TOML": str(toml)}) as url:
         yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
