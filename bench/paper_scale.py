@@ -2,10 +2,10 @@
 
 Builds (once) a store with the paper's four models × ImageNet val (50,000, with logits), V2 10,000,
 A 7,500, R 30,000, Sketch 50,889, Hard 13,925 (with logits), C 750,000 (no logits) and cue-conflict
-1,280 (with logits), plus the authors' and the human observers' cue-conflict decisions, written
-through `ResultsStore.write_batch` in batches as `evaluate` writes them (real val file names and
-labels from the imagenet-x package; synthetic, seeded predictions at the paper's accuracies;
-float16 logits; the schema-2 derived columns from `derived_columns`, as the engine computes them).
+1,280 (with logits), plus the authors' and the human observers' cue-conflict decisions, written as
+`evaluate` writes them: `core.rows.result_columns` on each batch of float16 logits, through the
+background `StoreWriter` (real val file names, labels and ReaL labels from the imagenet-x package;
+synthetic, seeded logits whose top-1 matches the paper's accuracy of each model on each benchmark).
 Then, in a fresh process, opens every analysis page and the Evaluations page with Streamlit's
 AppTest (first open, then one widget change) and reports seconds and the process's peak RSS.
 
@@ -38,7 +38,7 @@ SIZES = {"imagenet-val": (50_000, True, False), "imagenet-v2": (10_000, True, Fa
          "imagenet-sketch": (50_889, True, False), "imagenet-hard": (13_925, True, False),
          "imagenet-c": (750_000, False, False), "cue-conflict": (1_280, True, False)}
 SUBSET = list(range(0, 1000, 5))
-BATCH = 25_000
+BATCH = 8_192
 
 
 def _accuracy(model: str, benchmark: str) -> float:
@@ -81,11 +81,19 @@ def _items(benchmark: str, n: int, rng):
     return [f"{benchmark}/{i:07d}.JPEG" for i in range(n)], labels, conditions, None, None
 
 
-def _write_run(store, model: str, benchmark: str, rng) -> None:
-    from core.data.cue_conflict import SIXTEEN_CLASSES, sixteen_class_indices
-    from core.data.imagenet import _real_labels
-    from core.metrics.calibration import derived_columns
-    from core.store import RunInfo
+def _real_for(ids: list[str]) -> list[list[int]]:
+    """ImageNet-ReaL labels of val files, by the number in each file name (as the val adapter does)."""
+    from core.data.imagenet import _VAL_FILE, _real_labels
+
+    real = _real_labels()
+    return [list(real[int(_VAL_FILE.search(name)[1]) - 1]) for name in ids]
+
+
+def _write_run(writer, store, model: str, benchmark: str, rng) -> None:
+    """One run's rows as `evaluate` produces them: `core.rows.result_columns` on each batch of (synthetic)
+    logits, handed to the same background `StoreWriter` as `RowBlock`s."""
+    from core.rows import result_columns
+    from core.store import RowBlock, RunInfo
 
     n, with_logits, subset = SIZES[benchmark]
     ids, labels, conditions, shapes, textures = _items(benchmark, n, rng)
@@ -93,57 +101,30 @@ def _write_run(store, model: str, benchmark: str, rng) -> None:
     store.start_run(RunInfo(run_id, model, benchmark, "", "paper", n, class_subset=json.dumps(SUBSET) if subset
                             else None, store_logits=with_logits, data_root="/synthetic"))
     accuracy = _accuracy(model, benchmark)
-    real = _real_labels() if benchmark == "imagenet-val" else None
-    members = sixteen_class_indices()
+    real = _real_for(ids) if benchmark == "imagenet-val" else None
     classes = np.array(SUBSET) if subset else np.arange(1000)
+    noise = 1.5 * rng.standard_normal((BATCH, 1000), dtype=np.float32)
     for start in range(0, n, BATCH):
         stop = min(start + BATCH, n)
         size = stop - start
         truth = labels[start:stop]
         hit = rng.random(size) < accuracy
         pred = np.where(hit & (truth >= 0), truth, classes[rng.integers(0, len(classes), size)])
-        rows = []
-        if with_logits:
-            logits = (1.5 * rng.standard_normal((size, 1000), dtype=np.float32))
-            logits[np.arange(size), pred] += rng.uniform(3, 9, size).astype(np.float32)
-            stored = logits.astype(np.float16)
-            derived = derived_columns(stored, truth, SUBSET if subset else None)
-            scores = stored.astype(np.float32)
-            if subset:
-                masked = np.full_like(scores, -np.inf)
-                masked[:, classes] = scores[:, classes]
-                scores = masked
-            scores -= scores.max(axis=1, keepdims=True)
-            probs = np.exp(scores)
-            probs /= probs.sum(axis=1, keepdims=True)
-            top5 = np.argsort(-probs, axis=1)[:, :5]
-            top5_prob = np.take_along_axis(probs, top5, axis=1)
-        else:
-            top5 = np.stack([pred, *(rng.integers(0, 1000, size) for _ in range(4))], axis=1)
-            top5_prob = np.sort(rng.dirichlet(np.ones(6), size)[:, :5], axis=1)[:, ::-1]
-        blobs = []
-        for i in range(size):
-            index = start + i
-            row = {"run_id": run_id, "image_id": ids[index], "path": None, "label": int(truth[i]),
-                   "labels": list(real[index]) if real is not None else [], "pred": int(top5[i, 0]),
-                   "top5": [int(v) for v in top5[i]], "top5_prob": [float(v) for v in top5_prob[i]],
-                   "conf": float(top5_prob[i, 0]), "condition": conditions[index] if conditions else None}
-            if shapes is not None:
-                p16 = [float(probs[i, list(members[c])].mean()) for c in SIXTEEN_CLASSES]
-                row.update(shape=shapes[index], texture=textures[index], probs16=p16,
-                           decision16=SIXTEEN_CLASSES[int(np.argmax(p16))])
-                row["correct"] = row["decision16"] == shapes[index]
-            else:
-                row["correct"] = bool(top5[i, 0] == truth[i])
-                row["prob_true"] = float(probs[i, truth[i]]) if with_logits and truth[i] >= 0 else None
-            if with_logits:
-                row.update(cal_conf=float(derived["cal_conf"][i]), cal_correct=bool(derived["cal_correct"][i]),
-                           log_prob_true=None if np.isnan(derived["log_prob_true"][i]) else
-                           float(derived["log_prob_true"][i]),
-                           brier=None if np.isnan(derived["brier"][i]) else float(derived["brier"][i]))
-                blobs.append((run_id, ids[index], stored[i].tobytes()))
-            rows.append(row)
-        store.write_batch(rows, blobs or None)
+        logits = noise[rng.integers(0, len(noise), size)]  # rows of a seeded pool: drawing 10⁹ normals is the slow part
+        logits[np.arange(size), pred] += rng.uniform(3, 9, size).astype(np.float32)
+        logits = logits.astype(np.float16)  # what the engine stores
+        columns = result_columns(logits.astype(np.float32), labels=truth, class_subset=SUBSET if subset else None,
+                                 shapes=shapes[start:stop] if shapes is not None else None)
+        if not with_logits:  # ImageNet-C: no logits, so no calibration columns either (as evaluate writes it)
+            for name in ("cal_conf", "cal_correct", "log_prob_true", "brier"):
+                columns.pop(name, None)
+        columns.update(run_id=[run_id] * size, image_id=ids[start:stop], label=truth.astype(np.int32),
+                       labels=real[start:stop] if real is not None else [[] for _ in range(size)],
+                       condition=conditions[start:stop] if conditions else None,
+                       shape=shapes[start:stop] if shapes is not None else None,
+                       texture=textures[start:stop] if textures is not None else None)
+        writer.put(RowBlock(columns, logits if with_logits else None))
+    writer.flush()
     store.finish_run(run_id, "done", images_per_s=100.0, device="synthetic")
 
 
@@ -155,11 +136,12 @@ def build(path: Path) -> None:
     began = time.perf_counter()
     store = ResultsStore(path, timeout_s=600)
     rng = np.random.default_rng(0)
-    for model in MODELS:
-        for benchmark in SIZES:
-            _write_run(store, model, benchmark, rng)
-            print(f"  {model} {benchmark}: {SIZES[benchmark][0]:,} rows ({time.perf_counter() - began:.0f} s)",
-                  flush=True)
+    with store.writer() as writer:
+        for model in MODELS:
+            for benchmark in SIZES:
+                _write_run(writer, store, model, benchmark, rng)
+                print(f"  {model} {benchmark}: {SIZES[benchmark][0]:,} rows ({time.perf_counter() - began:.0f} s)",
+                      flush=True)
     data = shared_dir() / "data"
     import_author_decisions(data / "cue-conflict-paper-models", store, say=lambda _: None)
     import_human_decisions(data / "cue-conflict-human", store, say=lambda _: None)

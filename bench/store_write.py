@@ -96,10 +96,12 @@ def main() -> None:
                 writer.put(block)
         seconds = time.perf_counter() - began
         rates.append(args.rows / seconds)
-        stored = int(store.query("SELECT count(*) AS n FROM logits")["n"][0])
+        stored = len(store.logits(run_id)[0])
+        logit_bytes = sum(path.stat().st_size for path in store.logits_root.rglob("*.parquet"))
         print(f"StoreWriter round {round_ + 1}: {args.rows:,} rows in {seconds:.2f} s = {rates[-1]:,.0f} rows/s "
               f"({writer.stats.commits} commits, median {statistics.median(writer.stats.commit_seconds) * 1000:.0f} ms;"
-              f" store now {stored:,} rows with logits, {store.path.stat().st_size / 2**20:,.0f} MiB)")
+              f" {stored:,} rows with logits read back; store {store.path.stat().st_size / 2**20:,.0f} MiB + logits "
+              f"{logit_bytes / 2**20:,.0f} MiB)")
     stop.touch()
     waits = sorted(json.loads(reader.communicate()[0]))
     print(f"reader in another process during the writer rounds: {len(waits)} reads, median "

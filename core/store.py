@@ -4,9 +4,16 @@ DuckDB allows one writing process, and while any process has the file open for w
 may open it, not even read-only (and an open read-only connection keeps the writer out). So every
 access here is short: readers open read-only for one query and close it, and both sides retry with
 backoff while the other holds it. An evaluation writes through a `StoreWriter`: a background thread
-that gathers many model-batches and commits them every ~1 s (or 4,096 rows) in one transaction,
+that gathers many model-batches and commits them every ~1 s (or 8,192 rows) in one transaction,
 then closes the file, so the models never wait for the store and readers get in between commits.
 A lock file keeps a second `evaluate` process waiting until the first is done.
+
+Logits (2 KB per image, nine tenths of what a run writes) are not inserted into DuckDB: each commit
+writes them to an append-only Parquet file under `<store>-logits/<run>/`, before the rows that refer
+to them are committed, so a crash leaves at most logits of uncommitted rows, which reads ignore. In
+DuckDB they would be written three times (table, log, checkpoint) and make every open and checkpoint
+slower; as files they cost one sequential write. `logits(run_id)` reads both places (stores written
+before kept them in the `logits` table).
 
 Keys are content hashes and configuration keys, never display names, so a changed model,
 checkpoint, transform or dataset never reuses old results.
@@ -156,12 +163,10 @@ class RowBlock:
 
 
 _WRITER_CONFIG = {"checkpoint_threshold": "16GB", "force_compression": "uncompressed"}
-"""The background writer's connections: checkpoints only when it asks, and without compression
-(stored logits are random-looking float16 that barely compress; compressing them costs seconds)."""
+"""Connections that insert rows: they checkpoint when they ask (once per commit), uncompressed."""
 _READER_GAP_S = 0.05
 """Pause between back-to-back commits: readers retry every ≤ 0.05 s (+ jitter) and get in here."""
-_WAL_CHECKPOINT_BYTES = 48 * 2**20
-"""A log above this is folded into the file after the commit (replaying it costs each open ~0.3 s)."""
+_LOGIT_FILE_COLUMNS = ("image_id", "logits")
 
 
 def _is_lock_error(error: Exception) -> bool:
@@ -183,7 +188,7 @@ class ResultsStore:
         import duckdb
 
         deadline = time.monotonic() + self.timeout_s
-        delay = 0.02
+        delay = 0.005
         while True:
             try:
                 connection = duckdb.connect(str(self.path), read_only=read_only, config=config or {})
@@ -196,7 +201,9 @@ class ResultsStore:
                                           "or stop it, then try again.") from None
                     raise
                 time.sleep(delay * (1 + random.random()))
-                delay = min(delay * 2, 0.05)  # the writer pauses between commits: get in then
+                # a failed attempt costs microseconds; polling every ≤ 20 ms lands in the writer's
+                # 50 ms pause between commits, so a reader waits about one commit at most
+                delay = min(delay * 2, 0.01)
         try:
             yield connection
         finally:
@@ -375,13 +382,13 @@ class ResultsStore:
             return
         self.write_blocks([block])
 
-    def write_blocks(self, blocks: "list[RowBlock]", *, checkpoint: bool | None = True) -> None:
+    def write_blocks(self, blocks: "list[RowBlock]") -> None:
         """Insert many blocks in one transaction (one connection): the writer's unit of work.
 
-        `checkpoint=True` folds the write-ahead log into the file when the connection closes (DuckDB's
-        default); `None` only once the log exceeds `_WAL_CHECKPOINT_BYTES`, and without compressing the
-        new rows: the checkpoint, not the insert, is what costs (≈ 10× for random float16 logits),
-        while a short log costs every later open only a fraction of a second to replay.
+        Their logits go first to one Parquet file per run (`_write_logit_files`), then the rows are
+        committed and the write-ahead log is folded into the file at once, uncompressed: every open
+        (the next commit, each reader) would otherwise replay the log first, and compressing costs
+        more than the few bytes it saves (measured in bench/store_write.py).
         """
         import pyarrow as pa
 
@@ -391,56 +398,134 @@ class ResultsStore:
         self._ensure_schema()
         rows = pa.concat_tables([_prediction_table(block) for block in blocks])
         logit_tables = [_logit_table(block) for block in blocks if block.logits is not None]
-        with self._connect(read_only=False, config=None if checkpoint else _WRITER_CONFIG) as connection:
-            if not checkpoint:
-                connection.execute("PRAGMA disable_checkpoint_on_shutdown")
+        if logit_tables:
+            self._write_logit_files(pa.concat_tables(logit_tables))
+        self._insert_rows(rows)
+
+    def _insert_rows(self, rows) -> int:
+        """INSERT OR IGNORE an Arrow table of prediction rows in one transaction, then checkpoint;
+        returns how many rows were new."""
+        with self._connect(read_only=False, config=_WRITER_CONFIG) as connection:
+            connection.execute("PRAGMA disable_checkpoint_on_shutdown")
             connection.execute("BEGIN TRANSACTION")
             try:
-                connection.register("batch_rows", rows)
-                connection.execute(f"INSERT OR IGNORE INTO predictions SELECT {', '.join(PREDICTION_COLUMNS)} FROM batch_rows")
-                if logit_tables:
-                    connection.register("batch_logits", pa.concat_tables(logit_tables))
-                    connection.execute("INSERT OR IGNORE INTO logits SELECT run_id, image_id, logits FROM batch_logits")
+                before = connection.execute("SELECT count(*) FROM predictions").fetchall()[0][0]
+                connection.register("new_rows", rows)
+                connection.execute(f"INSERT OR IGNORE INTO predictions SELECT {', '.join(PREDICTION_COLUMNS)} "
+                                   "FROM new_rows")
+                after = connection.execute("SELECT count(*) FROM predictions").fetchall()[0][0]
                 connection.execute("COMMIT")
             except BaseException:
                 connection.execute("ROLLBACK")
                 raise
-            if checkpoint is None and self._wal_bytes() > _WAL_CHECKPOINT_BYTES:
-                connection.execute("CHECKPOINT")
+            connection.execute("CHECKPOINT")
+        return int(after - before)
 
     def fold_shards(self, paths: "list[Path]") -> int:
         """Insert the rows and logits of Parquet shards (written by `shard_table`, e.g. by the Ray path's
-        workers) in one transaction. Idempotent: rows already stored are ignored, so folding a shard
-        twice, or a shard whose block was also computed elsewhere, changes nothing. Returns the number
-        of prediction rows that were new."""
+        workers) in one transaction. Idempotent: rows already stored are ignored and each shard's logits
+        file is named after the shard, so folding a shard twice, or a shard whose block was also computed
+        elsewhere, changes nothing. Returns the number of prediction rows that were new."""
         import pyarrow as pa
+        import pyarrow.compute as pc
         import pyarrow.parquet as pq
 
         paths = [Path(path) for path in paths]
         if not paths:
             return 0
         self._ensure_schema()
-        table = pa.concat_tables([pq.read_table(path) for path in paths], promote_options="permissive")
-        if not table.num_rows:
-            return 0
-        with self._connect(read_only=False, config=_WRITER_CONFIG) as connection:
-            connection.execute("PRAGMA disable_checkpoint_on_shutdown")
-            connection.execute("BEGIN TRANSACTION")
+        tables = [(path, pq.read_table(path)) for path in paths]
+        for path, table in tables:
+            with_logits = table.filter(pc.is_valid(table.column("logits")))
+            if with_logits.num_rows:
+                self._write_logit_files(with_logits.select(["run_id", *_LOGIT_FILE_COLUMNS]), name=f"fold-{path.stem}")
+        table = pa.concat_tables([table for _, table in tables], promote_options="permissive")
+        return self._insert_rows(table) if table.num_rows else 0
+
+    # logits files ----------------------------------------------------------------------------------
+    @property
+    def logits_root(self) -> Path:
+        """`<store name>-logits/` beside the store: one folder of Parquet files per run."""
+        return self.path.with_name(self.path.stem + "-logits")
+
+    def _logits_dir(self, run_id: str) -> Path:
+        import hashlib
+        import re
+
+        readable = re.sub(r"[^A-Za-z0-9_.-]", "_", run_id)[:64]
+        return self.logits_root / f"{readable}-{hashlib.sha1(run_id.encode()).hexdigest()[:10]}"
+
+    def _write_logit_files(self, table, *, name: str | None = None) -> None:
+        """One Parquet file (image_id, logits) per run in `table`, written under a temporary name and
+        renamed, so a reader lists whole files only. Uncompressed: float16 logits barely compress."""
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
+        for run_id in pc.unique(table.column("run_id")).to_pylist():
+            part = table.filter(pc.equal(table.column("run_id"), run_id)).select(list(_LOGIT_FILE_COLUMNS))
+            folder = self._logits_dir(run_id)
+            folder.mkdir(parents=True, exist_ok=True)
+            stem = name or f"{time.time_ns()}-{os.getpid()}-{threading.get_ident()}"
+            temporary = folder / f".{stem}.parquet.tmp"
+            pq.write_table(part, temporary, compression="none", use_dictionary=False, write_statistics=False)
+            os.replace(temporary, folder / f"{stem}.parquet")
+
+    def _logit_files(self, run_id: str) -> list[Path]:
+        folder = self._logits_dir(run_id)
+        return sorted(folder.glob("*.parquet")) if folder.is_dir() else []
+
+    def _read_logit_files(self, run_id: str):
+        """Every (image_id, logits) row in the run's files (an image may appear twice after a resumed
+        crash: the same logits, computed again); retried when a compaction replaces files meanwhile."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        for attempt in range(5):
             try:
-                connection.register("shard_rows", table)
-                before = connection.execute("SELECT count(*) FROM predictions").fetchone()[0]
-                connection.execute(f"INSERT OR IGNORE INTO predictions SELECT {', '.join(PREDICTION_COLUMNS)} "
-                                   "FROM shard_rows")
-                after = connection.execute("SELECT count(*) FROM predictions").fetchone()[0]
-                connection.execute("INSERT OR IGNORE INTO logits SELECT run_id, image_id, logits FROM shard_rows "
-                                   "WHERE logits IS NOT NULL")
-                connection.execute("COMMIT")
-            except BaseException:
-                connection.execute("ROLLBACK")
-                raise
-            if self._wal_bytes() > _WAL_CHECKPOINT_BYTES:
-                connection.execute("CHECKPOINT")
-        return int(after - before)
+                tables = [pq.read_table(path, columns=list(_LOGIT_FILE_COLUMNS)) for path in self._logit_files(run_id)]
+                break
+            except FileNotFoundError:
+                if attempt == 4:
+                    raise
+                time.sleep(0.05)
+        if not tables:
+            return pa.table({"image_id": pa.array([], pa.string()), "logits": pa.array([], pa.binary())})
+        return pa.concat_tables(tables)
+
+    def _compact_logits(self, run_id: str, *, max_files: int = 64) -> None:
+        """Fold a finished run's logits files into one, keeping each committed image once, when it has
+        more than `max_files` (a slow CPU run commits every second: thousands of small files, each a
+        file open for every later read; a GPU run writes a few dozen, not worth a rewrite)."""
+        files = self._logit_files(run_id)
+        if len(files) <= max_files:
+            return
+        table = self._stored_logits(run_id)
+        self._write_logit_files(table.append_column("run_id", _column("run_id", [run_id] * table.num_rows,
+                                                                             table.num_rows)),
+                                name=f"compact-{time.time_ns()}")
+        for path in files:
+            path.unlink(missing_ok=True)
+
+    def _stored_logits(self, run_id: str):
+        """Arrow (image_id, logits) of a run's committed images, each once, in image_id order: the
+        run's files and the `logits` table of older stores, restricted to rows in `predictions`."""
+        import pyarrow as pa
+
+        files = self._read_logit_files(run_id)
+        empty = pa.table({"image_id": pa.array([], pa.string()), "logits": pa.array([], pa.binary())})
+        if not self.path.exists():
+            return empty
+        with self._connect(read_only=True) as connection:
+            version = _schema_version(connection)
+            if version is not None and version != SCHEMA_VERSION:
+                raise SchemaMismatch(self._mismatch(version))
+            connection.register("logit_files", files)
+            return connection.sql("""
+                SELECT image_id, any_value(logits) AS logits FROM (
+                    SELECT image_id, logits FROM logits WHERE run_id = ?
+                    UNION ALL SELECT image_id, logits FROM logit_files)
+                WHERE image_id IN (SELECT image_id FROM predictions WHERE run_id = ?)
+                GROUP BY image_id ORDER BY image_id""", params=[run_id, run_id]).to_arrow_table()
 
     def _wal_bytes(self) -> int:
         try:
@@ -454,7 +539,7 @@ class ResultsStore:
             with self._connect(read_only=False, config=_WRITER_CONFIG) as connection:
                 connection.execute("CHECKPOINT")
 
-    def writer(self, *, flush_s: float = 1.0, max_rows: int = 4096) -> "StoreWriter":
+    def writer(self, *, flush_s: float = 1.0, max_rows: int = 8192) -> "StoreWriter":
         """A background writer for a whole evaluation (use as a context manager)."""
         return StoreWriter(self, flush_s=flush_s, max_rows=max_rows)
 
@@ -466,12 +551,17 @@ class ResultsStore:
                 "UPDATE runs SET status = ?, images_per_s = coalesce(?, images_per_s), device = coalesce(?, device), "
                 "message = ?, finished_at = CASE WHEN ? = 'done' THEN now() ELSE finished_at END WHERE run_id = ?",
                 [status, images_per_s, device, message, status, run_id])
+        if status == "done":
+            self._compact_logits(run_id)
 
     def delete_run(self, run_id: str) -> None:
+        import shutil
+
         self._ensure_schema()
         with self._connect(read_only=False) as connection:
             for table in ("logits", "predictions", "runs"):
                 connection.execute(f"DELETE FROM {table} WHERE run_id = ?", [run_id])
+        shutil.rmtree(self._logits_dir(run_id), ignore_errors=True)
 
     def write_features(self, feature_key: str, rows: list[tuple[str, int, str, bytes]]) -> None:
         """One batch of (image_id, label, split, float32 vector bytes) in one transaction."""
@@ -603,24 +693,20 @@ class ResultsStore:
         return empty if frame.empty else frame
 
     def logits(self, run_id: str):
-        """(image_ids, float32 array n × classes) of a run that stored logits."""
-        import numpy as np
-
-        frame = self.query("SELECT image_id, logits FROM logits WHERE run_id = ? ORDER BY image_id", [run_id])
-        if frame.empty:
-            return [], np.zeros((0, 0), dtype=np.float32)
-        return list(frame["image_id"]), _logit_matrix(frame["logits"])
+        """(image_ids, float32 array n × classes) of a run that stored logits, in image_id order."""
+        table = self._stored_logits(run_id)
+        return table.column("image_id").to_pylist(), _binary_matrix(table.column("logits"))
 
 
 def _schema_version(connection) -> int | None:
     """The store's schema version; None for a new file (no meta table or no entry yet)."""
     try:
-        found = connection.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        found = connection.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall()
     except Exception as error:  # noqa: BLE001 - duckdb.CatalogException: a new, empty file
         if "meta" not in str(error):
             raise
         return None
-    return None if found is None else int(found[0])
+    return int(found[0][0]) if found else None
 
 
 def _logit_matrix(blobs) -> "np.ndarray":
@@ -637,6 +723,35 @@ _ARROW_TYPES = {"label": "int32", "pred": "int32", "labels": "list<int32>", "top
                 "top5_prob": "list<float32>", "probs16": "list<float32>", "prob_true": "float32", "conf": "float32",
                 "correct": "bool", "cal_conf": "float64", "cal_correct": "bool", "log_prob_true": "float64",
                 "brier": "float64"}
+
+
+def _binary_matrix(blobs) -> "np.ndarray":
+    """float32 (n, classes) from an Arrow column of equal-length float16 blobs, read from its buffer."""
+    import numpy as np
+    import pyarrow as pa
+
+    blobs = blobs.combine_chunks() if isinstance(blobs, pa.ChunkedArray) else blobs
+    if not len(blobs):
+        return np.zeros((0, 0), dtype=np.float32)
+    if blobs.null_count:
+        raise ValueError("A stored logits blob is NULL.")
+    offsets = np.frombuffer(blobs.buffers()[1], dtype=np.int32)[blobs.offset: blobs.offset + len(blobs) + 1]
+    widths = np.diff(offsets)
+    if (widths != widths[0]).any():
+        raise ValueError("Stored logits of one run differ in length.")
+    data = np.frombuffer(blobs.buffers()[2], dtype=np.uint8)[offsets[0]: offsets[-1]]
+    return data.view(np.float16).reshape(len(blobs), -1).astype(np.float32)
+
+
+def _blob_array(matrix) -> "pa.Array":
+    """One float16 blob per row of a matrix, built from its buffer without a copy per row."""
+    import numpy as np
+    import pyarrow as pa
+
+    matrix = np.ascontiguousarray(matrix, dtype=np.float16)
+    n, width = matrix.shape[0], matrix.shape[1] * 2
+    offsets = pa.py_buffer((np.arange(n + 1, dtype=np.int32) * width).tobytes())
+    return pa.Array.from_buffers(pa.binary(), n, [None, offsets, pa.py_buffer(matrix.tobytes())])
 
 
 def _arrow_type(name: str):
@@ -674,20 +789,16 @@ def _prediction_table(block: RowBlock):
 
 
 def _logit_table(block: RowBlock):
-    """Logits as one BLOB per row (float16 bytes), built from the matrix's buffer without a copy per row."""
-    import numpy as np
+    """(run_id, image_id, logits) of a block, one float16 BLOB per row."""
     import pyarrow as pa
 
     logits = block.logits
     if isinstance(logits, list):  # [(run_id, image_id, bytes)]: the dict API
         return pa.table({"run_id": [r for r, _, _ in logits], "image_id": [i for _, i, _ in logits],
                          "logits": pa.array([b for _, _, b in logits], pa.binary())})
-    matrix = np.ascontiguousarray(logits, dtype=np.float16)
-    n, width = matrix.shape[0], matrix.shape[1] * 2
-    offsets = pa.py_buffer((np.arange(n + 1, dtype=np.int32) * width).tobytes())
-    blobs = pa.Array.from_buffers(pa.binary(), n, [None, offsets, pa.py_buffer(matrix.tobytes())])
+    n = len(block)
     return pa.table({"run_id": _column("run_id", block.columns["run_id"], n),
-                     "image_id": _column("image_id", block.columns["image_id"], n), "logits": blobs})
+                     "image_id": _column("image_id", block.columns["image_id"], n), "logits": _blob_array(logits)})
 
 
 def shard_table(blocks: "list[RowBlock]"):
@@ -747,7 +858,7 @@ class StoreWriter:
     A SIGKILL loses only what was not yet committed, which a resumed run recomputes.
     """
 
-    def __init__(self, store: ResultsStore, *, flush_s: float = 1.0, max_rows: int = 4096) -> None:
+    def __init__(self, store: ResultsStore, *, flush_s: float = 1.0, max_rows: int = 8192) -> None:
         if flush_s <= 0 or max_rows < 1:
             raise ValueError(f"Expected flush_s > 0 and max_rows >= 1, got {flush_s} and {max_rows}.")
         self.store, self.flush_s, self.max_rows = store, flush_s, max_rows
@@ -820,7 +931,7 @@ class StoreWriter:
             if blocks:
                 began = time.perf_counter()
                 try:
-                    self.store.write_blocks(blocks, checkpoint=None)
+                    self.store.write_blocks(blocks)
                 except BaseException as error:  # handed to the caller's next put/close
                     with self._condition:
                         self._error, self._in_flight = error, 0

@@ -41,6 +41,51 @@ def test_batches_are_idempotent_and_logits_round_trip(tmp_path):
     assert store.start_run(_info()) == "done"
 
 
+def _block(run_id: str, ids: list[str], logits: np.ndarray):
+    from core.store import RowBlock
+
+    n = len(ids)
+    return RowBlock({"run_id": [run_id] * n, "image_id": ids, "label": np.zeros(n, dtype=np.int32),
+                     "pred": logits.argmax(axis=1).astype(np.int32), "correct": logits.argmax(axis=1) == 0}, logits)
+
+
+def test_logits_live_in_parquet_files_and_only_committed_rows_count(tmp_path):
+    import duckdb
+    import pyarrow as pa
+
+    store = ResultsStore(tmp_path / "results.duckdb")
+    store.start_run(_info("r1", 4))
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(4, 1000)).astype(np.float16)
+    ids = [f"img/{i}.png" for i in range(4)]
+    store.write_blocks([_block("r1", ids[:2], logits[:2])])
+    store.write_blocks([_block("r1", ids[2:3], logits[2:3])])
+    assert len(list(store.logits_root.rglob("*.parquet"))) == 2
+    # a crash after the logits file but before the commit: the file exists, its row does not
+    store._write_logit_files(pa.table({"run_id": ["r1"], "image_id": [ids[3]], "logits": [logits[3].tobytes()]}))
+    # a resumed run computing image 1 again writes its logits a second time
+    store._write_logit_files(pa.table({"run_id": ["r1"], "image_id": [ids[1]], "logits": [logits[1].tobytes()]}))
+    # a store written before logits moved out of DuckDB keeps them in its `logits` table
+    store.start_run(_info("old", 1))
+    store.write_blocks([_block("old", ["x.png"], logits[:1]).__class__(
+        {"run_id": ["old"], "image_id": ["x.png"], "label": np.zeros(1, dtype=np.int32)}, None)])
+    with duckdb.connect(str(store.path)) as connection:
+        connection.execute("INSERT INTO logits VALUES ('old', 'x.png', ?)", [logits[0].tobytes()])
+
+    found_ids, found = store.logits("r1")
+    assert found_ids == ids[:3]  # the uncommitted image is left out, the recomputed one counted once
+    np.testing.assert_array_equal(found, logits[:3].astype(np.float32))
+    old_ids, old = store.logits("old")
+    assert old_ids == ["x.png"] and np.array_equal(old[0], logits[0].astype(np.float32))
+
+    store._compact_logits("r1", max_files=1)  # what finishing a run with many files does
+    assert len(store._logit_files("r1")) == 1
+    assert store.logits("r1")[0] == ids[:3]
+    np.testing.assert_array_equal(store.logits("r1")[1], logits[:3].astype(np.float32))
+    store.delete_run("r1")
+    assert store.logits("r1")[0] == [] and not store._logits_dir("r1").exists()
+
+
 def test_schema_version_is_checked(tmp_path):
     path = tmp_path / "results.duckdb"
     ResultsStore(path).start_run(_info())
@@ -72,8 +117,8 @@ def _count(store: ResultsStore) -> int:
 
 def _rows(store: ResultsStore):
     frame = store.query("SELECT image_id, pred, top5, top5_prob, decision16, probs16 FROM predictions ORDER BY image_id")
-    logits = store.query("SELECT image_id, logits FROM logits ORDER BY image_id")
-    return frame, logits
+    (run_id,) = store.runs()["run_id"]
+    return frame, store.logits(run_id)
 
 
 def test_sigkill_mid_run_then_resume_equals_an_uninterrupted_run(tmp_path, tiny_models_toml):
@@ -102,7 +147,8 @@ def test_sigkill_mid_run_then_resume_equals_an_uninterrupted_run(tmp_path, tiny_
     assert list(a.image_id) == list(b.image_id)
     assert list(a.pred) == list(b.pred) and list(a.decision16) == list(b.decision16)
     np.testing.assert_allclose(np.stack(a.top5_prob), np.stack(b.top5_prob), atol=1e-5)
-    assert list(a_logits.image_id) == list(b_logits.image_id)
+    assert a_logits[0] == b_logits[0] == list(a.image_id)  # every committed row has its logits, once
+    np.testing.assert_allclose(a_logits[1], b_logits[1], atol=1e-6)
     runs = store.runs()
     assert list(runs.status) == ["done"] and int(runs.done[0]) == limit
 
