@@ -669,6 +669,29 @@ class ResultsStore:
             return pd.DataFrame(columns=["image_id", "cal_conf", "cal_correct", "log_prob_true", "brier"])
         return frame
 
+    def temperature_fit_and_columns(self, run_id: str):
+        """(`temperature_fit`, `temperature_columns`) of a run in one short read-only connection (what
+        the Calibration page needs; an open costs ~0.05 s on a large store), or None when not fitted."""
+        import duckdb
+
+        if not self.path.exists():
+            return None
+        with self._connect(read_only=True) as connection:
+            version = _schema_version(connection)
+            if version is not None and version != SCHEMA_VERSION:
+                raise SchemaMismatch(self._mismatch(version))
+            try:
+                found = connection.execute("SELECT * FROM temperature_fits WHERE run_id = ?", [run_id]).df()
+                if found.empty:
+                    return None
+                columns = connection.execute("SELECT image_id, cal_conf, cal_correct, log_prob_true, brier FROM "
+                                             "temperature_columns WHERE run_id = ? ORDER BY image_id", [run_id]).df()
+            except duckdb.CatalogException as error:  # read-only on a store from before issue 7: not fitted
+                if "temperature_" not in str(error):
+                    raise
+                return None
+        return found.iloc[0].to_dict(), columns
+
     def _temperature_query(self, sql: str, parameters: list):
         import duckdb
 

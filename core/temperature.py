@@ -13,8 +13,8 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["CALIBRATED_BENCHMARKS", "FIT_SEED", "StoredTemperature", "calibrated", "calibrate_run", "stored_temperature",
-           "calibrate_runs", "fit_after_evaluation"]
+__all__ = ["CALIBRATED_BENCHMARKS", "FIT_SEED", "StoredTemperature", "calibrated", "fit_run", "calibrate_run",
+           "stored_temperature", "calibrate_runs", "fit_after_evaluation"]
 
 CALIBRATED_BENCHMARKS = ("imagenet-val", "imagenet-r", "imagenet-a")
 """The Calibration page's benchmarks (ImageNet-R/A: softmax over their 200 classes)."""
@@ -51,8 +51,8 @@ def _subset(class_subset) -> list[int] | None:
     return list(class_subset) if class_subset else None
 
 
-def calibrate_run(store, run_id: str, class_subset=None, *, seed: int = FIT_SEED) -> StoredTemperature | None:
-    """Fit a run's temperature from its stored logits and keep it in the store (replacing an earlier fit).
+def fit_run(store, run_id: str, class_subset=None, *, seed: int = FIT_SEED) -> StoredTemperature | None:
+    """Fit a run's temperature from its stored logits (not stored: `calibrate_run` keeps it).
 
     Reads the logits through `ResultsStore.logits` (float32, once) and the labels from the per-image
     rows; `class_subset` is the run's (a list or the stored JSON). Returns None when the run has fewer
@@ -72,17 +72,24 @@ def calibrate_run(store, run_id: str, class_subset=None, *, seed: int = FIT_SEED
               "n_test": len(fit.test_indices), "n_bins": 15, "ece_before": fit.ece_before, "ece_after": fit.ece_after,
               "nll_before": fit.nll_before, "nll_after": fit.nll_after}
     columns = pd.DataFrame({"image_id": [ids[i] for i in fit.test_indices], **fit.test_columns})
-    store.write_temperature_fit(run_id, record, columns)
     return StoredTemperature(record, columns)
+
+
+def calibrate_run(store, run_id: str, class_subset=None, *, seed: int = FIT_SEED) -> StoredTemperature | None:
+    """`fit_run`, then keep the fit in the store (replacing an earlier one); None when nothing to fit."""
+    result = fit_run(store, run_id, class_subset, seed=seed)
+    if result is not None:
+        store.write_temperature_fit(run_id, result.record, result.columns)
+    return result
 
 
 def stored_temperature(store, run_id: str, n_images: int | None = None) -> StoredTemperature | None:
     """The run's stored fit, or None when there is none or it covers another number of images than
     `n_images` (the run's images with logits now: a fit made while the run was still going)."""
-    record = store.temperature_fit(run_id)
-    if record is None or (n_images is not None and int(record["n_fit"]) + int(record["n_test"]) != n_images):
+    found = store.temperature_fit_and_columns(run_id)
+    if found is None or (n_images is not None and int(found[0]["n_fit"]) + int(found[0]["n_test"]) != n_images):
         return None
-    return StoredTemperature(record, store.temperature_columns(run_id))
+    return StoredTemperature(*found)
 
 
 def calibrate_runs(store, run_ids: list[str] | None = None, *, refit: bool = False,

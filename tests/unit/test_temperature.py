@@ -52,6 +52,8 @@ def test_a_stored_fit_is_read_without_logits_and_checked_against_the_run_size(va
     monkeypatch.setattr(ResultsStore, "logits", _no_logits)
     found = stored_temperature(val_store, run_id, 120)
     assert found is not None and len(found.columns) == 60 and found.n_images == 120 and found.temperature > 0
+    assert found.record == val_store.temperature_fit(run_id)
+    assert found.columns.equals(val_store.temperature_columns(run_id))
     assert stored_temperature(val_store, run_id, 121) is None  # fitted while the run had fewer images
 
 
@@ -74,6 +76,7 @@ def test_a_store_from_before_the_tables_reads_as_not_fitted(val_store):
     reader = ResultsStore(val_store.path)  # read-only access only: the tables are not created
     assert reader.temperature_fit("synthetic-val-vit_sup") is None
     assert reader.temperature_columns("synthetic-val-vit_sup").empty
+    assert reader.temperature_fit_and_columns("synthetic-val-vit_sup") is None
     assert stored_temperature(reader, "synthetic-val-vit_sup") is None
     assert calibrate_run(reader, "synthetic-val-vit_sup") is not None  # the writer path creates them
     assert reader.temperature_fit("synthetic-val-vit_sup") is not None
