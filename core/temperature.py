@@ -46,9 +46,12 @@ def calibrated(benchmark: str, variant: str = "", source: str = "ours", store_lo
 
 
 def _subset(class_subset) -> list[int] | None:
+    """The scored classes from a run's `class_subset` (stored JSON, a list, or None / NaN from a frame)."""
     if isinstance(class_subset, str):
         return json.loads(class_subset) if class_subset else None
-    return list(class_subset) if class_subset else None
+    if class_subset is None or isinstance(class_subset, float):  # NULL read through pandas
+        return None
+    return list(class_subset) or None
 
 
 def fit_run(store, run_id: str, class_subset=None, *, seed: int = FIT_SEED) -> StoredTemperature | None:

@@ -363,10 +363,11 @@ def temperature_scaled(run_id: str, version: str):
             return unscaled, None
         try:
             store.write_temperature_fit(run_id, found.record, found.columns)
-        except StoreLocked as error:  # shown now, fitted again next time
+        except Exception as error:  # noqa: BLE001 - busy or read-only store: shown now, fitted again next time
             log.warning("temperature fit of %s not stored: %s", run_id, error)
-            st.caption(f":material/lock: The temperature fit of run {run_id} is shown but not saved: the results "
-                       "store stayed busy. Save it with: python -m core calibrate --all")
+            why = "the results store stayed busy" if isinstance(error, StoreLocked) else str(error)
+            st.caption(f":material/lock: The temperature fit of run {run_id} is shown but not saved ({why}). "
+                       "Save it with: python -m core calibrate --all")
     return found.columns, found.temperature
 
 

@@ -81,6 +81,26 @@ def test_calibration_fits_on_demand_once_then_reads_no_logits(monkeypatch, tmp_p
     assert again["ECE"].to_dict() == pytest.approx(fitted["ECE"].to_dict())
 
 
+def test_calibration_shows_a_fit_it_could_not_save(monkeypatch, tmp_path):
+    from core.store import ResultsStore, StoreLocked
+    from tests.fixtures.synthetic import write_val_runs
+
+    store = ResultsStore(tmp_path / "results.duckdb")
+    write_val_runs(store, ("vit_sup",), n=40)
+
+    def busy(*_args, **_kwargs):
+        raise StoreLocked("locked")
+
+    monkeypatch.setattr(ResultsStore, "write_temperature_fit", busy)
+    at = _page(monkeypatch, store.path, "views/calibration.py")
+    at.toggle(key="calibration_temperature").set_value(True)
+    at.run()
+    assert not at.exception
+    assert at.dataframe[0].value["temperature"].notna().all() and (at.dataframe[0].value["n"] == 20).all()
+    assert any("shown but not saved" in caption.value for caption in at.caption)
+    assert store.temperature_fit("synthetic-val-vit_sup") is None
+
+
 def test_robustness_page(monkeypatch, analysis_store):
     at = _page(monkeypatch, analysis_store, "views/robustness.py")
     assert not at.exception

@@ -185,3 +185,11 @@ def test_an_evaluation_fits_the_runs_it_finishes(tmp_path, tiny_models_toml, mon
     assert summaries[0].status == "done" and store.run_status(summaries[0].run_id) == "done"
     assert any("no fit today" in line and "the run is complete and kept" in line for line in said)
     assert store.temperature_fit(summaries[0].run_id) is None
+
+
+@pytest.mark.parametrize(("stored", "expected"), [(None, None), (float("nan"), None), ("", None), ("[1, 6]", [1, 6]),
+                                                  ([3, 8], [3, 8]), ([], None)])
+def test_the_runs_class_subset_is_read_in_every_form(stored, expected):
+    from core.temperature import _subset
+
+    assert _subset(stored) == expected
