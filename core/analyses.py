@@ -200,25 +200,13 @@ def calibration_summary(columns, *, n_bins: int, counts) -> tuple[dict, "object"
 def temperature_scaled(logits, labels, class_subset=None, *, seed: int = 0):
     """Temperature scaling fitted on a seeded random half (`fit_temperature`), and the per-image
     columns of the held-out half under that temperature (the names of `derived_columns`), so
-    `calibration_summary` reads them like unscaled ones. Returns (temperature, frame)."""
+    `calibration_summary` reads them like unscaled ones. Returns (temperature, frame).
+
+    `labels` are ImageNet indices; with `class_subset` (ImageNet-A/R) the softmax covers those classes.
+    The logits are read in chunks as they come (float16 or float32): no float64 copy of the matrix."""
     import pandas as pd
 
-    from core.metrics import fit_temperature, softmax
+    from core.metrics import fit_temperature
 
-    _, _, _, used_logits, used_labels = calibration_inputs(logits, labels, class_subset)
-    fit = fit_temperature(used_logits, used_labels, seed=seed)
-    held_logits, held_labels = used_logits[fit.test_indices], used_labels[fit.test_indices]
-    probs = softmax(held_logits, temperature=fit.temperature)
-    known = held_labels >= 0
-    log_prob = np.full(len(held_labels), np.nan)
-    brier = np.full(len(held_labels), np.nan)
-    if known.any():
-        rows = np.flatnonzero(known)
-        scaled = held_logits[rows] / fit.temperature
-        top = scaled.max(axis=1)
-        log_prob[rows] = scaled[np.arange(len(rows)), held_labels[rows]] - top - np.log(
-            np.exp(scaled - top[:, None]).sum(axis=1))
-        brier[rows] = (probs[rows] ** 2).sum(axis=1) - 2 * probs[rows, held_labels[rows]] + 1
-    frame = pd.DataFrame({"cal_conf": probs.max(axis=1), "cal_correct": probs.argmax(axis=1) == held_labels,
-                          "log_prob_true": log_prob, "brier": brier})
-    return fit.temperature, frame
+    fit = fit_temperature(logits, labels, seed=seed, class_subset=class_subset)
+    return fit.temperature, pd.DataFrame(fit.test_columns)

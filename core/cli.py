@@ -1,5 +1,5 @@
-"""Command line: `python -m core models | predict | explain | evaluate | status | migrate | report | download |
-import-authors | zero-shot-head | probe`."""
+"""Command line: `python -m core models | predict | explain | evaluate | status | migrate | calibrate | report |
+download | import-authors | zero-shot-head | probe`."""
 
 from __future__ import annotations
 
@@ -51,6 +51,12 @@ def _parser() -> argparse.ArgumentParser:
                                "made) or a cluster address; the dataset must be readable on every node")
     commands.add_parser("status", help="what the results store holds, per run")
     commands.add_parser("migrate", help="bring a results store of an earlier schema to this version (keeps every row)")
+    calibrate = commands.add_parser("calibrate", help="fit and store the temperature scaling of runs with logits "
+                                    "(the Calibration page's toggle); evaluations do it for the runs they finish")
+    which = calibrate.add_mutually_exclusive_group(required=True)
+    which.add_argument("--run", action="append", metavar="RUN_ID", help="a run id (python -m core status); repeatable")
+    which.add_argument("--all", action="store_true", help="every run on imagenet-val, imagenet-r, imagenet-a")
+    calibrate.add_argument("--refit", action="store_true", help="fit again runs that already have a fit")
     probe = commands.add_parser("probe", help="linear probes on frozen features of a train/test image folder")
     probe.add_argument("--models", required=True, help="comma-separated model keys")
     probe.add_argument("--data", type=Path, required=True, help="folder with train/ and test/ class folders")
@@ -74,8 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         handlers = {"models": _models, "predict": _predict, "download": _download, "zero-shot-head": _head,
-                    "evaluate": _evaluate, "status": _status, "migrate": _migrate, "import-authors": _import_authors,
-                    "probe": _probe, "report": _report, "explain": _explain}
+                    "evaluate": _evaluate, "status": _status, "migrate": _migrate, "calibrate": _calibrate,
+                    "import-authors": _import_authors, "probe": _probe, "report": _report, "explain": _explain}
         return handlers[args.command](args)
     except UserError as error:
         print(str(error), file=sys.stderr)
@@ -347,6 +353,20 @@ def _migrate(args) -> int:
     from core.store import ResultsStore
 
     ResultsStore().migrate()
+    return 0
+
+
+def _calibrate(args) -> int:
+    from core.store import ResultsStore
+    from core.temperature import calibrate_runs
+
+    store = ResultsStore()
+    if not store.path.exists():
+        print(f"The results store {store.path} does not exist yet. Run an evaluation first, e.g.: python -m core "
+              "evaluate --models vit_sup --benchmark imagenet-val --data PATH", file=sys.stderr)
+        return 2
+    calibrate_runs(store, None if args.all else args.run, refit=args.refit,
+                   say=lambda message: print(message, flush=True))
     return 0
 
 

@@ -336,6 +336,7 @@ def evaluate_ray(model_names: Sequence[str], benchmark: str, root, *, ray: str =
     from core.models import registry
     from core.models.zero_shot import load_head, openai_templates
     from core.store import ResultsStore
+    from core.temperature import fit_after_evaluation
 
     began_all = time.perf_counter()
     mode = ray  # the name `ray` is the module below
@@ -385,7 +386,10 @@ def evaluate_ray(model_names: Sequence[str], benchmark: str, root, *, ray: str =
     pending = [item for item in items if item.image_id in needed]
     total_rows = sum(len(ids) for ids in todo.values())
     if not pending:
-        return summaries + _finish(store, plans, todo, folder, "done", 0.0, {plan.name: 0 for plan in plans})
+        summaries += _finish(store, plans, todo, folder, "done", 0.0, {plan.name: 0 for plan in plans})
+        fit_after_evaluation(store, summaries, benchmark=bench.key, variant=variant, class_subset=subset,
+                             store_logits=bench.store_logits, say=say)
+        return summaries
 
     status, written, folded_rows, owned = "done", {plan.name: 0 for plan in plans}, 0, False
     started = time.perf_counter()
@@ -472,6 +476,8 @@ def evaluate_ray(model_names: Sequence[str], benchmark: str, root, *, ray: str =
         written[plan.name] = len(todo[plan.name]) - len(remaining[plan.name])
     summaries += _finish(store, plans, {name: list(ids) for name, ids in remaining.items()}, folder, status, rate,
                          written)
+    fit_after_evaluation(store, summaries, benchmark=bench.key, variant=variant, class_subset=subset,
+                         store_logits=bench.store_logits, say=say)  # issue 7: once per run, never fails it
     if stats is not None:
         stats.update(images=len(pending), loop_s=loop_s, total_s=time.perf_counter() - began_all, shards=shards_written,
                      fold_s=fold_seconds, folded_rows=folded_rows, blocks=len(blocks), actors=actors)

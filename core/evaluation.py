@@ -340,6 +340,7 @@ def evaluate(model_names: Sequence[str], benchmark: str, root, *, variant: str =
         for name, job in jobs.items():
             store.finish_run(job.run_id, "done")
             summaries.append(RunSummary(job.run_id, name, "done", 0))
+        _fit_temperatures(store, summaries, bench, variant, subset, say)
         return summaries
 
     compile_s = _prepare(jobs, batch_size, cuda=cuda, compile=compile, say=say)
@@ -389,12 +390,21 @@ def evaluate(model_names: Sequence[str], benchmark: str, root, *, variant: str =
         final = status if job.todo or status == "cancelled" else "done"
         store.finish_run(job.run_id, final, images_per_s=rate, device=device)
         summaries.append(RunSummary(job.run_id, name, final, written[name]))
+    _fit_temperatures(store, summaries, bench, variant, subset, say)
     if stats is not None:
         stats.update(images=done_images, loop_s=loop_s, total_s=time.perf_counter() - began_all, compile_s=compile_s,
                      decode_wait_s=waited, store_rows=writer.stats.rows, store_commits=writer.stats.commits,
                      store_s=writer.stats.seconds,
                      models={name: dict(job.timings) for name, job in jobs.items()})
     return summaries
+
+
+def _fit_temperatures(store, summaries, bench, variant: str, subset, say) -> None:
+    """Temperature scaling of the runs just finished, fitted once and stored (issue 7); never fails a run."""
+    from core.temperature import fit_after_evaluation
+
+    fit_after_evaluation(store, summaries, benchmark=bench.key, variant=variant, class_subset=subset,
+                         store_logits=bench.store_logits, say=say)
 
 
 def _prepare(jobs: dict[str, EvalJob], batch_size: int, *, cuda: bool, compile: bool, say) -> float:

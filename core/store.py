@@ -111,6 +111,15 @@ CREATE TABLE IF NOT EXISTS pins (
     pin_id TEXT PRIMARY KEY, position INTEGER NOT NULL, page TEXT NOT NULL, title TEXT, state TEXT, note TEXT,
     chart TEXT, table_csv TEXT, provenance TEXT, created_at TIMESTAMP
 );
+CREATE TABLE IF NOT EXISTS temperature_fits (
+    run_id TEXT PRIMARY KEY, temperature DOUBLE NOT NULL, seed INTEGER NOT NULL, n_fit INTEGER NOT NULL,
+    n_test INTEGER NOT NULL, n_bins INTEGER, ece_before DOUBLE, ece_after DOUBLE, nll_before DOUBLE,
+    nll_after DOUBLE, fitted_at TIMESTAMP
+);
+CREATE TABLE IF NOT EXISTS temperature_columns (
+    run_id TEXT NOT NULL, image_id TEXT NOT NULL, cal_conf DOUBLE, cal_correct BOOLEAN, log_prob_true DOUBLE,
+    brier DOUBLE
+);
 """
 
 PREDICTION_COLUMNS = ("run_id", "image_id", "path", "label", "labels", "condition", "shape", "texture", "pred",
@@ -561,6 +570,7 @@ class ResultsStore:
         with self._connect(read_only=False) as connection:
             for table in ("logits", "predictions", "runs"):
                 connection.execute(f"DELETE FROM {table} WHERE run_id = ?", [run_id])
+            _delete_temperature_fit(connection, run_id)
         shutil.rmtree(self._logits_dir(run_id), ignore_errors=True)
 
     def write_features(self, feature_key: str, rows: list[tuple[str, int, str, bytes]]) -> None:
@@ -696,6 +706,92 @@ class ResultsStore:
         """(image_ids, float32 array n × classes) of a run that stored logits, in image_id order."""
         table = self._stored_logits(run_id)
         return table.column("image_id").to_pylist(), _binary_matrix(table.column("logits"))
+
+    # temperature scaling (issue 7): one fit per run, kept with its held-out images' columns ------------
+    def write_temperature_fit(self, run_id: str, fit: dict, columns) -> None:
+        """Keep a run's temperature fit, replacing an earlier one, in one transaction.
+
+        Args:
+            fit: the values of `temperature_fits` but run_id and fitted_at (temperature, seed, n_fit,
+                n_test, n_bins, ece_before, ece_after, nll_before, nll_after).
+            columns: frame of the held-out images: image_id, cal_conf, cal_correct, log_prob_true, brier.
+        """
+        import pyarrow as pa
+
+        self._ensure_schema()
+        names = ("temperature", "seed", "n_fit", "n_test", "n_bins", "ece_before", "ece_after", "nll_before",
+                 "nll_after")
+        table = pa.table({"run_id": [run_id] * len(columns), "image_id": list(columns["image_id"]),
+                          **{name: pa.array(columns[name].to_numpy(), from_pandas=True)
+                             for name in ("cal_conf", "cal_correct", "log_prob_true", "brier")}})
+        with self._connect(read_only=False) as connection:
+            connection.execute("BEGIN TRANSACTION")
+            try:
+                _delete_temperature_fit(connection, run_id)
+                connection.execute(f"INSERT INTO temperature_fits (run_id, {', '.join(names)}, fitted_at) VALUES "
+                                   f"(?, {', '.join('?' for _ in names)}, now())", [run_id, *(fit[n] for n in names)])
+                connection.register("fitted_columns", table)
+                connection.execute("INSERT INTO temperature_columns SELECT run_id, image_id, cal_conf, cal_correct, "
+                                   "log_prob_true, brier FROM fitted_columns")
+                connection.unregister("fitted_columns")
+                connection.execute("COMMIT")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+
+    def temperature_fit(self, run_id: str) -> dict | None:
+        """A run's stored temperature fit, or None: not fitted yet, or a store from before the table."""
+        frame = self._temperature_query("SELECT * FROM temperature_fits WHERE run_id = ?", [run_id])
+        return None if frame is None or frame.empty else frame.iloc[0].to_dict()
+
+    def temperature_columns(self, run_id: str):
+        """The held-out images of a run's temperature fit, in image_id order: image_id and the per-image
+        calibration columns under the fitted temperature (an empty frame when not fitted)."""
+        import pandas as pd
+
+        frame = self._temperature_query("SELECT image_id, cal_conf, cal_correct, log_prob_true, brier FROM "
+                                        "temperature_columns WHERE run_id = ? ORDER BY image_id", [run_id])
+        if frame is None or frame.empty:
+            return pd.DataFrame(columns=["image_id", "cal_conf", "cal_correct", "log_prob_true", "brier"])
+        return frame
+
+    def temperature_fit_and_columns(self, run_id: str):
+        """(`temperature_fit`, `temperature_columns`) of a run in one short read-only connection (what
+        the Calibration page needs; an open costs ~0.05 s on a large store), or None when not fitted."""
+        import duckdb
+
+        if not self.path.exists():
+            return None
+        with self._connect(read_only=True) as connection:
+            version = _schema_version(connection)
+            if version is not None and version != SCHEMA_VERSION:
+                raise SchemaMismatch(self._mismatch(version))
+            try:
+                found = connection.execute("SELECT * FROM temperature_fits WHERE run_id = ?", [run_id]).df()
+                if found.empty:
+                    return None
+                columns = connection.execute("SELECT image_id, cal_conf, cal_correct, log_prob_true, brier FROM "
+                                             "temperature_columns WHERE run_id = ? ORDER BY image_id", [run_id]).df()
+            except duckdb.CatalogException as error:  # read-only on a store from before issue 7: not fitted
+                if "temperature_" not in str(error):
+                    raise
+                return None
+        return found.iloc[0].to_dict(), columns
+
+    def _temperature_query(self, sql: str, parameters: list):
+        import duckdb
+
+        try:
+            return self.query(sql, parameters)
+        except duckdb.CatalogException as error:  # read-only on a store from before issue 7: not fitted
+            if "temperature_" not in str(error):
+                raise
+            return None
+
+
+def _delete_temperature_fit(connection, run_id: str) -> None:
+    for table in ("temperature_columns", "temperature_fits"):
+        connection.execute(f"DELETE FROM {table} WHERE run_id = ?", [run_id])
 
 
 def _schema_version(connection) -> int | None:

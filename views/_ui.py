@@ -224,6 +224,30 @@ def thumbnail(path: str, size: int = 160):
         return None
 
 
+def page_of(total: int, per_page: int, key: str, *, noun: str, list_key=()) -> tuple[int, int]:
+    """A page-number input for a list of `total` images, bound to the URL parameter `key`, with the
+    caption "Images 19–36 of 2,345 {noun}". Returns (start, stop) positions of the page to show: only
+    those images should be read. `list_key` names the list (model, filters): when it changes, the
+    list starts again at page 1 (a page number from a link is kept on the first run). An empty list
+    shows nothing and returns (0, 0)."""
+    if total <= 0:
+        return 0, 0
+    pages = -(-total // per_page)
+    shown_for = f"_{key}_list"
+    if shown_for in st.session_state and st.session_state[shown_for] != list_key:
+        st.session_state[key] = 1
+    st.session_state[shown_for] = list_key
+    state.bind(key, kind="int", lo=1, hi=pages)
+    if st.session_state.get(key, 1) > pages:  # a shorter list than the page kept from before
+        st.session_state[key] = pages
+    st.session_state.setdefault(key, 1)
+    left, right = st.columns([1, 4], vertical_alignment="bottom")
+    page = int(left.number_input(f"Page (of {pages:,})", min_value=1, max_value=pages, step=1, key=key))
+    start, stop = (page - 1) * per_page, min(page * per_page, total)
+    right.caption(f"Images {start + 1:,}–{stop:,} of {total:,} {noun}.")
+    return start, stop
+
+
 @st.cache_data(show_spinner=False, max_entries=8)
 def probes_table(version: str):
     from core.store import ResultsStore
@@ -315,22 +339,36 @@ def calibration_summary(run_id: str, n_bins: int, scaled: bool, version: str):
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def temperature_scaled(run_id: str, version: str):
-    """(temperature, held-out per-image columns): needs the run's logits, read once here and dropped."""
-    import json
-
-    from core.analyses import temperature_scaled as fit
-    from core.store import ResultsStore
+    """(held-out per-image columns under the fitted temperature, temperature) of one run, from the fit kept
+    in the store: no logits read. A run without a fit yet is fitted here once and the fit stored, so it
+    is not fitted again in this session or any other (evaluations and `python -m core calibrate` fit
+    runs ahead). (unscaled columns, None) when there is nothing to fit."""
+    from core.store import ResultsStore, StoreLocked
+    from core.temperature import fit_run, stored_temperature
 
     store = ResultsStore()
-    with st.spinner("Temperature scaling: reading this run's stored logits and fitting T (once per run)…"):
+    unscaled = calibration_columns(run_id, version)
+    found = stored_temperature(store, run_id, len(unscaled))
+    if found is None:
         runs = runs_table(version)
         subset = runs.loc[runs["run_id"] == run_id, "class_subset"]
-        subset = json.loads(subset.iloc[0]) if len(subset) and isinstance(subset.iloc[0], str) and subset.iloc[0] else None
-        ids, logits = store.logits(run_id)
-        if len(ids) < 4:
-            return calibration_columns(run_id, version), None
-        labels = calibration_columns(run_id, version).set_index("image_id").loc[ids, "label"].to_numpy()
-        return fit(logits, labels, subset, seed=0)[::-1]
+        with st.spinner("Temperature scaling: this run has no stored fit yet. Reading its logits and fitting T "
+                        "once; the fit is kept in the results store, so this happens once per run…"):
+            try:
+                found = fit_run(store, run_id, subset.iloc[0] if len(subset) else None)
+            except ValueError as error:  # e.g. no labelled image: show the unscaled numbers and say why
+                st.caption(f"Temperature scaling of run {run_id} is not possible: {error}")
+                return unscaled, None
+        if found is None:  # fewer than 4 images with logits
+            return unscaled, None
+        try:
+            store.write_temperature_fit(run_id, found.record, found.columns)
+        except Exception as error:  # noqa: BLE001 - busy or read-only store: shown now, fitted again next time
+            log.warning("temperature fit of %s not stored: %s", run_id, error)
+            why = "the results store stayed busy" if isinstance(error, StoreLocked) else str(error)
+            st.caption(f":material/lock: The temperature fit of run {run_id} is shown but not saved ({why}). "
+                       "Save it with: python -m core calibrate --all")
+    return found.columns, found.temperature
 
 
 @st.cache_data(show_spinner="Counting correct predictions of every run…", max_entries=12)

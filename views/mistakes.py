@@ -72,9 +72,10 @@ if wrong is None or wrong.empty:
     st.caption("No wrong predictions in this slice.")
 else:
     names = display_labels()
-    st.caption(f"{len(wrong):,} wrong; showing up to 18.")
+    start, stop = ui.page_of(len(wrong), 18, "mistakes_wrong_page", noun="wrong in this slice",
+                             list_key=(model, tuple(chosen)))
     grid = st.columns(6)
-    for position, (_, row) in enumerate(wrong.head(18).iterrows()):
+    for position, (_, row) in enumerate(wrong.iloc[start:stop].iterrows()):
         with grid[position % 6]:
             picture = ui.thumbnail(row["path"]) if isinstance(row["path"], str) else None
             if picture is not None:

@@ -93,7 +93,7 @@ if gallery_makers and agreement != "any":
     distinct = view[gallery_makers].nunique(axis=1)
     view = view[distinct == 1] if agreement == "all shown agree" else view[distinct > 1]
 stored = rows.dropna(subset=["path"]).drop_duplicates("image_id").set_index("image_id")["path"].to_dict()
-st.caption(f"{len(view):,} conflict images match; showing up to 24. S = shape decision, T = texture, · = neither "
+st.caption(f"{len(view):,} conflict images match; 24 per page. S = shape decision, T = texture, · = neither "
            "(humans: the most common answer of the 10 observers).")
 
 
@@ -103,7 +103,10 @@ def _mark(decision, shape, texture) -> str:
     return "S" if decision == shape else ("T" if decision == texture else f"· {decision}")
 
 
-shown = view.head(24)
+start, stop = ui.page_of(len(view), 24, "shape_gallery_page", noun="that match",
+                         list_key=(tuple(chosen), tuple(shape_filter), tuple(texture_filter), tuple(gallery_makers),
+                                   agreement))
+shown = view.iloc[start:stop]
 missing = tuple(image_id for image_id in shown["image_id"] if image_id not in stored)
 paths = {**ui.cue_conflict_paths(missing, version), **stored} if missing else stored
 grid = st.columns(6)

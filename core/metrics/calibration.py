@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
 __all__ = ["DERIVED_COLUMNS", "derived_columns", "derived_row", "ece_interval", "expected_calibration_error", "maximum_calibration_error", "reliability_bins", "brier_score",
-           "negative_log_likelihood", "fit_temperature", "TemperatureFit", "softmax"]
+           "negative_log_likelihood", "fit_temperature", "TemperatureFit", "TEMPERATURE_BOUNDS", "softmax"]
 
 
 def _check(confidence: np.ndarray, correct: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray]:
@@ -138,7 +139,11 @@ def negative_log_likelihood(logits: np.ndarray, labels: np.ndarray, *, temperatu
 
 @dataclass(frozen=True)
 class TemperatureFit:
-    """Temperature scaling (Guo et al., ICML 2017, Sec. 4.2) fitted on one half, tested on the other."""
+    """Temperature scaling (Guo et al., ICML 2017, Sec. 4.2) fitted on one half, tested on the other.
+
+    `test_columns` holds the held-out half's per-image columns under the fitted temperature (the names
+    of `DERIVED_COLUMNS`, in `test_indices` order), so a caller can keep them and never refit.
+    """
 
     temperature: float
     seed: int
@@ -148,40 +153,160 @@ class TemperatureFit:
     ece_after: float
     nll_before: float
     nll_after: float
+    test_columns: dict = field(default_factory=dict, repr=False, compare=False)
+    iterations: int = 0
 
 
-def fit_temperature(logits: np.ndarray, labels: np.ndarray, *, seed: int = 0, n_bins: int = 15) -> TemperatureFit:
-    """Fit T minimising NLL on a seeded random half; report ECE and NLL before/after on the other half."""
-    from scipy.optimize import minimize_scalar
+TEMPERATURE_BOUNDS = (0.05, 20.0)
+"""The fitted temperature stays in [0.05, 20] (the bounds of the scipy search this fit replaced)."""
 
-    logits = np.asarray(logits, dtype=np.float64)
+
+def _scored_labels(labels: np.ndarray, n_classes: int, class_subset) -> tuple[np.ndarray | None, np.ndarray]:
+    """(scored class indices or None, each label's column among the scored classes, -1 if unknown or outside)."""
+    labels = np.asarray(labels).astype(np.int64)
+    if class_subset:
+        subset = np.asarray(class_subset, dtype=np.int64)
+        position = np.full(n_classes, -1, dtype=np.int64)
+        position[subset] = np.arange(len(subset))
+        inside = (labels >= 0) & (labels < n_classes)
+        return subset, np.where(inside, position[np.where(inside, labels, 0)], -1)
+    return None, np.where(labels < n_classes, labels, -1)
+
+
+def _nll_sums(logits: np.ndarray, labels: np.ndarray, rows: np.ndarray, beta: float, subset: np.ndarray | None,
+              chunk: int) -> tuple[float, float, float]:
+    r"""Sums over `rows` (labelled ones only) of NLL_i(β) = logsumexp(β z_i) − β z_iy and its first two
+    derivatives in β: E_p[z] − z_y and Var_p[z] (p = softmax(β z)). Each chunk in float32, sums in float64."""
+    value = gradient = curvature = 0.0
+    for start in range(0, len(rows), chunk):
+        index = rows[start:start + chunk]
+        y = labels[index]
+        index, y = index[y >= 0], y[y >= 0]
+        if not len(index):
+            continue
+        z = np.asarray(logits[index], dtype=np.float32)  # fancy indexing: a copy of this chunk only
+        if subset is not None:
+            z = z[:, subset]
+        if not np.isfinite(z).all():
+            bad = index[~np.isfinite(z).all(axis=1)][:5]
+            raise ValueError(f"Expected finite logits, got inf or NaN in rows {list(bad)} (at most five shown).")
+        p = z * np.float32(beta)
+        top = p.max(axis=1)
+        p -= top[:, None]
+        np.exp(p, out=p)
+        total = p.sum(axis=1)
+        p /= total[:, None]
+        z_y = z[np.arange(len(y)), y].astype(np.float64)
+        mean_z = np.einsum("ij,ij->i", p, z)
+        value += float((top + np.log(total.astype(np.float64)) - beta * z_y).sum())
+        gradient += float((mean_z - z_y).sum())
+        z -= mean_z[:, None]
+        np.square(z, out=z)
+        curvature += float(np.einsum("ij,ij->i", p, z).sum(dtype=np.float64))
+        del z, p  # before the next chunk is read, not after
+    return value, gradient, curvature
+
+
+def _minimise_nll(sums: Callable[[float], tuple[float, float, float]], *, tolerance: float = 1e-6,
+                  max_steps: int = 60) -> tuple[float, int]:
+    """(β minimising the convex NLL(β), evaluations used): Newton steps from β = 1 inside a bracket that
+    each evaluation narrows by the gradient's sign. A step that leaves the bracket (or a flat curvature)
+    is replaced by the search bound on that side, tried once, then by bisection; β = 1/T stays within
+    `TEMPERATURE_BOUNDS`. Stops when a step moves β by at most `tolerance` · β (Newton's error is then
+    of order tolerance², below the float32 noise of the sums)."""
+    lower, upper = 1.0 / TEMPERATURE_BOUNDS[1], 1.0 / TEMPERATURE_BOUNDS[0]
+    low, high, beta = lower, upper, 1.0
+    tried = set()
+    for step in range(1, max_steps + 1):
+        _, gradient, curvature = sums(beta)
+        if gradient == 0.0:
+            return beta, step
+        if gradient > 0:
+            high = beta
+        else:
+            low = beta
+        if (beta == upper and gradient < 0) or (beta == lower and gradient > 0):
+            return beta, step  # the minimum lies at the bound (or beyond it)
+        candidate = beta - gradient / curvature if curvature > 0 else float("nan")
+        if not low < candidate < high:
+            bound = upper if gradient < 0 else lower
+            if bound in (low, high) and bound not in tried:
+                candidate = bound
+                tried.add(bound)
+            else:
+                candidate = 0.5 * (low + high)
+        if abs(candidate - beta) <= tolerance * beta or high - low <= tolerance * beta:
+            return candidate, step
+        beta = candidate
+    return beta, max_steps
+
+
+def fit_temperature(logits: np.ndarray, labels: np.ndarray, *, seed: int = 0, n_bins: int = 15, class_subset=None,
+                    chunk: int = 4096) -> TemperatureFit:
+    r"""Temperature scaling (Guo et al., ICML 2017, Sec. 4.2, https://arxiv.org/abs/1706.04599): the T
+    minimising the mean NLL of softmax(z / T) on a seeded random half, reported on the other half.
+
+    The split: `np.random.default_rng(seed).permutation(n)`, its first n // 2 positions fit, the rest
+    test (both sorted). With β = 1/T, NLL(β) = mean_i [logsumexp(β z_i) − β z_iy] is convex, with
+    NLL'(β) = mean_i (E_p[z_i] − z_iy) and NLL''(β) = mean_i Var_p[z_i] ≥ 0 (p = softmax(β z_i)), so a
+    few safeguarded Newton steps from T = 1 find it (one pass over the fit half each, in float32 chunks
+    of `chunk` rows with float64 sums; no copy of the whole matrix). T stays in `TEMPERATURE_BOUNDS`.
+    Images whose label is unknown (-1) or outside `class_subset` do not enter the NLL; in ECE they
+    count as wrong (as in `derived_columns`).
+
+    Args:
+        logits: (n, classes) array, any float dtype (float16 as stored, float32 as `ResultsStore.logits`).
+        labels: (n,) class indices (ImageNet indices when `class_subset` is given), -1 for unlabelled.
+        seed: seed of the split.
+        n_bins: bins of the reported ECE before/after.
+        class_subset: ImageNet indices of the scored classes (ImageNet-A/R: softmax over 200), or None.
+    Returns:
+        `TemperatureFit`, with the held-out half's per-image columns under T in `test_columns`.
+    Raises:
+        ValueError: fewer than 4 images, no labelled image in the fit half, or non-finite logits.
+
+    >>> z = np.array([[2.0, 0.0], [0.0, 2.0], [2.0, 0.0], [0.0, 2.0], [2.0, 0.0], [0.0, 2.0]])
+    >>> fit = fit_temperature(z, np.array([0, 1, 0, 1, 0, 0]))  # fit half: rows 2, 3, 5
+    >>> round(fit.temperature, 4)  # 2 of 3 right: sigmoid(2 / T) = 2/3, T = 2 / log 2
+    2.8854
+    """
+    logits = np.asarray(logits)
     labels = np.asarray(labels)
+    if logits.ndim != 2 or labels.shape != (logits.shape[0],):
+        raise ValueError(f"Expected `logits` (n, classes) and `labels` (n,), got {logits.shape} and {labels.shape}.")
     if len(labels) < 4:
         raise ValueError(f"Expected at least 4 predictions to fit a temperature, got {len(labels)}.")
     order = np.random.default_rng(seed).permutation(len(labels))
     fit, test = np.sort(order[: len(order) // 2]), np.sort(order[len(order) // 2:])
-    result = minimize_scalar(lambda log_t: negative_log_likelihood(logits[fit], labels[fit], temperature=np.exp(log_t)),
-                             bounds=(np.log(0.05), np.log(20.0)), method="bounded")
-    temperature = float(np.exp(result.x))
+    subset, scored = _scored_labels(labels, logits.shape[1], class_subset)
+    if not (scored[fit] >= 0).any():
+        raise ValueError("Expected labelled images in the fit half, got none; a temperature needs true classes.")
+    beta, steps = _minimise_nll(lambda b: _nll_sums(logits, scored, fit, b, subset, chunk))
+    temperature = float(1.0 / beta)
+    held = min(chunk, 1024)  # float64 there: a smaller chunk stays in cache (and in memory)
+    before = derived_columns(logits, labels, class_subset, rows=test, chunk=held)
+    after = derived_columns(logits, labels, class_subset, rows=test, temperature=temperature, chunk=held)
 
-    def ece(t: float) -> float:
-        probs = softmax(logits[test], temperature=t)
-        return expected_calibration_error(probs.max(axis=1), probs.argmax(axis=1) == labels[test], n_bins=n_bins)
+    def ece(columns: dict) -> float:
+        return expected_calibration_error(columns["cal_conf"], columns["cal_correct"], n_bins=n_bins)
 
-    return TemperatureFit(temperature, seed, fit, test, ece(1.0), ece(temperature),
-                          negative_log_likelihood(logits[test], labels[test]),
-                          negative_log_likelihood(logits[test], labels[test], temperature=temperature))
+    def nll(columns: dict) -> float:
+        known = ~np.isnan(columns["log_prob_true"])
+        return float(-columns["log_prob_true"][known].mean()) if known.any() else float("nan")
+
+    return TemperatureFit(temperature, seed, fit, test, ece(before), ece(after), nll(before), nll(after),
+                          test_columns=after, iterations=steps)
 
 
 DERIVED_COLUMNS = ("cal_conf", "cal_correct", "log_prob_true", "brier")
 """Per-image calibration quantities kept in the store beside the logits they come from (schema 2)."""
 
 
-def derived_columns(logits: np.ndarray, labels: np.ndarray, class_subset=None, *,
-                    chunk: int = 4096) -> dict[str, np.ndarray]:
+def derived_columns(logits: np.ndarray, labels: np.ndarray, class_subset=None, *, rows: np.ndarray | None = None,
+                    temperature: float = 1.0, chunk: int = 4096) -> dict[str, np.ndarray]:
     r"""Per-image calibration quantities from logits, computed once when rows are written.
 
-    With p = softmax(z) over the scored classes (all classes, or `class_subset` for ImageNet-A/R as
+    With p = softmax(z / T) over the scored classes (all classes, or `class_subset` for ImageNet-A/R as
     the paper did) and y the true class:
     - `cal_conf` = max_k p_k, `cal_correct` = (argmax_k p_k == y): ECE and reliability bins;
     - `log_prob_true` = log p_y (log-sum-exp, so no underflow): mean of its negative is the NLL;
@@ -195,8 +320,10 @@ def derived_columns(logits: np.ndarray, labels: np.ndarray, class_subset=None, *
         logits: (n, classes) array, any float dtype (computed in float64, in chunks of `chunk` rows).
         labels: (n,) int ImageNet class indices, -1 for unlabelled.
         class_subset: ImageNet indices of the scored classes, or None for all.
+        rows: only these rows (e.g. a held-out half), in this order; None for all.
+        temperature: T of temperature scaling (1: the model's own probabilities, as stored).
     Returns:
-        {name: (n,) array} for every name in `DERIVED_COLUMNS`.
+        {name: (len(rows),) array} for every name in `DERIVED_COLUMNS`.
 
     >>> out = derived_columns(np.log(np.array([[0.5, 0.3, 0.2]])), np.array([1]))
     >>> [round(float(out[k][0]), 6) for k in ("cal_conf", "log_prob_true", "brier")], bool(out["cal_correct"][0])
@@ -206,33 +333,35 @@ def derived_columns(logits: np.ndarray, labels: np.ndarray, class_subset=None, *
     labels = np.asarray(labels).astype(np.int64)
     if logits.ndim != 2 or labels.shape != (logits.shape[0],):
         raise ValueError(f"Expected `logits` (n, classes) and `labels` (n,), got {logits.shape} and {labels.shape}.")
-    if class_subset:
-        subset = np.asarray(class_subset, dtype=np.int64)
-        position = np.full(logits.shape[1], -1, dtype=np.int64)
-        position[subset] = np.arange(len(subset))
-        labels = np.where((labels >= 0) & (labels < logits.shape[1]), position[np.clip(labels, 0, None)], -1)
-    else:
-        subset = None
-        labels = np.where(labels < logits.shape[1], labels, -1)
+    if not temperature > 0:
+        raise ValueError(f"Expected `temperature` > 0, got {temperature!r}.")
+    subset, labels = _scored_labels(labels, logits.shape[1], class_subset)
+    if rows is not None:
+        rows = np.asarray(rows, dtype=np.int64)
+        labels = labels[rows]
     n = len(labels)
     out = {"cal_conf": np.empty(n), "cal_correct": np.empty(n, dtype=bool), "log_prob_true": np.full(n, np.nan),
            "brier": np.full(n, np.nan)}
     for start in range(0, n, chunk):
         stop = min(start + chunk, n)
-        scores = np.asarray(logits[start:stop], dtype=np.float64)
-        if subset is not None:
-            scores = scores[:, subset]
-        scores = scores - scores.max(axis=1, keepdims=True)
-        exp = np.exp(scores)
-        total = exp.sum(axis=1)
-        probs = exp / total[:, None]
+        block = logits[start:stop] if rows is None else logits[rows[start:stop]]
+        scores = np.array(block[:, subset] if subset is not None else block, dtype=np.float64)  # own copy
+        del block
+        if temperature != 1.0:
+            scores /= temperature
+        scores -= scores.max(axis=1, keepdims=True)  # in place: two chunk-sized float64 arrays at a time
+        probs = np.exp(scores)
+        total = probs.sum(axis=1)
+        probs /= total[:, None]
         y = labels[start:stop]
         known = y >= 0
-        rows = np.arange(stop - start)[known]
+        index = np.arange(stop - start)[known]
         out["cal_conf"][start:stop] = probs.max(axis=1)
         out["cal_correct"][start:stop] = probs.argmax(axis=1) == y
-        out["log_prob_true"][start:stop][known] = scores[rows, y[known]] - np.log(total[known])
-        out["brier"][start:stop][known] = (probs[known] ** 2).sum(axis=1) - 2 * probs[rows, y[known]] + 1
+        out["log_prob_true"][start:stop][known] = scores[index, y[known]] - np.log(total[known])
+        prob_true = probs[index, y[known]]
+        out["brier"][start:stop][known] = np.square(probs, out=probs).sum(axis=1)[known] - 2 * prob_true + 1
+        del scores, probs  # before the next chunk is read, not after
     return out
 
 

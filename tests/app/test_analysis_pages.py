@@ -46,6 +46,61 @@ def test_calibration_page(monkeypatch, analysis_store):
     assert not at.exception and (at.dataframe[0].value["n"] == 100).all()  # half of 200, temperature still on
 
 
+def test_calibration_fits_on_demand_once_then_reads_no_logits(monkeypatch, tmp_path):
+    import streamlit as st
+
+    from core.store import ResultsStore
+    from tests.fixtures.synthetic import write_val_runs
+
+    store = ResultsStore(tmp_path / "results.duckdb")
+    run_ids = write_val_runs(store, ("vit_sup", "convnext_sup"), n=120)  # written without a fit
+    assert all(store.temperature_fit(run_id) is None for run_id in run_ids)
+    at = _page(monkeypatch, store.path, "views/calibration.py")
+    at.toggle(key="calibration_temperature").set_value(True)
+    at.run()
+    assert not at.exception
+    fitted = at.dataframe[0].value.set_index("label")
+    assert fitted["temperature"].notna().all() and (fitted["n"] == 60).all()
+    stored = {run_id: store.temperature_fit(run_id) for run_id in run_ids}
+    assert all(record is not None for record in stored.values())  # kept for every later session
+    assert sorted(fitted["temperature"]) == pytest.approx(sorted(r["temperature"] for r in stored.values()))
+
+    st.cache_data.clear()  # a new app process: nothing cached, only the store
+
+    def no_logits(*_args, **_kwargs):
+        raise AssertionError("the Calibration page read logits although the fit is stored")
+
+    monkeypatch.setattr(ResultsStore, "logits", no_logits)
+    at = AppTest.from_file("../../app.py", default_timeout=180)
+    at.query_params["calibration_temperature"] = "1"
+    at.run()
+    at.switch_page("views/calibration.py").run()
+    assert not at.exception
+    again = at.dataframe[0].value.set_index("label")
+    assert again["temperature"].to_dict() == pytest.approx(fitted["temperature"].to_dict())
+    assert again["ECE"].to_dict() == pytest.approx(fitted["ECE"].to_dict())
+
+
+def test_calibration_shows_a_fit_it_could_not_save(monkeypatch, tmp_path):
+    from core.store import ResultsStore, StoreLocked
+    from tests.fixtures.synthetic import write_val_runs
+
+    store = ResultsStore(tmp_path / "results.duckdb")
+    write_val_runs(store, ("vit_sup",), n=40)
+
+    def busy(*_args, **_kwargs):
+        raise StoreLocked("locked")
+
+    monkeypatch.setattr(ResultsStore, "write_temperature_fit", busy)
+    at = _page(monkeypatch, store.path, "views/calibration.py")
+    at.toggle(key="calibration_temperature").set_value(True)
+    at.run()
+    assert not at.exception
+    assert at.dataframe[0].value["temperature"].notna().all() and (at.dataframe[0].value["n"] == 20).all()
+    assert any("shown but not saved" in caption.value for caption in at.caption)
+    assert store.temperature_fit("synthetic-val-vit_sup") is None
+
+
 def test_robustness_page(monkeypatch, analysis_store):
     at = _page(monkeypatch, analysis_store, "views/robustness.py")
     assert not at.exception
@@ -66,6 +121,52 @@ def test_mistakes_page(monkeypatch, analysis_store):
     assert not at.exception
     slice_table = at.dataframe[1].value
     assert set(slice_table["model"]) >= {"Tiny ViT (random)"} and (slice_table["n"] >= 0).all()
+
+
+def _shown_range(at) -> tuple[int, int, int]:
+    import re
+
+    for caption in at.caption:
+        found = re.match(r"Images ([\d,]+)–([\d,]+) of ([\d,]+) ", caption.value)
+        if found:
+            return tuple(int(group.replace(",", "")) for group in found.groups())
+    raise AssertionError("no 'Images a–b of n' caption")
+
+
+def _thumbnails(at) -> int:
+    return len(at.get("image")) + sum("image file not available" in caption.value for caption in at.caption)
+
+
+def test_mistakes_images_are_paged_and_the_page_is_in_the_link(monkeypatch, analysis_store):
+    at = _page(monkeypatch, analysis_store, "views/mistakes.py")
+    at.multiselect(key="mistakes_slice").set_value([])  # every annotated image: more than two pages wrong
+    at.run()
+    assert not at.exception
+    first, last, total = _shown_range(at)
+    assert (first, last) == (1, 18) and total > 36 and _thumbnails(at) == 18
+    at.number_input(key="mistakes_wrong_page").set_value(2).run()
+    assert not at.exception
+    assert _shown_range(at) == (19, 36, total) and _thumbnails(at) == 18
+    assert at.query_params["mistakes_wrong_page"] in (["2"], "2")
+    pages = -(-total // 18)
+    at.number_input(key="mistakes_wrong_page").set_value(pages).run()
+    assert _shown_range(at) == ((pages - 1) * 18 + 1, total, total) and _thumbnails(at) == total - (pages - 1) * 18
+    other = [option for option in at.selectbox(key="mistakes_wrong_model").options
+             if option != at.selectbox(key="mistakes_wrong_model").value][0]
+    at.selectbox(key="mistakes_wrong_model").select(other).run()
+    assert not at.exception and _shown_range(at)[0] == 1  # another list starts at its first page
+
+    at = AppTest.from_file("../../app.py", default_timeout=180)  # the link reopens the same page
+    at.query_params.update({"mistakes_slice": "", "mistakes_wrong_page": "3"})
+    at.run()
+    at.switch_page("views/mistakes.py").run()
+    assert not at.exception and _shown_range(at)[:2] == (37, 54)
+    at = AppTest.from_file("../../app.py", default_timeout=180)
+    at.query_params.update({"mistakes_slice": "", "mistakes_wrong_page": "9999"})
+    at.run()
+    at.switch_page("views/mistakes.py").run()
+    assert not at.exception and _shown_range(at)[0] == 1
+    assert any("mistakes_wrong_page" in caption.value for caption in at.caption)  # said why it was ignored
 
 
 def test_pug_page(monkeypatch, analysis_store):

@@ -60,3 +60,32 @@ def test_gallery_finds_the_images_of_imported_decisions(monkeypatch, tmp_path):
     at = _page(monkeypatch, store.path)
     assert not at.exception
     assert sum("image file not available" in caption.value for caption in at.caption) == 24
+
+
+def test_gallery_is_paged(monkeypatch, tmp_path):
+    import re
+
+    store = ResultsStore(tmp_path / "results.duckdb")
+    import_author_decisions(SHARED_DATA / "cue-conflict-paper-models", store, say=lambda _: None)
+    at = _page(monkeypatch, store.path)
+    assert not at.exception
+
+    def shown():
+        for caption in at.caption:
+            found = re.match(r"Images ([\d,]+)–([\d,]+) of ([\d,]+) that match", caption.value)
+            if found:
+                return tuple(int(group.replace(",", "")) for group in found.groups())
+        raise AssertionError("no 'Images a–b of n' caption")
+
+    def cards():
+        return [caption.value for caption in at.caption if " shape · " in caption.value]
+
+    first, last, total = shown()
+    assert (first, last) == (1, 24) and total > 48 and len(cards()) == 24
+    page_one = cards()
+    at.number_input(key="shape_gallery_page").set_value(2).run()
+    assert not at.exception
+    assert shown() == (25, 48, total) and len(cards()) == 24 and cards() != page_one
+    assert at.query_params["shape_gallery_page"] in (["2"], "2")
+    at.multiselect(key="shape_gallery_shape").set_value(["cat"]).run()  # another list: back to its first page
+    assert not at.exception and shown()[0] == 1 and shown()[2] < total
