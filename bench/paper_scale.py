@@ -5,7 +5,8 @@ A 7,500, R 30,000, Sketch 50,889, Hard 13,925 (with logits), C 750,000 (no logit
 1,280 (with logits), plus the authors' and the human observers' cue-conflict decisions, written as
 `evaluate` writes them: `core.rows.result_columns` on each batch of float16 logits, through the
 background `StoreWriter` (real val file names, labels and ReaL labels from the imagenet-x package;
-synthetic, seeded logits whose top-1 matches the paper's accuracy of each model on each benchmark).
+synthetic, seeded logits whose top-1 matches the paper's accuracy of each model on each benchmark), and
+the temperature fit `evaluate` stores when it finishes an ImageNet val/R/A run.
 Then, in a fresh process, opens every analysis page and the Evaluations page with Streamlit's
 AppTest (first open, then one widget change) and reports seconds and the process's peak RSS.
 
@@ -126,6 +127,12 @@ def _write_run(writer, store, model: str, benchmark: str, rng) -> None:
         writer.put(RowBlock(columns, logits if with_logits else None))
     writer.flush()
     store.finish_run(run_id, "done", images_per_s=100.0, device="synthetic")
+    from core.temperature import calibrate_run, calibrated
+
+    if calibrated(benchmark, store_logits=with_logits):  # what evaluate does when it finishes such a run
+        began = time.perf_counter()
+        calibrate_run(store, run_id, SUBSET if subset else None)
+        print(f"    temperature fit of {run_id}: {time.perf_counter() - began:.1f} s", flush=True)
 
 
 def build(path: Path) -> None:
@@ -264,7 +271,7 @@ def main() -> None:
         if page == "calibration":
             print(f"| (peak RSS before temperature scaling was switched on) | | | | "
                   f"{max(r['peak_rss_before_temperature_mib'] for r in rows):.0f} |")
-            print(f"| calibration: temperature on (first time per run) | | "
+            print(f"| calibration: temperature on (fits stored at evaluation) | | "
                   f"{np.median([r['temperature_on_s'] for r in rows]):.2f} | toggle | |")
             print(f"| calibration: bins with temperature on | | "
                   f"{np.median([r['bins_with_temperature_s'] for r in rows]):.2f} | bins 10 → 20 | |")

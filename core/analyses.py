@@ -116,17 +116,25 @@ def calibration_inputs(logits, labels, class_subset=None):
     return probs.max(axis=1), probs.argmax(axis=1) == labels, probs, logits, labels
 
 
+def file_names(image_ids) -> np.ndarray:
+    """The last path component of each image id (`n01440764/ILSVRC2012_val_00000293.JPEG` → the file
+    name ImageNet-X annotates), in one Arrow pass: a Python loop over 200,000 ids costs a second."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    ids = pa.array(image_ids, pa.string()) if not isinstance(image_ids, (pa.Array, pa.ChunkedArray)) else image_ids
+    return pc.replace_substring_regex(ids, pattern=r"^.*/", replacement="").to_numpy(zero_copy_only=False)
+
+
 def error_ratio_table(model_rows: dict):
     """ImageNet-X error ratios of several models: {label: frame(image_id, pred)} → tidy table."""
-    import os
-
     import pandas as pd
 
     from core.metrics import imagenet_x_error_ratios
 
     frames = []
     for label, rows in model_rows.items():
-        names = [os.path.basename(image_id) for image_id in rows["image_id"]]
+        names = list(file_names(rows["image_id"]))
         table = imagenet_x_error_ratios(names, rows["pred"].to_numpy())
         frames.append(table.assign(label=label, accuracy_all=table.attrs["accuracy"], n=table.attrs["n"]))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
@@ -135,12 +143,10 @@ def error_ratio_table(model_rows: dict):
 def slice_rows(rows, factors, annotations=None):
     """The rows (image_id, pred, …) whose image has every factor in `factors` (multi-factor
     annotations), with `label` and `correct` from the ImageNet-X annotation."""
-    import os
-
     from core.data.imagenet_x import imagenet_x_annotations
 
     annotations = imagenet_x_annotations("multi") if annotations is None else annotations
-    keyed = rows.assign(file_name=[os.path.basename(image_id) for image_id in rows["image_id"]])
+    keyed = rows.assign(file_name=file_names(rows["image_id"]))
     merged = keyed.merge(annotations, on="file_name", how="inner", suffixes=("", "_x"))
     mask = np.ones(len(merged), dtype=bool)
     for factor in factors:

@@ -509,12 +509,10 @@ def collect_evidence(store=None, *, n_resamples: int = 300) -> dict:
     keys count; our runs under the `paper` protocol first; for cue-conflict, a model we have not run
     falls back to the authors' released decisions (labelled as such).
     """
-    import os
-
     import pandas as pd
 
-    from core.analyses import (SHIFTED, accuracy_with_interval, condition_accuracy_table, robustness_table,
-                               shape_bias_table)
+    from core.analyses import (SHIFTED, accuracy_with_interval, condition_accuracy_table, file_names,
+                               robustness_table, shape_bias_table)
     from core.metrics import bootstrap_interval, expected_calibration_error
     from core.models.preprocess import parse_variant
     from core.store import ResultsStore
@@ -535,7 +533,7 @@ def collect_evidence(store=None, *, n_resamples: int = 300) -> dict:
         if mine.empty:
             continue
         try:
-            ratios = error_ratio_intervals([os.path.basename(i) for i in mine["image_id"]], mine["pred"].to_numpy(),
+            ratios = error_ratio_intervals(list(file_names(mine["image_id"])), mine["pred"].to_numpy(),
                                            n_resamples=n_resamples)
             ratio_frames.append(ratios.assign(model=run.model, source="ours", run_id=run.run_id))
         except ValueError:

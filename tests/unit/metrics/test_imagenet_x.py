@@ -60,3 +60,21 @@ def test_inputs_are_validated():
         imagenet_x_error_ratios(["a"], [1, 2])
     with pytest.raises(ValueError, match="None of the file names"):
         imagenet_x_error_ratios(["x.jpg"], [1])
+
+
+def test_store_ids_map_to_annotated_file_names_as_os_path_basename_does():
+    import os
+
+    from core.analyses import error_ratio_table, file_names
+
+    ids = ["ILSVRC2012_val_00000001.JPEG", "n01440764/ILSVRC2012_val_00000293.JPEG", "a/b/c.png", "x/"]
+    assert list(file_names(ids)) == [os.path.basename(i) for i in ids]
+    assert list(file_names(pd.Series(ids, dtype="string[pyarrow]"))) == [os.path.basename(i) for i in ids]
+    # nested (WNID-folder) ids give the same ratios as the flat names ImageNet-X annotates
+    names = pd.read_csv(imagenet_x_file("filename_label.csv"))["file_name"][:3000]
+    labels = pd.read_csv(imagenet_x_file("filename_label.csv"))["label"][:3000].to_numpy()
+    pred = np.where(np.arange(3000) % 3 == 0, (labels + 1) % 1000, labels)
+    flat = error_ratio_table({"m": pd.DataFrame({"image_id": names, "pred": pred})})
+    nested = error_ratio_table({"m": pd.DataFrame({"image_id": "n00000000/" + names, "pred": pred})})
+    pd.testing.assert_frame_equal(flat, nested)
+    assert flat["error_ratio"].notna().any()
