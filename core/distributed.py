@@ -405,9 +405,13 @@ def evaluate_ray(model_names: Sequence[str], benchmark: str, root, *, ray: str =
         blocks = [(start, min(start + batch_size, len(pending))) for start in range(0, len(pending), batch_size)]
         if gpus:
             actors, actor_cpus, actor_gpus = num_actors or gpus, 1, 1
+            threads = actor_cpus
         else:  # leave a CPU for reading: a pool that takes every CPU starves the decode tasks and hangs
             actor_cpus = max(1, min(4, cpus - 1))
             actors, actor_gpus = num_actors or max(1, (cpus - 1) // 4), 0
+            # …but compute on every CPU between decodes, as the single-process path's torch does: a
+            # reservation schedules tasks, it does not pin threads (one thread on 2 CPUs: +60% time)
+            threads = max(actor_cpus, cpus // actors)
         say(f"{bench.label}: {len(pending):,} images × {len(plans)} model(s) on Ray ({cpus} CPU, {gpus} GPU): "
             f"{len(blocks)} block(s) of {batch_size}, {actors} model actor(s).")
         context = ray.data.DataContext.get_current()
@@ -426,7 +430,7 @@ def evaluate_ray(model_names: Sequence[str], benchmark: str, root, *, ray: str =
                                 num_gpus=actor_gpus,
                                 fn_constructor_kwargs={"plans": plans, "todo": todo, "bench_key": bench.key,
                                                        "subset": subset, "items": pending,
-                                                       "store_logits": bench.store_logits, "threads": actor_cpus}))
+                                                       "store_logits": bench.store_logits, "threads": threads}))
         unfolded: list[Path] = []
         last_fold, done_images = time.monotonic(), 0
         for row in dataset.iter_rows():

@@ -218,6 +218,15 @@ class ResultsStore:
         finally:
             connection.close()
 
+    @contextlib.contextmanager
+    def _reader(self) -> Iterator:
+        """A short read-only connection to a store of this schema version (SchemaMismatch otherwise)."""
+        with self._connect(read_only=True) as connection:
+            version = _schema_version(connection)
+            if version is not None and version != SCHEMA_VERSION:
+                raise SchemaMismatch(self._mismatch(version))
+            yield connection
+
     def _ensure_schema(self) -> None:
         if self._checked:
             return
@@ -315,10 +324,7 @@ class ResultsStore:
 
         if not self.path.exists():
             return pd.DataFrame()
-        with self._connect(read_only=True) as connection:
-            version = _schema_version(connection)
-            if version is not None and version != SCHEMA_VERSION:
-                raise SchemaMismatch(self._mismatch(version))
+        with self._reader() as connection:
             return connection.execute(sql, parameters or []).df()
 
     def version(self) -> str:
@@ -497,9 +503,7 @@ class ResultsStore:
                 if attempt == 4:
                     raise
                 time.sleep(0.05)
-        if not tables:
-            return pa.table({"image_id": pa.array([], pa.string()), "logits": pa.array([], pa.binary())})
-        return pa.concat_tables(tables)
+        return pa.concat_tables(tables) if tables else _empty_logits()
 
     def _compact_logits(self, run_id: str, *, max_files: int = 64) -> None:
         """Fold a finished run's logits files into one, keeping each committed image once, when it has
@@ -518,16 +522,10 @@ class ResultsStore:
     def _stored_logits(self, run_id: str):
         """Arrow (image_id, logits) of a run's committed images, each once, in image_id order: the
         run's files and the `logits` table of older stores, restricted to rows in `predictions`."""
-        import pyarrow as pa
-
         files = self._read_logit_files(run_id)
-        empty = pa.table({"image_id": pa.array([], pa.string()), "logits": pa.array([], pa.binary())})
         if not self.path.exists():
-            return empty
-        with self._connect(read_only=True) as connection:
-            version = _schema_version(connection)
-            if version is not None and version != SCHEMA_VERSION:
-                raise SchemaMismatch(self._mismatch(version))
+            return _empty_logits()
+        with self._reader() as connection:
             connection.register("logit_files", files)
             return connection.sql("""
                 SELECT image_id, any_value(logits) AS logits FROM (
@@ -762,10 +760,7 @@ class ResultsStore:
 
         if not self.path.exists():
             return None
-        with self._connect(read_only=True) as connection:
-            version = _schema_version(connection)
-            if version is not None and version != SCHEMA_VERSION:
-                raise SchemaMismatch(self._mismatch(version))
+        with self._reader() as connection:
             try:
                 found = connection.execute("SELECT * FROM temperature_fits WHERE run_id = ?", [run_id]).df()
                 if found.empty:
@@ -819,6 +814,12 @@ _ARROW_TYPES = {"label": "int32", "pred": "int32", "labels": "list<int32>", "top
                 "top5_prob": "list<float32>", "probs16": "list<float32>", "prob_true": "float32", "conf": "float32",
                 "correct": "bool", "cal_conf": "float64", "cal_correct": "bool", "log_prob_true": "float64",
                 "brier": "float64"}
+
+
+def _empty_logits():
+    import pyarrow as pa
+
+    return pa.table({"image_id": pa.array([], pa.string()), "logits": pa.array([], pa.binary())})
 
 
 def _binary_matrix(blobs) -> "np.ndarray":
