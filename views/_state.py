@@ -172,5 +172,7 @@ def link_box(where=None) -> None:
         st.markdown("**Link to this view**")
         st.code(link_for(state), language=None, wrap_lines=True)
         st.caption("Copy it with the icon at its right: it reopens this page with the same settings.")
-        if unknown:
-            st.caption(f":material/link_off: Ignored link parameters this page does not use: {', '.join(unknown[:5])}.")
+        # always the same number of elements: a page redraws this box after later widgets, and a
+        # redraw with fewer elements would leave the earlier draw's note on screen
+        st.caption(f":material/link_off: Ignored link parameters this page does not use: {', '.join(unknown[:5])}."
+                   if unknown else "")

@@ -245,6 +245,7 @@ def page_of(total: int, per_page: int, key: str, *, noun: str, list_key=()) -> t
     page = int(left.number_input(f"Page (of {pages:,})", min_value=1, max_value=pages, step=1, key=key))
     start, stop = (page - 1) * per_page, min(page * per_page, total)
     right.caption(f"Images {start + 1:,}–{stop:,} of {total:,} {noun}.")
+    state.link_box()  # the box was drawn by the last chart, before this list: now it carries the page too
     return start, stop
 
 

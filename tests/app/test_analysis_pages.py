@@ -161,6 +161,9 @@ def test_mistakes_images_are_paged_and_the_page_is_in_the_link(monkeypatch, anal
     at.run()
     at.switch_page("views/mistakes.py").run()
     assert not at.exception and _shown_range(at)[:2] == (37, 54)
+    # the link box, redrawn after the list, carries the page and does not call it unused
+    assert not any("does not use" in caption.value for caption in at.caption)
+    assert any("mistakes_wrong_page=3" in code.value for code in at.code)
     at = AppTest.from_file("../../app.py", default_timeout=180)
     at.query_params.update({"mistakes_slice": "", "mistakes_wrong_page": "9999"})
     at.run()
