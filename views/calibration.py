@@ -7,6 +7,7 @@ import streamlit as st
 
 from core import charts
 from core.paper import TAGS, paper_values
+from core.temperature import CALIBRATED_BENCHMARKS, calibrated
 from views import _state as state
 from views import _ui as ui
 
@@ -16,15 +17,16 @@ st.caption("Expected calibration error (ECE) over equal-width confidence bins (G
 
 version = ui.store_version()
 runs = ui.runs_table(version)
-runs = runs[runs["benchmark"].isin(["imagenet-val", "imagenet-r", "imagenet-a"]) & (runs["variant"] == "")
-            & (runs["source"] == "ours") & runs["store_logits"].fillna(False)] if not runs.empty else runs
+if not runs.empty:  # the runs that get a temperature fit, by the same rule
+    runs = runs[[calibrated(*kind) for kind in zip(runs["benchmark"], runs["variant"], runs["source"],
+                                                   runs["store_logits"].fillna(False))]]
 if runs.empty:
     st.info("Calibration needs stored logits on ImageNet val or ImageNet-R. Run:\n\n`python -m core evaluate "
             "--models vit_sup,convnext_sup,vit_clip,convnext_clip --benchmark imagenet-val --data PATH`")
     st.stop()
 
 columns = st.columns([2, 2, 1, 2])
-benchmarks = [key for key in ("imagenet-val", "imagenet-r", "imagenet-a") if key in set(runs["benchmark"])]
+benchmarks = [key for key in CALIBRATED_BENCHMARKS if key in set(runs["benchmark"])]
 state.bind("calibration_benchmark", options=benchmarks)
 state.bind("calibration_protocol", options=sorted(set(runs["protocol"])))
 state.bind("calibration_bins", kind="int", lo=5, hi=50)
