@@ -31,8 +31,11 @@ def grouped_bars(table, *, x: str, order: list[str] | None, value: str, title: s
     number = ".1%" if percent else ".2f"
     scale = alt.Undefined
     if percent and "ci_high" in table:
-        # an all-zero run still gets a readable axis
-        scale = alt.Scale(domain=[0, min(1.0, max(0.05, float(table["ci_high"].max()) * 1.05))])
+        # an all-zero run still gets a readable axis; the paper's ticks and the baseline lie inside it (a fixed
+        # domain that ended at our bars left the ticks floating above the frame, off the axis)
+        top = _top(table["ci_high"], table[value], None if reference is None or not len(reference)
+                   else reference["value"], [baseline] if baseline is not None else None)
+        scale = alt.Scale(domain=[0, min(1.0, max(0.05, top * 1.05))])
     x_encoding = alt.X(f"{x}:N", sort=order, title=None, axis=alt.Axis(labelAngle=label_angle, labelOverlap=False))
     offset = alt.XOffset("label:N", sort=labels)
     base = alt.Chart(table).encode(x=x_encoding, xOffset=offset)
@@ -54,6 +57,16 @@ def grouped_bars(table, *, x: str, order: list[str] | None, value: str, title: s
             x=alt.X(f"{x}:N", sort=order), xOffset=offset, y="value:Q",
             tooltip=["label:N", f"{x}:N", alt.Tooltip("value:Q", format=number, title="paper"), "tag:N", "source:N"]))
     return alt.layer(*layers).properties(height=height)
+
+
+def _top(*columns) -> float:
+    """The largest finite value over several columns (None and NaN skipped; 0 when there is none)."""
+    import numpy as np
+
+    values = [np.asarray(column, dtype=float) for column in columns if column is not None]
+    values = np.concatenate(values) if values else np.array([])
+    values = values[np.isfinite(values)]
+    return float(values.max()) if len(values) else 0.0
 
 
 def _filled_bins(bins):
