@@ -34,7 +34,25 @@ def _svg(chart_or_spec) -> str:
     spec = chart_or_spec if isinstance(chart_or_spec, str) else chart_or_spec.to_json()
     svg = vlc.vegalite_to_svg(spec)
     svg = re.sub(r'\s+xmlns(:\w+)?="[^"]*"', "", svg)
-    return re.sub(r"<\?xml[^>]*>", "", svg)
+    return _scalable(re.sub(r"<\?xml[^>]*>", "", svg))
+
+
+def _scalable(svg: str) -> str:
+    """The SVG scaled down to its container's width (never wider, aspect kept; prints whole): a viewBox from its
+    own width and height when it has none, and max-width 100% with automatic height on its root element. A
+    wide chart (ImageNet-X: 1,767 px) in a 1,050 px card was clipped behind a scrollbar and cut in print."""
+    match = re.search(r"<svg\b[^>]*>", svg)
+    if match is None:
+        return svg
+    tag = match.group(0)
+    if "viewBox" not in tag:
+        width, height = re.search(r'\bwidth="([\d.]+)', tag), re.search(r'\bheight="([\d.]+)', tag)
+        if width and height:
+            tag = tag[:-1] + f' viewBox="0 0 {width[1]} {height[1]}">'
+    fit = "max-width:100%;height:auto"
+    tag = (re.sub(r'\bstyle="', f'style="{fit};', tag, count=1) if re.search(r'\bstyle="', tag)
+           else tag[:-1] + f' style="{fit}">')
+    return svg[:match.start()] + tag + svg[match.end():]
 
 
 def _png(chart_or_spec, scale: float = 2) -> bytes:
@@ -147,7 +165,8 @@ body {{font-family: system-ui, sans-serif; max-width: 1100px; margin: 2rem auto;
 .muted {{color: #666; font-size: 0.9em;}} .todo {{background: #f5f5f5; padding: 0.5rem;}}
 table.numbers, table.provenance, table.summary {{border-collapse: collapse; font-size: 0.85em; margin: 0.5rem 0;}}
 table td, table th {{border-bottom: 1px solid #eee; padding: 0.2rem 0.6rem; text-align: left;}}
-figure.chart {{margin: 0.5rem 0; overflow-x: auto;}} .note {{font-style: italic;}}
+figure.chart {{margin: 0.5rem 0;}} figure.chart svg {{max-width: 100%; height: auto;}}
+.note {{font-style: italic;}}
 </style></head><body>
 <h1>{html.escape(title)}</h1>
 <p class="muted">Generated {_today()} by Beyond Accuracy Explorer from the results store. Reproduces and extends
