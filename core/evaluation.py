@@ -111,9 +111,18 @@ def _collate(batch):
 
 
 def _one_thread(worker_id: int) -> None:
-    """Decoding workers run one thread each: torch's default pool per worker oversubscribes the cores."""
+    """Decoding workers run one thread each (torch's default pool per worker oversubscribes the cores), and
+    leave shutdown to the main process: SIGTERM or Ctrl-C sent to the whole process group (`timeout`,
+    systemd, a container stop, a job runner) reaches the workers too, and a worker killed by it makes the
+    DataLoader raise, so the run would end `failed`. Ignoring both here lets the main process finish its
+    batch and stop the run as resumable; the loader still ends its workers when it closes, and a worker
+    whose main process is gone exits by itself (torch's watchdog)."""
+    import signal
+
     import torch
 
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(1)
 
 
