@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["PROJECT_ROOT", "cache_dir", "models_toml_path", "shared_dir", "allow_downloads"]
+__all__ = ["PROJECT_ROOT", "cache_dir", "models_toml_path", "shared_dir", "allow_downloads", "view_only",
+           "refuse_in_view_mode", "VIEW_ONLY_ENV"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,4 +38,24 @@ def allow_downloads() -> bool:
     Off by default: the app and `evaluate` only use cached weights, so an offline machine
     answers at once instead of retrying for ~47 s. `python -m core download` turns it on.
     """
-    return os.environ.get("BAE_ALLOW_DOWNLOADS", "0") == "1"
+    return os.environ.get("BAE_ALLOW_DOWNLOADS", "0") == "1" and not view_only()
+
+
+VIEW_ONLY_ENV = "BAE_VIEW_ONLY"
+
+
+def view_only() -> bool:
+    """View mode (`BAE_VIEW_ONLY=1`, what `bash scripts/dev app --view` sets): every page shows everything, and
+    nothing writes to the results store or the machine (no jobs, downloads, model additions, pin edits or saved
+    fits). For sharing the app with a meeting; read on every call, so a test can switch it."""
+    return os.environ.get(VIEW_ONLY_ENV, "0").strip().lower() in ("1", "true", "yes", "on")
+
+
+def refuse_in_view_mode(action: str) -> None:
+    """Raise `ViewOnly` when view mode is on: the one guard every write path in core calls, so a write is
+    refused whatever a page shows."""
+    if view_only():
+        from core.errors import ViewOnly
+
+        raise ViewOnly(f"View mode is on ({VIEW_ONLY_ENV}=1): {action} is switched off on this server. Run it from "
+                       "a terminal, or restart the app without --view.")

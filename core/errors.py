@@ -12,6 +12,7 @@ __all__ = [
     "InvalidModelEntry",
     "WeightsUnavailable",
     "ImageRejected",
+    "ViewOnly",
 ]
 
 
@@ -36,3 +37,7 @@ class WeightsUnavailable(UserError):
 
 class ImageRejected(UserError, ValueError):
     """An uploaded file that cannot be used as an image."""
+
+
+class ViewOnly(UserError):
+    """A write (results store, jobs, downloads, models.toml, zero-shot heads) refused because view mode is on."""

@@ -15,7 +15,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from core.config import PROJECT_ROOT, cache_dir
+from core.config import PROJECT_ROOT, cache_dir, refuse_in_view_mode
 
 __all__ = ["Job", "launch", "launch_evaluation", "launch_probe", "jobs", "cancel", "log_tail"]
 
@@ -73,6 +73,7 @@ def _write(entries: list[Job]) -> None:
 
 def launch(arguments: list[str], name: str) -> Job:
     """Start `python -m core <arguments>` detached from the caller (its own session and log file)."""
+    refuse_in_view_mode(f"starting background `{arguments[0]}` jobs")
     command = [sys.executable, "-m", "core", *arguments]
     logs = cache_dir() / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -113,6 +114,7 @@ def jobs() -> list[Job]:
 
 def cancel(job: Job) -> None:
     """Ask a running evaluation to stop after its current batch (it can be resumed later)."""
+    refuse_in_view_mode("stopping background jobs")
     if job.running:
         os.kill(job.pid, signal.SIGTERM)
 

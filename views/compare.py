@@ -17,6 +17,7 @@ from core.errors import UserError
 from core.images import MAX_UPLOAD_MB, SUPPORTED_TYPES, decode_image
 from views import _state as state
 from views import _ui as ui
+from views import _view as view
 
 st.title("Compare models on your image")
 st.caption("Four models with near-equal ImageNet accuracy can still see an image very differently. "
@@ -103,7 +104,8 @@ def _offer_head(loaded) -> None:
     st.info(f"**{spec.display}** classifies zero-shot and needs its ImageNet text head (1000 classes × 80 prompts), "
             f"computed once and cached. Expected time here: about {minutes} on {loaded.device}. "
             "Changing any control stops it; nothing half-done is saved.")
-    if st.button(f"Compute head for {spec.display} (~{minutes})", key=f"compare_head_{spec.name}"):
+    if view.writes_allowed("computing zero-shot heads") and st.button(
+            f"Compute head for {spec.display} (~{minutes})", key=f"compare_head_{spec.name}"):
         bar = st.progress(0.0, text="Tokenising 80,000 prompts…")
         build_head(loaded, class_names(), openai_templates(),
                    progress=lambda done, total, message: bar.progress(done / total, text=message))

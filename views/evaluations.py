@@ -10,6 +10,7 @@ from core.data import BENCHMARKS
 from core.data.download import data_dir
 from core.errors import UserError
 from views import _ui as ui
+from views import _view as view
 
 st.title("Evaluations: what has been measured")
 st.caption("Every analysis reads per-image predictions from the results store. Runs continue in the background "
@@ -28,7 +29,8 @@ def _progress() -> None:
         with st.container(border=True):
             st.markdown(f"**Running** (pid {job.pid}): `{' '.join(job.command[3:])}`")
             st.code(jobs.log_tail(job) or "starting…", language=None)
-            if st.button("Stop after the current batch", key=f"evaluations_stop_{job.pid}"):
+            if view.writes_allowed("stopping runs", say=False) and st.button(
+                    "Stop after the current batch", key=f"evaluations_stop_{job.pid}"):
                 jobs.cancel(job)
                 st.toast("Stopping; the run can be resumed with the same settings.")
     if runs.empty:
@@ -52,6 +54,8 @@ def _progress() -> None:
 _progress()
 
 st.subheader("Start an evaluation")
+if not view.writes_allowed("starting and stopping evaluations"):
+    st.stop()
 _RAY_MODES = {"this process": None, "Ray on this machine": "local", "Ray cluster started here": "auto",
               "Ray cluster at…": "address"}
 statuses = ui.statuses()

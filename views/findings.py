@@ -11,6 +11,7 @@ from core.findings import evidence_chart, numbers_table, runs_table
 from core.paper import TAGS
 from views import _state as state
 from views import _ui as ui
+from views import _view as view
 
 VERDICT_STYLE = {"reproduced": ("green", ":material/check_circle:"), "contradicted": ("red", ":material/cancel:"),
                  "inconclusive": ("orange", ":material/balance:"), "not measured": ("gray", ":material/hourglass_empty:")}
@@ -160,19 +161,23 @@ def _pins_section(pins) -> None:
         st.caption("No pins yet. On any analysis page, the Pin button under a chart saves that view here.")
         return
     store = ResultsStore()
+    locked = view.disabled()
+    if locked:
+        view.note("reordering, deleting and annotating pins")
     for position, pin in enumerate(pins.to_dict("records")):
         with st.container(border=True):
             top = st.columns([6, 1, 1, 1])
             top[0].markdown(f"**{position + 1}. {pin['title']}** · {pin['page']} page")
             if top[1].button("Up", key=f"findings_pin_up_{pin['pin_id']}", icon=":material/arrow_upward:",
-                             disabled=position == 0):
+                             disabled=locked or position == 0):
                 store.move_pin(pin["pin_id"], -1)
                 st.rerun()
             if top[2].button("Down", key=f"findings_pin_down_{pin['pin_id']}", icon=":material/arrow_downward:",
-                             disabled=position == len(pins) - 1):
+                             disabled=locked or position == len(pins) - 1):
                 store.move_pin(pin["pin_id"], 1)
                 st.rerun()
-            if top[3].button("Delete", key=f"findings_pin_delete_{pin['pin_id']}", icon=":material/delete:"):
+            if top[3].button("Delete", key=f"findings_pin_delete_{pin['pin_id']}", icon=":material/delete:",
+                             disabled=locked):
                 store.delete_pin(pin["pin_id"])
                 st.rerun()
             try:
@@ -184,8 +189,10 @@ def _pins_section(pins) -> None:
             except ValueError:
                 view = {}
             st.markdown(f"[Open this view]({state.link_for(view, pin['page'])}) · {_pin_runs_line(pin)}")
-            note = st.text_input("Note", value=pin["note"] or "", key=f"findings_pin_note_{pin['pin_id']}")
-            if note != (pin["note"] or "") and st.button("Save note", key=f"findings_pin_save_{pin['pin_id']}"):
+            note = st.text_input("Note", value=pin["note"] or "", key=f"findings_pin_note_{pin['pin_id']}",
+                                 disabled=locked)
+            if not locked and note != (pin["note"] or "") and st.button("Save note",
+                                                                         key=f"findings_pin_save_{pin['pin_id']}"):
                 store.update_pin_note(pin["pin_id"], note)
                 st.rerun()
 

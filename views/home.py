@@ -8,6 +8,7 @@ import streamlit as st
 from core.errors import UserError
 from core.models.registry import ModelSpec, append_user_model
 from views import _ui as ui
+from views import _view as view
 
 st.title("Beyond Accuracy Explorer")
 st.markdown(
@@ -63,7 +64,8 @@ _, problems = ui.models()
 for problem in problems:
     st.warning(problem, icon=":material/warning:")
 
-with st.expander("Add a model"):
+
+def _add_model_form() -> None:
     st.markdown("Adds one `[[model]]` entry to `models.toml` (README, 'Adding a model'); no code change needed.")
     with st.form("home_add_model"):
         name = st.text_input("Key (snake_case)", key="home_add_name")
@@ -84,5 +86,10 @@ with st.expander("Add a model"):
                 st.rerun()
             except UserError as error:
                 st.error(str(error))
+
+
+with st.expander("Add a model"):
+    if view.writes_allowed("adding models to models.toml"):
+        _add_model_form()
 
 st.caption("Reference numbers from the paper are always labelled as such; everything else is measured here.")

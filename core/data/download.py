@@ -10,7 +10,7 @@ import urllib.request
 from pathlib import Path
 from typing import Callable
 
-from core.config import cache_dir
+from core.config import cache_dir, refuse_in_view_mode
 from core.data.cue_conflict import AUTHOR_MODELS, AUTHORS_URL, CUE_CONFLICT_URL, HUMANS_URL, CueConflict
 from core.errors import UserError
 
@@ -23,6 +23,7 @@ def data_dir() -> Path:
 
 
 def _fetch(url: str, target: Path, say: Callable[[str], None]) -> None:
+    refuse_in_view_mode("downloads")
     say(f"Downloading {url} …")
     try:
         with urllib.request.urlopen(url, timeout=30) as response, open(target, "wb") as handle:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Iterator, Literal
 
-from core.config import PROJECT_ROOT, models_toml_path
+from core.config import PROJECT_ROOT, models_toml_path, refuse_in_view_mode
 from core.errors import InvalidModelEntry, UnknownModel
 
 __all__ = ["ModelSpec", "ModelRegistry", "MODELS", "BUILTIN_MODELS", "registry", "load_user_models",
@@ -206,6 +206,7 @@ def registry(path: Path | None = None) -> tuple[ModelRegistry, list[str]]:
 
 def append_user_model(spec: ModelSpec, path: Path | None = None) -> Path:
     """Add one `[[model]]` table to models.toml (the app's "Add a model" form uses this)."""
+    refuse_in_view_mode("adding models to models.toml")
     path = path or models_toml_path()
     current, _ = registry(path)
     if spec.name in current:

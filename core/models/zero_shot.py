@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
-from core.config import cache_dir
+from core.config import cache_dir, refuse_in_view_mode
 from core.models.load import autocast, weights_key
 from core.models.registry import ModelSpec
 
@@ -153,6 +153,8 @@ def build_head(loaded, class_names: Sequence[str], templates: Sequence, *, progr
 
 def _save_atomic(tensor, path: Path) -> None:
     import torch
+
+    refuse_in_view_mode("saving zero-shot heads")
 
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
