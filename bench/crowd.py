@@ -154,8 +154,8 @@ class Evaluations:
     """`python -m core evaluate` on cue-conflict with the offline model, a new sampled run each time (a new
     seed), restarted while the crowd runs; each one's log kept."""
 
-    def __init__(self, store: Path, data: Path, model: str, logs: Path, env: dict[str, str]) -> None:
-        self.store, self.data, self.model, self.logs, self.env = store, data, model, logs, env
+    def __init__(self, store: Path, data: Path, model: str, limit: int, logs: Path, env: dict[str, str]) -> None:
+        self.store, self.data, self.model, self.limit, self.logs, self.env = store, data, model, limit, logs, env
         self.started: list[dict] = []
         self.process: subprocess.Popen | None = None
 
@@ -163,7 +163,7 @@ class Evaluations:
         seed = int(time.time() * 1000) % 1_000_000_000
         log = self.logs / f"evaluate-{seed}.log"
         command = [sys.executable, "-m", "core", "evaluate", "--models", self.model, "--benchmark", "cue-conflict",
-                   "--data", str(self.data), "--limit", "1280", "--seed", str(seed)]
+                   "--data", str(self.data), "--limit", str(self.limit), "--seed", str(seed)]
         with open(log, "w") as handle:
             self.process = subprocess.Popen(command, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT,
                                             stdin=subprocess.DEVNULL, start_new_session=True,
@@ -198,26 +198,25 @@ class Evaluations:
             stored = int(ResultsStore(self.store).query("SELECT count(*) AS n FROM predictions WHERE run_id = ?",
                                                         [run["run_id"].iloc[0]])["n"].iloc[0]) if len(run) else 0
             checked.append({**entry, "status": run["status"].iloc[0] if len(run) else "missing",
-                            "stored": stored, "expected": 1280,
+                            "stored": stored, "expected": self.limit,
                             "images_per_s": float(run["images_per_s"].iloc[0]) if len(run) and
                             run["images_per_s"].iloc[0] == run["images_per_s"].iloc[0] else None})
         return checked
 
     def wait_until_writing(self, timeout_s: float = 300) -> None:
         """Until the first evaluation has committed rows (model loaded, loader running)."""
-        from core.store import ResultsStore
+        from core.store import ResultsStore, StoreLocked
 
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise SystemExit(f"evaluate exited early; log: {self.started[-1]['log']}")
             try:
-                found = ResultsStore(self.store).query("SELECT count(*) AS n FROM runs WHERE status = 'running' "
-                                                       "AND done > 0")
-                if int(found["n"].iloc[0]):
-                    return
-            except Exception:  # noqa: BLE001 - the writer holds the file a moment: ask again
-                pass
+                runs = ResultsStore(self.store).runs()
+            except StoreLocked:  # the writer held the file for the whole timeout: ask again
+                continue
+            if ((runs["status"] == "running") & (runs["done"] > 0)).any():
+                return
             time.sleep(1)
         raise SystemExit("evaluate wrote nothing within 5 min")
 
@@ -271,6 +270,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=600, help="seconds one page open may take")
     parser.add_argument("--eval-model", default="effnet_lite0")
     parser.add_argument("--eval-data", type=Path, default=shared_dir() / "data" / "cue-conflict")
+    parser.add_argument("--eval-limit", type=int, default=640, help="images per evaluation (a seeded sample)")
     parser.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
                         help="extra environment of the server (e.g. BAE_VIEW_ONLY=1)")
     parser.add_argument("--out", type=Path, help="every page open and the summaries as JSON")
@@ -295,7 +295,7 @@ def main() -> None:
             elif name == "still":
                 rows = asyncio.run(crowd(port, args.sessions, pages, args.timeout))
             elif name == "writing":
-                evaluations = Evaluations(args.store, args.eval_data, args.eval_model, logs, extra)
+                evaluations = Evaluations(args.store, args.eval_data, args.eval_model, args.eval_limit, logs, extra)
                 evaluations.start()
                 evaluations.wait_until_writing()
                 print(f"  evaluate is writing (log {evaluations.started[-1]['log']})", flush=True)
