@@ -17,7 +17,8 @@ import time
 from collections import OrderedDict
 from typing import Any, Callable, Hashable
 
-__all__ = ["KeyedCache", "cache", "memo", "fresh", "run_key", "run_keys", "RunsSnapshot", "RUNNING_REFRESH_S"]
+__all__ = ["KeyedCache", "cache", "memo", "fresh", "purge_runs", "run_key", "run_keys", "RunsSnapshot",
+           "RUNNING_REFRESH_S"]
 
 RUNNING_REFRESH_S = 3.0
 """While a run is running, the list of runs (and so the running run's key) refreshes at most this often."""
@@ -70,6 +71,20 @@ class KeyedCache:
         with self._lock:
             self._values.clear()
 
+    def purge(self, stale: set) -> int:
+        """Drop every entry whose key holds one of the `stale` run keys (at any depth); returns how many."""
+        with self._lock:
+            gone = [key for key in self._values if _holds(key, stale)]
+            for key in gone:
+                del self._values[key]
+        return len(gone)
+
+
+def _holds(key, stale: set) -> bool:
+    if isinstance(key, tuple):
+        return key in stale or any(_holds(part, stale) for part in key)
+    return False
+
 
 _CACHES: dict[str, KeyedCache] = {}
 _CACHES_LOCK = threading.Lock()
@@ -97,6 +112,14 @@ def memo(max_entries: int = 64, *, name: str | None = None):
         cached.__name__ = function.__name__
         return cached
     return wrap
+
+
+def purge_runs(stale: set) -> int:
+    """Drop, from every cache, the entries read from these (superseded) run keys: a running run's earlier keys
+    are never asked for again, so they would only push finished runs' entries out."""
+    with _CACHES_LOCK:
+        caches = list(_CACHES.values())
+    return sum(store.purge(stale) for store in caches) if stale else 0
 
 
 def fresh(value):
@@ -161,6 +184,9 @@ class RunsSnapshot:
                 return found
             table = self._read()
             with self._lock:
+                previous = self._table
                 self._table, self._table_version, self._read_at = table, version, self._clock()
                 self.reads += 1
+            if previous is not None and len(previous):
+                purge_runs(set(run_keys(previous)) - set(run_keys(table)))
             return table

@@ -111,3 +111,21 @@ def test_runs_list_follows_the_store_and_a_running_run_at_most_every_few_seconds
     state.update(version="v5")
     clock.now = 7.1  # nothing running: a change is read at once
     assert snapshot.get() is not None and snapshot.reads == 5
+
+
+def test_a_superseded_run_key_is_purged_and_other_runs_stay():
+    from views._cache import cache
+
+    store = cache("test_purge", 16)
+    store.get((("a", "done", 10),), lambda: "A")
+    store.get(((("a", "done", 10), ("b", "running", 3)), ("col",)), lambda: "A+B")
+    store.get((("b", "running", 3),), lambda: "B")
+    state = {"version": "1", "done": 3}
+    snapshot = RunsSnapshot(lambda: pd.DataFrame({"run_id": ["a", "b"], "status": ["done", "running"],
+                                                  "done": [10, state["done"]]}), lambda: state["version"],
+                            refresh_s=0.0)
+    snapshot.get()
+    state.update(version="2", done=4)  # a commit to run b
+    snapshot.get()
+    assert (("a", "done", 10),) in store  # run a's read stays
+    assert (("b", "running", 3),) not in store and len(store) == 1  # b's old reads (and the mixed one) went
