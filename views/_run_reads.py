@@ -66,7 +66,7 @@ def done_runs_key() -> tuple:
 
 # --- per-run reads --------------------------------------------------------------------------------
 
-@memo(64, name="reads.predictions")
+@memo(64, name="run_reads.predictions")
 def _predictions(keys: tuple, columns: tuple[str, ...]):
     import pandas as pd
 
@@ -82,7 +82,7 @@ def predictions(run_ids: tuple[str, ...], columns: tuple[str, ...]):
     return fresh(_predictions(keys_of(run_ids), tuple(columns)))
 
 
-@memo(32, name="reads.calibration_columns")
+@memo(32, name="run_reads.calibration_columns")
 def _calibration_columns(key: tuple):
     return _store().calibration_columns(key[0])
 
@@ -91,7 +91,7 @@ def calibration_columns(run_id: str):
     return fresh(_calibration_columns(keys_of([run_id])[0]))
 
 
-@memo(4, name="reads.bootstrap_counts")
+@memo(4, name="run_reads.bootstrap_counts")
 def bootstrap_counts(n_items: int, n_resamples: int, seed: int = 0):
     """Resample counts shared by every run of the same size (read-only; see core.metrics.bootstrap_counts)."""
     from core.metrics import bootstrap_counts as counts
@@ -100,7 +100,7 @@ def bootstrap_counts(n_items: int, n_resamples: int, seed: int = 0):
     return counts(n_items, n_resamples=n_resamples, seed=seed).astype("float64")
 
 
-@memo(32, name="reads.temperature_scaled")
+@memo(32, name="run_reads.temperature_scaled")
 def _temperature_scaled(key: tuple):
     """(held-out columns under the fitted temperature, temperature, note) of one run, from the fit kept in the
     store: no logits read. A run without a stored fit is fitted here once; the fit is stored unless view mode
@@ -145,7 +145,7 @@ def temperature_scaled(run_id: str):
     return fresh(_temperature_scaled(keys_of([run_id])[0]))
 
 
-@memo(128, name="reads.calibration_summary")
+@memo(128, name="run_reads.calibration_summary")
 def _calibration_summary(key: tuple, n_bins: int, scaled: bool):
     from core.analyses import calibration_summary as summarise
 
@@ -165,8 +165,8 @@ def calibration_summary(run_id: str, n_bins: int, scaled: bool):
     return None if found is None else ({**found[0]}, found[1].copy(), found[2])
 
 
-_COUNTS_BATCH = cache("reads.accuracy_counts_batch", 16)
-_COUNTS = cache("reads.accuracy_counts", 1024)
+_COUNTS_BATCH = cache("run_reads.accuracy_counts_batch", 16)
+_COUNTS = cache("run_reads.accuracy_counts", 1024)
 
 
 def accuracy_counts(run_ids: tuple[str, ...], by_condition: bool, real: bool):
@@ -193,7 +193,7 @@ def _readable_rows(key: tuple):
     return rows[rows["error"].isna()]
 
 
-@memo(32, name="reads.imagenet_x_ratios")
+@memo(32, name="run_reads.imagenet_x_ratios")
 def _imagenet_x_ratios(key: tuple):
     from core.analyses import error_ratio_table
 
@@ -205,7 +205,7 @@ def imagenet_x_ratios(run_id: str):
     return fresh(_imagenet_x_ratios(keys_of([run_id])[0]))
 
 
-@memo(16, name="reads.imagenet_x_multi")
+@memo(16, name="run_reads.imagenet_x_multi")
 def _imagenet_x_multi(key: tuple):
     from core.analyses import slice_rows
 
@@ -224,7 +224,7 @@ def imagenet_x_slice(run_id: str, factors: tuple[str, ...]):
     return annotated[mask].copy()
 
 
-@memo(32, name="reads.shape_bias_tables")
+@memo(32, name="run_reads.shape_bias_tables")
 def _shape_bias_tables(keys: tuple, makers: tuple):
     from core.analyses import decision_gallery, shape_bias_class_table, shape_bias_table
 
@@ -242,7 +242,7 @@ def shape_bias_tables(selected):
     return fresh(_shape_bias_tables(keys_of([run_id for run_id, _ in makers]), makers))
 
 
-@memo(8, name="reads.probes")
+@memo(8, name="run_reads.probes")
 def _probes(version: str):
     return _store().probes()
 
