@@ -1,42 +1,106 @@
-"""Altair charts on the pages without Streamlit's global Altair lock, their specs cached by content.
+"""Charts on the pages as cached Vega-Lite specs: built once per input across sessions, drawn without Altair.
 
-`st.altair_chart` converts every chart with `chart.to_dict()` (full Vega-Lite schema validation) while it
-holds one lock shared by every session of the server, so ten viewers opening chart pages together queue on
-it. Here a chart becomes its Vega-Lite spec once (no lock, no validation: the builders in `core.charts` are
-validated by their tests) and is drawn with `st.vega_lite_chart`; the spec is cached by the chart's own
-JSON, so the same view in another session or a rerun with the same inputs reuses it.
+Building an Altair chart validates every encoding against the Vega-Lite schema, and `st.altair_chart` converts
+it again (full validation) while holding one lock shared by every session of the server: 0.1–0.5 s of CPU per
+chart, in series, so ten viewers opening a chart page together queued behind each other. Here a page names the
+builder and its inputs (`Lazy(grouped_bars, table, x=..., ...)`); the spec is computed once per distinct input
+(tables fingerprinted by content) and drawn with `st.vega_lite_chart`, which needs neither Altair nor the lock.
+The Altair object itself is built only when someone exports or pins the chart.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass, field
+from typing import Callable, Hashable
 
 import streamlit as st
 
 from views._cache import cache
 
-__all__ = ["spec", "show", "spec_json"]
+__all__ = ["Lazy", "spec", "show", "fingerprint"]
+
+_SPECS = cache("chart_specs", 256)
+_ALTAIR_DEFAULT_VIEW = {"continuousWidth": 300, "continuousHeight": 300}
 
 
-def _key(chart) -> str:
-    return hashlib.sha256(chart.to_json(validate=False, indent=None, sort_keys=False).encode()).hexdigest()
+def fingerprint(value) -> Hashable:
+    """A hashable stand-in for a builder argument: frames by their content, Altair objects by their spec."""
+    if hasattr(value, "columns") and hasattr(value, "dtypes"):  # a DataFrame
+        import pandas as pd
+
+        digest = hashlib.sha1(pd.util.hash_pandas_object(value, index=True).to_numpy().tobytes())
+        digest.update(repr((list(value.columns), [str(t) for t in value.dtypes])).encode())
+        return ("frame", len(value), digest.hexdigest())
+    if isinstance(value, (list, tuple)):
+        return (type(value).__name__, *(fingerprint(item) for item in value))
+    if isinstance(value, dict):
+        return ("dict", *sorted((str(k), fingerprint(v)) for k, v in value.items()))
+    if hasattr(value, "to_dict") and hasattr(value, "_schema"):  # an Altair object (a tooltip, a scale)
+        return ("altair", json.dumps(value.to_dict(validate=False), sort_keys=True, default=str))
+    hash(value)
+    return value
 
 
-def spec(chart) -> dict:
-    """The chart's Vega-Lite spec (data inline), shared: do not modify it."""
-    if isinstance(chart, dict):
+
+@dataclass(frozen=True)
+class Lazy:
+    """A chart named by its builder and inputs: `spec` is cached by them, `build()` makes the Altair chart."""
+
+    builder: Callable
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+    then: Callable | None = None  # applied to the built chart (e.g. bigger type for presenting)
+    name: str = ""  # stands in for the builder's inputs when they cannot be fingerprinted (set by the caller)
+
+    @staticmethod
+    def of(builder: Callable, *args, then: Callable | None = None, key: str = "", **kwargs) -> "Lazy":
+        return Lazy(builder, args, kwargs, then, key)
+
+    def key(self) -> tuple:
+        inputs = self.name or (fingerprint(self.args), fingerprint(self.kwargs))
+        return (self.builder.__module__, self.builder.__qualname__, inputs,
+                getattr(self.then, "__qualname__", None))
+
+    def build(self):
+        chart = self.builder(*self.args, **self.kwargs)
+        return self.then(chart) if self.then is not None and chart is not None else chart
+
+    def to_json(self) -> str:
+        """Exports and pins: the validated Altair JSON, as `chart.to_json()` gives it."""
+        return self.build().to_json()
+
+
+def _spec_of(chart) -> dict:
+    """Vega-Lite spec of an Altair chart, data inline, without schema validation (the builders' tests validate
+    them) and without Altair's default 300 × 300 view (Streamlit's own conversion drops it too)."""
+    spec = chart.to_dict(validate=False)
+    view = spec.get("config", {}).get("view")
+    if isinstance(view, dict):
+        for name, value in _ALTAIR_DEFAULT_VIEW.items():
+            if view.get(name) == value:
+                del view[name]
+        if not view:
+            del spec["config"]["view"]
+        if not spec["config"]:
+            del spec["config"]
+    return spec
+
+
+def spec(chart) -> dict | None:
+    """The spec of a `Lazy` chart (cached by its inputs) or of an Altair chart (not cached); shared: do not
+    modify it."""
+    if chart is None or isinstance(chart, dict):
         return chart
-    text = chart.to_json(validate=False, indent=None, sort_keys=False)
-    return cache("chart_specs", 256).get(hashlib.sha256(text.encode()).hexdigest(), lambda: json.loads(text))
+    if isinstance(chart, Lazy):
+        return _SPECS.get(chart.key(), lambda: None if (built := chart.build()) is None else _spec_of(built))
+    return _spec_of(chart)
 
 
-def spec_json(chart) -> str:
-    """The chart's spec as JSON (what exports and pins take)."""
-    return chart if isinstance(chart, str) else json.dumps(spec(chart))
-
-
-def show(chart, where=None, **options) -> None:
-    """Draw an Altair chart (or a spec) full width, like `st.altair_chart(chart, width="stretch")`."""
-    target = where if where is not None else st
-    target.vega_lite_chart(dict(spec(chart)), width="stretch", **options)
+def show(chart, where=None) -> None:
+    """Draw a chart full width, like `st.altair_chart(chart, width="stretch")`."""
+    found = spec(chart)
+    if found is None:
+        return
+    (where if where is not None else st).vega_lite_chart(json.loads(json.dumps(found)), width="stretch")

@@ -129,3 +129,27 @@ def test_a_superseded_run_key_is_purged_and_other_runs_stay():
     snapshot.get()
     assert (("a", "done", 10),) in store  # run a's read stays
     assert (("b", "running", 3),) not in store and len(store) == 1  # b's old reads (and the mixed one) went
+
+
+def test_a_chart_spec_is_built_once_per_input_and_matches_altairs():
+    import json
+
+    from core import charts
+    from views._charts import Lazy, spec
+
+    def table(top):
+        return pd.DataFrame({"label": ["A", "B"], "benchmark": ["val", "val"], "accuracy": [top, 0.5],
+                             "ci_low": [top - 0.1, 0.4], "ci_high": [top + 0.05, 0.6]})
+
+    first = spec(Lazy.of(charts.grouped_bars, table(0.7), x="benchmark", order=["val"], value="accuracy", title="t"))
+    from views._charts import _SPECS
+
+    computed = _SPECS.computed
+    again = spec(Lazy.of(charts.grouped_bars, table(0.7), x="benchmark", order=["val"], value="accuracy", title="t"))
+    assert again is first and _SPECS.computed == computed  # equal inputs (other objects): no rebuild
+    other = spec(Lazy.of(charts.grouped_bars, table(0.8), x="benchmark", order=["val"], value="accuracy", title="t"))
+    assert _SPECS.computed == computed + 1 and other != first
+    validated = json.loads(charts.grouped_bars(table(0.7), x="benchmark", order=["val"], value="accuracy",
+                                               title="t").to_json())
+    validated.pop("config", None)  # Altair's default 300 × 300 view, which Streamlit drops too
+    assert {k: v for k, v in first.items() if k != "config"} == validated
