@@ -99,7 +99,7 @@ def _parts_html(result) -> str:
 
 def html_report(results, pins, *, title: str = TITLE) -> str:
     """The report as one HTML string: claim cards with verdicts, pinned charts, tables, notes, provenance."""
-    from core.findings import evidence_chart, model_labels, numbers_table, runs_table
+    from core.analysis.findings import evidence_chart, model_labels, numbers_table, runs_table
     from core.paper import TAGS
 
     labels = model_labels()
@@ -168,7 +168,7 @@ def pptx_report(results, pins, *, title: str = TITLE) -> bytes:
     from pptx.dml.color import RGBColor
     from pptx.util import Inches, Pt
 
-    from core.findings import evidence_chart, model_labels, numbers_table, runs_table
+    from core.analysis.findings import evidence_chart, model_labels, numbers_table, runs_table
 
     labels = model_labels()
     deck = Presentation()
@@ -260,7 +260,7 @@ def zip_report(results, pins) -> bytes:
     """PNG, SVG and CSV for every chart and table (claim numbers, the runs behind them, pinned tables)."""
     import pandas as pd
 
-    from core.findings import evidence_chart, model_labels, numbers_table, runs_table
+    from core.analysis.findings import evidence_chart, model_labels, numbers_table, runs_table
 
     labels = model_labels()
     buffer = io.BytesIO()
@@ -297,7 +297,7 @@ def write_report(fmt: Format, out, store=None) -> int:
     """Compute the findings from the store and write one export to `out`; returns its size in bytes."""
     from pathlib import Path
 
-    from core.findings import assess, collect_evidence
+    from core.analysis.evidence import assess, collect_evidence
     from core.store import ResultsStore
 
     if fmt not in ("html", "pptx", "zip"):

@@ -167,7 +167,7 @@ def severity_sweep(loaded, versions: list[DecodedImage], cfg, *, severities: tup
     """
     import torch
 
-    from core.engine import logits_for
+    from core.run.inference import logits_for
     from core.models.load import autocast
     from core.models.preprocess import crop_for_model, to_model_tensor
     from core.store import prediction_cache

@@ -128,7 +128,7 @@ def _scores_module(loaded, head):
     """An nn.Module whose output is the 1000 class scores the model ranks by (see module docstring)."""
     import torch
 
-    from core.engine import logits_for
+    from core.run.inference import logits_for
 
     class Scores(torch.nn.Module):
         def __init__(self) -> None:
@@ -246,7 +246,7 @@ def deletion_drop(loaded, batch, heatmaps: np.ndarray, *, fraction: float = 0.2,
     """
     import torch
 
-    from core.engine import logits_for
+    from core.run.inference import logits_for
 
     if not 0 < fraction < 1:
         raise ValueError(f"Expected 0 < fraction < 1, got {fraction}.")

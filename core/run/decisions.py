@@ -3,7 +3,7 @@ human observers of model-vs-human, stored as runs of their own source beside our
 
 from __future__ import annotations
 
-from core.evaluation import run_id_for
+from core.run.evaluation import run_id_for
 
 __all__ = ["import_decisions", "import_author_decisions", "import_human_decisions"]
 

@@ -4,7 +4,7 @@ The images still missing from the store are split into blocks of `batch_size` im
 decodes each block on CPU tasks (`_decode_block`: read, decode, each model's PIL crop, as uint8
 arrays), and an actor pool (`_ModelActor`, `ActorPoolStrategy`, one GPU per actor where the cluster
 has GPUs) runs every selected model on it with the single-process path's own per-batch step
-(`core.evaluation.evaluate_batch`), so rows are built by the same code. Each actor returns its block
+(`core.run.evaluation.evaluate_batch`), so rows are built by the same code. Each actor returns its block
 as one Parquet shard (`core.store.shard_table`); the driver writes it under the run's folder
 (`cache/ray-runs/<key>/`) and folds finished shards into the DuckDB store about once a second
 (`ResultsStore.fold_shards`, idempotent). Killing a worker, the cluster or the driver loses at most
@@ -189,7 +189,7 @@ def _decode_block(batch: dict, *, bench_key: str, items: Sequence, blocks: Seque
     import numpy as np
 
     from core.data import get_benchmark
-    from core.evaluation import _decode
+    from core.run.evaluation import _decode
     from core.models.preprocess import crop_for_model
 
     adapter = get_benchmark(bench_key).adapter
@@ -217,7 +217,7 @@ class _ModelActor:
         import torch
 
         from core.data import get_benchmark
-        from core.evaluation import EvalJob, _prepare
+        from core.run.evaluation import EvalJob, _prepare
         from core.models.load import load_model
 
         torch.set_num_threads(max(1, threads))
@@ -245,7 +245,7 @@ class _ModelActor:
         import pyarrow.parquet as pq
         from PIL import Image
 
-        from core.evaluation import evaluate_batch
+        from core.run.evaluation import evaluate_batch
         from core.models.preprocess import to_model_tensor
         from core.store import shard_table
 
@@ -317,7 +317,7 @@ def evaluate_ray(model_names: Sequence[str], benchmark: str, root, *, ray: str =
                  batch_size: int | None = None, store=None, num_cpus: int | None = None,
                  num_actors: int | None = None, object_store_mb: int | None = None, fold_every_s: float = 1.0,
                  progress=None, should_stop=None, say=print, stats: dict | None = None):
-    """`core.evaluation.evaluate` on a Ray cluster: the same run keys and, row for row, the same rows.
+    """`core.run.evaluation.evaluate` on a Ray cluster: the same run keys and, row for row, the same rows.
 
     Args:
         ray: `local` (start Ray here), `auto` (the cluster `ray start` made) or a cluster address.
@@ -331,12 +331,10 @@ def evaluate_ray(model_names: Sequence[str], benchmark: str, root, *, ray: str =
     """
     import numpy as np
 
-    from core.evaluation import EvalProgress, RunSummary, plan_items, plan_run
-    from core.imagenet import class_names
-    from core.models import registry
-    from core.models.zero_shot import load_head, openai_templates
+    from core.models.resolved import resolve_model
+    from core.run.evaluation import EvalProgress, RunSummary, plan_items, plan_run
     from core.store import ResultsStore
-    from core.temperature import fit_after_evaluation
+    from core.analysis.temperature import fit_after_evaluation
 
     began_all = time.perf_counter()
     mode = ray  # the name `ray` is the module below
@@ -346,23 +344,20 @@ def evaluate_ray(model_names: Sequence[str], benchmark: str, root, *, ray: str =
                         "Run --resize tensor without --ray.")
     bench, root, items, data_fingerprint, sample, subset = plan_items(benchmark, root, variant=variant,
                                                                       limit=limit, seed=seed)
-    models, _ = registry()
     plans: list[_ModelPlan] = []
     summaries: list[RunSummary] = []
     for name in model_names:
-        plan = plan_run(models.get(name), bench, root, benchmark=benchmark, variant=variant, protocol=protocol,
+        plan = plan_run(resolve_model(name), bench, root, benchmark=benchmark, variant=variant, protocol=protocol,
                         resize=resize, items=items, data_fingerprint=data_fingerprint, subset=subset,
                         sample=sample, seed=seed, device="cpu")  # the driver loads a model only to download it
         if store.run_status(plan.run_id) == "done":
             say(f"{name}: {bench.label} already complete in the store (run {plan.run_id}); nothing to do.")
             summaries.append(RunSummary(plan.run_id, name, "skipped", 0))
             continue
-        head = None
-        if plan.spec.head == "zero_shot":
-            head = load_head(plan.spec, class_names(), openai_templates())
-            if head is None:
-                raise UserError(f"{name} needs its zero-shot head first: python -m core zero-shot-head {name}")
-            head = head.cpu()
+        head = plan.model.load_head()
+        if plan.spec.head == "zero_shot" and head is None:
+            raise UserError(f"{name} needs its zero-shot head first: python -m core zero-shot-head {name}")
+        head = head.cpu() if head is not None else None
         plans.append(_ModelPlan(name, plan.spec, plan.cfg, plan.image_size, plan.run_id, plan.info.weights_key, head))
         store.start_run(dataclasses.replace(plan.info, device="ray"))
     if not plans:
@@ -492,7 +487,7 @@ def _finish(store, plans, remaining: dict, folder: Path, status: str, rate: floa
     """Mark each run; once every run is done, the shards are redundant with the store and are removed."""
     import shutil
 
-    from core.evaluation import RunSummary
+    from core.run.evaluation import RunSummary
 
     summaries = []
     for plan in plans:

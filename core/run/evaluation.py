@@ -2,7 +2,7 @@
 
 Each image is read and decoded once, in loader workers, and feeds every selected model in the same
 batch. Per batch, `evaluate_batch` turns decoded images into one `RowBlock` per model (forward pass,
-then `core.rows.result_columns` on the whole batch): it does not know where rows go. `evaluate` hands
+then `core.run.rows.result_columns` on the whole batch): it does not know where rows go. `evaluate` hands
 the blocks to a `StoreWriter`, which commits them on a background thread about once a second, so
 the models never wait for the store. On CUDA: bf16 autocast, channels_last, batch 256 by default,
 and optionally `torch.compile` (`compile=True`; its one-off time is reported apart).
@@ -154,59 +154,58 @@ def plan_items(benchmark: str, root, *, variant: str = "", limit: int | None = N
 class RunPlan:
     """One model's run on a benchmark, before anything is computed: its transform, key and `runs` row."""
 
-    spec: object
+    model: object  # core.models.resolved.ResolvedModel
     cfg: PreprocessCfg
     image_size: int | None
     run_id: str
     info: object  # core.store.RunInfo
     loaded: object = None  # set only when the weights had to be downloaded first
 
+    @property
+    def spec(self):
+        return self.model.spec
 
-def plan_run(spec, bench, root, *, benchmark: str, variant: str, protocol: str, resize: str, items, data_fingerprint: str,
-             subset, sample: int | None, seed: int, device: str) -> RunPlan:
-    """What identifies one model's run (run key, `RunInfo`); loads the model only when its weights need a
-    download (`load_model` raises `WeightsUnavailable` with the fix otherwise). Shared by the
-    single-process and the Ray paths, so both write the same run keys."""
+
+def plan_run(model, bench, root, *, benchmark: str, variant: str, protocol: str, resize: str, items,
+             data_fingerprint: str, subset, sample: int | None, seed: int, device: str) -> RunPlan:
+    """What identifies one model's run (run key, `RunInfo`) from its `ResolvedModel`; loads the model only
+    when its weights need a download (`load_model` raises `WeightsUnavailable` with the fix otherwise).
+    Shared by the single-process and the Ray paths, so both write the same run keys."""
     import json
 
-    from core.imagenet import class_names
-    from core.models.load import load_model, weights_key, weights_status
-    from core.models.preprocess import apply_variant, parse_variant, resolve_preprocess
-    from core.models.zero_shot import head_key, openai_templates
     from core.store import RunInfo, packages_json
 
     keyed_resize = {"resize": resize} if resize != "pil" else {}  # the default keeps today's run keys
-    name = spec.name
-    cfg = resolve_preprocess(spec, protocol)
-    if bench.paper_raw_input and protocol == "paper" and spec.in_paper and spec.head == "supervised":
-        cfg = dataclasses.replace(cfg, resize_mode="none")
-    cfg = apply_variant(cfg, spec, protocol, variant)
-    parsed = parse_variant(variant)
-    image_size = int(parsed[1]) if parsed and parsed[0] == "resolution" else None
+    spec = model.spec
+    cfg = model.preprocess(protocol, variant=variant, raw_input=bench.paper_raw_input)
+    image_size = model.image_size(variant)
     loaded = None
-    if not weights_status(spec).available:  # raises WeightsUnavailable with what was tried and the fix,
-        loaded = load_model(spec, device=device, image_size=image_size)  # or downloads when allowed
-    weights = loaded.weights_key if loaded is not None else weights_key(spec)
-    key = head_key(spec, class_names(), openai_templates()) if spec.head == "zero_shot" else ""
-    run_id = run_id_for(model=name, weights=weights, benchmark=benchmark, variant=variant,
-                        protocol=protocol, preprocess=cfg.key(), head=key, data=data_fingerprint,
+    if not model.weights.available:  # raises WeightsUnavailable with what was tried and the fix,
+        loaded = model.load(device=device, image_size=image_size)  # or downloads when allowed
+        if spec.head == "zero_shot":  # the head key follows the downloaded weights' identity
+            from core.models.resolved import resolve_model
+
+            model = resolve_model(spec)
+    weights = loaded.weights_key if loaded is not None else model.weights_key
+    run_id = run_id_for(model=spec.name, weights=weights, benchmark=benchmark, variant=variant,
+                        protocol=protocol, preprocess=cfg.key(), head=model.head_key, data=data_fingerprint,
                         sample=sample, seed=seed if sample is not None else None, **keyed_resize)
     preprocess = dataclasses.asdict(cfg) | ({"resize_backend": resize} if keyed_resize else {})
-    info = RunInfo(run_id, name, benchmark, variant, protocol, len(items),
+    info = RunInfo(run_id, spec.name, benchmark, variant, protocol, len(items),
                    class_subset=json.dumps(subset) if subset else None, convention=bench.convention,
                    model_spec=json.dumps(dataclasses.asdict(spec), sort_keys=True), weights_key=weights,
                    preprocess_key=cfg.key() + (f"+{resize}" if keyed_resize else ""),
-                   preprocess=json.dumps(preprocess), head_key=key,
+                   preprocess=json.dumps(preprocess), head_key=model.head_key,
                    data_root=str(root), data_fingerprint=data_fingerprint,
                    data_revision=bench.adapter.revision(root), sample_limit=sample,
                    sample_seed=seed if sample is not None else None,
                    store_logits=bench.store_logits, packages=packages_json(), device=device)
-    return RunPlan(spec, cfg, image_size, run_id, info, loaded)
+    return RunPlan(model, cfg, image_size, run_id, info, loaded)
 
 
 def forward_logits(loaded, batch, head=None):
     """float32 ImageNet logits of a normalised batch: the classifier's, or 100 × cosine to `head`."""
-    from core.inference import logits_for
+    from core.run.inference import logits_for
 
     return logits_for(loaded, batch, head).float()
 
@@ -224,7 +223,7 @@ def evaluate_batch(jobs: dict[str, EvalJob], bench, subset, batch: Sequence, ite
     import torch
 
     from core.models.tensor_preprocess import preprocess_batch
-    from core.rows import item_columns, result_columns
+    from core.run.rows import item_columns, result_columns
     from core.store import RowBlock
 
     blocks = {}
@@ -294,11 +293,9 @@ def evaluate(model_names: Sequence[str], benchmark: str, root, *, variant: str =
     import torch
 
     from core.errors import UserError
-    from core.imagenet import class_names
-    from core.models import registry
-    from core.models.load import best_device, load_model
+    from core.models.load import best_device
+    from core.models.resolved import resolve_model
     from core.models.tensor_preprocess import RESIZE_BACKENDS
-    from core.models.zero_shot import load_head, openai_templates
     from core.store import ResultsStore
 
     began_all = time.perf_counter()
@@ -310,11 +307,10 @@ def evaluate(model_names: Sequence[str], benchmark: str, root, *, variant: str =
     batch_size = batch_size or (256 if cuda else 32)
     bench, root, items, data_fingerprint, sample, subset = plan_items(benchmark, root, variant=variant,
                                                                       limit=limit, seed=seed)
-    models, _ = registry()
     jobs: dict[str, EvalJob] = {}
     summaries: list[RunSummary] = []
     for name in model_names:
-        plan = plan_run(models.get(name), bench, root, benchmark=benchmark, variant=variant, protocol=protocol,
+        plan = plan_run(resolve_model(name), bench, root, benchmark=benchmark, variant=variant, protocol=protocol,
                         resize=resize, items=items, data_fingerprint=data_fingerprint, subset=subset, sample=sample,
                         seed=seed, device=device)
         spec, cfg, run_id, info, loaded = plan.spec, plan.cfg, plan.run_id, plan.info, plan.loaded
@@ -322,12 +318,10 @@ def evaluate(model_names: Sequence[str], benchmark: str, root, *, variant: str =
             say(f"{name}: {bench.label} already complete in the store (run {run_id}); nothing to do.")
             summaries.append(RunSummary(run_id, name, "skipped", 0))
             continue
-        head = None
-        if spec.head == "zero_shot":
-            head = load_head(spec, class_names(), openai_templates())
-            if head is None:
-                raise UserError(f"{name} needs its zero-shot head first: python -m core zero-shot-head {name}")
-        loaded = loaded or load_model(spec, device=device, image_size=plan.image_size)
+        head = plan.model.load_head()
+        if spec.head == "zero_shot" and head is None:
+            raise UserError(f"{name} needs its zero-shot head first: python -m core zero-shot-head {name}")
+        loaded = loaded or plan.model.load(device=device, image_size=plan.image_size)
         if head is not None:
             head = head.to(loaded.device)  # once, not per batch
         store.start_run(info)
@@ -401,7 +395,7 @@ def evaluate(model_names: Sequence[str], benchmark: str, root, *, variant: str =
 
 def _fit_temperatures(store, summaries, bench, variant: str, subset, say) -> None:
     """Temperature scaling of the runs just finished, fitted once and stored (issue 7); never fails a run."""
-    from core.temperature import fit_after_evaluation
+    from core.analysis.temperature import fit_after_evaluation
 
     fit_after_evaluation(store, summaries, benchmark=bench.key, variant=variant, class_subset=subset,
                          store_logits=bench.store_logits, say=say)

@@ -49,15 +49,14 @@ def run_probes(model_names: Sequence[str], root, *, protocol: str = "paper", vta
 
     import torch
 
-    from core.analyses import accuracy_with_interval
+    from core.analysis.tables import accuracy_with_interval
     from core.data.base import DatasetInvalid, fingerprint
     from core.data.transfer import TransferFolder
-    from core.evaluation import DecodedItems as _DecodedItems
-    from core.evaluation import EvalProgress, _collate, _one_thread, run_id_for
+    from core.run.evaluation import DecodedItems as _DecodedItems
+    from core.run.evaluation import EvalProgress, _collate, _one_thread, run_id_for
     from core.metrics.transfer import linear_probe
-    from core.models import registry
-    from core.models.load import autocast, best_device, load_model
-    from core.models.preprocess import resolve_preprocess
+    from core.models.load import autocast, best_device
+    from core.models.resolved import resolve_model
     from core.store import ResultsStore
 
     store = store or ResultsStore()
@@ -72,12 +71,11 @@ def run_probes(model_names: Sequence[str], root, *, protocol: str = "paper", vta
     splits = split_items(items, vtab1k=vtab1k, seed=seed)
     split_of = {item.image_id: split for split, chosen in splits.items() for item in chosen}
     used = [item for item in items if item.image_id in split_of]
-    models, _ = registry()
     results = []
     for name in model_names:
-        spec = models.get(name)
-        cfg = resolve_preprocess(spec, protocol)
-        loaded = load_model(spec, device=device)
+        model = resolve_model(name)
+        cfg = model.preprocess(protocol)
+        loaded = model.load(device=device)
         feature_key = run_id_for(kind="features", model=name, weights=loaded.weights_key, preprocess=cfg.key(),
                                  data=data_fingerprint)
         stored, _ = store.features(feature_key)

@@ -1,4 +1,4 @@
-"""core.charts: the reliability diagram draws each model's bins in its own facet only."""
+"""core.analysis.charts: the reliability diagram draws each model's bins in its own facet only."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import vl_convert as vlc
 
-from core import charts
+from core.analysis import charts
 from core.metrics import reliability_bins
 
 LABELS = ["Model A", "Model B", "Model C"]
@@ -48,7 +48,7 @@ def test_rendered_diagram_draws_one_bar_per_model_bin(rng):
 
 
 def test_download_exports_are_made_on_click_and_are_real_files(rng):
-    from views._ui import _export
+    from views._widgets import _export
 
     chart = charts.reliability_diagram(_bins(rng), LABELS)
     assert _export(charts.to_png, chart)[:8] == b"\x89PNG\r\n\x1a\n"

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.findings import (CLAIMS, Estimate, claim_calibration, claim_invariance, claim_mistakes, claim_pug,
-                           claim_robustness, claim_shape_bias, claim_texture, claim_transfer, combine, compare,
-                           error_ratio_intervals, pair_estimate)
+from core.analysis.claims import (CLAIMS, Estimate, claim_calibration, claim_invariance, claim_mistakes, claim_pug,
+                                  claim_robustness, claim_shape_bias, claim_texture, claim_transfer, combine, compare,
+                                  pair_estimate)
 
 
 def _frame(values: dict, width: float = 0.01, **extra) -> pd.DataFrame:
@@ -181,45 +181,12 @@ def test_every_claim_has_a_command_and_a_page():
 
 # --- error ratio intervals: point values are the metric's own ----------------------------------------
 
-def test_error_ratio_intervals_match_imagenet_x_error_ratios():
-    from core.data.imagenet_x import FACTORS, imagenet_x_annotations
-    from core.metrics import imagenet_x_error_ratios
-
-    annotations = imagenet_x_annotations()
-    sample = annotations.sample(2000, random_state=0)
-    rng = np.random.default_rng(0)
-    preds = np.where(rng.random(len(sample)) < 0.7, sample["class"].to_numpy(), rng.integers(0, 1000, len(sample)))
-    table = error_ratio_intervals(sample["file_name"].to_numpy(), preds, annotations, n_resamples=50)
-    expected = imagenet_x_error_ratios(sample["file_name"].to_numpy(), preds, annotations)
-    merged = table.merge(expected, on="factor", suffixes=("", "_metric"))
-    assert len(merged) == len(FACTORS)
-    np.testing.assert_allclose(merged["error_ratio"], merged["error_ratio_metric"], equal_nan=True)
-    mean = table.set_index("factor").loc["mean"]
-    assert mean["error_ratio"] == pytest.approx(np.nanmean(expected["error_ratio"]))
-    finite = table.dropna(subset=["error_ratio"])
-    assert (finite["ci_low"] <= finite["error_ratio"]).all() and (finite["error_ratio"] <= finite["ci_high"]).all()
-    assert (finite.set_index("factor").loc["mean", "ci_high"] - finite.set_index("factor").loc["mean", "ci_low"]) > 0
-
-
-def test_ece_interval_matches_bootstrapping_the_metric():
-    from core.findings import ece_interval
-    from core.metrics import bootstrap_interval, expected_calibration_error
-
-    rng = np.random.default_rng(1)
-    confidence = rng.uniform(0.05, 1.0, 3000)
-    correct = rng.random(3000) < confidence * 0.8
-    confidence[:5] = 1.0  # the last bin's closed end
-    expected = bootstrap_interval(lambda i: expected_calibration_error(confidence[i], correct[i], n_bins=15), 3000,
-                                  n_resamples=60, seed=3)
-    assert ece_interval(confidence, correct, n_bins=15, n_resamples=60, seed=3) == pytest.approx(expected, abs=1e-12)
-
-
 def test_collect_evidence_reads_val_pug_and_shifted_runs_from_a_store(tmp_path):
     """The store glue runs on every benchmark it reads (val, a shifted set, PUG) and the numbers it
     hands the claims equal counts taken by hand from the rows."""
     import numpy as np
 
-    from core.findings import assess, collect_evidence
+    from core.analysis.evidence import assess, collect_evidence
     from core.store import ResultsStore, RunInfo
     from tests.fixtures.synthetic import write_val_runs
 

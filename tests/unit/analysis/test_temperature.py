@@ -1,4 +1,4 @@
-"""core.temperature and the store's temperature tables: fit once per run, keep it, read it without logits."""
+"""core.analysis.temperature and the store's temperature tables: fit once per run, keep it, read it without logits."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from PIL import Image
 from core.errors import UserError
 from core.metrics import DERIVED_COLUMNS, fit_temperature
 from core.store import ResultsStore, RunInfo
-from core.temperature import calibrate_run, calibrate_runs, fit_after_evaluation, stored_temperature
+from core.analysis.temperature import calibrate_run, calibrate_runs, fit_after_evaluation, stored_temperature
 from tests.fixtures.synthetic import write_val_runs
 
 
@@ -131,7 +131,7 @@ def test_cli_calibrate_all_then_one_run(val_store, monkeypatch, capsys):
 
 
 def test_fit_after_evaluation_never_fails_the_run(val_store, monkeypatch):
-    from core.evaluation import RunSummary
+    from core.run.evaluation import RunSummary
 
     summaries = [RunSummary("synthetic-val-vit_sup", "vit_sup", "done", 120),
                  RunSummary("synthetic-val-convnext_sup", "convnext_sup", "cancelled", 3)]
@@ -163,7 +163,7 @@ def _val_folder(root, n=12):
 
 
 def test_an_evaluation_fits_the_runs_it_finishes(tmp_path, tiny_models_toml, monkeypatch):
-    from core.evaluation import evaluate
+    from core.run.evaluation import evaluate
 
     store = ResultsStore(tmp_path / "results.duckdb")
     said = []
@@ -173,12 +173,12 @@ def test_an_evaluation_fits_the_runs_it_finishes(tmp_path, tiny_models_toml, mon
     assert summaries[0].status == "done" and record is not None and (record["n_fit"], record["n_test"]) == (6, 6)
     assert any("temperature scaling T = " in line for line in said)
 
-    import core.temperature
+    import core.analysis.temperature
 
     def broken(*_args, **_kwargs):
         raise RuntimeError("no fit today")
 
-    monkeypatch.setattr(core.temperature, "calibrate_run", broken)
+    monkeypatch.setattr(core.analysis.temperature, "calibrate_run", broken)
     said.clear()
     summaries = evaluate(["tiny_convnext"], "imagenet-val", tmp_path / "val", store=store, workers=0,
                          say=said.append)
@@ -190,6 +190,6 @@ def test_an_evaluation_fits_the_runs_it_finishes(tmp_path, tiny_models_toml, mon
 @pytest.mark.parametrize(("stored", "expected"), [(None, None), (float("nan"), None), ("", None), ("[1, 6]", [1, 6]),
                                                   ([3, 8], [3, 8]), ([], None)])
 def test_the_runs_class_subset_is_read_in_every_form(stored, expected):
-    from core.temperature import _subset
+    from core.analysis.temperature import _subset
 
     assert _subset(stored) == expected

@@ -1,11 +1,11 @@
-"""core.compare: the agreement sentence and the images × models matrix, checked by hand."""
+"""core.explain.agreement: the agreement sentence and the images × models matrix, checked by hand."""
 
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 
-from core.compare import agreement_summary, severity_curve, top1_matrix, top5_bars
+from core.explain.agreement import agreement_summary, severity_curve, top1_matrix, top5_bars
 
 
 def test_agreement_names_the_majority_then_the_others():

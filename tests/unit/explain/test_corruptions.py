@@ -1,4 +1,4 @@
-"""core.corruptions: the 15 ImageNet-C corruptions at every severity, seeded, on small and large photos."""
+"""core.explain.corruptions: the 15 ImageNet-C corruptions at every severity, seeded, on small and large photos."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.corruptions import (CORRUPTIONS, SEVERITIES, UnknownCorruption, corrupt, corrupted_versions,
+from core.explain.corruptions import (CORRUPTIONS, SEVERITIES, UnknownCorruption, corrupt, corrupted_versions,
                               corruption_label, severity_sweep)
 from core.errors import UserError
 from core.images import decode_image
@@ -79,7 +79,7 @@ def test_versions_are_at_imagenet_cs_working_size_with_stable_keys(size):
 def test_sweep_matches_classify_on_the_same_versions(tmp_path, monkeypatch):
     """One batch per model; its top-5 agree with engine.classify, and p(clean class) at severity 0 is the top-1 p."""
     monkeypatch.setenv("BAE_CACHE_DIR", str(tmp_path))  # an empty cache: other tests may have swept this photo
-    from core.engine import classify
+    from core.run.inference import classify
     from core.models import registry
     from core.models.load import load_model
     from core.models.preprocess import resolve_preprocess

@@ -1,4 +1,4 @@
-"""core.saliency: Grad-CAM maps that are faithful (deletion test), match a hand-written Grad-CAM, and
+"""core.explain.saliency: Grad-CAM maps that are faithful (deletion test), match a hand-written Grad-CAM, and
 reach every family's layer (ConvNet, timm ViT tokens, open_clip ViT with the zero-shot target)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import torch
 from core.images import decode_image
 from core.models.load import LoadedModel, load_model
 from core.models.preprocess import crop_for_model, resolve_preprocess, to_model_tensor
-from core.saliency import SaliencyUnsupported, deletion_drop, saliency_map, saliency_method
+from core.explain.saliency import SaliencyUnsupported, deletion_drop, saliency_map, saliency_method
 from tests.conftest import encoded, photo
 
 PHOTOS = ("chelsea", "coffee", "astronaut", "rocket", "camera")
@@ -112,7 +112,7 @@ def test_every_family_gets_a_map_at_its_input_size(name, tiny_specs, tiny_clip_h
 
 def test_clip_target_is_the_zero_shot_logit(tiny_specs, tiny_clip_head):
     """The score Grad-CAM differentiates for a CLIP model is 100 × cos(image embedding, class text embedding)."""
-    from core.saliency import _scores_module
+    from core.explain.saliency import _scores_module
 
     loaded = load_model(tiny_specs["tiny_clip"], device="cpu")
     batch = torch.randn(2, 3, 32, 32)

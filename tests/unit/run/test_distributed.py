@@ -1,4 +1,4 @@
-"""core.distributed (`evaluate --ray local`): the same rows as the single-process path, row for row;
+"""core.run.distributed (`evaluate --ray local`): the same rows as the single-process path, row for row;
 a worker killed mid-block, a stopped driver, shards folded twice; a dataset or weights that workers
 cannot read. One local Ray (2 CPUs, no dashboard, small object store) serves the whole module."""
 
@@ -18,9 +18,9 @@ import pandas as pd
 import pytest
 
 from core.data import BENCHMARKS, load_items
-from core.distributed import DatasetNotShared, evaluate_ray
+from core.run.distributed import DatasetNotShared, evaluate_ray
 from core.errors import UserError, WeightsUnavailable
-from core.evaluation import evaluate
+from core.run.evaluation import evaluate
 from core.store import ResultsStore, RowBlock, shard_table
 from tests.conftest import SHARED_DATA
 
@@ -37,7 +37,7 @@ def _quiet(_message: str) -> None:
 @pytest.fixture(scope="module")
 def ray_local():
     ray = pytest.importorskip("ray")
-    from core.distributed import _worker_env
+    from core.run.distributed import _worker_env
 
     ray.init(address="local", num_cpus=2, include_dashboard=False, object_store_memory=150 * 2**20,
              log_to_driver=False, configure_logging=False, runtime_env={"env_vars": _worker_env()})
@@ -172,7 +172,7 @@ def test_folding_the_same_shard_twice_changes_nothing(tmp_path, rng):
 
     n = 40
     logits = rng.normal(size=(n, 1000)).astype(np.float32)
-    from core.rows import result_columns
+    from core.run.rows import result_columns
 
     columns = {"run_id": ["r"] * n, "image_id": [f"img{i:03d}" for i in range(n)], "path": [f"/d/{i}" for i in range(n)],
                "label": rng.integers(0, 1000, n).astype(np.int32), "labels": [[] for _ in range(n)],
@@ -207,7 +207,7 @@ def test_a_dataset_folder_the_workers_cannot_read_fails_fast(ray_local, cue_copy
     root, _ = cue_copy
     local = tmp_path / "only-here" / "cue-conflict"
     shutil.copytree(root, local, symlinks=True)
-    from core import evaluation
+    from core.run import evaluation
 
     real_plan_items = evaluation.plan_items
 
@@ -233,7 +233,7 @@ def test_weights_missing_on_a_worker_is_one_clear_message(ray_local, cue_copy, s
                                                           tiny_models_toml):
     """The driver finds the checkpoint, the workers do not (as on a node without the file): the run
     ends with the loader's message, not a hang or a Ray traceback."""
-    from core import evaluation
+    from core.run import evaluation
 
     root, _ = cue_copy
     gone = tmp_path / "elsewhere.pth"
@@ -271,7 +271,7 @@ def test_the_command_line_runs_on_ray(ray_local, cue_copy, shards, tmp_path, mon
 
 def test_an_address_where_no_cluster_answers_is_a_clear_message_in_seconds(monkeypatch):
     ray = pytest.importorskip("ray")
-    from core.distributed import RayUnavailable, connect
+    from core.run.distributed import RayUnavailable, connect
 
     monkeypatch.setattr(ray, "is_initialized", lambda: False)  # as in a fresh process
     with socket.socket() as unused:

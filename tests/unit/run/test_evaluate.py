@@ -1,4 +1,4 @@
-"""core.engine.evaluate: real cue-conflict end to end, samples, cancel/resume, 200-class masking,
+"""core.run.evaluation.evaluate: real cue-conflict end to end, samples, cancel/resume, 200-class masking,
 invariance transforms, and the authors' released decisions."""
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import torch
 from PIL import Image
 
 from core.data.cue_conflict import SIXTEEN_CLASSES, sixteen_class_indices
-from core.engine import evaluate, import_author_decisions
+from core.run.evaluation import evaluate
+from core.run.decisions import import_author_decisions
 from core.models.preprocess import apply_variant, crop_for_model, parse_variant, resolve_preprocess
 from core.models.registry import MODELS
 from core.store import ResultsStore
@@ -94,7 +95,7 @@ def test_imagenet_r_style_masking_on_a_hand_made_case(tmp_path):
     """Global argmax outside the 200 classes: the prediction must be the best class inside them."""
     from core.data import BENCHMARKS
     from core.data.base import Item
-    from core.evaluation import EvalJob, evaluate_batch
+    from core.run.evaluation import EvalJob, evaluate_batch
     from core.models.load import LoadedModel
 
     logits = torch.zeros(1, 1000)
@@ -189,10 +190,10 @@ def test_authors_decisions_are_imported_faithfully(tmp_path):
 def test_rows_equal_the_previous_per_image_path(effnet_cue_conflict):
     """The stored rows of the batched path (workers, vectorised rows, background writer) against the
     previous path recomputed here: PIL crop per image, fp32 forward in the same batches of 64, rows
-    built one image at a time (tests/unit/test_rows.py `_reference_previous_rows`)."""
+    built one image at a time (tests/unit/run/test_rows.py `_reference_previous_rows`)."""
     from core.data import BENCHMARKS, load_items
     from core.images import decode_image
-    from core.inference import logits_for
+    from core.run.inference import logits_for
     from core.models.load import load_model
     from core.models.preprocess import to_model_tensor
     from tests.unit.test_rows import _reference_previous_rows

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from core.evaluation import evaluate
+from core.run.evaluation import evaluate
 from core.store import ResultsStore
 from tests.conftest import SHARED_DATA
 

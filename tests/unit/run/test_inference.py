@@ -1,11 +1,11 @@
-"""core.engine: batched predictions, the zero-shot path and the on-disk cache."""
+"""core.run.inference: batched predictions, the zero-shot path and the on-disk cache."""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
-from core.engine import classify, logits_for
+from core.run.inference import classify, logits_for
 from core.images import decode_image
 from core.models.load import load_model
 from core.models.preprocess import crop_for_model, resolve_preprocess, to_model_tensor

@@ -1,11 +1,11 @@
-"""core.jobs: a detached evaluation is watched through the store and stopped with SIGTERM."""
+"""core.run.jobs: a detached evaluation is watched through the store and stopped with SIGTERM."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
 
-from core import jobs
+from core.run import jobs
 from core.store import ResultsStore
 from tests.conftest import SHARED_DATA
 

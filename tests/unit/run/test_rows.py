@@ -1,4 +1,4 @@
-"""core.rows: the vectorised per-image columns against the previous per-image implementation."""
+"""core.run.rows: the vectorised per-image columns against the previous per-image implementation."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from core.data.cue_conflict import SIXTEEN_CLASSES, sixteen_class_indices
-from core.rows import result_columns, sixteen_class_matrix, softmax, top_k
+from core.run.rows import result_columns, sixteen_class_matrix, softmax, top_k
 
 
 def _reference_previous_rows(logits: torch.Tensor, labels, *, subset=None, accepted=None, shapes=None) -> list[dict]:

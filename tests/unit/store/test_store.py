@@ -14,7 +14,7 @@ import pytest
 from core.store import ResultsStore, RunInfo, SchemaMismatch
 from tests.conftest import SHARED_DATA
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 CUE = SHARED_DATA / "cue-conflict"
 
 
