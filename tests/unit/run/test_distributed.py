@@ -239,9 +239,10 @@ def test_weights_missing_on_a_worker_is_one_clear_message(ray_local, cue_copy, s
     gone = tmp_path / "elsewhere.pth"
     real_plan_run = evaluation.plan_run
 
-    def planned_elsewhere(spec, *args, **kwargs):
-        plan = real_plan_run(spec, *args, **kwargs)
-        return dataclasses.replace(plan, spec=dataclasses.replace(plan.spec, source=str(gone)))
+    def planned_elsewhere(model, *args, **kwargs):
+        plan = real_plan_run(model, *args, **kwargs)
+        moved = dataclasses.replace(plan.model, spec=dataclasses.replace(plan.spec, source=str(gone)))
+        return dataclasses.replace(plan, model=moved)
 
     monkeypatch.setattr(evaluation, "plan_run", planned_elsewhere)
     store = ResultsStore(tmp_path / "results.duckdb")
