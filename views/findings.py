@@ -2,33 +2,51 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pandas as pd
 import streamlit as st
 
-from core.findings import evidence_chart, numbers_table, runs_table
+from core.analysis.findings import evidence_chart, numbers_table, runs_table
 from core.paper import TAGS
+from views import _charts as charts
+from views import _models as models_ui
+from views import _reads as reads
 from views import _state as state
-from views import _ui as ui
 from views import _view as view
+from views import _widgets as widgets
+from views._cache import cache, fresh
+from views._charts import Lazy
 
 VERDICT_STYLE = {"reproduced": ("green", ":material/check_circle:"), "contradicted": ("red", ":material/cancel:"),
                  "inconclusive": ("orange", ":material/balance:"), "not measured": ("gray", ":material/hourglass_empty:")}
 
 
-@st.cache_data(show_spinner="Computing the verdicts from the results store…", max_entries=4)
-def _results(version: str):
-    from core.findings import assess, collect_evidence
+def _findings_key() -> tuple:
+    """What the verdicts read: the finished runs (an evaluation writing to a running run changes none of them)
+    and the linear probes. Every session shares the verdicts, charts and tables computed for one key."""
+    probes = reads.probes_table()
+    return reads.done_runs_key(), tuple(probes["probe_id"].astype(str)) if "probe_id" in probes else ()
 
-    return assess(collect_evidence())
+
+def _results(key: tuple):
+    """The claims' results for `key`, computed once across sessions (the others wait for it); shared, read-only."""
+    from core.analysis.evidence import assess, collect_evidence
+
+    return cache("findings.results", 4).get(key, lambda: assess(collect_evidence()))
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
 def _pins(version: str):
     from core.store import ResultsStore
 
-    return ResultsStore().pins()
+    return fresh(cache("findings.pins", 8).get(version, lambda: ResultsStore().pins()))
+
+
+def _big(chart):
+    """The presenter's version of a card's chart: taller, larger type."""
+    return chart.properties(height=420).configure_axis(labelFontSize=15, titleFontSize=16, labelLimit=420) \
+        .configure_legend(labelFontSize=15)
 
 
 def _badge(verdict: str) -> str:
@@ -54,19 +72,19 @@ def _card(result, labels: dict[str, str], *, big: bool = False) -> None:
     heading = "##" if big else "###"
     st.markdown(f"{heading} {claim.number}. {claim.title}")
     st.markdown(f"{_badge(result.verdict)} &nbsp; {claim.sentence}")
-    chart = evidence_chart(result, labels)
-    if chart is not None and big:
-        chart = chart.properties(height=420).configure_axis(labelFontSize=15, titleFontSize=16, labelLimit=420) \
-            .configure_legend(labelFontSize=15)
+    inputs = f"{FINDINGS_KEY}:{claim.number}:{hash(tuple(sorted(labels.items())))}"
+    chart = Lazy.of(evidence_chart, result, labels, then=_big if big else None, key=inputs)
+    if charts.spec(chart) is None:
+        chart = None
     left, right = st.columns([1, 1] if big else [3, 2])
     with left:
         if chart is not None:
-            st.altair_chart(chart, width="stretch")
+            charts.show(chart)
         else:
             st.info(f"Not measured yet. Run:\n\n`{result.command}`", icon=":material/terminal:")
     with right:
         st.caption(f"Measure: {result.measure}")
-        table = numbers_table(result, labels)
+        table = fresh(cache("findings.numbers", 64).get(inputs, lambda: numbers_table(result, labels)))
         if len(table):
             st.dataframe(table, hide_index=True, width="stretch")
         for part in result.parts:
@@ -198,7 +216,7 @@ def _pins_section(pins) -> None:
 
 
 def _exports(results, pins) -> None:
-    from core import report
+    from core.analysis import report
 
     st.header("Export")
     st.caption("One click each: a self-contained HTML report (opens offline), a PowerPoint deck (one slide per claim "
@@ -210,7 +228,7 @@ def _exports(results, pins) -> None:
             try:
                 return build()
             except Exception as error:  # noqa: BLE001 - the page keeps running; the log has the traceback
-                ui.log.exception("%s export failed", what)
+                widgets.log.exception("%s export failed", what)
                 return (f"The {what} export failed ({type(error).__name__}: {error}). The details are in the "
                         "terminal log; python -m core report --format ... gives the same file.").encode()
         return run
@@ -228,14 +246,16 @@ def _exports(results, pins) -> None:
                                icon=":material/download:", on_click="ignore")
 
 
-version = ui.store_version()
 try:
-    results = _results(version)
-    pins = _pins(version)
+    key = _findings_key()
+    with st.spinner("Computing the verdicts from the results store…"):
+        results = _results(key)
+    pins = _pins(reads.store_version())
 except Exception as error:  # noqa: BLE001 - a bad store must not blank the app
-    ui.show_user_error(error, "The findings could not be computed: ")
+    widgets.show_user_error(error, "The findings could not be computed: ")
     st.stop()
-labels = {spec.name: spec.display for spec in ui.models()[0]}
+labels = {spec.name: spec.display for spec in models_ui.models()[0]}
+FINDINGS_KEY = hashlib.sha1(repr(key).encode()).hexdigest()  # names the cached charts and tables of these results
 
 if st.query_params.get("present") == "1":
     _present([("claim", r) for r in results] + [("pin", p) for p in pins.to_dict("records")], labels)

@@ -1,0 +1,297 @@
+"""Cached reads of the results store for the pages, shared by every session and keyed by the runs they read.
+
+Each read opens a short read-only connection (never a cached handle); see views._cache for the keys.
+
+A finished run cannot change, so everything read or computed from it is keyed by its run key (run id, status,
+rows stored): an evaluation that commits rows to one run every second leaves every other run's cached reads
+in place, and pages whose runs did not change reuse everything. The list of runs follows the store version,
+read again at most every few seconds while a run is running, so a view that includes the running run shows
+its new rows that often. Each missing key is computed once across sessions (single-flight).
+
+Every function returns a copy a page may change (a frame, or a tuple of frames), never the cached object.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from views._cache import RunsSnapshot, cache, fresh, memo, run_keys
+
+__all__ = ["store_version", "runs_table", "keys_of", "done_runs_key", "predictions", "probes_table", "read_file",
+           "thumbnail", "bootstrap_counts", "calibration_columns", "calibration_summary", "temperature_scaled",
+           "accuracy_counts", "robustness_table", "imagenet_x_ratios", "imagenet_x_slice", "shape_bias_tables", "cue_conflict_paths"]
+
+
+def _store():
+    from core.store import ResultsStore
+
+    return ResultsStore()
+
+
+def store_version() -> str:
+    """Changes when an evaluation commits: the key of lists (runs, probes, pins), never of a run's rows."""
+    return _store().version()
+
+
+_SNAPSHOTS: dict[str, RunsSnapshot] = {}
+_SNAPSHOTS_LOCK = threading.Lock()
+
+
+def _snapshot() -> RunsSnapshot:
+    from core.store import results_path
+
+    path = str(results_path())
+    with _SNAPSHOTS_LOCK:
+        if path not in _SNAPSHOTS:
+            _SNAPSHOTS[path] = RunsSnapshot(lambda: _store().runs(), lambda: _store().version())
+        return _SNAPSHOTS[path]
+
+
+def runs_table():
+    """Every run in the results store with its progress (`done`) and status (a copy)."""
+    return fresh(_snapshot().get())
+
+
+def keys_of(run_ids) -> tuple:
+    """Run keys (run id, status, rows) of these runs, from the current runs list."""
+    return run_keys(_snapshot().get(), run_ids)
+
+
+def done_runs_key() -> tuple:
+    """The keys of every finished run: what the Findings read (a running run does not change them)."""
+    runs = _snapshot().get()
+    if runs is None or runs.empty:
+        return ()
+    done = runs[runs["status"] == "done"] if "status" in runs else runs
+    return run_keys(done)
+
+
+# --- per-run reads --------------------------------------------------------------------------------
+
+@memo(64, name="reads.predictions")
+def _predictions(keys: tuple, columns: tuple[str, ...]):
+    import pandas as pd
+
+    run_ids = [key[0] for key in keys]
+    if not run_ids:
+        return pd.DataFrame(columns=["run_id", *columns])
+    marks = ", ".join("?" for _ in run_ids)
+    return _store().query(f"SELECT run_id, {', '.join(columns)} FROM predictions WHERE run_id IN ({marks})", run_ids)
+
+
+def predictions(run_ids: tuple[str, ...], columns: tuple[str, ...]):
+    """Per-image rows of some runs (only the columns a page needs)."""
+    return fresh(_predictions(keys_of(run_ids), tuple(columns)))
+
+
+@memo(32, name="reads.calibration_columns")
+def _calibration_columns(key: tuple):
+    return _store().calibration_columns(key[0])
+
+
+def calibration_columns(run_id: str):
+    return fresh(_calibration_columns(keys_of([run_id])[0]))
+
+
+@memo(4, name="reads.bootstrap_counts")
+def bootstrap_counts(n_items: int, n_resamples: int, seed: int = 0):
+    """Resample counts shared by every run of the same size (read-only; see core.metrics.bootstrap_counts)."""
+    from core.metrics import bootstrap_counts as counts
+
+    # float64 once (120 MB for 300 × 50,000): each ECE interval is then one BLAS product, ~0.05 s
+    return counts(n_items, n_resamples=n_resamples, seed=seed).astype("float64")
+
+
+@memo(32, name="reads.temperature_scaled")
+def _temperature_scaled(key: tuple):
+    """(held-out columns under the fitted temperature, temperature, note) of one run, from the fit kept in the
+    store: no logits read. A run without a stored fit is fitted here once; the fit is stored unless view mode
+    is on (then it is computed for display only). (unscaled columns, None, note) when there is nothing to fit."""
+    from core.config import view_only
+    from core.store import StoreLocked
+    from core.analysis.temperature import fit_run, stored_temperature
+
+    run_id = key[0]
+    store = _store()
+    unscaled = _calibration_columns(key)
+    found = stored_temperature(store, run_id, len(unscaled))
+    if found is not None:
+        return found.columns, found.temperature, ""
+    runs = _snapshot().get()
+    subset = runs.loc[runs["run_id"] == run_id, "class_subset"]
+    try:
+        found = fit_run(store, run_id, subset.iloc[0] if len(subset) else None)
+    except ValueError as error:  # e.g. no labelled image: the unscaled numbers, and why
+        return unscaled, None, f"Temperature scaling of run {run_id} is not possible: {error}"
+    if found is None:  # fewer than 4 images with logits
+        return unscaled, None, ""
+    if view_only():
+        return found.columns, found.temperature, (
+            f":material/visibility: The temperature fit of run {run_id} is computed for display only (view mode "
+            "saves nothing); python -m core calibrate --all stores it.")
+    try:
+        store.write_temperature_fit(run_id, found.record, found.columns)
+    except Exception as error:  # noqa: BLE001 - busy or read-only store: shown now, fitted again next time
+        import logging
+
+        logging.getLogger("beyond_accuracy").warning("temperature fit of %s not stored: %s", run_id, error)
+        why = "the results store stayed busy" if isinstance(error, StoreLocked) else str(error)
+        return found.columns, found.temperature, (
+            f":material/lock: The temperature fit of run {run_id} is shown but not saved ({why}). "
+            "Save it with: python -m core calibrate --all")
+    return found.columns, found.temperature, ""
+
+
+def temperature_scaled(run_id: str):
+    """(columns, temperature, note to show or "") of one run under temperature scaling."""
+    return fresh(_temperature_scaled(keys_of([run_id])[0]))
+
+
+@memo(128, name="reads.calibration_summary")
+def _calibration_summary(key: tuple, n_bins: int, scaled: bool):
+    from core.analysis.tables import calibration_summary as summarise
+
+    if scaled:
+        columns, temperature, note = _temperature_scaled(key)
+    else:
+        columns, temperature, note = _calibration_columns(key), None, ""
+    if columns.empty:
+        return None
+    summary, bins = summarise(columns, n_bins=n_bins, counts=bootstrap_counts(len(columns), 300))
+    return {**summary, "temperature": temperature}, bins, note
+
+
+def calibration_summary(run_id: str, n_bins: int, scaled: bool):
+    """(summary dict, reliability bins, note) of one run, or None when it stored no logits."""
+    found = _calibration_summary(keys_of([run_id])[0], int(n_bins), bool(scaled))
+    return None if found is None else ({**found[0]}, found[1].copy(), found[2])
+
+
+_COUNTS_BATCH = cache("reads.accuracy_counts_batch", 16)
+_COUNTS = cache("reads.accuracy_counts", 1024)
+
+
+def accuracy_counts(run_ids: tuple[str, ...], by_condition: bool, real: bool):
+    """Per run (and condition): readable images and correct ones. Counted per run and cached by run key: a
+    commit to one run recounts only that run; runs not cached yet are counted together in one pass."""
+    import pandas as pd
+
+    keys = keys_of(run_ids)
+    missing = tuple(key for key in keys if (key, by_condition, real) not in _COUNTS)
+    if missing:
+        counted = _COUNTS_BATCH.get((missing, by_condition, real), lambda: _store().accuracy_counts(
+            [key[0] for key in missing], by_condition=by_condition, real=real))
+        for key in missing:
+            _COUNTS.get((key, by_condition, real), lambda key=key: counted[counted["run_id"] == key[0]])
+    parts = [_COUNTS.get((key, by_condition, real), lambda key=key: _store().accuracy_counts(
+        [key[0]], by_condition=by_condition, real=real)) for key in keys]
+    if not parts:
+        return _store().accuracy_counts([], by_condition=by_condition, real=real)
+    return pd.concat(parts, ignore_index=True)
+
+
+_ROBUSTNESS = cache("reads.robustness_table", 32)
+
+
+def robustness_table(runs):
+    """Top-1 with intervals per run and benchmark (ImageNet-ReaL from the val runs) of the runs in `runs`,
+    cached by their run keys (the bootstrap intervals are the costly part)."""
+    from core.analysis.tables import robustness_table as table
+
+    run_ids = tuple(runs["run_id"])
+    return fresh(_ROBUSTNESS.get(keys_of(run_ids), lambda: table(runs, accuracy_counts(run_ids, True, False),
+                                                                  accuracy_counts(run_ids, False, True))))
+
+
+def _readable_rows(key: tuple):
+    rows = _predictions((key,), ("image_id", "path", "label", "pred", "error"))
+    return rows[rows["error"].isna()]
+
+
+@memo(32, name="reads.imagenet_x_ratios")
+def _imagenet_x_ratios(key: tuple):
+    from core.analysis.tables import error_ratio_table
+
+    return error_ratio_table({key[0]: _readable_rows(key)})
+
+
+def imagenet_x_ratios(run_id: str):
+    """ImageNet-X error ratios of one run (ValueError when no file name is annotated)."""
+    return fresh(_imagenet_x_ratios(keys_of([run_id])[0]))
+
+
+@memo(16, name="reads.imagenet_x_multi")
+def _imagenet_x_multi(key: tuple):
+    from core.analysis.tables import slice_rows
+
+    return slice_rows(_readable_rows(key), [])
+
+
+def imagenet_x_slice(run_id: str, factors: tuple[str, ...]):
+    """The run's readable rows whose image has every factor, with `class` and `correct` (the join with the
+    annotations is cached per run; a new slice is a mask)."""
+    import numpy as np
+
+    annotated = _imagenet_x_multi(keys_of([run_id])[0])
+    mask = np.ones(len(annotated), dtype=bool)
+    for factor in factors:
+        mask &= annotated[factor].to_numpy().astype(bool)
+    return annotated[mask].copy()
+
+
+@memo(32, name="reads.shape_bias_tables")
+def _shape_bias_tables(keys: tuple, makers: tuple):
+    from core.analysis.tables import decision_gallery, shape_bias_class_table, shape_bias_table
+
+    import pandas as pd
+
+    rows = _predictions(keys, ("image_id", "path", "shape", "texture", "decision16"))
+    rows = rows.merge(pd.DataFrame(list(makers), columns=["run_id", "maker"]), on="run_id")
+    rows = rows[["image_id", "shape", "texture", "decision16", "maker"]]
+    return shape_bias_table(rows), shape_bias_class_table(rows), decision_gallery(rows)
+
+
+def shape_bias_tables(selected):
+    """(overall, per class, gallery) of the cue-conflict runs in `selected` (columns run_id, maker)."""
+    makers = tuple(zip(selected["run_id"].astype(str), selected["maker"].astype(str)))
+    return fresh(_shape_bias_tables(keys_of([run_id for run_id, _ in makers]), makers))
+
+
+@memo(8, name="reads.probes")
+def _probes(version: str):
+    return _store().probes()
+
+
+def probes_table():
+    return fresh(_probes(store_version()))
+
+
+def read_file(path: str) -> bytes:
+    """Bytes of a dataset file the store points to (pages do no file I/O of their own)."""
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
+def thumbnail(path: str, size: int = 160):
+    """A small RGB copy of a dataset image, or None if the file is gone."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            image = image.convert("RGB")
+            image.thumbnail((size, size))
+            return image
+    except OSError:
+        return None
+
+
+def cue_conflict_paths(image_ids: tuple[str, ...]) -> dict[str, str]:
+    """Where each cue-conflict image is on this machine: the same id in the downloaded copy or in the
+    folder of any measured cue-conflict run (imported decisions carry no path)."""
+    from core.data.cue_conflict import find_cue_conflict_images
+    from core.data.download import data_dir
+
+    runs = _snapshot().get()
+    measured = runs[(runs["benchmark"] == "cue-conflict") & (runs["source"] == "ours")] if not runs.empty else runs
+    folders = (str(data_dir() / "cue-conflict"), *([] if measured.empty else measured["data_root"].dropna()))
+    return find_cue_conflict_images(image_ids, folders)  # 24 file checks: not cached, so a new download shows
