@@ -7,7 +7,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from core.config import cache_dir
+from core.config import cache_dir, view_only
 
 __all__ = ["prediction_cache", "prediction_key"]
 
@@ -21,8 +21,28 @@ def _cache_at(path: str):
 
 
 def prediction_cache(root: Path | None = None):
-    """The diskcache of single-image predictions under `cache/predictions`."""
-    return _cache_at(str((root or cache_dir()) / "predictions"))
+    """The diskcache of single-image predictions under `cache/predictions`; in view mode a read-only view of it
+    (what is there is used, nothing new is kept: the app writes nothing to the machine)."""
+    path = (root or cache_dir()) / "predictions"
+    if view_only():
+        return _ReadOnly(_cache_at(str(path)) if path.exists() else None)
+    return _cache_at(str(path))
+
+
+class _ReadOnly:
+    """`get` from a diskcache (or nothing), `set` dropped."""
+
+    def __init__(self, cache) -> None:
+        self._cache = cache
+
+    def get(self, key, default=None):
+        return default if self._cache is None else self._cache.get(key, default)
+
+    def set(self, key, value, **options) -> bool:
+        return False
+
+    def __contains__(self, key) -> bool:
+        return self._cache is not None and key in self._cache
 
 
 def prediction_key(image_sha256: str, model: str, weights: str, preprocess: str, head: str) -> str:

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Callable, Iterator
 
+from core.config import refuse_in_view_mode
 from core.store.derived import DerivedResults, _delete_temperature_fit
 from core.store.logits import LOGIT_FILE_COLUMNS, LogitFiles
 from core.store.pins import Pins
@@ -54,6 +55,9 @@ class ResultsStore(LogitFiles, DerivedResults, Pins):
     @contextlib.contextmanager
     def _connect(self, *, read_only: bool, config: dict | None = None) -> Iterator:
         import duckdb
+
+        if not read_only:  # every write of the store passes here: view mode refuses them all
+            refuse_in_view_mode("writing to the results store")
 
         deadline = time.monotonic() + self.timeout_s
         delay = 0.005
