@@ -2,18 +2,37 @@
 
 from __future__ import annotations
 
+import sys
 from collections import Counter
 from functools import lru_cache
+from pathlib import Path
 
-__all__ = ["class_names", "wnids", "display_labels"]
+__all__ = ["class_names", "wnids", "display_labels", "open_clip_metadata"]
+
+
+@lru_cache(maxsize=1)
+def open_clip_metadata():
+    """open_clip's `zero_shot_metadata` module (ImageNet class names, OpenAI prompt templates: plain data), read
+    from the installed package's file. Importing it through the package runs open_clip's `__init__`, which
+    imports torch (seconds), and listing models or reading the store must not."""
+    if "open_clip" in sys.modules:
+        import open_clip.zero_shot_metadata as metadata
+
+        return metadata
+    import importlib.util
+
+    package = importlib.util.find_spec("open_clip")  # locates the package without running it
+    path = Path(package.origin).parent / "zero_shot_metadata.py"
+    spec = importlib.util.spec_from_file_location("bae_open_clip_zero_shot_metadata", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @lru_cache(maxsize=1)
 def class_names() -> tuple[str, ...]:
     """The 1000 class names of the CLIP zero-shot prompts (open_clip's IMAGENET_CLASSNAMES)."""
-    from open_clip.zero_shot_metadata import IMAGENET_CLASSNAMES
-
-    return tuple(IMAGENET_CLASSNAMES)
+    return tuple(open_clip_metadata().IMAGENET_CLASSNAMES)
 
 
 @lru_cache(maxsize=1)

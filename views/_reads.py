@@ -239,22 +239,45 @@ def imagenet_x_slice(run_id: str, factors: tuple[str, ...]):
     return annotated[mask].copy()
 
 
-@memo(32, name="reads.shape_bias_tables")
-def _shape_bias_tables(keys: tuple, makers: tuple):
-    from core.analysis.tables import decision_gallery, shape_bias_class_table, shape_bias_table
+_COLUMNS_CUE = ("image_id", "path", "shape", "texture", "decision16")
+
+
+@memo(64, name="reads.shape_bias_maker")
+def _maker_tables(keys: tuple, maker: str):
+    """(overall row, per-class rows) of one decision maker (its runs: one, or the pooled human observers).
+    Each maker's interval is bootstrapped on its own decisions alone, so a maker's tables do not depend on
+    the others: a commit to one run recomputes only its maker's."""
+    from core.analysis.tables import shape_bias_class_table, shape_bias_table
+
+    rows = _predictions(keys, _COLUMNS_CUE).sort_values(["run_id", "image_id"], kind="stable")  # a fixed order:
+    rows = rows.assign(maker=maker)[["image_id", "shape", "texture", "decision16", "maker"]]  # the bootstrap's rows
+    return shape_bias_table(rows), shape_bias_class_table(rows)
+
+
+@memo(16, name="reads.decision_gallery")
+def _gallery(keys: tuple, makers: tuple):
+    from core.analysis.tables import decision_gallery
 
     import pandas as pd
 
-    rows = _predictions(keys, ("image_id", "path", "shape", "texture", "decision16"))
-    rows = rows.merge(pd.DataFrame(list(makers), columns=["run_id", "maker"]), on="run_id")
-    rows = rows[["image_id", "shape", "texture", "decision16", "maker"]]
-    return shape_bias_table(rows), shape_bias_class_table(rows), decision_gallery(rows)
+    rows = _predictions(keys, _COLUMNS_CUE).merge(pd.DataFrame(list(makers), columns=["run_id", "maker"]),
+                                                  on="run_id")
+    return decision_gallery(rows[["image_id", "shape", "texture", "decision16", "maker"]])
 
 
 def shape_bias_tables(selected):
-    """(overall, per class, gallery) of the cue-conflict runs in `selected` (columns run_id, maker)."""
+    """(overall, per class, gallery) of the cue-conflict runs in `selected` (columns run_id, maker), makers in
+    `selected`'s order; each maker's tables cached by its runs' keys."""
+    import pandas as pd
+
     makers = tuple(zip(selected["run_id"].astype(str), selected["maker"].astype(str)))
-    return fresh(_shape_bias_tables(keys_of([run_id for run_id, _ in makers]), makers))
+    by_maker: dict[str, list[str]] = {}
+    for run_id, maker in makers:
+        by_maker.setdefault(maker, []).append(run_id)
+    parts = [_maker_tables(keys_of(run_ids), maker) for maker, run_ids in by_maker.items()]
+    overall = pd.concat([part[0] for part in parts], ignore_index=True) if parts else pd.DataFrame()
+    per_class = pd.concat([part[1] for part in parts], ignore_index=True) if parts else pd.DataFrame()
+    return overall, per_class, fresh(_gallery(keys_of([run_id for run_id, _ in makers]), makers))
 
 
 @memo(8, name="reads.probes")

@@ -151,18 +151,31 @@ def note_close_calls(table, *, label: str = "label", value: str = "accuracy", gr
                      what: str = "accuracy") -> None:
     """Say which neighbouring values (sorted, within each group) lie inside each other's 95% intervals:
     such a difference is not established by this sample (the paper's margins are often a few tenths)."""
-    from core.metrics import intervals_overlap
-
     if table is None or len(table) < 2 or "ci_low" not in table:
         return
-    notes = []
-    groups = table.groupby(group, sort=False) if group else [(None, table)]
-    for name, frame in groups:
-        ordered = frame.dropna(subset=[value, "ci_low", "ci_high"]).sort_values(value, ascending=False)
-        for (_, a), (_, b) in zip(ordered.iterrows(), ordered.iloc[1:].iterrows()):
-            if intervals_overlap((a["ci_low"], a["ci_high"]), (b["ci_low"], b["ci_high"])):
-                notes.append(f"{f'{name}: ' if name is not None else ''}{a[label]} vs {b[label]}")
+    from views._cache import cache
+    from views._charts import fingerprint
+
+    columns = [c for c in dict.fromkeys([label, value, "ci_low", "ci_high", *([group] if group else [])])]
+    frame = table[columns]
+    notes = cache("widgets.close_calls", 128).get((fingerprint(frame), label, value, group),
+                                                   lambda: _close_calls(frame, label, value, group))
     if notes:
         shown = "; ".join(notes[:12]) + (f"; and {len(notes) - 12} more" if len(notes) > 12 else "")
         st.info(f"{what.capitalize()} differences within the 95% intervals (not established by this sample): "
                 f"{shown}.", icon=":material/balance:")
+
+
+def _close_calls(table, label: str, value: str, group: str | None) -> tuple[str, ...]:
+    """The neighbouring pairs whose intervals overlap, as "group: a vs b" (computed once per table content)."""
+    from core.metrics import intervals_overlap
+
+    notes = []
+    groups = table.groupby(group, sort=False) if group else [(None, table)]
+    for name, frame in groups:
+        ordered = frame.dropna(subset=[value, "ci_low", "ci_high"]).sort_values(value, ascending=False)
+        records = ordered.to_dict("records")
+        for a, b in zip(records, records[1:]):
+            if intervals_overlap((a["ci_low"], a["ci_high"]), (b["ci_low"], b["ci_high"])):
+                notes.append(f"{f'{name}: ' if name is not None else ''}{a[label]} vs {b[label]}")
+    return tuple(notes)

@@ -12,12 +12,14 @@ import contextlib
 import hashlib
 import os
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from core.config import allow_downloads
 from core.errors import WeightsUnavailable
+from core.models.hub_cfg import open_clip_cfg, timm_cfg
 from core.models.registry import ModelSpec, resolve_path
 
 __all__ = ["WeightsStatus", "LoadedModel", "weights_status", "weights_key", "weights_content_id", "load_model",
@@ -70,10 +72,19 @@ def _hf_cached(repo_id: str, filenames: tuple[str, ...]) -> tuple[str | None, li
     return None, tried
 
 
-def _torch_hub_cached(url: str) -> tuple[str | None, str]:
-    import torch.hub
+def _torch_hub_dir() -> Path:
+    """torch.hub.get_dir() without importing torch when it is not imported yet (the same rule: TORCH_HOME, else
+    XDG_CACHE_HOME/torch, else ~/.cache/torch; then hub/). Once torch is imported, its own answer (set_dir)."""
+    if "torch" in sys.modules:
+        import torch.hub
 
-    path = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(url)
+        return Path(torch.hub.get_dir())
+    home = os.getenv("TORCH_HOME") or os.path.join(os.getenv("XDG_CACHE_HOME", "~/.cache"), "torch")
+    return Path(os.path.expanduser(home)) / "hub"
+
+
+def _torch_hub_cached(url: str) -> tuple[str | None, str]:
+    path = _torch_hub_dir() / "checkpoints" / os.path.basename(url)
     return (str(path) if path.exists() else None), f"TORCH_HOME {path}"
 
 
@@ -93,25 +104,23 @@ def weights_status(spec: ModelSpec) -> WeightsStatus:
 
 
 def _timm_status(spec: ModelSpec) -> WeightsStatus:
-    import timm.models
-
-    cfg = timm.models.get_pretrained_cfg(spec.source)
-    if cfg is None or not (cfg.hf_hub_id or cfg.url or cfg.file):
+    cfg = timm_cfg(spec.source)  # timm's published locations, without importing timm (core.models.hub_cfg)
+    if not cfg["found"] or not (cfg["hf_hub_id"] or cfg["url"] or cfg["file"]):
         return WeightsStatus(False, note=f"timm has no pretrained weights named `{spec.source}`.")
     tried: list[str] = []
-    if cfg.file:
-        tried.append(f"file {cfg.file}")
-        if os.path.exists(cfg.file):
-            return WeightsStatus(True, cfg.file, tuple(tried))
-    if cfg.hf_hub_id:
-        repo_id = cfg.hf_hub_id.split("@")[0]
-        found, hf_tried = _hf_cached(repo_id, (cfg.hf_hub_filename or "model.safetensors", "model.safetensors",
+    if cfg["file"]:
+        tried.append(f"file {cfg['file']}")
+        if os.path.exists(cfg["file"]):
+            return WeightsStatus(True, cfg["file"], tuple(tried))
+    if cfg["hf_hub_id"]:
+        repo_id = cfg["hf_hub_id"].split("@")[0]
+        found, hf_tried = _hf_cached(repo_id, (cfg["hf_hub_filename"] or "model.safetensors", "model.safetensors",
                                                "pytorch_model.bin"))
         tried += hf_tried
         if found:
             return WeightsStatus(True, found, tuple(tried))
-    if cfg.url:
-        found, where = _torch_hub_cached(cfg.url)
+    if cfg["url"]:
+        found, where = _torch_hub_cached(cfg["url"])
         tried.append(where)
         if found:
             return WeightsStatus(True, found, tuple(tried))
@@ -119,15 +128,14 @@ def _timm_status(spec: ModelSpec) -> WeightsStatus:
 
 
 def _open_clip_status(spec: ModelSpec) -> WeightsStatus:
-    import open_clip
-
     tag = spec.pretrained or ""
     local = resolve_path(tag) if tag.endswith((".pt", ".pth", ".bin", ".safetensors")) else None
     if local is not None:
         return WeightsStatus(local.is_file(), str(local) if local.is_file() else None, (f"file {local}",))
-    cfg = open_clip.get_pretrained_cfg(open_clip_arch(spec), tag)
+    found_cfg = open_clip_cfg(open_clip_arch(spec), tag)  # without importing open_clip (core.models.hub_cfg)
+    cfg = found_cfg if found_cfg["found"] else None
     if not cfg:
-        tags = open_clip.list_pretrained_tags_by_model(open_clip_arch(spec))
+        tags = found_cfg.get("tags", [])
         return WeightsStatus(False, note=f"open_clip has no pretrained tag `{tag}` for `{spec.source}`"
                                          f" (known: {', '.join(tags[:5]) or 'none'}).")
     tried: list[str] = []

@@ -34,9 +34,9 @@ _BATCH = 256
 
 
 def openai_templates() -> tuple:
-    from open_clip.zero_shot_metadata import OPENAI_IMAGENET_TEMPLATES
+    from core.imagenet import open_clip_metadata
 
-    return tuple(OPENAI_IMAGENET_TEMPLATES)
+    return tuple(open_clip_metadata().OPENAI_IMAGENET_TEMPLATES)
 
 
 def _render(templates: Sequence) -> list[str]:
