@@ -17,7 +17,7 @@ import time
 from collections import OrderedDict
 from typing import Any, Callable, Hashable
 
-__all__ = ["KeyedCache", "cache", "memo", "fresh", "purge_runs", "run_key", "run_keys", "RunsSnapshot",
+__all__ = ["KeyedCache", "cache", "memo", "fresh", "purge_runs", "run_key", "run_keys", "key_map", "RunsSnapshot",
            "RUNNING_REFRESH_S"]
 
 RUNNING_REFRESH_S = 3.0
@@ -140,13 +140,23 @@ def run_key(run) -> tuple:
     return (str(run["run_id"]), str(run.get("status", "")), int(run.get("done", 0) or 0))
 
 
-def run_keys(runs, run_ids=None) -> tuple:
-    """Run keys of some runs of the runs table (all when `run_ids` is None), in the order asked for."""
+def key_map(runs, store: str = "") -> dict[str, tuple]:
+    """{run id: run key} of every run of the runs table; `store` (the store's path) ends each key, so two
+    stores with the same run ids (run ids are content keys) never share an entry."""
     if runs is None or len(runs) == 0:
-        return ()
-    by_id = {str(row["run_id"]): row for row in runs.to_dict("records")}
-    ids = list(by_id) if run_ids is None else [str(run_id) for run_id in run_ids]
-    return tuple(run_key(by_id[run_id]) if run_id in by_id else (run_id, "missing", 0) for run_id in ids)
+        return {}
+    status = runs["status"].astype(str) if "status" in runs else [""] * len(runs)
+    done = runs["done"].fillna(0).astype(int) if "done" in runs else [0] * len(runs)
+    return {str(run_id): (str(run_id), s, int(d), *((store,) if store else ()))
+            for run_id, s, d in zip(runs["run_id"], status, done)}
+
+
+def run_keys(runs, run_ids=None, *, keys: dict | None = None) -> tuple:
+    """Run keys of some runs of the runs table (all when `run_ids` is None), in the order asked for; `keys` is
+    the table's `key_map` when the caller has it already."""
+    keys = key_map(runs) if keys is None else keys
+    ids = list(keys) if run_ids is None else [str(run_id) for run_id in run_ids]
+    return tuple(keys.get(run_id, (run_id, "missing", 0)) for run_id in ids)
 
 
 class RunsSnapshot:
@@ -154,11 +164,12 @@ class RunsSnapshot:
     `refresh_s` seconds (an evaluation commits about once a second; each read groups every stored row)."""
 
     def __init__(self, read: Callable[[], Any], version: Callable[[], str], refresh_s: float = RUNNING_REFRESH_S,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, store: str = "") -> None:
         self._read, self._version, self.refresh_s, self._clock = read, version, refresh_s, clock
+        self.store = store
         self._lock = threading.Lock()
         self._flight = threading.Lock()
-        self._table, self._table_version, self._read_at = None, None, 0.0
+        self._table, self._table_version, self._read_at, self._keys = None, None, 0.0, {}
         self.reads = 0
 
     def _current(self, version: str):
@@ -183,10 +194,17 @@ class RunsSnapshot:
             if found is not None:
                 return found
             table = self._read()
+            keys = key_map(table, self.store)
             with self._lock:
-                previous = self._table
-                self._table, self._table_version, self._read_at = table, version, self._clock()
+                previous = self._keys
+                self._table, self._table_version, self._read_at, self._keys = table, version, self._clock(), keys
                 self.reads += 1
-            if previous is not None and len(previous):
-                purge_runs(set(run_keys(previous)) - set(run_keys(table)))
+            purge_runs(set(previous.values()) - set(keys.values()))
             return table
+
+    def keys(self, run_ids=None) -> tuple:
+        """Run keys of these runs (all when None) in the current table."""
+        self.get()
+        with self._lock:
+            keys = self._keys
+        return run_keys(None, run_ids, keys=keys)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 
-from views._cache import RunsSnapshot, cache, fresh, memo, run_keys
+from views._cache import RunsSnapshot, cache, fresh, memo
 
 __all__ = ["store_version", "runs_table", "keys_of", "done_runs_key", "predictions", "probes_table", "read_file",
            "thumbnail", "bootstrap_counts", "calibration_columns", "calibration_summary", "temperature_scaled",
@@ -43,7 +43,7 @@ def _snapshot() -> RunsSnapshot:
     path = str(results_path())
     with _SNAPSHOTS_LOCK:
         if path not in _SNAPSHOTS:
-            _SNAPSHOTS[path] = RunsSnapshot(lambda: _store().runs(), lambda: _store().version())
+            _SNAPSHOTS[path] = RunsSnapshot(lambda: _store().runs(), lambda: _store().version(), store=path)
         return _SNAPSHOTS[path]
 
 
@@ -54,16 +54,12 @@ def runs_table():
 
 def keys_of(run_ids) -> tuple:
     """Run keys (run id, status, rows) of these runs, from the current runs list."""
-    return run_keys(_snapshot().get(), run_ids)
+    return _snapshot().keys(run_ids)
 
 
 def done_runs_key() -> tuple:
     """The keys of every finished run: what the Findings read (a running run does not change them)."""
-    runs = _snapshot().get()
-    if runs is None or runs.empty:
-        return ()
-    done = runs[runs["status"] == "done"] if "status" in runs else runs
-    return run_keys(done)
+    return tuple(key for key in _snapshot().keys() if key[1] == "done")
 
 
 # --- per-run reads --------------------------------------------------------------------------------
@@ -281,12 +277,14 @@ def shape_bias_tables(selected):
 
 
 @memo(8, name="reads.probes")
-def _probes(version: str):
+def _probes(store: str, version: str):
     return _store().probes()
 
 
 def probes_table():
-    return fresh(_probes(store_version()))
+    from core.store import results_path
+
+    return fresh(_probes(str(results_path()), store_version()))
 
 
 def read_file(path: str) -> bytes:

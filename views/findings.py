@@ -40,7 +40,8 @@ def _results(key: tuple):
 def _pins(version: str):
     from core.store import ResultsStore
 
-    return fresh(cache("findings.pins", 8).get(version, lambda: ResultsStore().pins()))
+    store = ResultsStore()
+    return fresh(cache("findings.pins", 8).get((str(store.path), version), lambda: store.pins()))
 
 
 def _big(chart):

@@ -1,0 +1,86 @@
+"""views._reads on a real results store: reads keyed by run, a running run's new rows seen, one compute per key."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from core.store import ResultsStore, RunInfo
+from views import _reads as reads
+
+
+def _rows(run_id: str, start: int, stop: int, *, correct: bool = True) -> list[dict]:
+    return [{"run_id": run_id, "image_id": f"a/{i:04d}.png", "label": i, "labels": [], "pred": i if correct else 0,
+             "top5": [i, 1, 2, 3, 4], "top5_prob": [0.5, 0.2, 0.1, 0.1, 0.1], "conf": 0.5, "correct": correct}
+            for i in range(start, stop)]
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    """Run A finished (4 images, all correct); run B running (2 images so far, all wrong)."""
+    monkeypatch.setenv("BAE_RESULTS_DB", str(tmp_path / "results.duckdb"))
+    store = ResultsStore(tmp_path / "results.duckdb")
+    for run_id, n in (("A", 4), ("B", 10)):
+        store.start_run(RunInfo(run_id, "tiny", "cue-conflict", "", "paper", n))
+    store.write_batch(_rows("A", 0, 4))
+    store.finish_run("A", "done")
+    store.write_batch(_rows("B", 0, 2, correct=False))
+    reads._snapshot().refresh_s = 0.0  # the app waits up to 3 s before it reads a running run's list again
+    return store
+
+
+def test_a_commit_to_run_b_leaves_run_a_cached_and_a_view_of_b_sees_new_rows(store):
+    a = reads.predictions(("A",), ("image_id", "pred"))
+    both = reads.accuracy_counts(("A", "B"), False, False)
+    assert len(a) == 4 and dict(zip(both["run_id"], both["n"])) == {"A": 4, "B": 2}
+    computed = reads._predictions.cache.computed
+    key_a = reads.keys_of(["A"])[0]
+    time.sleep(0.01)
+    store.write_batch(_rows("B", 2, 5, correct=False))  # the evaluation commits to B
+    assert reads.keys_of(["A"])[0] == key_a and reads.keys_of(["B"])[0][2] == 5
+    again = reads.predictions(("A",), ("image_id", "pred"))
+    assert reads._predictions.cache.computed == computed  # run A's rows: from the cache, not read again
+    assert again.equals(a)
+    assert ((key_a, False, False)) in reads._COUNTS  # A's count stays cached beside B's new one
+    both = reads.accuracy_counts(("A", "B"), False, False)
+    assert dict(zip(both["run_id"], both["n"])) == {"A": 4, "B": 5}  # the view including B sees its new rows
+    assert dict(zip(both["run_id"], both["correct"])) == {"A": 4, "B": 0}
+    assert len(reads.predictions(("B",), ("image_id",))) == 5
+
+
+def test_a_finished_run_is_keyed_apart_from_its_running_self(store):
+    store.write_batch(_rows("B", 2, 10, correct=False))
+    running = reads.keys_of(["B"])[0]
+    store.finish_run("B", "done")
+    done = reads.keys_of(["B"])[0]
+    assert running[:3] == ("B", "running", 10) and done[:3] == ("B", "done", 10)
+    assert [key[0] for key in reads.done_runs_key()] == ["A", "B"]
+
+
+def test_two_sessions_missing_one_key_read_it_once(store, monkeypatch):
+    calls = []
+    original = ResultsStore.query
+
+    def slow_query(self, sql, parameters=None):
+        if "FROM predictions WHERE run_id IN" in sql:
+            calls.append(sql)
+            time.sleep(0.3)  # the second session arrives while the first reads
+        return original(self, sql, parameters)
+
+    monkeypatch.setattr(ResultsStore, "query", slow_query)
+    results, barrier = [], threading.Barrier(2)
+
+    def session():
+        barrier.wait()
+        results.append(reads.predictions(("A",), ("image_id", "label")))
+
+    threads = [threading.Thread(target=session) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(calls) == 1 and len(results) == 2 and all(len(frame) == 4 for frame in results)
+    results[0]["label"] = -1  # each session gets its own copy
+    assert sorted(results[1]["label"]) == [0, 1, 2, 3]
