@@ -49,6 +49,13 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far: the server's work, whatever else the machine
+    runs (its wall time shares the cores with them)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _load() -> str:
     return " ".join(f"{value:.2f}" for value in os.getloadavg())
 
@@ -240,12 +247,13 @@ def summary(rows: list[dict]) -> dict:
 
 
 def _table(phases: dict[str, dict]) -> str:
-    lines = ["| phase | load before → after | page opens | median (s) | p95 (s) | max (s) | errors | error boxes |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| phase | load before → after | page opens | median (s) | p95 (s) | max (s) | errors | error boxes | "
+             "server CPU s per open |", "|---|---|---|---|---|---|---|---|---|"]
     for name, phase in phases.items():
         s = phase["summary"]
         lines.append(f"| {name} | {phase['load_before']} → {phase['load_after']} | {s['opens']} | {s['median_s']:.2f} | "
-                     f"{s['p95_s']:.2f} | {s['max_s']:.2f} | {s['errors']} | {s['error_boxes']} |")
+                     f"{s['p95_s']:.2f} | {s['max_s']:.2f} | {s['errors']} | {s['error_boxes']} | "
+                     f"{s['server_cpu_s_per_open']:.2f} |")
     return "\n".join(lines)
 
 
@@ -290,6 +298,7 @@ def main() -> None:
         for name in ["warm-up", *[p.strip() for p in args.phases.split(",") if p.strip()]]:
             load_before = _load()
             began = time.time()
+            cpu_before = _cpu_s(server.pid)
             if name == "warm-up":
                 rows = asyncio.run(crowd(port, 1, pages, args.timeout))
             elif name == "still":
@@ -300,11 +309,13 @@ def main() -> None:
                 evaluations.wait_until_writing()
                 print(f"  evaluate is writing (log {evaluations.started[-1]['log']})", flush=True)
                 load_before = _load()
+                cpu_before = _cpu_s(server.pid)
                 rows = asyncio.run(crowd_while(evaluations, port, args.sessions, pages, args.timeout))
             else:
                 raise SystemExit(f"Unknown phase {name!r}: expected still or writing.")
             phases[name] = {"load_before": load_before, "load_after": _load(), "wall_s": time.time() - began,
-                            "summary": summary(rows), "rows": rows}
+                            "summary": {**summary(rows), "server_cpu_s_per_open": (_cpu_s(server.pid) - cpu_before)
+                                        / max(len(rows), 1)}, "rows": rows}
             print(f"\n{name}: {json.dumps(phases[name]['summary'])} ({phases[name]['wall_s']:.0f} s)", flush=True)
             print(_per_page(rows), flush=True)
             for row in rows:

@@ -20,7 +20,7 @@ from typing import Any, Callable, Hashable
 __all__ = ["KeyedCache", "cache", "memo", "fresh", "purge_runs", "run_key", "run_keys", "key_map", "RunsSnapshot",
            "RUNNING_REFRESH_S"]
 
-RUNNING_REFRESH_S = 3.0
+RUNNING_REFRESH_S = 5.0
 """While a run is running, the list of runs (and so the running run's key) refreshes at most this often."""
 
 

@@ -251,13 +251,14 @@ def _maker_tables(keys: tuple, maker: str):
 
 
 @memo(16, name="reads.decision_gallery")
-def _gallery(keys: tuple, makers: tuple):
+def _gallery(by_maker: tuple):
+    """The gallery's decisions per image and maker, from each maker's rows (read and cached per maker)."""
     from core.analysis.tables import decision_gallery
 
     import pandas as pd
 
-    rows = _predictions(keys, _COLUMNS_CUE).merge(pd.DataFrame(list(makers), columns=["run_id", "maker"]),
-                                                  on="run_id")
+    rows = pd.concat([_predictions(keys, _COLUMNS_CUE).assign(maker=maker) for maker, keys in by_maker],
+                     ignore_index=True)
     return decision_gallery(rows[["image_id", "shape", "texture", "decision16", "maker"]])
 
 
@@ -270,10 +271,11 @@ def shape_bias_tables(selected):
     by_maker: dict[str, list[str]] = {}
     for run_id, maker in makers:
         by_maker.setdefault(maker, []).append(run_id)
-    parts = [_maker_tables(keys_of(run_ids), maker) for maker, run_ids in by_maker.items()]
+    keyed = tuple((maker, keys_of(run_ids)) for maker, run_ids in by_maker.items())
+    parts = [_maker_tables(keys, maker) for maker, keys in keyed]
     overall = pd.concat([part[0] for part in parts], ignore_index=True) if parts else pd.DataFrame()
     per_class = pd.concat([part[1] for part in parts], ignore_index=True) if parts else pd.DataFrame()
-    return overall, per_class, fresh(_gallery(keys_of([run_id for run_id, _ in makers]), makers))
+    return overall, per_class, fresh(_gallery(keyed)) if keyed else pd.DataFrame()
 
 
 @memo(8, name="reads.probes")
