@@ -204,10 +204,10 @@ def _pins_section(pins) -> None:
             except (ValueError, TypeError):
                 st.caption("This pin has no chart.")
             try:
-                view = json.loads(pin["state"] or "{}")
+                saved = json.loads(pin["state"] or "{}")
             except ValueError:
-                view = {}
-            st.markdown(f"[Open this view]({state.link_for(view, pin['page'])}) · {_pin_runs_line(pin)}")
+                saved = {}
+            st.markdown(f"[Open this view]({state.link_for(saved, pin['page'])}) · {_pin_runs_line(pin)}")
             note = st.text_input("Note", value=pin["note"] or "", key=f"findings_pin_note_{pin['pin_id']}",
                                  disabled=locked)
             if not locked and note != (pin["note"] or "") and st.button("Save note",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -26,7 +27,9 @@ def shared_store(analysis_store, tmp_path, monkeypatch):
     logits = Path(str(analysis_store).removesuffix(".duckdb") + "-logits")
     if logits.exists():
         shutil.copytree(logits, Path(str(db).removesuffix(".duckdb") + "-logits"))
-    ResultsStore(db).add_pin("robustness", "robustness", {"robustness_models": ["tiny_vit"]}, chart="{}", note="n")
+    chart = json.dumps({"mark": "bar", "data": {"values": [{"a": 1}]}, "encoding": {"y": {"field": "a",
+                                                                                        "type": "quantitative"}}})
+    ResultsStore(db).add_pin("robustness", "robustness", {"robustness_models": ["tiny_vit"]}, chart=chart, note="n")
     monkeypatch.setenv("BAE_RESULTS_DB", str(db))
     return db
 
