@@ -53,7 +53,7 @@ import numpy as np
 __all__ = ["Difference", "resample_weights", "image_cells", "weighted_accuracy", "weighted_shape_bias",
            "weighted_ece", "weighted_error_ratios", "difference", "bootstrap_p_value", "holm_adjust",
            "part_verdict", "decide", "combine_verdicts", "shared_images", "newcombe_paired_interval",
-           "COMBINATION_RULE"]
+           "stratified_accuracy", "kth_highest_margin", "difference_from_intervals", "COMBINATION_RULE"]
 
 Expect = Literal["higher", "lower"]
 COMBINATION_RULE = ("A part is reproduced when the 95% interval of its difference lies on the expected side of 0; "
@@ -94,24 +94,27 @@ def _check_n(n_items: int) -> None:
         raise ValueError(f"Expected at least one image, got {n_items}.")
 
 
-def resample_weights(sizes: int | np.ndarray, *, n_resamples: int = 1000, seed: int = 0) -> np.ndarray:
-    """(n_resamples, k) float64: how often each image (or cell of identical images) is drawn per replicate.
+def resample_weights(sizes: int | np.ndarray, *, n_resamples: int = 1000, seed: int | np.random.Generator = 0,
+                     dtype=np.float64) -> np.ndarray:
+    """(n_resamples, k): how often each image (or cell of identical images) is drawn per replicate.
 
     `sizes` is the number of images n (each image its own column: exactly the draws of
     `bootstrap_counts(n, seed=seed)`, one `rng.integers(0, n, n)` per replicate) or the sizes of
     `image_cells` (drawn as Multinomial(n, sizes / n) per replicate: the same distribution of the
-    resampled sums, without touching each image).
+    resampled sums, without touching each image). `seed` may be a Generator: successive calls then
+    continue one stream, so replicates drawn in chunks equal those of one call (memory stays
+    chunk × n). `dtype=np.float32` halves the memory of a large matrix (counts stay exact).
 
     >>> resample_weights(3, n_resamples=2, seed=0).sum(axis=1)
     array([3., 3.])
     """
     if n_resamples < 1:
         raise ValueError(f"Expected `n_resamples` >= 1, got {n_resamples}.")
-    rng = np.random.default_rng(seed)
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     if np.ndim(sizes) == 0:
         n = int(sizes)
         _check_n(n)
-        weights = np.empty((n_resamples, n), dtype=np.float64)
+        weights = np.empty((n_resamples, n), dtype=dtype)
         for row in range(n_resamples):
             weights[row] = np.bincount(rng.integers(0, n, n), minlength=n)
         return weights
@@ -120,7 +123,7 @@ def resample_weights(sizes: int | np.ndarray, *, n_resamples: int = 1000, seed: 
         raise ValueError(f"Expected a 1-d array of non-negative cell sizes, got shape {sizes.shape}.")
     n = int(sizes.sum())
     _check_n(n)
-    return rng.multinomial(n, sizes / n, size=n_resamples).astype(np.float64)
+    return rng.multinomial(n, sizes / n, size=n_resamples).astype(dtype)
 
 
 def image_cells(columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -139,7 +142,9 @@ def image_cells(columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _weights(weights: np.ndarray, n: int) -> np.ndarray:
-    weights = np.asarray(weights, dtype=np.float64)
+    weights = np.asarray(weights)
+    if weights.dtype not in (np.float32, np.float64):
+        weights = weights.astype(np.float64)
     if weights.ndim == 1:
         weights = weights[None, :]
     if weights.ndim != 2 or weights.shape[1] != n:
@@ -184,10 +189,10 @@ def weighted_ece(weights: np.ndarray, confidence: np.ndarray, correct: np.ndarra
 
     confidence, correct = _check(np.asarray(confidence, dtype=np.float64), np.asarray(correct), n_bins)
     ids = _bin_ids(confidence, n_bins)
-    gaps = np.zeros((len(confidence), n_bins))
-    gaps[np.arange(len(confidence)), ids] = correct.astype(np.float64) - confidence
     weights = _weights(weights, len(confidence))
-    return np.abs(weights @ gaps).sum(axis=1) / weights.sum(axis=1)
+    gaps = np.zeros((len(confidence), n_bins), dtype=weights.dtype)
+    gaps[np.arange(len(confidence)), ids] = correct.astype(np.float64) - confidence
+    return (np.abs(weights @ gaps).sum(axis=1) / weights.sum(axis=1)).astype(np.float64)
 
 
 def weighted_error_ratios(weights: np.ndarray, wrong: np.ndarray, factors: np.ndarray) -> np.ndarray:
@@ -205,6 +210,86 @@ def weighted_error_ratios(weights: np.ndarray, wrong: np.ndarray, factors: np.nd
     overall = weights @ wrong / weights.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return (weights @ (factors * wrong[:, None])) / (weights @ factors) / overall[:, None]
+
+
+def stratified_accuracy(correct: np.ndarray, sizes: np.ndarray, strata: np.ndarray | None = None, *,
+                        n_resamples: int = 1000, seed: int | np.random.Generator = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(point (models,), replicates (models, R)) of top-1 averaged over strata, from cells of images.
+
+    `correct` is (cells, models) 0/1: one row per distinct outcome pattern of the models on an image,
+    `sizes` how many images share it, `strata` the stratum of each cell (an ImageNet-C corruption ×
+    severity, an invariance setting; None: one stratum). Each stratum's images are resampled within it
+    (Multinomial(n_s, sizes / n_s), the bootstrap of its images: `resample_weights`), once per replicate
+    for all models, and a replicate's value is the mean over strata of its accuracy — the paper's
+    ImageNet-C score (mean over conditions) and a plain top-1 alike.
+
+    >>> point, reps = stratified_accuracy(np.array([[1, 0], [1, 1]]), np.array([3, 1]), n_resamples=5)
+    >>> point.tolist(), reps.shape
+    ([1.0, 0.25], (2, 5))
+    """
+    correct = np.asarray(correct, dtype=np.float64)
+    sizes = np.asarray(sizes, dtype=np.int64)
+    if correct.ndim != 2 or len(correct) != len(sizes):
+        raise ValueError(f"Expected (cells, models) outcomes and one size per cell, got {correct.shape} and "
+                         f"{sizes.shape}.")
+    strata = np.zeros(len(sizes), dtype=np.int64) if strata is None else np.unique(strata, return_inverse=True)[1]
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    points, replicates = [], []
+    for stratum in range(int(strata.max()) + 1 if len(strata) else 0):
+        rows = strata == stratum
+        weights = resample_weights(sizes[rows], n_resamples=n_resamples, seed=rng)
+        points.append(sizes[rows] @ correct[rows] / sizes[rows].sum())
+        replicates.append(weights @ correct[rows] / sizes[rows].sum())
+    if not points:
+        raise ValueError("Expected at least one cell of images, got none.")
+    return np.mean(points, axis=0), np.mean(replicates, axis=0).T
+
+
+def kth_highest_margin(values: np.ndarray, column: int, k: int) -> np.ndarray:
+    """Per row: values[column] minus the k-th highest of the other columns (NaN columns ignored).
+
+    Positive exactly when fewer than k other columns lie above `column`, so "texture is among a model's
+    three highest error ratios" is margin(k=3) > 0, one number per bootstrap replicate whose interval
+    decides the claim.
+
+    >>> kth_highest_margin(np.array([[0.5, 0.9, 0.75, 0.25]]), 0, 2).tolist()
+    [-0.25]
+    """
+    values = np.atleast_2d(np.asarray(values, dtype=np.float64))
+    others = np.delete(values, column, axis=1)
+    if not 1 <= k <= others.shape[1]:
+        raise ValueError(f"Expected 1 <= k <= {others.shape[1]}, got {k}.")
+    ranked = -np.sort(-np.where(np.isnan(others), -np.inf, others), axis=1)
+    kth = ranked[:, k - 1]
+    return np.where(np.isinf(kth), np.nan, values[:, column] - kth)
+
+
+def difference_from_intervals(a: Sequence[tuple[float, float, float]], b: Sequence[tuple[float, float, float]], *,
+                              n: int, level: float = 0.95) -> Difference:
+    """a − b from summary estimates only (value, low, high), each side the mean of its members, treated as
+    independent normal estimates: se = (high − low) / (2 z), se(a − b) = sqrt(sum of the members' se²
+    / members²), p two-sided from the normal. The fallback where no per-image data exist (linear-probe
+    accuracies); the result is `paired=False`.
+
+    >>> d = difference_from_intervals([(0.8, 0.78, 0.82)], [(0.7, 0.68, 0.72)], n=2000)
+    >>> round(d.ci_low, 3), round(d.ci_high, 3), d.paired
+    (0.072, 0.128, False)
+    """
+    from statistics import NormalDist
+
+    z = NormalDist().inv_cdf(1 - (1 - level) / 2)
+
+    def side(members):
+        members = np.asarray(members, dtype=np.float64).reshape(-1, 3)
+        se = (members[:, 2] - members[:, 1]) / (2 * z)
+        return float(members[:, 0].mean()), float(np.sqrt(np.sum(se ** 2)) / len(members))
+
+    (value_a, se_a), (value_b, se_b) = side(a), side(b)
+    value, se = value_a - value_b, math.hypot(se_a, se_b)
+    if math.isnan(value) or math.isnan(se):
+        return Difference(value_a, value_b, value, float("nan"), float("nan"), float("nan"), int(n), False, level)
+    p = 2 * (1 - NormalDist().cdf(abs(value) / se)) if se > 0 else (0.0 if value else 1.0)
+    return Difference(value_a, value_b, value, value - z * se, value + z * se, float(p), int(n), False, level)
 
 
 def _side(value, replicates) -> tuple[float, np.ndarray]:

@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.metrics import (Difference, bootstrap_p_value, decide, difference, expected_calibration_error, holm_adjust,
+from core.metrics import (Difference, bootstrap_p_value, decide, difference, difference_from_intervals,
+                          expected_calibration_error, holm_adjust, kth_highest_margin, stratified_accuracy,
                           image_cells, imagenet_x_error_ratios, intervals_overlap, newcombe_paired_interval,
                           part_verdict, proportion_interval, resample_weights, shape_bias, shared_images,
                           weighted_accuracy, weighted_ece, weighted_error_ratios, weighted_shape_bias)
@@ -248,3 +249,58 @@ def test_claim5_clip_difference_on_the_authors_decisions():
     parts.append((difference([points[m] for m in clip], [points[m] for m in sup], [reps[m] for m in clip],
                              [reps[m] for m in sup], n=n), "higher"))
     assert decide(parts) == (["reproduced"] * 3, "reproduced")
+
+
+def test_chunked_weights_equal_one_draw():
+    rng = np.random.default_rng(4)
+    chunks = np.vstack([resample_weights(50, n_resamples=7, seed=rng, dtype=np.float32) for _ in range(3)])
+    assert chunks.dtype == np.float32
+    assert np.array_equal(chunks, resample_weights(50, n_resamples=21, seed=4))
+
+
+def test_stratified_accuracy_matches_resampling_each_stratum_by_index(rng):
+    """Two strata (conditions) of different size and accuracy: the mean of per-stratum accuracies, each
+    stratum resampled within itself, against the same bootstrap written with index draws."""
+    strata = {"fog/1": (np.repeat([1, 1, 0, 0], [300, 40, 10, 150]), np.repeat([1, 0, 1, 0], [300, 40, 10, 150])),
+              "snow/5": (np.repeat([1, 1, 0, 0], [100, 60, 5, 835]), np.repeat([1, 0, 1, 0], [100, 60, 5, 835]))}
+    cells, sizes, labels = [], [], []
+    for name, (a, b) in strata.items():
+        rows, counts = image_cells(np.stack([a, b], axis=1))
+        cells.append(rows)
+        sizes.append(counts)
+        labels += [name] * len(rows)
+    point, reps = stratified_accuracy(np.vstack(cells), np.concatenate(sizes), np.array(labels),
+                                      n_resamples=4000, seed=0)
+    assert point == pytest.approx([np.mean([a.mean() for a, _ in strata.values()]),
+                                   np.mean([b.mean() for _, b in strata.values()])])
+    loop_rng = np.random.default_rng(1)
+    loop = []
+    for _ in range(4000):
+        per = []
+        for a, b in strata.values():
+            index = loop_rng.integers(0, len(a), len(a))
+            per.append(a[index].mean() - b[index].mean())
+        loop.append(np.mean(per))
+    assert np.percentile(reps[0] - reps[1], [2.5, 97.5]) == pytest.approx(np.percentile(loop, [2.5, 97.5]),
+                                                                         abs=0.002)
+
+
+def test_kth_highest_margin_against_sorting(rng):
+    values = rng.random((50, 16))
+    values[3, 5] = np.nan
+    margin = kth_highest_margin(values, 2, 3)
+    for row, got in zip(values, margin):
+        others = sorted((v for i, v in enumerate(row) if i != 2 and not np.isnan(v)), reverse=True)
+        assert got == pytest.approx(row[2] - others[2])
+        assert (got > 0) == (sum(v > row[2] for v in others) < 3)
+
+
+def test_difference_from_intervals_by_hand():
+    from scipy.stats import norm
+
+    d = difference_from_intervals([(0.80, 0.76, 0.84), (0.70, 0.68, 0.72)], [(0.74, 0.72, 0.76)], n=500)
+    z = norm.ppf(0.975)
+    se = np.sqrt(((0.08 / (2 * z)) ** 2 + (0.04 / (2 * z)) ** 2) / 4 + (0.04 / (2 * z)) ** 2)
+    assert d.value == pytest.approx(0.01)
+    assert (d.ci_low, d.ci_high) == pytest.approx((0.01 - z * se, 0.01 + z * se))
+    assert d.p_value == pytest.approx(2 * norm.sf(0.01 / se)) and not d.paired
