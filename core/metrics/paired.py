@@ -51,7 +51,7 @@ from typing import Literal, Sequence
 import numpy as np
 
 __all__ = ["Difference", "resample_weights", "image_cells", "weighted_accuracy", "weighted_shape_bias",
-           "weighted_ece", "weighted_error_ratios", "difference", "bootstrap_p_value", "holm_adjust",
+           "weighted_ece", "ece_columns", "weighted_error_ratios", "difference", "bootstrap_p_value", "holm_adjust",
            "part_verdict", "decide", "combine_verdicts", "shared_images", "newcombe_paired_interval",
            "stratified_accuracy", "kth_highest_margin", "difference_from_intervals", "COMBINATION_RULE"]
 
@@ -160,7 +160,7 @@ def weighted_accuracy(weights: np.ndarray, correct: np.ndarray) -> np.ndarray:
     """
     correct = np.asarray(correct, dtype=np.float64)
     weights = _weights(weights, len(correct))
-    return weights @ correct / weights.sum(axis=1)
+    return (weights @ correct.astype(weights.dtype) / weights.sum(axis=1)).astype(np.float64)
 
 
 def weighted_shape_bias(weights: np.ndarray, shape_hits: np.ndarray, texture_hits: np.ndarray) -> np.ndarray:
@@ -177,6 +177,18 @@ def weighted_shape_bias(weights: np.ndarray, shape_hits: np.ndarray, texture_hit
         return sums[:, 0] / (sums[:, 0] + sums[:, 1])
 
 
+def ece_columns(confidence: np.ndarray, correct: np.ndarray, *, n_bins: int = 15) -> np.ndarray:
+    """(images, n_bins): each image's correct − confidence in the column of its confidence bin, so that
+    |weights @ columns| summed over bins / sum(weights) is the ECE of any resample (`weighted_ece`).
+    Several models' columns stacked side by side give all their ECEs from one matrix product."""
+    from core.metrics.calibration import _bin_ids, _check
+
+    confidence, correct = _check(np.asarray(confidence, dtype=np.float64), np.asarray(correct), n_bins)
+    columns = np.zeros((len(confidence), n_bins))
+    columns[np.arange(len(confidence)), _bin_ids(confidence, n_bins)] = correct - confidence
+    return columns
+
+
 def weighted_ece(weights: np.ndarray, confidence: np.ndarray, correct: np.ndarray, *, n_bins: int = 15) -> np.ndarray:
     r"""Per replicate: ECE = sum_b |sum_{i in b} w_i (correct_i − conf_i)| / sum_i w_i over equal-width
     bins (k/n, (k+1)/n] (Guo et al., ICML 2017, Sec. 2, https://arxiv.org/abs/1706.04599), the rule of
@@ -185,14 +197,9 @@ def weighted_ece(weights: np.ndarray, confidence: np.ndarray, correct: np.ndarra
     >>> round(float(weighted_ece(np.ones((1, 2)), np.array([.9, .6]), np.array([1, 0]), n_bins=2)[0]), 6)
     0.25
     """
-    from core.metrics.calibration import _bin_ids, _check
-
-    confidence, correct = _check(np.asarray(confidence, dtype=np.float64), np.asarray(correct), n_bins)
-    ids = _bin_ids(confidence, n_bins)
-    weights = _weights(weights, len(confidence))
-    gaps = np.zeros((len(confidence), n_bins), dtype=weights.dtype)
-    gaps[np.arange(len(confidence)), ids] = correct.astype(np.float64) - confidence
-    return (np.abs(weights @ gaps).sum(axis=1) / weights.sum(axis=1)).astype(np.float64)
+    columns = ece_columns(confidence, correct, n_bins=n_bins)
+    weights = _weights(weights, len(columns))
+    return (np.abs(weights @ columns.astype(weights.dtype)).sum(axis=1) / weights.sum(axis=1)).astype(np.float64)
 
 
 def weighted_error_ratios(weights: np.ndarray, wrong: np.ndarray, factors: np.ndarray) -> np.ndarray:
