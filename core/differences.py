@@ -189,7 +189,11 @@ def val_differences(rows_by_model: dict, annotations, *, n_bins: int = 15, n_res
     import pandas as pd
 
     from core.data.imagenet_x import FACTORS
-    from core.metrics.bootstrap import percentile_interval
+    from core.metrics.bootstrap import percentile_interval as _percentile
+
+    def percentile_interval(values, level):
+        values = np.asarray(values, dtype=np.float64)
+        return _percentile(values, level=level) if np.isfinite(values).any() else (np.nan, np.nan)
 
     groups, paired = _groups(rows_by_model)
     texture = list(FACTORS).index("texture")
@@ -256,8 +260,9 @@ def val_differences(rows_by_model: dict, annotations, *, n_bins: int = 15, n_res
             lows, highs = zip(*(percentile_interval(ratio_reps[m][:, f], level=level) for f in range(len(FACTORS))))
             for f, factor in enumerate(FACTORS):
                 value = float(ratio_points[m][f])
-                ratio_rows.append({"model": m, "factor": factor, "error_ratio": value, "ci_low": min(lows[f], value),
-                                   "ci_high": max(highs[f], value), "n": sizes[m][1]})
+                ratio_rows.append({"model": m, "factor": factor, "error_ratio": value,
+                                   "ci_low": np.fmin(lows[f], value), "ci_high": np.fmax(highs[f], value),
+                                   "n": sizes[m][1]})
             low, high = percentile_interval(mean_reps[m], level=level)
             ratio_rows.append({"model": m, "factor": "mean", "error_ratio": mean_points[m],
                                "ci_low": min(low, mean_points[m]), "ci_high": max(high, mean_points[m]),
