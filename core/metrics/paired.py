@@ -70,7 +70,8 @@ class Difference:
 
     `a` and `b` are the two sides' point values, `p_value` the two-sided bootstrap p-value of a − b = 0
     (`bootstrap_p_value`), `n` the images the difference was resampled over (the smaller side when
-    unpaired), `paired` whether both sides were resampled together, over the same images.
+    unpaired), `paired` whether both sides were resampled together, over the same images, `basis`
+    "images" (a bootstrap over images) or "intervals" (`difference_from_intervals`).
     """
 
     a: float
@@ -82,11 +83,15 @@ class Difference:
     n: int
     paired: bool
     level: float = 0.95
+    basis: str = "images"
 
     @property
     def method(self) -> str:
+        """How the interval was estimated, in words for cards and reports."""
+        if self.basis == "intervals":
+            return "unpaired, from the two estimates' intervals (no per-image results)"
         return (f"paired over {self.n:,} images" if self.paired
-                else f"unpaired (the sides were not measured on the same images; {self.n:,} on the smaller)")
+                else f"unpaired: the sides were not measured on the same images ({self.n:,} on the smaller)")
 
 
 def _check_n(n_items: int) -> None:
@@ -294,9 +299,11 @@ def difference_from_intervals(a: Sequence[tuple[float, float, float]], b: Sequen
     (value_a, se_a), (value_b, se_b) = side(a), side(b)
     value, se = value_a - value_b, math.hypot(se_a, se_b)
     if math.isnan(value) or math.isnan(se):
-        return Difference(value_a, value_b, value, float("nan"), float("nan"), float("nan"), int(n), False, level)
+        return Difference(value_a, value_b, value, float("nan"), float("nan"), float("nan"), int(n), False, level,
+                          "intervals")
     p = 2 * (1 - NormalDist().cdf(abs(value) / se)) if se > 0 else (0.0 if value else 1.0)
-    return Difference(value_a, value_b, value, value - z * se, value + z * se, float(p), int(n), False, level)
+    return Difference(value_a, value_b, value, value - z * se, value + z * se, float(p), int(n), False, level,
+                      "intervals")
 
 
 def _side(value, replicates) -> tuple[float, np.ndarray]:

@@ -303,4 +303,4 @@ def test_difference_from_intervals_by_hand():
     se = np.sqrt(((0.08 / (2 * z)) ** 2 + (0.04 / (2 * z)) ** 2) / 4 + (0.04 / (2 * z)) ** 2)
     assert d.value == pytest.approx(0.01)
     assert (d.ci_low, d.ci_high) == pytest.approx((0.01 - z * se, 0.01 + z * se))
-    assert d.p_value == pytest.approx(2 * norm.sf(0.01 / se)) and not d.paired
+    assert d.p_value == pytest.approx(2 * norm.sf(0.01 / se)) and not d.paired and "intervals" in d.method
