@@ -5,11 +5,13 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core import jobs
+from core.run import jobs
 from core.data import BENCHMARKS
 from core.data.download import data_dir
 from core.errors import UserError
-from views import _ui as ui
+from views import _models as models_ui
+from views import _reads as reads
+from views import _widgets as widgets
 
 st.title("Evaluations: what has been measured")
 st.caption("Every analysis reads per-image predictions from the results store. Runs continue in the background "
@@ -19,9 +21,9 @@ st.caption("Every analysis reads per-image predictions from the results store. R
 @st.fragment(run_every=2.0)
 def _progress() -> None:
     try:
-        runs = ui.runs_table(ui.store_version())
+        runs = reads.runs_table(reads.store_version())
     except UserError as error:
-        ui.show_user_error(error)
+        widgets.show_user_error(error)
         return
     active = [job for job in jobs.jobs() if job.running]
     for job in active:
@@ -54,7 +56,7 @@ _progress()
 st.subheader("Start an evaluation")
 _RAY_MODES = {"this process": None, "Ray on this machine": "local", "Ray cluster started here": "auto",
               "Ray cluster at…": "address"}
-statuses = ui.statuses()
+statuses = models_ui.statuses()
 live = [status.spec.name for status in statuses if status.live]
 with st.form("evaluations_start"):
     models = st.multiselect("Models", live, default=live[:1], key="evaluations_models",

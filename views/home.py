@@ -7,7 +7,7 @@ import streamlit as st
 
 from core.errors import UserError
 from core.models.registry import ModelSpec, append_user_model
-from views import _ui as ui
+from views import _models as models_ui
 
 st.title("Beyond Accuracy Explorer")
 st.markdown(
@@ -20,7 +20,7 @@ st.page_link("views/compare.py", label="Compare the models on your own image", i
 
 st.subheader("Models")
 with st.spinner("Checking which models can run here…"):
-    statuses = ui.statuses()
+    statuses = models_ui.statuses()
 rows = []
 for status in statuses:
     spec = status.spec
@@ -59,7 +59,7 @@ if heads:
     st.info("CLIP models need their ImageNet zero-shot head once (about 8 min each on a 2-core CPU, seconds on a GPU): "
             "use the button on the Compare page, or run "
             f"`python -m core zero-shot-head {' '.join(status.spec.name for status in heads)}`.")
-_, problems = ui.models()
+_, problems = models_ui.models()
 for problem in problems:
     st.warning(problem, icon=":material/warning:")
 
