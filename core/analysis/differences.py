@@ -58,16 +58,21 @@ def outcome_cells(store, runs: list[tuple[str, str, int]], n_models: int, *, by_
     hit = "list_contains(p.labels, p.pred)" if real else "p.correct"
     values = ", ".join("(?, ?, ?)" for _ in runs)
     stratum = "m.stratum || '|' || coalesce(p.condition, '')" if by_condition else "m.stratum"
-    picks = ", ".join(f"max(CASE WHEN m.k = {k} THEN (CASE WHEN {hit} THEN 1 ELSE 0 END) END) AS m{k}"
-                      for k in range(n_models))
+    # one bit per model column: which models have the image, and which got it right (bit_or: a duplicate
+    # row of an image in a run cannot carry into another model's bit)
     sql = (f"WITH map(run_id, stratum, k) AS (VALUES {values}), "
-           f"wide AS (SELECT p.image_id, {stratum} AS stratum, {picks} FROM predictions p JOIN map m "
-           f"ON p.run_id = m.run_id WHERE p.error IS NULL{' AND len(p.labels) > 0' if real else ''} "
-           f"GROUP BY p.image_id, {stratum}) "
-           f"SELECT stratum, {', '.join(columns)}, count(*)::BIGINT AS n FROM wide GROUP BY ALL ORDER BY ALL")
+           f"wide AS (SELECT p.image_id, {stratum} AS stratum, "
+           f"bit_or(CASE WHEN {hit} THEN (1 << m.k) ELSE 0 END)::BIGINT AS hits, bit_or(1 << m.k)::BIGINT AS present "
+           f"FROM predictions p JOIN map m ON p.run_id = m.run_id "
+           f"WHERE p.error IS NULL{' AND len(p.labels) > 0' if real else ''} GROUP BY ALL) "
+           f"SELECT stratum, hits, present, count(*)::BIGINT AS n FROM wide GROUP BY ALL ORDER BY ALL")
     parameters = [value for run in runs for value in (run[0], run[1], int(run[2]))]
     frame = store.query(sql, parameters)
-    return frame if len(frame) else pd.DataFrame(columns=["stratum", *columns, "n"])
+    if frame.empty:
+        return pd.DataFrame(columns=["stratum", *columns, "n"])
+    hits, present = frame["hits"].to_numpy(np.int64), frame["present"].to_numpy(np.int64)
+    decoded = {column: np.where((present >> k) & 1, (hits >> k) & 1, np.nan) for k, column in enumerate(columns)}
+    return pd.DataFrame({"stratum": frame["stratum"], **decoded, "n": frame["n"].to_numpy(np.int64)})
 
 
 def _column_replicates(cells, columns: list[str], *, n_resamples: int, seed: int):
