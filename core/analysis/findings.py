@@ -9,7 +9,7 @@ from core.analysis.claims import PAPER_MODELS, ClaimResult, Part
 from core.metrics.paired import COMBINATION_RULE
 
 __all__ = ["paper_reference", "SOURCE_LABELS", "model_labels", "numbers_table", "runs_table", "evidence_chart",
-           "part_line", "difference_line", "VERDICT_RULE"]
+           "part_line", "difference_line", "claim_rule", "VERDICT_RULE"]
 
 VERDICT_RULE = ("Each part is decided on the difference it states, with its 95% bootstrap interval, paired over "
                 "the same images wherever both sides were measured on them. " + COMBINATION_RULE)
@@ -78,6 +78,15 @@ def difference_line(part: Part, labels: dict[str, str] | None = None) -> str:
     if part.verdict == "inconclusive" and (diff.ci_low > 0 or diff.ci_high < 0):
         line += f" (Holm-adjusted p = {part.adjusted_p:.2f} over the claim's parts)"
     return line
+
+
+def claim_rule(result: ClaimResult) -> str:
+    """How this claim's parts were combined, in one sentence for its card."""
+    n = len(result.parts)
+    if n == 1:
+        return "Decided on the difference's 95% interval (contradicted also needs p < 0.05)."
+    return (f"Each part on its difference's 95% interval; reproduced only if all {n} parts are, contradicted if one "
+            f"is at a Holm-adjusted p < 0.05 over the {n}.")
 
 
 def part_line(part: Part, labels: dict[str, str] | None = None) -> str:
