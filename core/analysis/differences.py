@@ -20,7 +20,7 @@ import numpy as np
 from core.metrics.paired import (Difference, difference, ece_columns, kth_highest_margin, resample_weights,
                                  stratified_accuracy, weighted_ece, weighted_error_ratios, weighted_shape_bias)
 
-__all__ = ["N_RESAMPLES", "pair_key", "outcome_cells", "accuracy_differences", "val_differences",
+__all__ = ["N_RESAMPLES", "pair_key", "outcome_cells", "split_cells", "counts_from_cells", "accuracy_differences", "val_differences",
            "shape_bias_differences", "SUPERVISED", "CLIP"]
 
 N_RESAMPLES = 1000
@@ -56,23 +56,59 @@ def outcome_cells(store, runs: list[tuple[str, str, int]], n_models: int, *, by_
     if not runs:
         return pd.DataFrame(columns=["stratum", *columns, "n"])
     hit = "list_contains(p.labels, p.pred)" if real else "p.correct"
-    values = ", ".join("(?, ?, ?)" for _ in runs)
-    stratum = "m.stratum || '|' || coalesce(p.condition, '')" if by_condition else "m.stratum"
     # one bit per model column: which models have the image, and which got it right (bit_or: a duplicate
-    # row of an image in a run cannot carry into another model's bit)
-    sql = (f"WITH map(run_id, stratum, k) AS (VALUES {values}), "
-           f"wide AS (SELECT p.image_id, {stratum} AS stratum, "
-           f"bit_or(CASE WHEN {hit} THEN (1 << m.k) ELSE 0 END)::BIGINT AS hits, bit_or(1 << m.k)::BIGINT AS present "
-           f"FROM predictions p JOIN map m ON p.run_id = m.run_id "
-           f"WHERE p.error IS NULL{' AND len(p.labels) > 0' if real else ''} GROUP BY ALL) "
-           f"SELECT stratum, hits, present, count(*)::BIGINT AS n FROM wide GROUP BY ALL ORDER BY ALL")
-    parameters = [value for run in runs for value in (run[0], run[1], int(run[2]))]
+    # row of an image in a run cannot carry into another model's bit). The `run_id IN` filter lets DuckDB
+    # skip other runs' row groups before the join.
+    values = ", ".join("(?, ?, ?)" for _ in runs)
+    condition = ", p.condition" if by_condition else ""
+    sql = (f"WITH map(run_id, stratum, bit) AS (VALUES {values}), "
+           f"wide AS (SELECT p.image_id, m.stratum{condition}, "
+           f"bit_or(CASE WHEN {hit} THEN m.bit ELSE 0 END)::BIGINT AS hits, bit_or(m.bit)::BIGINT AS present "
+           f"FROM predictions p JOIN map m ON p.run_id = m.run_id WHERE p.run_id IN ({', '.join('?' for _ in runs)}) "
+           f"AND p.error IS NULL{' AND len(p.labels) > 0' if real else ''} GROUP BY ALL) "
+           f"SELECT stratum{condition.replace('p.', '')}, hits, present, count(*)::BIGINT AS n FROM wide "
+           f"GROUP BY ALL ORDER BY ALL")
+    parameters = [*(value for run in runs for value in (run[0], run[1], 1 << int(run[2]))), *(run[0] for run in runs)]
     frame = store.query(sql, parameters)
     if frame.empty:
         return pd.DataFrame(columns=["stratum", *columns, "n"])
+    if by_condition:
+        frame["stratum"] = frame["stratum"] + "|" + frame["condition"].fillna("")
     hits, present = frame["hits"].to_numpy(np.int64), frame["present"].to_numpy(np.int64)
-    decoded = {column: np.where((present >> k) & 1, (hits >> k) & 1, np.nan) for k, column in enumerate(columns)}
+    decoded = {name: np.where((present >> k) & 1, (hits >> k) & 1, np.nan) for k, name in enumerate(columns)}
     return pd.DataFrame({"stratum": frame["stratum"], **decoded, "n": frame["n"].to_numpy(np.int64)})
+
+
+def split_cells(cells, names) -> list:
+    """[(name, cells of that image set)] from one `outcome_cells` frame whose strata start with each set's name
+    (one query for several benchmarks: one scan of the store instead of one per benchmark)."""
+    prefix = cells["stratum"].str.partition("|")[0] if len(cells) else cells["stratum"]
+    return [(name, cells[prefix == name]) for name in names]
+
+
+def counts_from_cells(cells, runs: list[tuple[str, str, int]]):
+    """Per run (and condition): images `n` and correct ones, the shape of `ResultsStore.accuracy_counts`,
+    summed from `outcome_cells` (condition None where the set has none)."""
+    import pandas as pd
+
+    if cells is None or len(cells) == 0 or not runs:
+        return pd.DataFrame(columns=["run_id", "condition", "n", "correct"])
+    parts = cells["stratum"].str.partition("|")
+    frames = []
+    for run_id, name, k in runs:
+        column = f"m{k}"
+        mine = cells[(parts[0] == name) & cells[column].notna()]
+        if mine.empty:
+            continue
+        grouped = mine.assign(condition=parts.loc[mine.index, 2].replace("", None),
+                              correct=mine["n"] * mine[column]).groupby("condition", dropna=False)[["n", "correct"]]
+        frame = grouped.sum().reset_index().assign(run_id=run_id)
+        frames.append(frame)
+    if not frames:
+        return pd.DataFrame(columns=["run_id", "condition", "n", "correct"])
+    counts = pd.concat(frames, ignore_index=True)
+    counts["n"], counts["correct"] = counts["n"].astype(np.int64), counts["correct"].astype(np.int64)
+    return counts[["run_id", "condition", "n", "correct"]]
 
 
 def _column_replicates(cells, columns: list[str], *, n_resamples: int, seed: int):

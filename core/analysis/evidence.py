@@ -13,8 +13,8 @@ from core.analysis.claims import (PAPER_MODELS, ClaimResult, claim_calibration, 
                                   claim_pug, claim_robustness, claim_shape_bias, claim_texture, claim_transfer,
                                   robustness_sets)
 
-from core.analysis.differences import (CLIP, N_RESAMPLES, SUPERVISED, accuracy_differences, outcome_cells,
-                                       shape_bias_differences, val_differences)
+from core.analysis.differences import (CLIP, N_RESAMPLES, SUPERVISED, accuracy_differences, counts_from_cells,
+                                       outcome_cells, shape_bias_differences, split_cells, val_differences)
 
 __all__ = ["collect_evidence", "assess"]
 
@@ -86,19 +86,20 @@ def collect_evidence(store=None, *, n_resamples: int = 300, n_differences: int =
 
     # robustness: claim 4
     robust_runs = pd.concat([_latest(runs, b) for b in ("imagenet-val", *SHIFTED)], ignore_index=True)
-    robust_ids = tuple(robust_runs["run_id"])
-    robust_counts = store.accuracy_counts(robust_ids, by_condition=True) if robust_ids else None
-    real_counts = store.accuracy_counts(robust_ids, real=True) if robust_ids else None
+    # one scan for every set's outcome cells (per image, which models have it and got it right): the
+    # per-model counts of the table and the paired differences both come from it
+    triples = [(run.run_id, run.benchmark, PAPER_MODELS.index(run.model)) for run in robust_runs.itertuples()]
+    real_triples = [(run_id, "imagenet-real", k) for run_id, name, k in triples if name == "imagenet-val"]
+    cells = outcome_cells(store, triples, len(PAPER_MODELS), by_condition=True)
+    real_cells = outcome_cells(store, real_triples, len(PAPER_MODELS), real=True)
+    robust_counts = counts_from_cells(cells, triples)
+    real_counts = counts_from_cells(real_cells, real_triples)
     robust_table = robustness_table(robust_runs, robust_counts, real_counts, n_resamples=n_resamples) \
-        if robust_counts is not None and len(robust_counts) else None
-    cell_sets = []
-    for benchmark in robustness_sets(robust_table, SHIFTED):
-        source = "imagenet-val" if benchmark == "imagenet-real" else benchmark
-        chosen = robust_runs[robust_runs["benchmark"] == source]
-        triples = [(run.run_id, benchmark, PAPER_MODELS.index(run.model)) for run in chosen.itertuples()]
-        cell_sets.append((benchmark, outcome_cells(store, triples, len(PAPER_MODELS),
-                                                   by_condition=benchmark == "imagenet-c",
-                                                   real=benchmark == "imagenet-real")))
+        if len(robust_counts) else None
+    present = robustness_sets(robust_table, SHIFTED)
+    cell_sets = split_cells(cells, [b for b in present if b != "imagenet-real"])
+    if "imagenet-real" in present:
+        cell_sets.append(("imagenet-real", real_cells))
     robust_differences = accuracy_differences(cell_sets, PAPER_MODELS, [("supervised-clip", SUPERVISED, CLIP)],
                                               n_resamples=n_differences) if cell_sets else {}
     evidence["robustness"] = {"table": robust_table, "shifted": SHIFTED, "runs": robust_runs,

@@ -145,3 +145,24 @@ def test_shape_bias_differences_pairing():
     assert all(d.paired and d.n == int((shape != texture).sum()) for d in found.values())
     frames["vit_sup"] = frames["vit_sup"].iloc[:100]
     assert not shape_bias_differences(frames, n_resamples=200)["convnext_sup-vit_sup"].paired
+
+
+def test_counts_from_cells_equal_the_stores_counts(accuracy_store):
+    """The robustness table's per-run counts now come from the same cells as the differences: they must
+    equal `ResultsStore.accuracy_counts` (by condition), including a run with fewer images."""
+    from core.analysis.differences import counts_from_cells, outcome_cells, split_cells
+
+    store, _, _ = accuracy_store
+    triples = [(f"{prefix}-{m}", benchmark, k) for prefix, benchmark in (("c", "imagenet-c"), ("v2", "imagenet-v2"))
+               for k, m in enumerate(MODELS)]
+    cells = outcome_cells(store, triples, 4, by_condition=True)
+    ours = counts_from_cells(cells, triples)
+    theirs = store.accuracy_counts([t[0] for t in triples], by_condition=True)
+
+    def tidy(frame):
+        return frame.assign(condition=frame["condition"].fillna("")).sort_values(["run_id", "condition"])[
+            ["run_id", "condition", "n", "correct"]].reset_index(drop=True).astype({"n": int, "correct": int})
+
+    pd.testing.assert_frame_equal(tidy(ours), tidy(theirs))
+    sets = dict(split_cells(cells, ["imagenet-c", "imagenet-v2"]))
+    assert sets["imagenet-c"]["n"].sum() == 80 and sets["imagenet-v2"]["n"].sum() == 80
