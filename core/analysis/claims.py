@@ -334,7 +334,7 @@ def claim_texture(ratios, differences: dict | None = None, *, top: int = 3) -> C
                                   float(rival["ci_low"]), float(rival["ci_high"]), int(rival.get("n", 0)))
         parts.append(_part(f"{model}: texture ranks {rank} of {len(frame)} factors; its error ratio above the "
                            f"{ordinal} of the others", estimate, rival_estimate, "higher", (model,), {model: True},
-                           differences.get(model), sides=(f"{model} texture", f"{ordinal} other factor")))
+                           differences.get(model), sides=("texture", f"{ordinal} other factor")))
         records.append({"model": model, "value": float(t["error_ratio"]), "ci_low": float(t["ci_low"]),
                         "ci_high": float(t["ci_high"]), "n": int(t.get("n", 0)), "source": t.get("source", "ours"),
                         "rank": rank})
@@ -357,7 +357,7 @@ def claim_calibration(ece, gap, differences: dict | None = None) -> ClaimResult:
     for model in CLIP:
         parts.append(_part(f"{model}: mean confidence above accuracy (over-confident)", gaps.get(model),
                            zero if model in gaps else None, "higher", (model,), gaps, differences.get(f"gap:{model}"),
-                           sides=(f"{model} mean confidence", "accuracy")))
+                           sides=("mean confidence", "accuracy")))
     numbers = ece.copy() if ece is not None and len(ece) else _empty_numbers()
     if len(numbers) and gap is not None and len(gap):
         numbers = numbers.merge(gap[["model", "value"]].rename(columns={"value": "confidence − accuracy"}),

@@ -192,15 +192,18 @@ def _invariance_differences(store, variant_runs, parse_variant, n_resamples: int
     """Claim 8's differences per transform kind: a − b of the mean top-1 over the kind's settings, each
     setting (a variant run per model on the same images) resampled on its own."""
     found = {}
-    for kind in ("scale", "shift", "resolution"):
-        triples = []
-        for run in variant_runs.itertuples():
-            parsed = parse_variant(run.variant)
-            if parsed and parsed[0] == kind:
-                triples.append((run.run_id, run.variant, PAPER_MODELS.index(run.model)))
-        if not triples:
-            continue
-        cells = outcome_cells(store, triples, len(PAPER_MODELS))
+    # one run per model and setting (the paper protocol's where there are both): one bit per model
+    preferred = variant_runs.assign(_paper=variant_runs["protocol"] == "paper").sort_values("_paper", kind="stable")
+    variant_runs = preferred.drop_duplicates(["model", "variant"], keep="last")
+    triples = []
+    for run in variant_runs.itertuples():
+        parsed = parse_variant(run.variant)
+        if parsed:
+            triples.append((run.run_id, f"{parsed[0]}|{run.variant}", PAPER_MODELS.index(run.model)))
+    if not triples:
+        return found
+    kinds = ("scale", "shift", "resolution")
+    for kind, cells in split_cells(outcome_cells(store, triples, len(PAPER_MODELS)), kinds):
         comparisons = [(f"{kind}:convnext_sup-vit_sup", ("convnext_sup",), ("vit_sup",)),
                        (f"{kind}:vit_clip-convnext_clip", ("vit_clip",), ("convnext_clip",))]
         found.update(accuracy_differences([(f"invariance-{kind}", cells)], PAPER_MODELS, comparisons,

@@ -254,3 +254,38 @@ def test_parts_without_per_image_data_use_the_unpaired_difference_and_say_so():
     clip = result.parts[1]  # 0.41 ± 0.025 vs 0.45 ± 0.025 overlap; the difference −0.04 ± 0.035 excludes 0
     assert clip.verdict == "reproduced" and not clip.difference.paired
     assert "from the two estimates' intervals" in part_line(clip, {})
+
+
+def test_invariance_and_pug_differences_are_paired_from_the_store(tmp_path):
+    """Variant runs (two scale settings) and PUG runs of the four models on the same images: each part's
+    difference is the mean over settings of the per-setting top-1 difference, paired over the images."""
+    import numpy as np
+
+    from core.analysis.evidence import assess, collect_evidence
+    from core.store import ResultsStore, RunInfo
+
+    store = ResultsStore(tmp_path / "results.duckdb")
+    rng = np.random.default_rng(2)
+    base = rng.random(200) < 0.6
+    truth = {}
+    for benchmark, variant in (("imagenet-val", "scale=1.5"), ("imagenet-val", "scale=2"), ("pug-imagenet", "")):
+        for k, model in enumerate(("vit_sup", "convnext_sup", "vit_clip", "convnext_clip")):
+            flip = rng.random(200) < 0.05 * (k + 1)  # correlated: each model flips a few of the shared outcomes
+            correct = base ^ flip
+            truth[(variant, model)] = correct.mean()
+            run_id = f"{benchmark}-{variant}-{model}"
+            store.start_run(RunInfo(run_id, model, benchmark, variant, "paper", 200, data_root="/synthetic"))
+            store.write_batch([{"run_id": run_id, "image_id": f"{i}.jpg", "label": 1, "labels": [], "pred": 1,
+                                "correct": bool(c), "condition": "pose" if benchmark == "pug-imagenet" else None}
+                               for i, c in enumerate(correct)])
+            store.finish_run(run_id, "done")
+    evidence = collect_evidence(store, n_differences=300)
+    scale = evidence["invariance"]["differences"]["scale:convnext_sup-vit_sup"]
+    expected = np.mean([truth[(v, "convnext_sup")] - truth[(v, "vit_sup")] for v in ("scale=1.5", "scale=2")])
+    assert scale.paired and scale.n == 400 and scale.value == pytest.approx(expected)
+    pug = evidence["pug"]["differences"]["convnext_clip-vit_clip"]
+    assert pug.paired and pug.value == pytest.approx(truth[("", "convnext_clip")] - truth[("", "vit_clip")])
+    results = {r.claim.key: r for r in assess(evidence)}
+    assert results["invariance"].parts[0].difference is scale
+    assert [p.difference is not None for p in results["invariance"].parts] == [True, True, False, False, False, False]
+    assert results["invariance"].verdict == "not measured"  # shift and resolution were not run
