@@ -166,3 +166,17 @@ def test_counts_from_cells_equal_the_stores_counts(accuracy_store):
     pd.testing.assert_frame_equal(tidy(ours), tidy(theirs))
     sets = dict(split_cells(cells, ["imagenet-c", "imagenet-v2"]))
     assert sets["imagenet-c"]["n"].sum() == 80 and sets["imagenet-v2"]["n"].sum() == 80
+
+
+def test_outcome_cells_fall_back_to_exact_ids_when_a_group_holds_more_rows_than_models(tmp_path):
+    """The hash grouping is checked: an image listed twice in a run makes a group with more rows than
+    models, and the exact grouping by id then counts that image once, as one image."""
+    from core.analysis.differences import outcome_cells
+    from core.store import ResultsStore
+
+    store = ResultsStore(tmp_path / "results.duckdb")
+    _write(store, "a", "vit_sup", "imagenet-v2", [True, False, True], ids=["x", "y", "x"])
+    _write(store, "b", "convnext_sup", "imagenet-v2", [False, False], ids=["x", "y"])
+    cells = outcome_cells(store, [("a", "v2", 0), ("b", "v2", 1)], 2)
+    assert cells["n"].sum() == 2
+    assert cells.set_index(["m0", "m1"])["n"].to_dict() == {(0.0, 0.0): 1, (1.0, 0.0): 1}
