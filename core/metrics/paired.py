@@ -17,7 +17,10 @@ The pipeline, all numpy:
    images, a few dozen distinct rows).
 2. A statistic is a function of weighted column sums, so one product gives all replicates:
    `weighted_accuracy`, `weighted_shape_bias`, `weighted_ece`, `weighted_error_ratios`. With the
-   weights `np.ones((1, n))` (or the cell sizes) they give the point value.
+   weights `np.ones((1, n))` (or the cell sizes) they give the point value. `stratified_accuracy`
+   resamples each stratum (an ImageNet-C condition, an invariance setting) within itself and averages
+   top-1 over strata; `kth_highest_margin` turns a rank claim ("among the three highest") into one
+   number per replicate.
 3. `difference(...)` takes the point values and replicates of the two sides (a side can be a pair of
    models: its value is the members' mean, its replicate the mean of their replicates in the same
    replicate — the pair-of-pairs difference) and returns a `Difference`: a − b, its percentile
@@ -25,7 +28,9 @@ The pipeline, all numpy:
    average over several benchmarks is the mean of per-benchmark replicates, each benchmark with its
    own weights over its own images. Sides that were not measured on the same images (a `--limit`
    sample, the humans against a model) are resampled independently, and the `Difference` says
-   `paired=False`.
+   `paired=False`; with no per-image data at all, `difference_from_intervals` gives the unpaired
+   difference of two estimates. `newcombe_paired_interval` is the closed-form check for a paired
+   accuracy difference.
 
 The verdict rule (`decide`), for one claim with parts 1..m, each "a is higher (lower) than b":
 
@@ -38,8 +43,8 @@ The verdict rule (`decide`), for one claim with parts 1..m, each "a is higher (l
 The claim is reproduced only when *every* part is: that is an intersection–union test, whose size is
 that of each part, so the 95% per part needs no correction (Berger & Hsu, *Statistical Science*
 11(4), 1996, https://doi.org/10.1214/ss/1032280304). One contradicted part contradicts the claim: a
-union of m tests, whose false-alarm rate Holm keeps at 5%. `combine` orders the claim's verdict
-contradicted > not measured > inconclusive > reproduced.
+union of m tests, whose false-alarm rate Holm keeps at 5%. `combine_verdicts` orders the claim's
+verdict contradicted > not measured > inconclusive > reproduced.
 """
 
 from __future__ import annotations
