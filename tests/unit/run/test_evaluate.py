@@ -196,7 +196,7 @@ def test_rows_equal_the_previous_per_image_path(effnet_cue_conflict):
     from core.run.inference import logits_for
     from core.models.load import load_model
     from core.models.preprocess import to_model_tensor
-    from tests.unit.test_rows import _reference_previous_rows
+    from tests.unit.run.test_rows import _reference_previous_rows
 
     store, summaries, _ = effnet_cue_conflict
     stored = store.predictions(summaries[0].run_id).set_index("image_id")
