@@ -30,8 +30,11 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--out", type=Path, required=True, help="folder for <image>_<model>.png and .npy")
     explain.add_argument("--protocol", choices=("paper", "library"), default="paper")
     download = commands.add_parser(
-        "download", help="fetch models' weights, or `cue-conflict` (images + the paper authors' decisions) (needs internet)")
-    download.add_argument("models", nargs="+", metavar="MODEL|cue-conflict|paper-decisions")
+        "download", help="fetch datasets (see --list) or models' weights (needs internet; BAE_DATA_MIRROR=URL for a mirror)")
+    download.add_argument("models", nargs="*", metavar="DATASET|MODEL",
+                          help="a dataset of --list (imagenet-c/CORRUPTION for one corruption) or a model key")
+    download.add_argument("--list", action="store_true", help="every dataset: size, source, licence, and whether "
+                                                              "it is present, missing or partial here")
     evaluate = commands.add_parser("evaluate", help="predict a benchmark with models and store per-image results")
     evaluate.add_argument("--models", required=True, help="comma-separated model keys")
     evaluate.add_argument("--benchmark", required=True, help="benchmark key, e.g. imagenet-val, cue-conflict")
@@ -213,26 +216,77 @@ def _explain(args) -> int:
 
 
 def _download(args) -> int:
-    from core.data.download import download_author_decisions, download_cue_conflict, download_human_decisions
-    from core.models import registry
-    from core.models.load import download_weights
+    from core.data.download import download, source_rows
+    from core.data.sources import SOURCES
 
-    models, _ = registry()
+    if args.list:
+        rows = source_rows(include_corruptions=True)
+        width = max(len(row["name"]) for row in rows)
+        for row in rows:
+            print(f"{row['name']:{width}}  {row['status']:8} {row['size']:>12.12}  {row['licence']}  ·  {row['source']}"
+                  f"  ·  {row['path']}")
+        return 0
+    if not args.models:
+        print("Name what to download (python -m core download --list shows every dataset), or a model key.",
+              file=sys.stderr)
+        return 2
+    progress, close = _download_bars()
     failed = 0
     for name in args.models:
         try:
-            if name == "cue-conflict":  # the images, the paper authors' and the human observers' decisions
-                download_cue_conflict()
-                _import_authors(argparse.Namespace(folder=download_author_decisions(), humans=None))
-                _import_authors(argparse.Namespace(folder=None, humans=download_human_decisions()))
-            elif name == "paper-decisions":
-                _import_authors(argparse.Namespace(folder=download_author_decisions(), humans=None))
+            if name in SOURCES or name == "imagenet-val":
+                download(name, progress=progress)
+                close()
+                if name == "cue-conflict":  # the images, then the paper authors' and the human observers' decisions
+                    for extra in ("paper-decisions", "human-decisions"):
+                        download(extra, progress=progress)
+                        close()
+                if name in ("cue-conflict", "paper-decisions", "human-decisions"):  # a stored import is skipped
+                    _import_downloaded_decisions(name)
             else:
+                from core.models import registry
+                from core.models.load import download_weights
+
+                models, _ = registry()
                 download_weights(models.get(name))
         except UserError as error:
+            close()
             print(str(error), file=sys.stderr)
             failed += 1
     return 1 if failed else 0
+
+
+def _import_downloaded_decisions(name: str) -> None:
+    from core.data.download import data_dir
+    from core.decisions import import_author_decisions, import_human_decisions
+
+    if name in ("cue-conflict", "paper-decisions"):
+        import_author_decisions(data_dir() / "cue-conflict-paper-models")
+    if name in ("cue-conflict", "human-decisions"):
+        import_human_decisions(data_dir() / "cue-conflict-human")
+
+
+def _download_bars():
+    """A tqdm bar per file, driven by the downloads' progress callback."""
+    from tqdm import tqdm
+
+    bars = {}
+
+    def progress(label: str, done: int, total: int) -> None:
+        bar = bars.get(label)
+        if bar is None:
+            bar = bars[label] = tqdm(total=total or None, initial=0, unit="B", unit_scale=True, desc=label,
+                                     dynamic_ncols=True)
+        if total and bar.total != total:
+            bar.total = total
+        bar.update(done - bar.n)
+
+    def close() -> None:
+        for bar in bars.values():
+            bar.close()
+        bars.clear()
+
+    return progress, close
 
 
 def _head(args) -> int:

@@ -101,7 +101,8 @@ class ImageNetVal(Adapter):
     """
 
     expected_layout = "the 50,000 ILSVRC2012_val_*.JPEG files, flat or in 1000 WordNet-id class folders"
-    obtain = "Download ILSVRC2012_img_val.tar from image-net.org (account needed) and extract it."
+    obtain = ("Download ILSVRC2012_img_val.tar from image-net.org (account needed) and extract it; "
+              "python -m core download imagenet-val explains the layouts that work.")
 
     def validate(self, root: Path) -> list[Problem]:
         problems = missing_root(root, self.expected_layout, self.obtain)
@@ -138,8 +139,7 @@ class ImageNetV2(Adapter):
     """ImageNet-V2 (Recht et al., ICML 2019): folders named by class index `0`…`999`."""
 
     expected_layout = "1000 folders named 0 … 999 (class indices)"
-    obtain = ("Download imagenetv2-matched-frequency.tar.gz (ImageNet-V2 release on the Hugging Face hub, "
-              "vaishaal/ImageNetV2) and extract it.")
+    obtain = "Run: python -m core download imagenet-v2"
 
     def validate(self, root: Path) -> list[Problem]:
         problems = missing_root(root, self.expected_layout, self.obtain)
@@ -163,7 +163,7 @@ class ImageNetC(Adapter):
     """ImageNet-C (Hendrycks & Dietterich, ICLR 2019): `<corruption>/<severity 1-5>/<wnid>/`."""
 
     expected_layout = "corruption folders (gaussian_noise, …) with severity folders 1 … 5 of WordNet-id class folders"
-    obtain = "Download the ImageNet-C tar files from Zenodo (record 2235448) and extract them into one folder."
+    obtain = "Run: python -m core download imagenet-c (or imagenet-c/CORRUPTION for one corruption)"
 
     def validate(self, root: Path) -> list[Problem]:
         problems = missing_root(root, self.expected_layout, self.obtain)
