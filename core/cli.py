@@ -234,7 +234,7 @@ def _download(args) -> int:
         rows = source_rows(include_corruptions=True)
         width = max(len(row["name"]) for row in rows)
         for row in rows:
-            print(f"{row['name']:{width}}  {row['status']:8} {row['size']:>12.12}  {row['licence']}  ·  {row['source']}"
+            print(f"{row['name']:{width}}  {row['status']:8} {row['size']:>12}  {row['licence']}  ·  {row['source']}"
                   f"  ·  {row['path']}")
         return 0
     if not args.models:
@@ -492,8 +492,8 @@ def _study(args) -> int:
         titles = {claim.number: claim.title for claim in CLAIMS}
         for row in claim_summary(states):
             print(f"Claim {row['claim']} · {titles.get(row['claim'], row['key'])}: {row['runs']} runs — "
-                  f"{row['stored']} stored, {row['running']} running, {row['runnable']} runnable "
-                  f"({_hours(row['seconds'])}), {row['blocked']} blocked")
+                  f"{row['stored']} stored, {row['running']} running, {row['runnable']} runnable"
+                  + (f" ({_hours(row['seconds'])})" if row["runnable"] else "") + f", {row['blocked']} blocked")
             for state in states:
                 if row["claim"] not in state.run.claims:
                     continue

@@ -111,9 +111,11 @@ def _imagenet_c(corruptions: tuple[str, ...], name: str) -> Source:
                 if set(members.split()) & set(corruptions)]
     remotes = tuple(Remote(_ZENODO.format(family=family), f"imagenet-c-{family}.tar", IMAGENET_C_FAMILIES[family][1],
                            md5=IMAGENET_C_FAMILIES[family][2]) for family in families)
-    size = sum(remote.size for remote in remotes) / 1e9
+    size = f"{sum(remote.size for remote in remotes) / 1e9:.0f} GB"
+    if name != "imagenet-c":
+        size += f" ({families[0]}.tar)"
     return Source(name, "imagenet-c", "imagenet-c", "ImageNet-C" + ("" if name == "imagenet-c" else f" ({name[11:]})"),
-                  remotes=remotes, images=50_000 * 5 * len(corruptions), classes=1000, size_text=f"{size:.0f} GB",
+                  remotes=remotes, images=50_000 * 5 * len(corruptions), classes=1000, size_text=size,
                   licence="see Zenodo record 2235448", page=_C_PAGE, members=corruptions,
                   confirmed="README links Zenodo record 2235448 as the mirror; per-family tars noise, blur, weather, "
                             "digital (+ extra); each corruption has severities 1-5 of 50,000 val images in WNID folders")
@@ -166,7 +168,7 @@ _ENTRIES = [
            confirmed="README: renditions of 200 ImageNet classes, 30,000 images; no checksum published"),
     Source("imagenet-sketch", "imagenet-sketch", "imagenet-sketch", "ImageNet-Sketch",
            hub=HubFiles("songweig/imagenet_sketch", folder="data", suffix="ImageNet-Sketch.zip", unpack="zip"),
-           inner="sketch", images=50_000, classes=1000, exact=False, size_text="7.8 GB (8.4 GB extracted)",
+           inner="sketch", images=50_000, classes=1000, exact=False, size_text="7.8 GB",
            licence="MIT (HaohanWang/ImageNet-Sketch)", page="https://github.com/HaohanWang/ImageNet-Sketch; "
            "https://huggingface.co/datasets/songweig/imagenet_sketch",
            confirmed="README: 50 images for each of the 1000 classes, zip 7.8 GB; the hub copy data/ImageNet-Sketch.zip "
@@ -192,12 +194,13 @@ SOURCES: dict[str, Source] = {source.name: source for source in _ENTRIES}
 SOURCES.update({f"imagenet-c/{c}": _imagenet_c((c,), f"imagenet-c/{c}") for c in _ALL_CORRUPTIONS})
 
 IMAGENET_VAL_HELP = (
-    "ImageNet-1k val has no open download. Get ILSVRC2012_img_val.tar (6.3 GB) from https://image-net.org "
-    "(free account, non-commercial terms) and extract it: the 50,000 flat ILSVRC2012_val_*.JPEG files work as they "
-    "are (labels come from the imagenet-x package), and so do 1000 WordNet-id class folders. With a Hugging Face "
-    "token that has accepted the gated `imagenet-1k` dataset's terms, write its validation images to WNID folders "
-    "or flat ILSVRC2012_val_*.JPEG files. Then pass the folder: python -m core evaluate --benchmark imagenet-val "
-    "--data PATH.")
+    "ImageNet-1k val has no open download; python -m core evaluate --benchmark imagenet-val --data PATH reads any of "
+    "these layouts at PATH: (1) ILSVRC2012_img_val.tar (6.3 GB, image-net.org, free account, non-commercial terms) "
+    "extracted: 50,000 flat ILSVRC2012_val_*.JPEG files (labels from the imagenet-x package); (2) the same files "
+    "in 1000 WordNet-id class folders; (3) the gated Hugging Face dataset imagenet-1k with your own token (accept its "
+    "terms on the hub, then: huggingface-cli download imagenet-1k data/val_images.tar.gz --repo-type dataset "
+    "--local-dir PATH, and extract val_images.tar.gz into PATH: files named ILSVRC2012_val_00000001_n01751748.JPEG). "
+    "By default the study looks in <data>/imagenet-val.")
 
 
 def mirror_url(url: str) -> str:

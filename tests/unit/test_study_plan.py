@@ -143,3 +143,17 @@ def test_verdicts_soonest_cue_conflict_first_then_cheapest_claim():
     assert order[0].run.kind == "import"
     slow_cue = plan(study_runs(), _facts(speed={model: 9.0 for model in PAPER_MODELS}))
     assert order_for_verdicts(slow_cue)[1].run.benchmark == "cue-conflict"  # first even when slower
+
+
+def test_model_timing_is_measured_once_per_model_and_device(monkeypatch, tmp_path):
+    import core.models.load as load
+    from core.study_plan import time_models
+
+    monkeypatch.setenv("BAE_CACHE_DIR", str(tmp_path))
+    first = time_models(["effnet_lite0"], device="cpu", say=lambda _: None)
+    assert 0 < first["effnet_lite0"] < 60
+    monkeypatch.setattr(load, "load_model", lambda *a, **k: pytest.fail("timed again"))
+    assert time_models(["effnet_lite0"], device="cpu", say=lambda _: None) == first
+    facts = plan(study_runs(("effnet_lite0",)), _facts(models={"effnet_lite0": ()}, speed=first))
+    cue = _by(facts, "evaluate", "effnet_lite0", "cue-conflict")
+    assert cue.seconds == pytest.approx(1280 * (first["effnet_lite0"] + 0.01))

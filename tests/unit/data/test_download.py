@@ -212,3 +212,19 @@ def test_mirror_replaces_scheme_and_host_only(monkeypatch):
     assert mirror_url(url) == url
     monkeypatch.setenv("BAE_DATA_MIRROR", "http://127.0.0.1:8000/cache/")
     assert mirror_url(url) == "http://127.0.0.1:8000/cache/record/2235448/files/noise.tar?download=1"
+
+
+def test_imagenet_val_reads_the_hugging_face_imagenet_1k_names_under_their_official_ids(tmp_path):
+    """data/val_images.tar.gz of the gated hub dataset names files ILSVRC2012_val_<n>_<wnid>.JPEG; ImageNet-X
+    and the labels know the official name, so the item keeps that as its id."""
+    from PIL import Image
+
+    for name in ("ILSVRC2012_val_00000001_n01751748.JPEG", "ILSVRC2012_val_00000293_n01440764.JPEG"):
+        Image.new("RGB", (4, 4)).save(tmp_path / name, format="JPEG")
+    adapter = BENCHMARKS["imagenet-val"].adapter
+    assert adapter.validate(tmp_path) == []
+    items = {item.image_id: item for item in adapter.items(tmp_path)}
+    assert set(items) == {"ILSVRC2012_val_00000001.JPEG", "ILSVRC2012_val_00000293.JPEG"}
+    assert items["ILSVRC2012_val_00000001.JPEG"].label == 65  # sea snake = n01751748
+    assert items["ILSVRC2012_val_00000293.JPEG"].label == 0 and items["ILSVRC2012_val_00000293.JPEG"].path.endswith(
+        "_n01440764.JPEG")
