@@ -555,11 +555,20 @@ def _study_bars():
 
 
 def _quickstart(args) -> int:
+    import signal
+
     from core.study_plan import quickstart
 
+    stop = {"requested": False}
+
+    def request_stop(signum, frame):  # the app's Stop button: finish the batch in flight, then stop
+        stop["requested"] = True
+
+    signal.signal(signal.SIGTERM, request_stop)
     progress, close = _download_bars()
     try:
-        summaries = quickstart(progress=progress, say=lambda message: print(message, file=sys.stderr))
+        summaries = quickstart(progress=progress, should_stop=lambda: stop["requested"],
+                               say=lambda message: print(message, file=sys.stderr))
     finally:
         close()
     for summary in summaries:

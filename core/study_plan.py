@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Literal
 
 __all__ = ["build_plan", "PAPER_MODELS", "CLAIM_RUNS", "PlannedRun", "RunState", "Facts", "study_runs", "plan", "order_for_verdicts",
-           "gather_facts", "time_models", "BENCHMARK_IMAGES", "INVARIANCE_LIMIT", "claim_summary", "run_study",
+           "gather_facts", "time_models", "BENCHMARK_IMAGES", "INVARIANCE_LIMIT", "claim_summary", "plan_rows", "run_study",
            "quickstart", "quickstart_offline_help", "QUICKSTART_MODEL"]
 
 PAPER_MODELS = ("vit_sup", "convnext_sup", "vit_clip", "convnext_clip")
@@ -244,6 +244,25 @@ def claim_summary(states: list[RunState]) -> list[dict]:
                      **{status: sum(state.status == status for state in mine)
                         for status in ("stored", "running", "runnable", "blocked")},
                      "seconds": None if any(t is None for t in times) else float(sum(times))})
+    return rows
+
+
+def plan_rows(states: list[RunState]) -> list[dict]:
+    """One row per claim and run (a run feeding several claims appears under each), for tables."""
+    rows = []
+    for claim in CLAIM_RUNS:
+        for state in states:
+            if claim not in state.run.claims:
+                continue
+            run = state.run
+            note = {"stored": f"{state.source}'s", "running": f"{state.done:,} images done",
+                    "runnable": (f"resumes at {state.done:,}" if state.done else ""),
+                    "blocked": "; ".join(state.unblock)}[state.status]
+            rows.append({"claim": claim, "model": run.model, "run": f"{run.benchmark}"
+                         f"{' ' + run.variant if run.variant else ''}{f' ({run.limit:,} images)' if run.limit else ''}",
+                         "kind": run.kind, "status": state.status,
+                         "minutes": None if state.seconds is None or state.status == "stored" else state.seconds / 60,
+                         "what next": note if state.status != "runnable" else (note or state.command)})
     return rows
 
 

@@ -9,6 +9,7 @@ from core import jobs
 from core.data import BENCHMARKS
 from core.data.download import data_dir
 from core.errors import UserError
+from views import _study as study
 from views import _ui as ui
 
 st.title("Evaluations: what has been measured")
@@ -50,6 +51,13 @@ def _progress() -> None:
 
 
 _progress()
+
+st.subheader("The study: what each claim of the Findings still needs")
+try:
+    _summary = study.show_plan(ui.store_version())
+    study.run_missing_button(_summary)
+except UserError as error:
+    ui.show_user_error(error)
 
 st.subheader("Start an evaluation")
 _RAY_MODES = {"this process": None, "Ray on this machine": "local", "Ray cluster started here": "auto",

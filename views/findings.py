@@ -10,6 +10,7 @@ import streamlit as st
 from core.findings import evidence_chart, numbers_table, runs_table
 from core.paper import TAGS
 from views import _state as state
+from views import _study as study
 from views import _ui as ui
 
 VERDICT_STYLE = {"reproduced": ("green", ":material/check_circle:"), "contradicted": ("red", ":material/cancel:"),
@@ -63,6 +64,8 @@ def _card(result, labels: dict[str, str], *, big: bool = False) -> None:
             st.altair_chart(chart, width="stretch")
         else:
             st.info(f"Not measured yet. Run:\n\n`{result.command}`", icon=":material/terminal:")
+            if not big:
+                study.claim_link(claim.number)
     with right:
         st.caption(f"Measure: {result.measure}")
         table = numbers_table(result, labels)
@@ -79,6 +82,8 @@ def _card(result, labels: dict[str, str], *, big: bool = False) -> None:
             st.caption(result.note)
         if result.verdict == "not measured" and chart is not None:
             st.caption(f"To complete it, run: `{result.command}`")
+            if not big:
+                study.claim_link(claim.number)
     st.caption(_provenance_line(result) + " Paper values: " + "; ".join(f"[{k}] {v}" for k, v in TAGS.items())
                + " — references, not measurements.")
 

@@ -7,6 +7,7 @@ import streamlit as st
 
 from core.errors import UserError
 from core.models.registry import ModelSpec, append_user_model
+from views import _study as study
 from views import _ui as ui
 
 st.title("Beyond Accuracy Explorer")
@@ -17,6 +18,11 @@ st.markdown(
     "counterparts on mistakes, shape bias, calibration, robustness, transfer and invariance."
 )
 st.page_link("views/compare.py", label="Compare the models on your own image", icon=":material/compare:")
+try:
+    if ui.runs_table(ui.store_version()).empty:
+        study.get_started_box()
+except UserError as error:
+    ui.show_user_error(error)
 
 st.subheader("Models")
 with st.spinner("Checking which models can run here…"):
