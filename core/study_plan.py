@@ -504,9 +504,9 @@ def quickstart_offline_help() -> str:
 
     base = data_dir()
     return (f"Offline? Copy the cue-conflict images (16 class folders, from {SOURCES['cue-conflict'].remotes[0].url}) "
-            f"to {base / 'cue-conflict'}, the four cue-conflict_*_session-1.csv files of the paper's authors to "
-            f"{base / 'cue-conflict-paper-models'}, and the ten cue-conflict_subject-*_session_1.csv files of "
-            f"model-vs-human to {base / 'cue-conflict-human'}; then run python -m core quickstart again.")
+            f"to `{base / 'cue-conflict'}`, the paper authors' four `cue-conflict_<model>_session-1.csv` files to "
+            f"`{base / 'cue-conflict-paper-models'}`, and model-vs-human's ten `cue-conflict_subject-NN_session_1.csv` "
+            f"files to `{base / 'cue-conflict-human'}`; then run `python -m core quickstart` again.")
 
 
 def quickstart(*, store=None, progress=None, should_stop=None, say=print) -> list:

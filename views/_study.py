@@ -22,7 +22,10 @@ def plan_tables(version: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     from core.study_plan import build_plan, claim_summary, plan_rows
 
     states = build_plan(timing=False, say=lambda _: None)
-    return pd.DataFrame(plan_rows(states)), pd.DataFrame(claim_summary(states))
+    rows, summary = pd.DataFrame(plan_rows(states)), pd.DataFrame(claim_summary(states))
+    rows["minutes"] = pd.to_numeric(rows["minutes"], errors="coerce")
+    summary["seconds"] = pd.to_numeric(summary["seconds"], errors="coerce")
+    return rows, summary
 
 
 def claim_link(number: int) -> None:
@@ -102,7 +105,7 @@ def get_started_box() -> None:
                     f"the offline model `{QUICKSTART_MODEL}` on them: after about two minutes Shape vs texture, "
                     "its gallery and Findings claim 5 show real results.")
         _quickstart_state()
-        st.caption(quickstart_offline_help() + " The same from a terminal: python -m core quickstart")
+        st.caption(quickstart_offline_help() + " The same from a terminal: `python -m core quickstart`")
 
 
 @st.fragment(run_every=3.0)
