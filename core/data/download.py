@@ -92,10 +92,14 @@ def _fetch(url: str, part: Path, size: int, label: str, progress: Progress | Non
         try:
             with open(part, "ab" if start else "wb") as handle:
                 while True:
-                    chunk = response.read(_CHUNK)
+                    try:
+                        chunk = response.read1(_CHUNK)  # what has arrived: a killed process keeps all of it
+                    except http.client.IncompleteRead as error:
+                        chunk = error.partial
                     if not chunk:
                         break
                     handle.write(chunk)
+                    handle.flush()
                     done += len(chunk)
                     if progress:
                         progress(label, done, total)
@@ -108,8 +112,6 @@ def _fetch(url: str, part: Path, size: int, label: str, progress: Progress | Non
                 raise DownloadFailed(f"The connection to {url} stopped at {_gb(done)} of {_gb(total)} ({error}); "
                                      "the partial file is kept: run the same command again to resume.") from None
             raise
-        except http.client.IncompleteRead:
-            pass
     if total and done < total:
         raise DownloadFailed(f"The connection to {url} closed at {_gb(done)} of {_gb(total)}; the partial file is "
                              "kept: run the same command again to resume.")

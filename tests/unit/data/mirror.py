@@ -33,6 +33,7 @@ class Mirror:
         self.files: dict[str, bytes] = {}
         self.drop_after: dict[str, int] = {}
         self.delay: dict[str, float] = {}
+        self.slow: dict[str, float] = {}  # seconds between 4 KiB pieces of the body
         self.requests: list[tuple[str, str]] = []
         mirror = self
 
@@ -67,6 +68,12 @@ class Mirror:
                     self.wfile.write(body[start:start + mirror.drop_after.pop(path)])
                     self.wfile.flush()
                     self.close_connection = True
+                    return
+                if path in mirror.slow:
+                    for offset in range(start, len(body), 4096):
+                        self.wfile.write(body[offset:offset + 4096])
+                        self.wfile.flush()
+                        time.sleep(mirror.slow[path])
                     return
                 self.wfile.write(body[start:])
 

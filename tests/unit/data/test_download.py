@@ -228,3 +228,34 @@ def test_imagenet_val_reads_the_hugging_face_imagenet_1k_names_under_their_offic
     assert items["ILSVRC2012_val_00000001.JPEG"].label == 65  # sea snake = n01751748
     assert items["ILSVRC2012_val_00000293.JPEG"].label == 0 and items["ILSVRC2012_val_00000293.JPEG"].path.endswith(
         "_n01440764.JPEG")
+
+
+def test_a_download_process_killed_half_way_resumes_and_ends_identical(server, monkeypatch, tmp_path):
+    """SIGKILL to a real `python -m core download` in the middle of the archive, then the same again."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from core.config import PROJECT_ROOT
+
+    _serve(server, monkeypatch, "cue-conflict")
+    path = mini.remote_path(SOURCES["cue-conflict"].remotes[0])
+    size = len(server.files[path])
+    server.slow[path] = 0.02
+    part = data_dir() / ".downloads" / "cue-conflict.tar.gz.part"
+    process = subprocess.Popen([sys.executable, "-m", "core", "download", "cue-conflict"], cwd=PROJECT_ROOT,
+                               env={**os.environ}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not (part.exists() and part.stat().st_size >= size // 3) and time.time() < deadline:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    kept = part.stat().st_size
+    assert 0 < kept < size, "the process was not killed half-way"
+    assert not (data_dir() / "cue-conflict").exists() and dataset_status("cue-conflict") == "partial"
+    server.slow.clear()
+    resumed = download("cue-conflict", say=lambda _: None)
+    assert server.ranges(path)[-1] == f"bytes={kept}-"
+    monkeypatch.setenv("BAE_DATA_DIR", str(tmp_path / "fresh"))
+    assert _tree(resumed) == _tree(download("cue-conflict", say=lambda _: None))
