@@ -97,7 +97,7 @@ class Facts:
     probes: object = None  # DataFrame of store.probes(): model, dataset
     data: dict[str, str] = field(default_factory=dict)  # benchmark (or probe dataset) → its valid folder
     models: dict[str, tuple[str, ...]] = field(default_factory=dict)  # model → commands that unblock it, () = ready
-    speed: dict[str, float] = field(default_factory=dict)  # model → seconds per image on this machine
+    speed: dict[str, float] = field(default_factory=dict)  # model → seconds per image here, decoding included
     decisions_downloaded: bool = False
     evaluation_running: bool = False
     probe_datasets: tuple[str, ...] = ()
@@ -214,7 +214,7 @@ def _seconds(run: PlannedRun, facts: Facts, done: int) -> float | None:
     speed = facts.speed.get(run.model)
     if speed is None or run.kind != "evaluate":
         return None
-    return max(run.images - done, 0) * (speed + _DECODE_S)
+    return max(run.images - done, 0) * speed
 
 
 def order_for_verdicts(states: list[RunState]) -> list[RunState]:
@@ -275,8 +275,9 @@ def _speed_path() -> Path:
 
 
 def time_models(models, *, device: str | None = None, say=print) -> dict[str, float]:
-    """Seconds per image of each model on this machine, from a short timing (a warm-up image, then a batch
-    of 4 random images), cached per model and device in cache/study-speed.json."""
+    """Seconds per image of each model's forward pass on this machine, from a short timing (a warm-up batch,
+    then a timed batch of 16 random images, as `evaluate` batches them on a CPU), cached per model and device
+    in cache/study-speed.json."""
     import time
 
     import torch
@@ -303,12 +304,12 @@ def time_models(models, *, device: str | None = None, say=print) -> dict[str, fl
                 continue
             loaded = load_model(spec, device=device)
             size = loaded.image_size or 224
-            batch = torch.randn(4, 3, size, size, device=loaded.device)
+            batch = torch.randn(16, 3, size, size, device=loaded.device)
             with torch.inference_mode(), autocast(loaded.device):
-                forward_logits(loaded, batch[:1], head)
+                forward_logits(loaded, batch[:4], head)
                 began = time.perf_counter()
                 forward_logits(loaded, batch, head)
-            cached[key] = (time.perf_counter() - began) / 4
+            cached[key] = (time.perf_counter() - began) / 16
             say(f"{name}: {cached[key] * 1000:.0f} ms per image on {device}")
         found[name] = cached[key]
     _speed_path().write_text(json.dumps(cached, indent=1))
@@ -383,18 +384,33 @@ def gather_facts(models=PAPER_MODELS, *, data_root: Path | None = None, store=No
         else:
             facts.models[name] = ()
             ready.append(name)
-    if timing and ready:
-        facts.speed = time_models(ready, say=say)
+    from core.models.load import best_device
+
+    device = best_device()
+    measured = _measured_speed(facts.runs, device)
+    untimed = [name for name in ready if name not in measured]
+    if timing and untimed:
+        forward = time_models(untimed, device=device, say=say)
     else:
         try:
             cached = json.loads(_speed_path().read_text())
         except (OSError, ValueError):
             cached = {}
-        from core.models.load import best_device
-
-        device = best_device()
-        facts.speed = {name: cached[f"{name}@{device}"] for name in ready if f"{name}@{device}" in cached}
+        forward = {name: cached[f"{name}@{device}"] for name in untimed if f"{name}@{device}" in cached}
+    facts.speed = {**{name: seconds + _DECODE_S for name, seconds in forward.items()},
+                   **{name: measured[name] for name in ready if name in measured}}
     return facts
+
+
+def _measured_speed(runs, device: str) -> dict[str, float]:
+    """Seconds per image of each model's finished runs of ours on this kind of device (the median run):
+    a better calibration than any short timing, since it includes decoding and this machine's load."""
+    if runs is None or not len(runs) or "images_per_s" not in runs:
+        return {}
+    kind = device.split(":")[0]
+    done = runs[(runs["source"] == "ours") & (runs["status"] == "done") & (runs["images_per_s"] > 0)
+                & (runs["device"].fillna("").str.split(":").str[0] == kind)]
+    return {model: float((1 / group["images_per_s"]).median()) for model, group in done.groupby("model")}
 
 
 class _data_dir:

@@ -10,7 +10,7 @@ import pytest
 from core.models.preprocess import INVARIANCE_VARIANTS
 from core.store import ResultsStore, RunInfo
 from core.study_plan import (BENCHMARK_IMAGES, INVARIANCE_LIMIT, PAPER_MODELS, Facts, build_plan, claim_summary,
-                             order_for_verdicts, plan, study_runs)
+                             gather_facts, order_for_verdicts, plan, study_runs)
 
 SHIFTED = ("imagenet-v2", "imagenet-a", "imagenet-r", "imagenet-sketch", "imagenet-hard", "imagenet-c")
 N_SETTINGS = sum(len(settings) for settings in INVARIANCE_VARIANTS.values())
@@ -107,7 +107,7 @@ def _facts(**changes) -> Facts:
     facts = Facts(runs=pd.DataFrame(columns=["run_id", "model", "benchmark", "variant", "protocol", "source",
                                              "status", "done", "sample_limit"]),
                   data={"cue-conflict": "/data/cue-conflict", "pug-imagenet": "/data/pug"},
-                  models={model: () for model in PAPER_MODELS}, speed={model: 0.09 for model in PAPER_MODELS},
+                  models={model: () for model in PAPER_MODELS}, speed={model: 0.1 for model in PAPER_MODELS},
                   decisions_downloaded=True)
     return replace(facts, **changes)
 
@@ -118,7 +118,7 @@ def test_runnable_runs_get_their_time_and_partial_runs_resume(tmp_path):
                           "sample_limit": None}])
     states = plan(study_runs(), _facts(runs=runs))
     fresh = _by(states, "evaluate", "convnext_sup", "cue-conflict")
-    assert fresh.status == "runnable" and fresh.seconds == pytest.approx(1280 * (0.09 + 0.01))
+    assert fresh.status == "runnable" and fresh.seconds == pytest.approx(1280 * 0.1)
     assert fresh.command.endswith("--benchmark cue-conflict --data /data/cue-conflict --protocol paper")
     partial = _by(states, "evaluate", "vit_sup", "cue-conflict")
     assert partial.status == "runnable" and partial.done == 280 and partial.seconds == pytest.approx(1000 * 0.1)
@@ -154,6 +154,21 @@ def test_model_timing_is_measured_once_per_model_and_device(monkeypatch, tmp_pat
     assert 0 < first["effnet_lite0"] < 60
     monkeypatch.setattr(load, "load_model", lambda *a, **k: pytest.fail("timed again"))
     assert time_models(["effnet_lite0"], device="cpu", say=lambda _: None) == first
-    facts = plan(study_runs(("effnet_lite0",)), _facts(models={"effnet_lite0": ()}, speed=first))
-    cue = _by(facts, "evaluate", "effnet_lite0", "cue-conflict")
-    assert cue.seconds == pytest.approx(1280 * (first["effnet_lite0"] + 0.01))
+    store = ResultsStore(tmp_path / "results.duckdb")
+    monkeypatch.setattr(load, "best_device", lambda: "cpu")
+    facts = gather_facts(("effnet_lite0",), data_root=tmp_path, store=store, timing=False)
+    assert facts.speed["effnet_lite0"] == pytest.approx(first["effnet_lite0"] + 0.01)  # decoding added
+
+
+def test_a_finished_run_here_calibrates_better_than_the_timing(store, tmp_path, monkeypatch):
+    import core.models.load as load
+
+    monkeypatch.setattr(load, "best_device", lambda: "cpu")
+    monkeypatch.setenv("BAE_CACHE_DIR", str(tmp_path))
+    for run_id, rate, device in (("a", 4.0, "cpu"), ("b", 2.0, "cpu"), ("c", 100.0, "cuda:0")):
+        store.start_run(RunInfo(run_id, "effnet_lite0", "imagenet-r", "", "paper", 10))
+        store.finish_run(run_id, "done", images_per_s=rate, device=device)
+    facts = gather_facts(("effnet_lite0",), data_root=tmp_path, store=store, timing=False)
+    assert facts.speed["effnet_lite0"] == pytest.approx((1 / 4 + 1 / 2) / 2)  # median of the CPU runs only
+    states = plan(study_runs(("effnet_lite0",)), replace(facts, data={"cue-conflict": "/x"}))
+    assert _by(states, "evaluate", "effnet_lite0", "cue-conflict").seconds == pytest.approx(1280 * 0.375)
