@@ -44,12 +44,12 @@ def main() -> None:
     import torch
     from PIL import Image
 
-    from core.corruptions import CORRUPTIONS, corrupted_versions, severity_sweep
+    from core.explain.corruptions import CORRUPTIONS, corrupted_versions, severity_sweep
     from core.images import decode_image
     from core.models import registry
     from core.models.load import load_model
     from core.models.preprocess import resolve_preprocess
-    from core.saliency import saliency_map
+    from core.explain.saliency import saliency_map
 
     buffer = io.BytesIO()
     Image.fromarray(getattr(skimage.data, args.photo)()).convert("RGB").save(buffer, format="PNG")

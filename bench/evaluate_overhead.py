@@ -70,7 +70,7 @@ def bare_loop(names: list[str], root: Path, *, batch_size: int, workers: int) ->
     import torch
 
     from core.data import get_benchmark, load_items
-    from core.evaluation import DecodedItems, _collate, _one_thread
+    from core.run.evaluation import DecodedItems, _collate, _one_thread
     from core.models import registry
     from core.models.load import load_model
     from core.models.preprocess import resolve_preprocess
@@ -95,7 +95,7 @@ def bare_loop(names: list[str], root: Path, *, batch_size: int, workers: int) ->
 
 
 def evaluate_once(names: list[str], root: Path, db: Path, *, batch_size: int, workers: int) -> tuple[float, dict]:
-    from core.evaluation import evaluate
+    from core.run.evaluation import evaluate
     from core.store import ResultsStore
 
     stats: dict = {}

@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def _fill(store, n_val: int, n_variant: int, seed: int = 0) -> None:
     from core.data.imagenet_x import imagenet_x_annotations
-    from core.findings import PAPER_MODELS
+    from core.analysis.claims import PAPER_MODELS
     from core.models.preprocess import INVARIANCE_VARIANTS
     from core.store import RunInfo
 
@@ -53,7 +53,7 @@ def _fill(store, n_val: int, n_variant: int, seed: int = 0) -> None:
         store.finish_run(run_id, "done")
 
     from core.config import shared_dir
-    from core.engine import import_author_decisions
+    from core.run.decisions import import_author_decisions
 
     # claim 5 from the paper authors' released cue-conflict decisions (real data, from ../shared)
     import_author_decisions(shared_dir() / "data" / "cue-conflict-paper-models", store, say=lambda _: None)
@@ -82,8 +82,8 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
-    from core.findings import assess, collect_evidence
-    from core.report import html_report, pptx_report, zip_report
+    from core.analysis.evidence import assess, collect_evidence
+    from core.analysis.report import html_report, pptx_report, zip_report
     from core.store import ResultsStore
 
     folder = Path(tempfile.mkdtemp(prefix="bae-bench-findings-"))

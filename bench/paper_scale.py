@@ -3,7 +3,7 @@
 Builds (once) a store with the paper's four models × ImageNet val (50,000, with logits), V2 10,000,
 A 7,500, R 30,000, Sketch 50,889, Hard 13,925 (with logits), C 750,000 (no logits) and cue-conflict
 1,280 (with logits), plus the authors' and the human observers' cue-conflict decisions, written as
-`evaluate` writes them: `core.rows.result_columns` on each batch of float16 logits, through the
+`evaluate` writes them: `core.run.rows.result_columns` on each batch of float16 logits, through the
 background `StoreWriter` (real val file names, labels and ReaL labels from the imagenet-x package;
 synthetic, seeded logits whose top-1 matches the paper's accuracy of each model on each benchmark), and
 the temperature fit `evaluate` stores when it finishes an ImageNet val/R/A run.
@@ -91,9 +91,9 @@ def _real_for(ids: list[str]) -> list[list[int]]:
 
 
 def _write_run(writer, store, model: str, benchmark: str, rng) -> None:
-    """One run's rows as `evaluate` produces them: `core.rows.result_columns` on each batch of (synthetic)
+    """One run's rows as `evaluate` produces them: `core.run.rows.result_columns` on each batch of (synthetic)
     logits, handed to the same background `StoreWriter` as `RowBlock`s."""
-    from core.rows import result_columns
+    from core.run.rows import result_columns
     from core.store import RowBlock, RunInfo
 
     n, with_logits, subset = SIZES[benchmark]
@@ -127,7 +127,7 @@ def _write_run(writer, store, model: str, benchmark: str, rng) -> None:
         writer.put(RowBlock(columns, logits if with_logits else None))
     writer.flush()
     store.finish_run(run_id, "done", images_per_s=100.0, device="synthetic")
-    from core.temperature import calibrate_run, calibrated
+    from core.analysis.temperature import calibrate_run, calibrated
 
     if calibrated(benchmark, store_logits=with_logits):  # what evaluate does when it finishes such a run
         began = time.perf_counter()
@@ -137,7 +137,7 @@ def _write_run(writer, store, model: str, benchmark: str, rng) -> None:
 
 def build(path: Path) -> None:
     from core.config import shared_dir
-    from core.engine import import_author_decisions, import_human_decisions
+    from core.run.decisions import import_author_decisions, import_human_decisions
     from core.store import ResultsStore
 
     began = time.perf_counter()

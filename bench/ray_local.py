@@ -3,8 +3,8 @@
 Generates N ImageNet-like JPEGs once (the generator of bench/throughput.py), then runs, alternately and
 `--rounds` times, each path into a fresh results store:
 
-- single: `core.evaluation.evaluate` (loader workers decode, one process runs the model, background writer);
-- ray: `core.distributed.evaluate_ray` with `ray="local"`: Ray started by the run itself (its start-up is
+- single: `core.run.evaluation.evaluate` (loader workers decode, one process runs the model, background writer);
+- ray: `core.run.distributed.evaluate_ray` with `ray="local"`: Ray started by the run itself (its start-up is
   part of the time: that is what a user waits for), Ray Data decode tasks, one model actor (the other CPU
   is left for decoding), Parquet shards folded into the store.
 
@@ -39,7 +39,7 @@ def _quiet(_message: str) -> None:
 
 
 def run_single(models, root: Path, store_path: Path, batch_size: int) -> tuple[float, str]:
-    from core.evaluation import evaluate
+    from core.run.evaluation import evaluate
     from core.store import ResultsStore
 
     began = time.perf_counter()
@@ -49,7 +49,7 @@ def run_single(models, root: Path, store_path: Path, batch_size: int) -> tuple[f
 
 
 def run_ray(models, root: Path, store_path: Path, batch_size: int) -> tuple[float, dict]:
-    from core.distributed import evaluate_ray
+    from core.run.distributed import evaluate_ray
     from core.store import ResultsStore
 
     began, stats = time.perf_counter(), {}

@@ -32,7 +32,7 @@ def main() -> None:
     from core.config import shared_dir
     from core.data import BENCHMARKS, load_items
     from core.images import decode_image
-    from core.inference import logits_for
+    from core.run.inference import logits_for
     from core.models.load import load_model
     from core.models.preprocess import crop_for_model, resolve_preprocess, to_model_tensor
     from core.models.registry import MODELS

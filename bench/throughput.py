@@ -5,7 +5,7 @@ Generates N ImageNet-like JPEGs (shorter side 300–500 px, ~100 KB) once, then 
 - read+decode: the decoding workers alone (PIL), images/s;
 - reference (paper-style): each model on its own, PIL Resize/CenterCrop per model in DataLoader workers,
   fp32, no store (top-1 kept in memory), model loading included;
-- ours: `core.evaluation.evaluate` (decode once, all models per batch, bf16 + channels_last on CUDA,
+- ours: `core.run.evaluation.evaluate` (decode once, all models per batch, bf16 + channels_last on CUDA,
   `--resize tensor` crops on the device, rows and logits committed to a fresh results store), with its
   stage timings (preprocess, forward per model, store) and the torch.compile time apart.
 
@@ -77,7 +77,7 @@ def decode_rate(root: Path, *, workers: int, batch_size: int) -> float:
     import torch
 
     from core.data import get_benchmark, load_items
-    from core.evaluation import DecodedImages, _collate, _one_thread
+    from core.run.evaluation import DecodedImages, _collate, _one_thread
 
     bench = get_benchmark("imagefolder")
     items = load_items(bench, root)
@@ -112,7 +112,7 @@ def reference(names, root: Path, *, device: str, workers: int, batch_size: int) 
     import torch
 
     from core.data import get_benchmark, load_items
-    from core.evaluation import _one_thread, forward_logits
+    from core.run.evaluation import _one_thread, forward_logits
     from core.imagenet import class_names
     from core.models import registry
     from core.models.load import load_model
@@ -159,7 +159,7 @@ def ensure_heads(names, device: str) -> None:
 
 
 def ours(names, root: Path, *, device: str, workers: int, batch_size: int, resize: str, compile: bool) -> dict:
-    from core.evaluation import evaluate
+    from core.run.evaluation import evaluate
     from core.store import ResultsStore
 
     stats: dict = {}

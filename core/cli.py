@@ -144,29 +144,25 @@ def _read_images(paths) -> list:
 
 def _ready_models(names: str):
     """(spec, loaded model, head, head key) of each selected model that can run; the others are explained."""
-    from core.imagenet import class_names
-    from core.models.load import load_model
-    from core.models.zero_shot import head_key, load_head, openai_templates
+    from core.models.resolved import resolve_model
 
     for spec in _selected(names):
+        model = resolve_model(spec)
         try:
-            loaded = load_model(spec)
+            loaded = model.load()
         except UserError as error:
             print(str(error), file=sys.stderr)
             continue
-        head, key = None, ""
-        if spec.head == "zero_shot":
-            head = load_head(spec, class_names(), openai_templates())
-            key = head_key(spec, class_names(), openai_templates())
-            if head is None:
-                print(f"{spec.name}: zero-shot head not computed; run: python -m core zero-shot-head {spec.name}",
-                      file=sys.stderr)
-                continue
+        head, key = model.load_head(), model.head_key
+        if spec.head == "zero_shot" and head is None:
+            print(f"{spec.name}: zero-shot head not computed; run: python -m core zero-shot-head {spec.name}",
+                  file=sys.stderr)
+            continue
         yield spec, loaded, head, key
 
 
 def _predict(args) -> int:
-    from core.engine import classify
+    from core.run.inference import classify
     from core.imagenet import display_labels
     from core.models.preprocess import resolve_preprocess
 
@@ -175,7 +171,7 @@ def _predict(args) -> int:
         return 2
     images = _read_images(args.images)
     if args.corruption is not None:
-        from core.corruptions import corrupted_versions
+        from core.explain.corruptions import corrupted_versions
 
         severity = 3 if args.severity is None else args.severity
         images = [corrupted_versions(image, args.corruption, seed=args.seed, severities=(severity,))[0]
@@ -195,10 +191,10 @@ def _predict(args) -> int:
 def _explain(args) -> int:
     import numpy as np
 
-    from core.engine import classify
+    from core.run.inference import classify
     from core.imagenet import display_labels
     from core.models.preprocess import resolve_preprocess
-    from core.saliency import overlay, saliency_map
+    from core.explain.saliency import overlay, saliency_map
 
     images = _read_images(args.images)
     if not images:
@@ -269,7 +265,7 @@ def _download(args) -> int:
 
 def _import_downloaded_decisions(name: str) -> None:
     from core.data.download import data_dir
-    from core.decisions import import_author_decisions, import_human_decisions
+    from core.run.decisions import import_author_decisions, import_human_decisions
 
     if name in ("cue-conflict", "paper-decisions"):
         import_author_decisions(data_dir() / "cue-conflict-paper-models")
@@ -304,22 +300,20 @@ def _head(args) -> int:
     from tqdm import tqdm
 
     from core.imagenet import class_names
-    from core.models import registry
-    from core.models.load import load_model
-    from core.models.zero_shot import build_head, estimate_head_seconds, head_path, head_key, openai_templates
+    from core.models.resolved import resolve_model
+    from core.models.zero_shot import build_head, estimate_head_seconds, head_path, openai_templates
 
-    models, _ = registry()
     for name in args.models:
-        spec = models.get(name)
-        if spec.head != "zero_shot":
+        model = resolve_model(name)
+        if model.spec.head != "zero_shot":
             print(f"{name} has its own classifier; only CLIP models need a zero-shot head.", file=sys.stderr)
             continue
         names, templates = class_names(), openai_templates()
-        path = head_path(head_key(spec, names, templates))
+        path = head_path(model.head_key)
         if path.exists():
             print(f"{name}: head already cached at {path}")
             continue
-        loaded = load_model(spec)
+        loaded = model.load()
         seconds = estimate_head_seconds(loaded, names, templates)
         print(f"{name}: {len(names) * len(templates):,} prompts on {loaded.device}, expected about {_duration(seconds)}.")
         if not args.yes and sys.stdin.isatty() and input("Start? [Y/n] ").strip().lower() in ("n", "no"):
@@ -340,7 +334,7 @@ def _evaluate(args) -> int:
     from tqdm import tqdm
 
     from core.data.download import data_dir
-    from core.evaluation import evaluate
+    from core.run.evaluation import evaluate
 
     data = args.data
     if data is None:
@@ -368,7 +362,7 @@ def _evaluate(args) -> int:
 
     store = ResultsStore()
     if args.ray:
-        from core.distributed import evaluate_ray
+        from core.run.distributed import evaluate_ray
 
         def evaluate(*positional, resize, compile, workers, **options):  # the Ray path's own workers
             if compile or workers is not None:
@@ -423,7 +417,7 @@ def _migrate(args) -> int:
 
 def _calibrate(args) -> int:
     from core.store import ResultsStore
-    from core.temperature import calibrate_runs
+    from core.analysis.temperature import calibrate_runs
 
     store = ResultsStore()
     if not store.path.exists():
@@ -437,7 +431,7 @@ def _calibrate(args) -> int:
 
 def _import_authors(args) -> int:
     from core.data.download import data_dir
-    from core.decisions import import_author_decisions, import_human_decisions
+    from core.run.decisions import import_author_decisions, import_human_decisions
 
     imported = []
     if args.folder is not None or args.humans is None:
@@ -454,7 +448,7 @@ def _import_authors(args) -> int:
 def _probe(args) -> int:
     from tqdm import tqdm
 
-    from core.probe import run_probes
+    from core.run.probe import run_probes
     from core.store import ResultsStore
 
     bars = {}
@@ -482,8 +476,8 @@ def _hours(seconds: float | None) -> str:
 def _study(args) -> int:
     import signal
 
-    from core.findings import CLAIMS
-    from core.study_plan import PAPER_MODELS, build_plan, claim_summary, order_for_verdicts, run_study
+    from core.analysis.claims import CLAIMS
+    from core.run.study import PAPER_MODELS, build_plan, claim_summary, order_for_verdicts, run_study
 
     models = tuple(name.strip() for name in args.models.split(",") if name.strip()) or PAPER_MODELS
     states = build_plan(models, data_root=args.data_root, timing=not args.no_timing,
@@ -557,7 +551,7 @@ def _study_bars():
 def _quickstart(args) -> int:
     import signal
 
-    from core.study_plan import quickstart
+    from core.run.study import quickstart
 
     stop = {"requested": False}
 
@@ -578,7 +572,7 @@ def _quickstart(args) -> int:
 
 
 def _report(args) -> int:
-    from core.report import write_report
+    from core.analysis.report import write_report
 
     size = write_report(args.format, args.out)
     print(f"Wrote {args.out} ({size / 1e6:.2f} MB).")

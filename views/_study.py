@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core import jobs
+from core.run import jobs
 
 CLAIM_PARAM = "claim"
 """The URL parameter of Evaluations that opens the plan at one claim (Findings' not-measured cards link to it)."""
@@ -19,7 +19,7 @@ CLAIM_PARAM = "claim"
 def plan_tables(version: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(one row per claim and run, one row per claim) of the study plan; cached for 20 s per store version,
     since data folders and weights can change without the store changing."""
-    from core.study_plan import build_plan, claim_summary, plan_rows
+    from core.run.study import build_plan, claim_summary, plan_rows
 
     states = build_plan(timing=False, say=lambda _: None)
     rows, summary = pd.DataFrame(plan_rows(states)), pd.DataFrame(claim_summary(states))
@@ -51,7 +51,7 @@ def _chosen_claim(titles: dict[int, str]) -> int | None:
 
 def show_plan(version: str) -> pd.DataFrame:
     """The plan, claim by claim; returns the per-claim summary."""
-    from core.findings import CLAIMS
+    from core.analysis.claims import CLAIMS
 
     rows, summary = plan_tables(version)
     titles = {claim.number: claim.title for claim in CLAIMS}
@@ -96,7 +96,7 @@ def start_quickstart() -> None:
 
 def get_started_box() -> None:
     """Shown when the store is empty: one click gives real results (cue-conflict, ~2 minutes)."""
-    from core.study_plan import QUICKSTART_MODEL, quickstart_offline_help
+    from core.run.study import QUICKSTART_MODEL, quickstart_offline_help
 
     with st.container(border=True, key="home_get_started_box"):
         st.subheader("Get started")

@@ -5,18 +5,20 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core import charts
+from core.analysis import charts
 from core.paper import TAGS, paper_values
-from core.temperature import CALIBRATED_BENCHMARKS, calibrated
+from core.analysis.temperature import CALIBRATED_BENCHMARKS, calibrated
 from views import _state as state
-from views import _ui as ui
+from views import _models as models_ui
+from views import _reads as reads
+from views import _widgets as widgets
 
 st.title("Calibration: does confidence match accuracy?")
 st.caption("Expected calibration error (ECE) over equal-width confidence bins (Guo et al., ICML 2017); bins hold "
            "(lower, upper], as in the paper's code. ImageNet-R: softmax over its 200 classes, as the paper did.")
 
-version = ui.store_version()
-runs = ui.runs_table(version)
+version = reads.store_version()
+runs = reads.runs_table(version)
 if not runs.empty:  # the runs that get a temperature fit, by the same rule
     runs = runs[[calibrated(*kind) for kind in zip(runs["benchmark"], runs["variant"], runs["source"],
                                                    runs["store_logits"].fillna(False))]]
@@ -38,21 +40,21 @@ scaled = columns[3].toggle("Temperature scaling", key="calibration_temperature",
                            help="Fit one temperature per model on a seeded random half (NLL), evaluate on the other half.")
 runs = runs[(runs["benchmark"] == benchmark) & (runs["protocol"] == protocol)].drop_duplicates("model", keep="last")
 state.bind("calibration_models", kind="list", options=list(runs["model"]))
-models = st.multiselect("Models", list(runs["model"]), default=list(runs["model"]), format_func=ui.model_label,
+models = st.multiselect("Models", list(runs["model"]), default=list(runs["model"]), format_func=models_ui.model_label,
                         key="calibration_models")
 if not models:
     st.info("Select at least one model.")
     st.stop()
 
-ui.note_runs(runs[runs["model"].isin(models)])
+widgets.note_runs(runs[runs["model"].isin(models)])
 summary, bins = [], []
 chosen = runs[runs["model"].isin(models)]
 with st.spinner(f"Computing calibration of {len(chosen)} run(s)…"):
     for run in chosen.itertuples():
-        result = ui.calibration_summary(run.run_id, int(n_bins), bool(scaled), version)
+        result = reads.calibration_summary(run.run_id, int(n_bins), bool(scaled), version)
         if result is None:
             continue
-        label = ui.model_label(run.model)
+        label = models_ui.model_label(run.model)
         summary.append({"label": label, **result[0]})
         bins.append(result[1].assign(label=label))
 
@@ -65,18 +67,18 @@ bins = pd.concat(bins, ignore_index=True)
 labels = list(summary["label"])
 
 st.subheader("Reliability diagrams")
-ui.chart_with_downloads(charts.reliability_diagram(bins, labels), bins, f"reliability_{benchmark}",
+widgets.chart_with_downloads(charts.reliability_diagram(bins, labels), bins, f"reliability_{benchmark}",
                         "calibration_reliability")
 st.caption("Bars: accuracy per confidence bin; red: the gap to the bin's mean confidence. Bars below the dashed "
            "diagonal: more confident than accurate in that bin.")
 
 st.subheader("Confidence histograms")
-ui.chart_with_downloads(charts.confidence_histogram(bins, labels), bins, f"confidence_{benchmark}",
+widgets.chart_with_downloads(charts.confidence_histogram(bins, labels), bins, f"confidence_{benchmark}",
                         "calibration_histogram")
 
 st.subheader("ECE")
 reference = paper_values("ece")
-reference = reference[(reference["key"] == benchmark)].assign(label=lambda frame: frame["model"].map(ui.model_label))
+reference = reference[(reference["key"] == benchmark)].assign(label=lambda frame: frame["model"].map(models_ui.model_label))
 summary = summary.merge(reference[["label", "value", "tag"]].rename(columns={"value": "paper ECE", "tag": "paper tag"}),
                         on="label", how="left")
 st.dataframe(summary, hide_index=True, width="stretch", column_config={
@@ -88,7 +90,7 @@ st.dataframe(summary, hide_index=True, width="stretch", column_config={
     "paper ECE": st.column_config.NumberColumn(format="%.4f")})
 st.download_button("Download ECE table (CSV)", summary.to_csv(index=False), f"ece_{benchmark}.csv", "text/csv",
                    key="calibration_table_csv")
-ui.note_close_calls(summary, value="ECE", what="ECE")
+widgets.note_close_calls(summary, value="ECE", what="ECE")
 notes = [f"{row['label']} is {row['verdict']} (mean confidence {row['mean confidence']:.1%} vs accuracy "
          f"{row['accuracy']:.1%})" for _, row in summary.iterrows() if row["verdict"] != "calibrated"]
 if notes:

@@ -10,13 +10,14 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core import charts
-from core.compare import agreement_summary, severity_curve, top1_matrix, top5_bars
-from core.corruptions import CORRUPTIONS, SEVERITIES, corruption_label
+from core.analysis import charts
+from core.explain.agreement import agreement_summary, severity_curve, top1_matrix, top5_bars
+from core.explain.corruptions import CORRUPTIONS, SEVERITIES, corruption_label
 from core.errors import UserError
 from core.images import MAX_UPLOAD_MB, SUPPORTED_TYPES, decode_image
 from views import _state as state
-from views import _ui as ui
+from views import _models as models_ui
+from views import _widgets as widgets
 
 st.title("Compare models on your image")
 st.caption("Four models with near-equal ImageNet accuracy can still see an image very differently. "
@@ -24,7 +25,7 @@ st.caption("Four models with near-equal ImageNet accuracy can still see an image
            "looks, and how its answer holds up under ImageNet-C corruptions.")
 
 with st.spinner("Checking which models can run here…"):
-    statuses = {status.spec.name: status for status in ui.statuses()}
+    statuses = {status.spec.name: status for status in models_ui.statuses()}
 specs = [status.spec for status in statuses.values()]
 live = [name for name, status in statuses.items() if status.live]
 # one colour per model on every page: registry order
@@ -35,7 +36,7 @@ controls = st.columns([3, 2, 1])
 # reopens it; an uploaded file cannot travel in a link, so a shared view of an upload shows the example
 state.bind("compare_models", kind="list", options=[spec.name for spec in specs])
 state.bind("compare_protocol", options=["paper", "library"])
-state.bind("compare_example", options=list(ui.EXAMPLES))
+state.bind("compare_example", options=list(models_ui.EXAMPLES))
 chosen = controls[0].multiselect(
     "Models", [spec.name for spec in specs], default=live,
     format_func=lambda name: statuses[name].spec.display + ("" if statuses[name].live else " (not ready)"),
@@ -44,7 +45,7 @@ protocol = controls[1].radio(
     "Preprocessing", ["paper", "library"], horizontal=True, key="compare_protocol",
     help="paper: what the paper's code fed each model (Resize 256 bilinear → crop 224 for the supervised pair). "
          "library: each library's own pretrained config (timm pretrained_cfg, open_clip preprocess).")
-example = controls[2].selectbox("Example photo", list(ui.EXAMPLES), key="compare_example",
+example = controls[2].selectbox("Example photo", list(models_ui.EXAMPLES), key="compare_example",
                                 help="Used when no file is uploaded (scikit-image's bundled photos).")
 uploads = st.file_uploader(f"Images (JPEG, PNG, WebP, BMP, GIF; up to {MAX_UPLOAD_MB} MB each)",
                            type=list(SUPPORTED_TYPES), accept_multiple_files=True, key="compare_upload")
@@ -63,9 +64,9 @@ for upload in uploads or []:
     try:
         images.append(decode_image(upload.getvalue(), upload.name))
     except UserError as error:
-        ui.show_user_error(error)
+        widgets.show_user_error(error)
 if not uploads:
-    images.append(decode_image(ui.example_bytes(ui.EXAMPLES[example]), example))
+    images.append(decode_image(models_ui.example_bytes(models_ui.EXAMPLES[example]), example))
 if not images:
     st.warning("None of the uploaded files could be used; see the messages above.")
     st.stop()
@@ -80,13 +81,13 @@ def _ready_model(name: str):
         return None
     try:
         with st.spinner(f"Loading {spec.display}…"):
-            loaded = ui.load(spec)
+            loaded = models_ui.load(spec)
     except Exception as error:  # noqa: BLE001 - every failure becomes a message, the page goes on
-        ui.show_user_error(error, f"{spec.display}: ")
+        widgets.show_user_error(error, f"{spec.display}: ")
         return None
     head, key = (None, "")
     if spec.head == "zero_shot":
-        head, key = ui.head_for(spec)
+        head, key = models_ui.head_for(spec)
         if head is None:
             _offer_head(loaded)
             return None
@@ -98,7 +99,7 @@ def _offer_head(loaded) -> None:
     from core.models.zero_shot import build_head, openai_templates
 
     spec = loaded.spec
-    seconds = ui.head_estimate_seconds(spec, loaded.weights_key)
+    seconds = models_ui.head_estimate_seconds(spec, loaded.weights_key)
     minutes = f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
     st.info(f"**{spec.display}** classifies zero-shot and needs its ImageNet text head (1000 classes × 80 prompts), "
             f"computed once and cached. Expected time here: about {minutes} on {loaded.device}. "
@@ -110,7 +111,7 @@ def _offer_head(loaded) -> None:
         st.rerun()
 
 
-from core.engine import classify  # noqa: E402 - torch loads only once the page has something to run
+from core.run.inference import classify  # noqa: E402 - torch loads only once the page has something to run
 from core.imagenet import display_labels  # noqa: E402
 from core.models.preprocess import crop_for_model, resolve_preprocess  # noqa: E402
 
@@ -128,7 +129,7 @@ for name in chosen:
             predictions[name] = classify(loaded, images, resolve_preprocess(spec, protocol), head=head, head_key=key)
         ready[name] = model
     except Exception as error:  # noqa: BLE001 - one failing model must not blank the page
-        ui.show_user_error(error, f"{spec.display}: ")
+        widgets.show_user_error(error, f"{spec.display}: ")
 if not predictions:
     st.stop()
 
@@ -187,7 +188,7 @@ with header[1]:
 
 
 def _saliency(name: str, target_class: int):
-    from core.saliency import overlay, saliency_map
+    from core.explain.saliency import overlay, saliency_map
 
     loaded, head, key = ready[name]
     result = saliency_map(loaded, image, cfgs[name], target_class, head=head, head_key=key)
@@ -213,7 +214,7 @@ for name, answer in answers.items():
             row[3].image(picture, caption=f"{labels[target_class]} · {method.split(',')[0]}", width="stretch")
         except Exception as error:  # noqa: BLE001 - a failed map must not take the predictions down
             with row[3]:
-                ui.show_user_error(error, f"{spec.display}: ")
+                widgets.show_user_error(error, f"{spec.display}: ")
 
 with st.expander(f"Every model's top-5 on {'every image' if len(images) > 1 else 'this image'}, as a table"):
     st.dataframe(table[["image", "model_label", "rank", "class", "probability"]], hide_index=True, width="stretch",
@@ -237,7 +238,7 @@ def _corruptions_with_link() -> None:
 
 def _corruptions() -> None:
     """ImageNet-C on this image: every severity computed once per model (one batch), then the slider is instant."""
-    from core.corruptions import corrupted_versions, severity_sweep
+    from core.explain.corruptions import corrupted_versions, severity_sweep
 
     st.subheader("How each model breaks under corruption")
     st.caption("The 15 ImageNet-C corruptions (Hendrycks & Dietterich, ICLR 2019) at severities 1–5, applied after "
@@ -256,7 +257,7 @@ def _corruptions() -> None:
             versions = corrupted_versions(image, corruption)
         except UserError as error:
             bar.empty()
-            ui.show_user_error(error)
+            widgets.show_user_error(error)
             return
         sweeps = {}
         for done, name in enumerate(ready, start=1):
@@ -265,7 +266,7 @@ def _corruptions() -> None:
             try:
                 sweeps[name] = severity_sweep(loaded, versions, cfgs[name], head=head, head_key=head_key)
             except Exception as error:  # noqa: BLE001 - one model failing must not stop the others
-                ui.show_user_error(error, f"{display(name)}: ")
+                widgets.show_user_error(error, f"{display(name)}: ")
         bar.empty()
         store.clear()  # keep one image × corruption: the pictures are the large part
         store[key] = versions, sweeps

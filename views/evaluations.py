@@ -5,12 +5,14 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core import jobs
+from core.run import jobs
 from core.data import BENCHMARKS
 from core.data.download import data_dir
 from core.errors import UserError
+from views import _models as models_ui
+from views import _reads as reads
+from views import _widgets as widgets
 from views import _study as study
-from views import _ui as ui
 
 st.title("Evaluations: what has been measured")
 st.caption("Every analysis reads per-image predictions from the results store. Runs continue in the background "
@@ -20,9 +22,9 @@ st.caption("Every analysis reads per-image predictions from the results store. R
 @st.fragment(run_every=2.0)
 def _progress() -> None:
     try:
-        runs = ui.runs_table(ui.store_version())
+        runs = reads.runs_table(reads.store_version())
     except UserError as error:
-        ui.show_user_error(error)
+        widgets.show_user_error(error)
         return
     active = [job for job in jobs.jobs() if job.running]
     for job in active:
@@ -54,15 +56,15 @@ _progress()
 
 st.subheader("The study: what each claim of the Findings still needs")
 try:
-    _summary = study.show_plan(ui.store_version())
+    _summary = study.show_plan(reads.store_version())
     study.run_missing_button(_summary)
 except UserError as error:
-    ui.show_user_error(error)
+    widgets.show_user_error(error)
 
 st.subheader("Start an evaluation")
 _RAY_MODES = {"this process": None, "Ray on this machine": "local", "Ray cluster started here": "auto",
               "Ray cluster at…": "address"}
-statuses = ui.statuses()
+statuses = models_ui.statuses()
 live = [status.spec.name for status in statuses if status.live]
 with st.form("evaluations_start"):
     models = st.multiselect("Models", live, default=live[:1], key="evaluations_models",

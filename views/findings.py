@@ -7,11 +7,13 @@ import json
 import pandas as pd
 import streamlit as st
 
-from core.findings import evidence_chart, numbers_table, runs_table
+from core.analysis.findings import evidence_chart, numbers_table, runs_table
 from core.paper import TAGS
 from views import _state as state
+from views import _models as models_ui
+from views import _reads as reads
+from views import _widgets as widgets
 from views import _study as study
-from views import _ui as ui
 
 VERDICT_STYLE = {"reproduced": ("green", ":material/check_circle:"), "contradicted": ("red", ":material/cancel:"),
                  "inconclusive": ("orange", ":material/balance:"), "not measured": ("gray", ":material/hourglass_empty:")}
@@ -19,7 +21,7 @@ VERDICT_STYLE = {"reproduced": ("green", ":material/check_circle:"), "contradict
 
 @st.cache_data(show_spinner="Computing the verdicts from the results store…", max_entries=4)
 def _results(version: str):
-    from core.findings import assess, collect_evidence
+    from core.analysis.evidence import assess, collect_evidence
 
     return assess(collect_evidence())
 
@@ -196,7 +198,7 @@ def _pins_section(pins) -> None:
 
 
 def _exports(results, pins) -> None:
-    from core import report
+    from core.analysis import report
 
     st.header("Export")
     st.caption("One click each: a self-contained HTML report (opens offline), a PowerPoint deck (one slide per claim "
@@ -208,7 +210,7 @@ def _exports(results, pins) -> None:
             try:
                 return build()
             except Exception as error:  # noqa: BLE001 - the page keeps running; the log has the traceback
-                ui.log.exception("%s export failed", what)
+                widgets.log.exception("%s export failed", what)
                 return (f"The {what} export failed ({type(error).__name__}: {error}). The details are in the "
                         "terminal log; python -m core report --format ... gives the same file.").encode()
         return run
@@ -226,14 +228,14 @@ def _exports(results, pins) -> None:
                                icon=":material/download:", on_click="ignore")
 
 
-version = ui.store_version()
+version = reads.store_version()
 try:
     results = _results(version)
     pins = _pins(version)
 except Exception as error:  # noqa: BLE001 - a bad store must not blank the app
-    ui.show_user_error(error, "The findings could not be computed: ")
+    widgets.show_user_error(error, "The findings could not be computed: ")
     st.stop()
-labels = {spec.name: spec.display for spec in ui.models()[0]}
+labels = {spec.name: spec.display for spec in models_ui.models()[0]}
 
 if st.query_params.get("present") == "1":
     _present([("claim", r) for r in results] + [("pin", p) for p in pins.to_dict("records")], labels)

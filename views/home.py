@@ -7,8 +7,10 @@ import streamlit as st
 
 from core.errors import UserError
 from core.models.registry import ModelSpec, append_user_model
+from views import _models as models_ui
+from views import _reads as reads
 from views import _study as study
-from views import _ui as ui
+from views import _widgets as widgets
 
 st.title("Beyond Accuracy Explorer")
 st.markdown(
@@ -19,14 +21,14 @@ st.markdown(
 )
 st.page_link("views/compare.py", label="Compare the models on your own image", icon=":material/compare:")
 try:
-    if ui.runs_table(ui.store_version()).empty:
+    if reads.runs_table(reads.store_version()).empty:
         study.get_started_box()
 except UserError as error:
-    ui.show_user_error(error)
+    widgets.show_user_error(error)
 
 st.subheader("Models")
 with st.spinner("Checking which models can run here…"):
-    statuses = ui.statuses()
+    statuses = models_ui.statuses()
 rows = []
 for status in statuses:
     spec = status.spec
@@ -65,7 +67,7 @@ if heads:
     st.info("CLIP models need their ImageNet zero-shot head once (about 8 min each on a 2-core CPU, seconds on a GPU): "
             "use the button on the Compare page, or run "
             f"`python -m core zero-shot-head {' '.join(status.spec.name for status in heads)}`.")
-_, problems = ui.models()
+_, problems = models_ui.models()
 for problem in problems:
     st.warning(problem, icon=":material/warning:")
 

@@ -6,21 +6,23 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from core.analyses import count_accuracy
-from core.charts import color_scale
+from core.analysis.tables import count_accuracy
+from core.analysis.charts import color_scale
 from core.errors import UserError
 from core.images import SUPPORTED_TYPES, decode_image
 from core.models.preprocess import INVARIANCE_VARIANTS, parse_variant
 from views import _state as state
-from views import _ui as ui
+from views import _models as models_ui
+from views import _reads as reads
+from views import _widgets as widgets
 
 st.title("Invariance: does the answer survive a zoom or a shift?")
 st.caption("The paper's transforms replace each model's resize and crop: scale (shorter side × factor, centre "
            "crop), shift (the crop window moved by N original pixels along the longer side), resolution (input "
            "r × r; Transformers with interpolated position embeddings).")
 
-version = ui.store_version()
-runs = ui.runs_table(version)
+version = reads.store_version()
+runs = reads.runs_table(version)
 runs = runs[(runs["source"] == "ours")] if not runs.empty else runs
 with_variants = runs[runs["variant"] != ""] if not runs.empty else runs
 st.subheader("Accuracy under each transform")
@@ -39,8 +41,8 @@ else:
     protocol = columns[1].radio("Preprocessing", sorted(set(with_variants["protocol"])), horizontal=True,
                                 key="invariance_protocol")
     chosen = runs[(runs["benchmark"] == benchmark) & (runs["protocol"] == protocol)]
-    ui.note_runs(chosen)
-    counts = ui.accuracy_counts(tuple(chosen["run_id"]), False, False, version).set_index("run_id")
+    widgets.note_runs(chosen)
+    counts = reads.accuracy_counts(tuple(chosen["run_id"]), False, False, version).set_index("run_id")
     records = []
     for run in chosen.itertuples():
         if run.run_id not in counts.index or not counts.at[run.run_id, "n"]:
@@ -50,7 +52,7 @@ else:
         parsed = parse_variant(run.variant)
         kinds = [parsed] if parsed else [("scale", 1.0), ("shift", 0.0), ("resolution", 224.0)]  # the baseline
         for kind, value in kinds:
-            records.append({"label": ui.model_label(run.model), "kind": kind, "value": value,
+            records.append({"label": models_ui.model_label(run.model), "kind": kind, "value": value,
                             "sample": run.n_total, **stats})
     table = pd.DataFrame(records)
     table = table[table["kind"].isin(set(table.loc[table["value"].notna(), "kind"]))] if not table.empty else table
@@ -66,14 +68,14 @@ else:
                                                        alt.Tooltip("accuracy:Q", format=".1%"), "n:Q"]),
             base.mark_rule().encode(y="ci_low:Q", y2="ci_high:Q"),
         ).properties(width=260, height=240).facet(column=alt.Column("kind:N", title=None)).resolve_scale(x="independent")
-        ui.chart_with_downloads(chart, table, f"invariance_{benchmark}", "invariance_chart")
+        widgets.chart_with_downloads(chart, table, f"invariance_{benchmark}", "invariance_chart")
         st.caption("Vertical lines: 95% bootstrap intervals. The run without a transform is drawn at scale 1, "
                    "shift 0 and resolution 224.")
-        ui.note_close_calls(table.assign(setting=table["kind"] + " " + table["value"].map("{:g}".format)),
+        widgets.note_close_calls(table.assign(setting=table["kind"] + " " + table["value"].map("{:g}".format)),
                             group="setting")
 
 st.subheader("Live: drag the sliders on one image")
-statuses = [status for status in ui.statuses() if status.live]
+statuses = [status for status in models_ui.statuses() if status.live]
 if not statuses:
     st.info("No model is ready on this machine; see the Home page.")
     st.stop()
@@ -92,37 +94,37 @@ if source == "Upload":
         st.stop()
     data, name = upload.getvalue(), upload.name
 elif source == "Example photo":
-    state.bind("invariance_example", options=list(ui.EXAMPLES))
-    example = columns[1].selectbox("Example", list(ui.EXAMPLES), key="invariance_example")
-    data, name = ui.example_bytes(ui.EXAMPLES[example]), example
+    state.bind("invariance_example", options=list(models_ui.EXAMPLES))
+    example = columns[1].selectbox("Example", list(models_ui.EXAMPLES), key="invariance_example")
+    data, name = models_ui.example_bytes(models_ui.EXAMPLES[example]), example
 else:
     state.bind("invariance_dataset", options=sorted(set(stored["benchmark"])))
     dataset = columns[1].selectbox("Dataset", sorted(set(stored["benchmark"])), key="invariance_dataset")
-    listed = ui.predictions(tuple(stored[stored["benchmark"] == dataset]["run_id"]), ("image_id", "path"), version)
+    listed = reads.predictions(tuple(stored[stored["benchmark"] == dataset]["run_id"]), ("image_id", "path"), version)
     listed = listed.dropna(subset=["path"]).drop_duplicates("image_id").sort_values("image_id")
     state.bind("invariance_dataset_image", options=list(listed["image_id"]))
     name = columns[1].selectbox("Image", list(listed["image_id"]), key="invariance_dataset_image")
     try:
-        data = ui.read_file(listed.set_index("image_id").at[name, "path"])
+        data = reads.read_file(listed.set_index("image_id").at[name, "path"])
     except OSError as error:
         st.warning(f"{name} cannot be read here ({error.strerror}); the dataset folder may have moved.")
         st.stop()
 names = [status.spec.name for status in statuses]
 state.bind("invariance_models", kind="list", options=names)
-models = columns[2].multiselect("Models", names, default=names[:3], format_func=ui.model_label,
+models = columns[2].multiselect("Models", names, default=names[:3], format_func=models_ui.model_label,
                                 key="invariance_models")
 state.bind("invariance_live_protocol", options=["paper", "library"])
 protocol = st.radio("Preprocessing", ["paper", "library"], horizontal=True, key="invariance_live_protocol")
 try:
     image = decode_image(data, name)
 except UserError as error:
-    ui.show_user_error(error)
+    widgets.show_user_error(error)
     st.stop()
 if not models:
     st.info("Select at least one model.")
     st.stop()
 
-from core.engine import classify_variants  # noqa: E402 - torch only once there is work
+from core.run.inference import classify_variants  # noqa: E402 - torch only once there is work
 from core.imagenet import display_labels  # noqa: E402
 from core.models.preprocess import apply_variant, crop_for_model, resolve_preprocess  # noqa: E402
 
@@ -135,14 +137,14 @@ if key not in st.session_state:
     for number, model in enumerate(models):
         spec = next(status.spec for status in statuses if status.spec.name == model)
         try:
-            loaded = ui.load(spec)
-            head, head_key = ui.head_for(spec) if spec.head == "zero_shot" else (None, "")
+            loaded = models_ui.load(spec)
+            head, head_key = models_ui.head_for(spec) if spec.head == "zero_shot" else (None, "")
             cfgs = [apply_variant(resolve_preprocess(spec, protocol), spec, protocol, f"{kind}={value:g}")
                     for kind, value in SETTINGS]
             results[model] = dict(zip(SETTINGS, zip(cfgs, classify_variants(loaded, image, cfgs, head=head,
                                                                              head_key=head_key))))
         except Exception as error:  # noqa: BLE001 - one model failing must not stop the others
-            ui.show_user_error(error, f"{spec.display}: ")
+            widgets.show_user_error(error, f"{spec.display}: ")
         progress.progress((number + 1) / len(models), text=f"{number + 1}/{len(models)} models done")
     progress.empty()
     st.session_state[key] = results
@@ -165,7 +167,7 @@ def _sliders() -> None:
     for column, (model, per_setting) in zip(st.columns(max(1, len(results))), results.items()):
         cfg, prediction = per_setting[setting]
         with column:
-            st.markdown(f"**{ui.model_label(model)}**")
+            st.markdown(f"**{models_ui.model_label(model)}**")
             st.image(crop_for_model(image.image, cfg), caption=cfg.describe(), width=180)
             st.dataframe(pd.DataFrame({"p": prediction.top_prob, "class": [labels[i] for i in prediction.top_index]}),
                          hide_index=True, width="stretch",

@@ -6,13 +6,15 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from core.analyses import count_accuracy
-from core.charts import grouped_bars
+from core.analysis.tables import count_accuracy
+from core.analysis.charts import grouped_bars
 from core.data.imagenet_x import FACTORS
 from core.imagenet import display_labels
 from core.paper import TAGS, paper_values
 from views import _state as state
-from views import _ui as ui
+from views import _models as models_ui
+from views import _reads as reads
+from views import _widgets as widgets
 
 st.title("Mistakes: which factors make each model err?")
 st.caption("ImageNet-X (Idrissi et al., ICLR 2023) annotates each val image with the factor that makes it "
@@ -20,26 +22,26 @@ st.caption("ImageNet-X (Idrissi et al., ICLR 2023) annotates each val image with
            "factor hurts. Conventions of the imagenet-x package (as the paper): top factor per image, prototypes "
            "filtered, class errors.")
 
-version = ui.store_version()
-runs = ui.measured_runs(version, ("imagenet-val",),
+version = reads.store_version()
+runs = widgets.measured_runs(version, ("imagenet-val",),
                         "ImageNet-X needs ImageNet val predictions. Run:\n\n`python -m core evaluate --models "
                         "vit_sup,convnext_sup,vit_clip,convnext_clip --benchmark imagenet-val --data PATH`")
-runs, models = ui.pick_models(runs, "mistakes")
-by_model = {ui.model_label(run.model): run.run_id for run in runs.itertuples()}
+runs, models = widgets.pick_models(runs, "mistakes")
+by_model = {models_ui.model_label(run.model): run.run_id for run in runs.itertuples()}
 try:
-    table = pd.concat([ui.imagenet_x_ratios(run_id, version).assign(label=label)
+    table = pd.concat([reads.imagenet_x_ratios(run_id, version).assign(label=label)
                        for label, run_id in by_model.items()], ignore_index=True) if by_model else pd.DataFrame()
 except ValueError as error:
     st.warning(f"{error} ImageNet-X annotates the official val file names only.")
     st.stop()
 
 reference = paper_values("imagenet_x_error_ratio")
-reference = reference[reference["model"].isin(models)].assign(label=lambda f: f["model"].map(ui.model_label),
+reference = reference[reference["model"].isin(models)].assign(label=lambda f: f["model"].map(models_ui.model_label),
                                                               factor=lambda f: f["key"])
 chart = grouped_bars(table, x="factor", order=list(FACTORS), value="error_ratio", title="error ratio",
                      reference=reference, percent=False, label_angle=-40, baseline=1.0,
                      tooltip=(alt.Tooltip("accuracy:Q", format=".1%"), "count:Q"))
-ui.chart_with_downloads(chart, table, "imagenet_x_error_ratios", "mistakes_chart")
+widgets.chart_with_downloads(chart, table, "imagenet_x_error_ratios", "mistakes_chart")
 st.caption(f"Black ticks: the paper's Fig. 2 ([E] {TAGS['E']}) — references, not measurements. Factors with few "
            "images have noisy ratios: see the counts.")
 summary = table.drop_duplicates("label")[["label", "accuracy_all", "n"]].rename(columns={"accuracy_all": "accuracy"})
@@ -53,7 +55,7 @@ st.subheader("Slice by factors")
 state.bind("mistakes_slice", kind="list", options=list(FACTORS))
 chosen = st.multiselect("Images that have all of these factors (multi-factor annotations)", list(FACTORS),
                         default=["pose"], key="mistakes_slice")
-slices = {label: ui.imagenet_x_slice(run_id, tuple(chosen), version) for label, run_id in by_model.items()}
+slices = {label: reads.imagenet_x_slice(run_id, tuple(chosen), version) for label, run_id in by_model.items()}
 records = []
 for label, frame in slices.items():
     if len(frame):
@@ -62,7 +64,7 @@ for label, frame in slices.items():
         records.append({"model": label, "accuracy": None, "ci_low": None, "ci_high": None, "n": 0})
 st.dataframe(records, hide_index=True, width="stretch", column_config={
     c: st.column_config.NumberColumn(format="percent") for c in ("accuracy", "ci_low", "ci_high")})
-ui.note_close_calls(pd.DataFrame(records), label="model")
+widgets.note_close_calls(pd.DataFrame(records), label="model")
 
 st.subheader("Images of the slice a model got wrong")
 state.bind("mistakes_wrong_model", options=list(by_model))
@@ -72,12 +74,12 @@ if wrong is None or wrong.empty:
     st.caption("No wrong predictions in this slice.")
 else:
     names = display_labels()
-    start, stop = ui.page_of(len(wrong), 18, "mistakes_wrong_page", noun="wrong in this slice",
+    start, stop = widgets.page_of(len(wrong), 18, "mistakes_wrong_page", noun="wrong in this slice",
                              list_key=(model, tuple(chosen)))
     grid = st.columns(6)
     for position, (_, row) in enumerate(wrong.iloc[start:stop].iterrows()):
         with grid[position % 6]:
-            picture = ui.thumbnail(row["path"]) if isinstance(row["path"], str) else None
+            picture = reads.thumbnail(row["path"]) if isinstance(row["path"], str) else None
             if picture is not None:
                 st.image(picture, width="stretch")
             else:

@@ -4,37 +4,39 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.analyses import condition_accuracy_table
-from core.charts import grouped_bars
+from core.analysis.tables import condition_accuracy_table
+from core.analysis.charts import grouped_bars
 from core.data.pug import PUG_FACTORS
 from core.paper import TAGS, paper_values
-from views import _ui as ui
+from views import _models as models_ui
+from views import _reads as reads
+from views import _widgets as widgets
 
 st.title("Synthetic data: which controlled changes break the models?")
 st.caption("PUG-ImageNet (Bordes et al., NeurIPS 2023) renders ImageNet classes photorealistically while varying "
            "one factor at a time: world, camera and object pose, object size and texture, lighting. Correct if the "
            "prediction is any ImageNet class mapped to the object.")
 
-version = ui.store_version()
-runs = ui.measured_runs(version, ("pug-imagenet",),
+version = reads.store_version()
+runs = widgets.measured_runs(version, ("pug-imagenet",),
                         "No PUG-ImageNet results yet. Download PUG_ImageNet (facebook/PUG_ImageNet), add "
                         "class_to_imagenet_idx.json from the facebookresearch/PUG repository, then run:\n\n"
                         "`python -m core evaluate --models vit_sup,convnext_sup,vit_clip,convnext_clip --benchmark "
                         "pug-imagenet --data PATH`")
-runs, models = ui.pick_models(runs, "pug")
-counts = ui.accuracy_counts(tuple(runs["run_id"]), True, False, version)
-table = condition_accuracy_table(counts, {run.run_id: ui.model_label(run.model) for run in runs.itertuples()})
+runs, models = widgets.pick_models(runs, "pug")
+counts = reads.accuracy_counts(tuple(runs["run_id"]), True, False, version)
+table = condition_accuracy_table(counts, {run.run_id: models_ui.model_label(run.model) for run in runs.itertuples()})
 if table.empty:
     st.info("The selected runs have no readable predictions yet.")
     st.stop()
 reference = paper_values("pug_top1")
-reference = reference[reference["model"].isin(models)].assign(label=lambda f: f["model"].map(ui.model_label),
+reference = reference[reference["model"].isin(models)].assign(label=lambda f: f["model"].map(models_ui.model_label),
                                                               condition=lambda f: f["key"])
 chart = grouped_bars(table, x="condition", order=list(PUG_FACTORS), value="accuracy", title="top-1",
                      reference=reference, label_angle=-30, tooltip=("n:Q",))
-ui.chart_with_downloads(chart, table, "pug_imagenet", "pug_chart")
+widgets.chart_with_downloads(chart, table, "pug_imagenet", "pug_chart")
 st.caption(f"Lines: 95% bootstrap intervals. Black ticks: the paper's Fig. 6 ([E] {TAGS['E']}) — references, "
            "not measurements.")
 st.dataframe(table.pivot_table(index="condition", columns="label", values="accuracy", sort=False), width="stretch",
              column_config={label: st.column_config.NumberColumn(format="percent") for label in set(table["label"])})
-ui.note_close_calls(table, group="condition")
+widgets.note_close_calls(table, group="condition")

@@ -5,18 +5,20 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from core import charts
+from core.analysis import charts
 from core.data.cue_conflict import SIXTEEN_CLASSES
 from core.paper import TAGS, paper_values
 from views import _state as state
-from views import _ui as ui
+from views import _models as models_ui
+from views import _reads as reads
+from views import _widgets as widgets
 
 st.title("Shape vs texture: what decides the answer?")
 st.caption("Cue-conflict images combine the shape of one class with the texture of another. Shape bias = share of "
            "shape decisions among shape-or-texture decisions (Geirhos et al., ICLR 2019). Humans are near 1.")
 
-version = ui.store_version()
-runs = ui.runs_table(version)
+version = reads.store_version()
+runs = reads.runs_table(version)
 runs = runs[(runs["benchmark"] == "cue-conflict") & (runs["variant"] == "")] if not runs.empty else runs
 if runs.empty:
     st.info("No cue-conflict results yet. Run:\n\n`python -m core download cue-conflict` (the images, the paper "
@@ -28,7 +30,7 @@ if runs.empty:
 def _maker(run) -> str:
     if run.source == "humans":
         return "Humans (10 observers, pooled)"
-    label = ui.model_label(run.model)
+    label = models_ui.model_label(run.model)
     if run.source == "authors":
         return f"{label} · authors' release"
     return f"{label} · measured ({run.protocol})"
@@ -43,20 +45,20 @@ if not chosen:
     st.info("Select at least one decision maker.")
     st.stop()
 selected = runs[runs["maker"].isin(chosen)]
-ui.note_runs(selected)
-rows = ui.predictions(tuple(selected["run_id"]), ("image_id", "path", "shape", "texture", "decision16"), version)
+widgets.note_runs(selected)
+rows = reads.predictions(tuple(selected["run_id"]), ("image_id", "path", "shape", "texture", "decision16"), version)
 rows = rows.merge(selected[["run_id", "maker", "source"]], on="run_id")
 
-overall, per_class, pivot = ui.shape_bias_tables(rows[["image_id", "shape", "texture", "decision16", "maker"]],
+overall, per_class, pivot = reads.shape_bias_tables(rows[["image_id", "shape", "texture", "decision16", "maker"]],
                                                  version)
 overall = overall.merge(selected.drop_duplicates("maker")[["maker", "source"]], on="maker")
 overall = overall.rename(columns={"maker": "label"})
 reference = paper_values("shape_bias")
-reference = reference.assign(label=[f"{ui.model_label(m)} · authors' release" for m in reference["model"]])
+reference = reference.assign(label=[f"{models_ui.model_label(m)} · authors' release" for m in reference["model"]])
 reference = reference[reference["label"].isin(overall["label"])]
 
 st.subheader("Overall shape bias")
-ui.chart_with_downloads(charts.shape_bias_overall(overall, reference), overall, "shape_bias", "shape_overall")
+widgets.chart_with_downloads(charts.shape_bias_overall(overall, reference), overall, "shape_bias", "shape_overall")
 st.caption("Lines: 95% bootstrap intervals over images. Hollow diamonds: the paper's figure "
            f"([E] {TAGS['E']}) — a reference, not a measurement. For ConvNeXt-clip the authors' released "
            "decisions and the figure disagree; both are shown.")
@@ -65,11 +67,11 @@ st.dataframe(table, hide_index=True, width="stretch", column_config={
     c: st.column_config.NumberColumn(format="%.3f") for c in ("shape_bias", "ci_low", "ci_high", "shape_fraction",
                                                                "texture_fraction")})
 
-ui.note_close_calls(overall, value="shape_bias", what="shape bias")
+widgets.note_close_calls(overall, value="shape_bias", what="shape bias")
 
 st.subheader("Per shape class")
 per_class = per_class.rename(columns={"maker": "label"})
-ui.chart_with_downloads(charts.shape_bias_per_class(per_class, list(overall["label"])), per_class,
+widgets.chart_with_downloads(charts.shape_bias_per_class(per_class, list(overall["label"])), per_class,
                         "shape_bias_per_class", "shape_classes")
 st.caption("Dashed lines: each decision maker's mean over the 16 classes.")
 
@@ -103,16 +105,16 @@ def _mark(decision, shape, texture) -> str:
     return "S" if decision == shape else ("T" if decision == texture else f"· {decision}")
 
 
-start, stop = ui.page_of(len(view), 24, "shape_gallery_page", noun="that match",
+start, stop = widgets.page_of(len(view), 24, "shape_gallery_page", noun="that match",
                          list_key=(tuple(chosen), tuple(shape_filter), tuple(texture_filter), tuple(gallery_makers),
                                    agreement))
 shown = view.iloc[start:stop]
 missing = tuple(image_id for image_id in shown["image_id"] if image_id not in stored)
-paths = {**ui.cue_conflict_paths(missing, version), **stored} if missing else stored
+paths = {**reads.cue_conflict_paths(missing, version), **stored} if missing else stored
 grid = st.columns(6)
 for position, record in enumerate(shown.to_dict("records")):
     with grid[position % 6]:
-        picture = ui.thumbnail(paths[record["image_id"]]) if record["image_id"] in paths else None
+        picture = reads.thumbnail(paths[record["image_id"]]) if record["image_id"] in paths else None
         if picture is not None:
             st.image(picture, width="stretch")
         else:

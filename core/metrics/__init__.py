@@ -3,12 +3,13 @@
 from core.metrics.bootstrap import (bootstrap_counts, bootstrap_interval, intervals_overlap, percentile_interval,
                                     proportion_interval)
 from core.metrics.calibration import (DERIVED_COLUMNS, TemperatureFit, brier_score, derived_columns,
-                                      ece_interval, expected_calibration_error, fit_temperature,
+                                      ece_bootstrap_interval, ece_interval, expected_calibration_error,
+                                      fit_temperature,
                                       maximum_calibration_error, negative_log_likelihood, reliability_bins, softmax)
-from core.metrics.imagenet_x import imagenet_x_error_ratios, slice_accuracy
+from core.metrics.imagenet_x import error_ratio_intervals, imagenet_x_error_ratios, slice_accuracy
 from core.metrics.shape_bias import shape_bias, shape_bias_per_class
 
 __all__ = ["bootstrap_interval", "bootstrap_counts", "percentile_interval", "proportion_interval",
-           "intervals_overlap", "DERIVED_COLUMNS", "derived_columns", "ece_interval", "expected_calibration_error", "maximum_calibration_error",
+           "intervals_overlap", "DERIVED_COLUMNS", "derived_columns", "ece_interval", "ece_bootstrap_interval", "error_ratio_intervals", "expected_calibration_error", "maximum_calibration_error",
            "reliability_bins", "brier_score", "negative_log_likelihood", "fit_temperature", "TemperatureFit",
            "softmax", "imagenet_x_error_ratios", "slice_accuracy", "shape_bias", "shape_bias_per_class"]

@@ -7,7 +7,7 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["DERIVED_COLUMNS", "derived_columns", "derived_row", "ece_interval", "expected_calibration_error", "maximum_calibration_error", "reliability_bins", "brier_score",
+__all__ = ["DERIVED_COLUMNS", "derived_columns", "derived_row", "ece_interval", "ece_bootstrap_interval", "expected_calibration_error", "maximum_calibration_error", "reliability_bins", "brier_score",
            "negative_log_likelihood", "fit_temperature", "TemperatureFit", "TEMPERATURE_BOUNDS", "softmax"]
 
 
@@ -372,3 +372,24 @@ def derived_row(values: dict[str, np.ndarray], position: int) -> dict:
         value = values[name][position]
         row[name] = bool(value) if name == "cal_correct" else (None if np.isnan(value) else float(value))
     return row
+
+
+def ece_bootstrap_interval(confidence, correct, *, n_bins: int = 15, n_resamples: int = 300, seed: int = 0,
+                 level: float = 0.95) -> tuple[float, float]:
+    """95% bootstrap interval of `expected_calibration_error` over resampled image indices, equal to
+    `bootstrap_interval(lambda i: expected_calibration_error(confidence[i], correct[i]), …)` with the same
+    seed (the same resamples), computed from per-bin sums: ECE = sum_b |sum correct − sum confidence| / N.
+    """
+    confidence, correct = _check(confidence, correct, n_bins)
+    ids = _bin_ids(confidence, n_bins)
+    n = len(confidence)
+    rng = np.random.default_rng(seed)
+    values = np.empty(n_resamples)
+    for i in range(n_resamples):
+        index = rng.integers(0, n, n)
+        picked = ids[index]
+        gap = (np.bincount(picked, weights=correct[index], minlength=n_bins)
+               - np.bincount(picked, weights=confidence[index], minlength=n_bins))
+        values[i] = np.abs(gap).sum() / n
+    tail = (1 - level) / 2 * 100
+    return float(np.percentile(values, tail)), float(np.percentile(values, 100 - tail))

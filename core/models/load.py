@@ -179,7 +179,7 @@ def file_sha256(path: str | Path) -> str:
     return _HASH_CACHE[key]
 
 
-def weights_key(spec: ModelSpec) -> str:
+def weights_key(spec: ModelSpec, *, status: WeightsStatus | None = None) -> str:
     """Identity of the weights in cache and run keys: what they are, not only what they are called.
 
     A local file (checkpoint, open_clip weights file) adds its SHA-256; hub weights (timm, open_clip
@@ -197,12 +197,12 @@ def weights_key(spec: ModelSpec) -> str:
             arch = f"{Path(spec.source).stem}:sha256={file_sha256(resolve_path(spec.source))[:16]}"
         if tag.endswith((".pt", ".pth", ".bin", ".safetensors")) and local.is_file():
             return f"{arch}/sha256={file_sha256(local)[:16]}"
-        return f"{arch}/{tag}" + _hub_content_suffix(spec)
-    return spec.source + _hub_content_suffix(spec)
+        return f"{arch}/{tag}" + _hub_content_suffix(spec, status)
+    return spec.source + _hub_content_suffix(spec, status)
 
 
-def _hub_content_suffix(spec: ModelSpec) -> str:
-    status = weights_status(spec)
+def _hub_content_suffix(spec: ModelSpec, status: WeightsStatus | None) -> str:
+    status = status or weights_status(spec)
     return f":content={weights_content_id(status.path)[:16]}" if status.available and status.path else ""
 
 
@@ -274,11 +274,14 @@ def _hub_offline(offline: bool):
 
 
 def load_model(spec: ModelSpec, *, device: str | None = None, download: bool | None = None,
-               image_size: int | None = None) -> LoadedModel:
+               image_size: int | None = None, status: WeightsStatus | None = None,
+               weights: str | None = None) -> LoadedModel:
     """Build `spec`'s module with its trained weights, in eval mode on `device`.
 
     `image_size` builds a Transformer for another input resolution (position embeddings
     interpolated: timm's `dynamic_img_size`, open_clip's `force_image_size`); ConvNets take any size.
+    `status` and `weights` (its `weights_status` and `weights_key`) come from `resolve_model`, which
+    looks them up once per run; without them they are looked up here.
 
     Raises:
         WeightsUnavailable: the weights are not cached and downloading is off (the default) or
@@ -286,7 +289,7 @@ def load_model(spec: ModelSpec, *, device: str | None = None, download: bool | N
     """
     device = device or best_device()
     download = allow_downloads() if download is None else download
-    status = weights_status(spec)
+    status = status or weights_status(spec)
     if not status.available and not download:
         raise WeightsUnavailable(status.message(spec))
     try:
@@ -305,9 +308,9 @@ def load_model(spec: ModelSpec, *, device: str | None = None, download: bool | N
         raise WeightsUnavailable(f"{spec.name}: the weights at {status.path} could not be loaded ({_short(error)}). "
                                  "Delete the file and download it again, or fix the entry in models.toml.") from error
     module.eval().to(device)
-    if not status.available:
-        status = weights_status(spec)
-    return LoadedModel(spec, module, weights_key(spec), device, status.path, image_size)
+    if not status.available:  # downloaded just now: look again
+        status, weights = weights_status(spec), None
+    return LoadedModel(spec, module, weights or weights_key(spec, status=status), device, status.path, image_size)
 
 
 def _short(error: Exception) -> str:

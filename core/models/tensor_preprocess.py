@@ -5,7 +5,7 @@ Same geometry as `crop_for_model` (shorter side to `resize_size`, centre crop, s
 raw pixels), with torchvision's tensor resize (antialiased) instead of PIL's: pixels differ from the
 PIL path by rounding (bilinear) or by the cubic kernel's constant (PIL a = -0.5, torch a = -0.75),
 so a run with this backend is keyed apart from the faithful `pil` default. `bench/resize_agreement.py`
-and tests/unit/test_tensor_preprocess.py measure how often the top-1 class changes.
+and tests/unit/models/test_tensor_preprocess.py measure how often the top-1 class changes.
 """
 
 from __future__ import annotations

@@ -44,8 +44,10 @@ def _render(templates: Sequence) -> list[str]:
     return [t("{}") if callable(t) else str(t) for t in templates]
 
 
-def head_key(spec: ModelSpec, class_names: Sequence[str], templates: Sequence) -> str:
-    payload = "\n".join([spec.source, weights_key(spec), "classes:", *class_names, "templates:", *_render(templates)])
+def head_key(spec: ModelSpec, class_names: Sequence[str], templates: Sequence, *, weights: str | None = None) -> str:
+    """The head's cache key: model, weights identity (`weights`, when the caller has it), class names and
+    template format strings."""
+    payload = "\n".join([spec.source, weights or weights_key(spec), "classes:", *class_names, "templates:", *_render(templates)])
     return f"{spec.name}-{hashlib.sha256(payload.encode()).hexdigest()[:16]}"
 
 
@@ -53,11 +55,12 @@ def head_path(key: str) -> Path:
     return cache_dir() / "zero_shot" / f"{key}.pt"
 
 
-def load_head(spec: ModelSpec, class_names: Sequence[str], templates: Sequence):
-    """The cached head (float32 tensor, embed_dim × classes), or None if not computed yet."""
+def load_head(spec: ModelSpec, class_names: Sequence[str], templates: Sequence, *, key: str | None = None):
+    """The cached head (float32 tensor, embed_dim × classes), or None if not computed yet. `key`: its
+    `head_key`, when the caller has it."""
     import torch
 
-    path = head_path(head_key(spec, class_names, templates))
+    path = head_path(key or head_key(spec, class_names, templates))
     if not path.exists():
         return None
     try:

@@ -22,7 +22,8 @@ def _noise(path, rng, size=(48, 40)):
 @pytest.fixture(scope="session")
 def analysis_store(tmp_path_factory, tiny_models_toml):
     """Store path, with runs of tiny_vit/tiny_convnext (and effnet_lite0 on val) on synthetic val, R, PUG."""
-    from core.engine import evaluate, import_author_decisions
+    from core.run.evaluation import evaluate
+    from core.run.decisions import import_author_decisions
     from core.store import ResultsStore
     from tests.conftest import SHARED_DATA
 

@@ -217,7 +217,7 @@ def test_invariance_empty_store_lists_the_settings(monkeypatch, tmp_path):
 def test_transfer_page_runs_a_probe_in_the_background(monkeypatch, tmp_path, rng):
     import time
 
-    from core import jobs
+    from core.run import jobs
     from core.store import ResultsStore
     from tests.unit.metrics.test_transfer import _colour_dataset
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from core import jobs
+from core.run import jobs
 from core.store import ResultsStore
 from tests.conftest import SHARED_DATA
 
@@ -28,7 +28,7 @@ def test_empty_store_says_how_to_fill_it(monkeypatch, tmp_path):
 
 
 def test_runs_are_listed_with_their_source(monkeypatch, tmp_path):
-    from core.engine import import_author_decisions
+    from core.run.decisions import import_author_decisions
 
     import_author_decisions(SHARED / "cue-conflict-paper-models", ResultsStore(tmp_path / "results.duckdb"),
                             say=lambda _: None)

@@ -17,7 +17,8 @@ from tests.conftest import SHARED_DATA
 @pytest.fixture(scope="session")
 def cue_store(tmp_path_factory):
     """effnet_lite0 on 64 cue-conflict images, the paper authors' decisions and the 10 human observers."""
-    from core.engine import evaluate, import_author_decisions, import_human_decisions
+    from core.run.evaluation import evaluate
+    from core.run.decisions import import_author_decisions, import_human_decisions
     from core.store import ResultsStore
 
     store = ResultsStore(tmp_path_factory.mktemp("cue") / "results.duckdb")
@@ -36,7 +37,7 @@ def _findings(monkeypatch, db) -> AppTest:
 
 
 def test_findings_page_gives_claim_5_a_verdict_and_says_what_to_run_for_the_rest(monkeypatch, cue_store):
-    from core.findings import assess, collect_evidence
+    from core.analysis.evidence import assess, collect_evidence
 
     at = _findings(monkeypatch, cue_store.path)
     assert not at.exception
@@ -112,7 +113,7 @@ class _Collector(HTMLParser):
 def test_exports_read_back(cue_store, tmp_path):
     from pptx import Presentation
 
-    from core.report import write_report
+    from core.analysis.report import write_report
 
     cue_store.add_pin("shape-texture", "shape bias", {"shape_makers": ["Humans (10 observers, pooled)"]},
                       chart=json.dumps({"data": {"values": [{"a": 1, "b": 2}]}, "mark": "bar",

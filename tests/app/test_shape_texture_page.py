@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.engine import evaluate, import_author_decisions, import_human_decisions
+from core.run.evaluation import evaluate
+
+from core.run.decisions import import_author_decisions, import_human_decisions
 from core.store import ResultsStore
 from tests.conftest import SHARED_DATA
 

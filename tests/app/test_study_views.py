@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from streamlit.testing.v1 import AppTest
 
-from core import jobs
+from core.run import jobs
 from core.store import ResultsStore, RunInfo
 
 

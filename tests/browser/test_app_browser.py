@@ -74,7 +74,7 @@ PAGES = {"": "Beyond Accuracy Explorer", "findings": "Findings: which of the pap
 
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
-    from core.engine import import_author_decisions, import_human_decisions
+    from core.run.decisions import import_author_decisions, import_human_decisions
     from tests.conftest import SHARED_DATA
 
     # the pages read the default store: give the analyses real decisions to show

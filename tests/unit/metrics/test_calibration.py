@@ -251,3 +251,15 @@ def test_fit_temperature_allocates_chunks_not_matrices(rng):
     finally:
         tracemalloc.stop()
     assert peak < 0.3 * logits.nbytes  # a float64 copy of the matrix alone would be 2×, a float32 one 1×
+
+
+def test_ece_interval_matches_bootstrapping_the_metric():
+    from core.metrics import bootstrap_interval, ece_bootstrap_interval, expected_calibration_error
+
+    rng = np.random.default_rng(1)
+    confidence = rng.uniform(0.05, 1.0, 3000)
+    correct = rng.random(3000) < confidence * 0.8
+    confidence[:5] = 1.0  # the last bin's closed end
+    expected = bootstrap_interval(lambda i: expected_calibration_error(confidence[i], correct[i], n_bins=15), 3000,
+                                  n_resamples=60, seed=3)
+    assert ece_bootstrap_interval(confidence, correct, n_bins=15, n_resamples=60, seed=3) == pytest.approx(expected, abs=1e-12)

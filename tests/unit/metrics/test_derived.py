@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.analyses import calibration_inputs
+from core.analysis.tables import calibration_inputs
 from core.metrics import (bootstrap_counts, bootstrap_interval, brier_score, derived_columns, ece_interval,
                           expected_calibration_error, negative_log_likelihood, proportion_interval, shape_bias,
                           softmax)
@@ -88,7 +88,7 @@ def test_shape_bias_interval_from_counts_matches_the_previous_bootstrap(rng):
     decision = np.where(rng.random(800) < 0.5, shape, np.where(rng.random(800) < 0.7, texture, "car"))
     expected = bootstrap_interval(lambda index: shape_bias(shape[index], texture[index], decision[index])["shape_bias"],
                                   800, n_resamples=200)
-    from core.analyses import shape_bias_interval
+    from core.analysis.tables import shape_bias_interval
 
     assert shape_bias_interval(shape, texture, decision, bootstrap_counts(800, n_resamples=200)) == pytest.approx(
         expected, abs=1e-12)
@@ -110,7 +110,7 @@ def test_proportion_interval_edge_cases():
 
 
 def test_calibration_summary_matches_the_previous_page(rng):
-    from core.analyses import calibration_summary
+    from core.analysis.tables import calibration_summary
 
     logits = _stored_logits(rng, n=500, classes=50)
     labels = rng.integers(0, 50, 500)
@@ -127,7 +127,7 @@ def test_calibration_summary_matches_the_previous_page(rng):
 
 
 def test_temperature_scaled_matches_fit_temperature(rng):
-    from core.analyses import temperature_scaled
+    from core.analysis.tables import temperature_scaled
     from core.metrics import fit_temperature
 
     logits = _stored_logits(rng, n=400, classes=30).astype(np.float32)
@@ -144,7 +144,7 @@ def test_temperature_scaled_matches_fit_temperature(rng):
 
 
 def test_decision_gallery_matches_the_previous_pivot(rng):
-    from core.analyses import decision_gallery
+    from core.analysis.tables import decision_gallery
 
     classes = np.array(["cat", "dog", "car"], dtype=object)
     rows = pd.DataFrame({"image_id": [f"i{k % 40}" for k in range(600)], "maker": [f"m{k % 3}" for k in range(600)]})
@@ -160,7 +160,7 @@ def test_decision_gallery_matches_the_previous_pivot(rng):
 
 
 def test_robustness_table_from_counts_hand_computed():
-    from core.analyses import robustness_table
+    from core.analysis.tables import robustness_table
 
     runs = pd.DataFrame({"run_id": ["v", "c"], "model": ["m", "m"], "benchmark": ["imagenet-val", "imagenet-c"]})
     counts = pd.DataFrame({"run_id": ["v", "c", "c"], "condition": [None, "fog/1", "fog/2"], "n": [100, 50, 50],

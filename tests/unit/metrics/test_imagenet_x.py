@@ -65,7 +65,7 @@ def test_inputs_are_validated():
 def test_store_ids_map_to_annotated_file_names_as_os_path_basename_does():
     import os
 
-    from core.analyses import error_ratio_table, file_names
+    from core.analysis.tables import error_ratio_table, file_names
 
     ids = ["ILSVRC2012_val_00000001.JPEG", "n01440764/ILSVRC2012_val_00000293.JPEG", "a/b/c.png", "x/"]
     assert list(file_names(ids)) == [os.path.basename(i) for i in ids]
@@ -78,3 +78,23 @@ def test_store_ids_map_to_annotated_file_names_as_os_path_basename_does():
     nested = error_ratio_table({"m": pd.DataFrame({"image_id": "n00000000/" + names, "pred": pred})})
     pd.testing.assert_frame_equal(flat, nested)
     assert flat["error_ratio"].notna().any()
+
+
+def test_error_ratio_intervals_match_imagenet_x_error_ratios():
+    from core.data.imagenet_x import FACTORS, imagenet_x_annotations
+    from core.metrics import error_ratio_intervals, imagenet_x_error_ratios
+
+    annotations = imagenet_x_annotations()
+    sample = annotations.sample(2000, random_state=0)
+    rng = np.random.default_rng(0)
+    preds = np.where(rng.random(len(sample)) < 0.7, sample["class"].to_numpy(), rng.integers(0, 1000, len(sample)))
+    table = error_ratio_intervals(sample["file_name"].to_numpy(), preds, annotations, n_resamples=50)
+    expected = imagenet_x_error_ratios(sample["file_name"].to_numpy(), preds, annotations)
+    merged = table.merge(expected, on="factor", suffixes=("", "_metric"))
+    assert len(merged) == len(FACTORS)
+    np.testing.assert_allclose(merged["error_ratio"], merged["error_ratio_metric"], equal_nan=True)
+    mean = table.set_index("factor").loc["mean"]
+    assert mean["error_ratio"] == pytest.approx(np.nanmean(expected["error_ratio"]))
+    finite = table.dropna(subset=["error_ratio"])
+    assert (finite["ci_low"] <= finite["error_ratio"]).all() and (finite["error_ratio"] <= finite["ci_high"]).all()
+    assert (finite.set_index("factor").loc["mean", "ci_high"] - finite.set_index("factor").loc["mean", "ci_low"]) > 0

@@ -1,4 +1,4 @@
-"""core.metrics.transfer and core.probe: probes find separable classes, not random ones; splits follow VTAB-1k."""
+"""core.metrics.transfer and core.run.probe: probes find separable classes, not random ones; splits follow VTAB-1k."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def test_c_is_chosen_on_validation_not_test(rng):
 
 def test_vtab1k_split_sizes():
     from core.data.base import Item
-    from core.probe import split_items
+    from core.run.probe import split_items
 
     items = [Item(f"train/{i}", "x", i % 3, condition="train") for i in range(1500)]
     items += [Item(f"test/{i}", "x", i % 3, condition="test") for i in range(50)]
@@ -60,7 +60,7 @@ def _colour_dataset(root, rng, per_class=12):
 
 
 def test_probe_end_to_end_with_the_offline_model(tmp_path, rng):
-    from core.probe import run_probes
+    from core.run.probe import run_probes
     from core.store import ResultsStore
 
     _colour_dataset(tmp_path / "colours", rng)
@@ -76,7 +76,7 @@ def test_probe_end_to_end_with_the_offline_model(tmp_path, rng):
 
 def test_a_bad_transfer_folder_is_explained(tmp_path):
     from core.data.base import DatasetInvalid
-    from core.probe import run_probes
+    from core.run.probe import run_probes
 
     (tmp_path / "train" / "a").mkdir(parents=True)
     with pytest.raises(DatasetInvalid, match="test/ folder"):

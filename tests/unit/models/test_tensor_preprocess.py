@@ -58,7 +58,7 @@ def test_top1_agreement_with_the_pil_path_on_real_images():
     cue-conflict images (which are resized under its timm config: 224 → 256 bicubic → crop 224).
     bench/resize_agreement.py measures all 1,280 and the paper models' transforms."""
     from core.data import BENCHMARKS, load_items
-    from core.inference import logits_for
+    from core.run.inference import logits_for
     from core.images import decode_image
     from core.models.load import load_model
 

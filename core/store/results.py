@@ -1,0 +1,319 @@
+"""The DuckDB results store: runs and per-image predictions, written in short transactions.
+
+DuckDB allows one writing process, and while any process has the file open for writing no other
+may open it, not even read-only (and an open read-only connection keeps the writer out). So every
+access here is short: readers open read-only for one query and close it, and both sides retry with
+backoff while the other holds it. An evaluation writes through a `StoreWriter` (`core.store.writer`):
+a background thread that gathers many model-batches and commits them every ~1 s (or 8,192 rows) in one
+transaction, then closes the file, so the models never wait for the store and readers get in between
+commits. A lock file keeps a second `evaluate` process waiting until the first is done.
+
+`ResultsStore` is the one place that talks SQL; its logits files (`core.store.logits`), derived
+results (`core.store.derived`) and pins (`core.store.pins`) are mixins in modules of their own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import random
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+from core.store.derived import DerivedResults, _delete_temperature_fit
+from core.store.logits import LOGIT_FILE_COLUMNS, LogitFiles
+from core.store.pins import Pins
+from core.store.schema import (_SCHEMA, PREDICTION_COLUMNS, SCHEMA_VERSION, RowBlock, RunInfo, SchemaMismatch,
+                               StoreLocked, _schema_version, migrate_v1, mismatch_message, results_path)
+from core.store.tables import _dict_block, _logit_table, _prediction_table
+from core.store.writer import StoreWriter
+
+__all__ = ["ResultsStore"]
+
+
+_WRITER_CONFIG = {"checkpoint_threshold": "16GB", "force_compression": "uncompressed"}
+"""Connections that insert rows: they checkpoint when they ask (once per commit), uncompressed."""
+
+
+def _is_lock_error(error: Exception) -> bool:
+    text = str(error).lower()
+    return "lock" in text or "conflicting" in text or "being used by another process" in text
+
+
+class ResultsStore(LogitFiles, DerivedResults, Pins):
+    """Short-lived DuckDB access with retries; the one place that talks SQL."""
+
+    def __init__(self, path: Path | None = None, *, timeout_s: float = 60.0) -> None:
+        self.path = Path(path) if path else results_path()
+        self.timeout_s = timeout_s
+        self._checked = False
+
+    # connections --------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _connect(self, *, read_only: bool, config: dict | None = None) -> Iterator:
+        import duckdb
+
+        deadline = time.monotonic() + self.timeout_s
+        delay = 0.005
+        while True:
+            try:
+                connection = duckdb.connect(str(self.path), read_only=read_only, config=config or {})
+                break
+            except (duckdb.IOException, duckdb.ConnectionException) as error:
+                if not _is_lock_error(error) or time.monotonic() > deadline:
+                    if _is_lock_error(error):
+                        raise StoreLocked(f"The results store {self.path} stayed locked by another process for "
+                                          f"{self.timeout_s:.0f} s ({error}). Wait for the evaluation to finish "
+                                          "or stop it, then try again.") from None
+                    raise
+                time.sleep(delay * (1 + random.random()))
+                # a failed attempt costs microseconds; polling every ≤ 20 ms lands in the writer's
+                # 50 ms pause between commits, so a reader waits about one commit at most
+                delay = min(delay * 2, 0.01)
+        try:
+            yield connection
+        finally:
+            connection.close()
+
+    @contextlib.contextmanager
+    def _reader(self) -> Iterator:
+        """A short read-only connection to a store of this schema version (SchemaMismatch otherwise)."""
+        with self._connect(read_only=True) as connection:
+            version = _schema_version(connection)
+            if version is not None and version != SCHEMA_VERSION:
+                raise SchemaMismatch(self._mismatch(version))
+            yield connection
+
+    def _ensure_schema(self) -> None:
+        if self._checked:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect(read_only=False) as connection:
+            found = _schema_version(connection)
+            if found is not None and found != SCHEMA_VERSION:
+                raise SchemaMismatch(self._mismatch(found))
+            connection.execute(_SCHEMA)
+            if found is None:
+                connection.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
+        self._checked = True
+
+    def _mismatch(self, found: int) -> str:
+        return mismatch_message(self.path, found)
+
+    def migrate(self, say: Callable[[str], None] = print) -> int:
+        """Bring a schema-1 store to schema 2 (`core.store.schema.migrate_v1`); returns the rows updated."""
+        return migrate_v1(self, say)
+
+    def query(self, sql: str, parameters: list | None = None):
+        """A read-only query as a pandas DataFrame (empty frame when the store does not exist yet)."""
+        import pandas as pd
+
+        if not self.path.exists():
+            return pd.DataFrame()
+        with self._reader() as connection:
+            return connection.execute(sql, parameters or []).df()
+
+    def version(self) -> str:
+        """Changes whenever a batch commits: key for the app's caches of store reads."""
+        stamps = []
+        for suffix in ("", ".wal"):
+            candidate = Path(str(self.path) + suffix)
+            if candidate.exists():
+                stat = candidate.stat()
+                stamps.append(f"{stat.st_mtime_ns}-{stat.st_size}")
+        return "|".join(stamps) or "empty"
+
+    # writing ---------------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def writer_lock(self, on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
+        """Held for a whole evaluation: a second `evaluate` waits here and says so."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        lock_path = Path(str(self.path) + ".writer.lock")
+        with open(lock_path, "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                holder = handle.read().strip() or "another process"
+                if on_wait:
+                    on_wait(f"Another evaluation ({holder}) is writing to {self.path.name}; waiting for it to finish…")
+                fcntl.flock(handle, fcntl.LOCK_EX)
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"pid {os.getpid()}")
+            handle.flush()
+            try:
+                yield
+            finally:
+                handle.seek(0)
+                handle.truncate()
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def start_run(self, info: RunInfo) -> str:
+        """Register a run (or find it). Returns its status: 'new', 'running', 'cancelled' or 'done'."""
+        self._ensure_schema()
+        with self._connect(read_only=False) as connection:
+            row = connection.execute("SELECT status FROM runs WHERE run_id = ?", [info.run_id]).fetchone()
+            if row is not None:
+                if row[0] != "done":
+                    connection.execute("UPDATE runs SET status = 'running', message = NULL WHERE run_id = ?",
+                                       [info.run_id])
+                return row[0]
+            fields = info.__dict__
+            columns = ", ".join(fields) + ", status, started_at"
+            marks = ", ".join("?" for _ in fields) + ", 'running', now()"
+            connection.execute(f"INSERT INTO runs ({columns}) VALUES ({marks})", list(fields.values()))
+            return "new"
+
+    def run_status(self, run_id: str) -> str | None:
+        """'running', 'cancelled', 'failed' or 'done'; None for an unknown run (read-only)."""
+        frame = self.query("SELECT status FROM runs WHERE run_id = ?", [run_id])
+        return None if frame.empty else str(frame["status"][0])
+
+    def done_image_ids(self, run_id: str) -> set[str]:
+        self._ensure_schema()
+        frame = self.query("SELECT image_id FROM predictions WHERE run_id = ?", [run_id])
+        return set(frame["image_id"]) if not frame.empty else set()
+
+    def write_batch(self, rows: "list[dict] | RowBlock", logits: list[tuple[str, str, bytes]] | None = None) -> None:
+        """Insert rows (a `RowBlock`, or dicts with optional (run_id, image_id, float16 bytes) logits) in one
+        transaction; rows already stored are ignored, so a retried batch duplicates nothing."""
+        block = rows if isinstance(rows, RowBlock) else _dict_block(rows, logits)
+        if not len(block):
+            return
+        self.write_blocks([block])
+
+    def write_blocks(self, blocks: "list[RowBlock]") -> None:
+        """Insert many blocks in one transaction (one connection): the writer's unit of work.
+
+        Their logits go first to one Parquet file per run (`_write_logit_files`), then the rows are
+        committed and the write-ahead log is folded into the file at once, uncompressed: every open
+        (the next commit, each reader) would otherwise replay the log first, and compressing costs
+        more than the few bytes it saves (measured in bench/store_write.py).
+        """
+        import pyarrow as pa
+
+        blocks = [block for block in blocks if len(block)]
+        if not blocks:
+            return
+        self._ensure_schema()
+        rows = pa.concat_tables([_prediction_table(block) for block in blocks])
+        logit_tables = [_logit_table(block) for block in blocks if block.logits is not None]
+        if logit_tables:
+            self._write_logit_files(pa.concat_tables(logit_tables))
+        self._insert_rows(rows)
+
+    def _insert_rows(self, rows) -> int:
+        """INSERT OR IGNORE an Arrow table of prediction rows in one transaction, then checkpoint;
+        returns how many rows were new."""
+        with self._connect(read_only=False, config=_WRITER_CONFIG) as connection:
+            connection.execute("PRAGMA disable_checkpoint_on_shutdown")
+            connection.execute("BEGIN TRANSACTION")
+            try:
+                before = connection.execute("SELECT count(*) FROM predictions").fetchall()[0][0]
+                connection.register("new_rows", rows)
+                connection.execute(f"INSERT OR IGNORE INTO predictions SELECT {', '.join(PREDICTION_COLUMNS)} "
+                                   "FROM new_rows")
+                after = connection.execute("SELECT count(*) FROM predictions").fetchall()[0][0]
+                connection.execute("COMMIT")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            connection.execute("CHECKPOINT")
+        return int(after - before)
+
+    def fold_shards(self, paths: "list[Path]") -> int:
+        """Insert the rows and logits of Parquet shards (written by `shard_table`, e.g. by the Ray path's
+        workers) in one transaction. Idempotent: rows already stored are ignored and each shard's logits
+        file is named after the shard, so folding a shard twice, or a shard whose block was also computed
+        elsewhere, changes nothing. Returns the number of prediction rows that were new."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        import pyarrow.parquet as pq
+
+        paths = [Path(path) for path in paths]
+        if not paths:
+            return 0
+        self._ensure_schema()
+        tables = [(path, pq.read_table(path)) for path in paths]
+        for path, table in tables:
+            with_logits = table.filter(pc.is_valid(table.column("logits")))
+            if with_logits.num_rows:
+                self._write_logit_files(with_logits.select(["run_id", *LOGIT_FILE_COLUMNS]), name=f"fold-{path.stem}")
+        table = pa.concat_tables([table for _, table in tables], promote_options="permissive")
+        return self._insert_rows(table) if table.num_rows else 0
+    def _wal_bytes(self) -> int:
+        try:
+            return os.stat(str(self.path) + ".wal").st_size
+        except OSError:
+            return 0
+
+    def checkpoint(self) -> None:
+        """Fold the write-ahead log into the database file (the writer does so when it closes)."""
+        if self._wal_bytes():
+            with self._connect(read_only=False, config=_WRITER_CONFIG) as connection:
+                connection.execute("CHECKPOINT")
+
+    def writer(self, *, flush_s: float = 1.0, max_rows: int = 8192) -> "StoreWriter":
+        """A background writer for a whole evaluation (use as a context manager)."""
+        return StoreWriter(self, flush_s=flush_s, max_rows=max_rows)
+
+    def finish_run(self, run_id: str, status: str, *, images_per_s: float | None = None, device: str | None = None,
+                   message: str | None = None) -> None:
+        self._ensure_schema()
+        with self._connect(read_only=False) as connection:
+            connection.execute(
+                "UPDATE runs SET status = ?, images_per_s = coalesce(?, images_per_s), device = coalesce(?, device), "
+                "message = ?, finished_at = CASE WHEN ? = 'done' THEN now() ELSE finished_at END WHERE run_id = ?",
+                [status, images_per_s, device, message, status, run_id])
+        if status == "done":
+            self._compact_logits(run_id)
+
+    def delete_run(self, run_id: str) -> None:
+        import shutil
+
+        self._ensure_schema()
+        with self._connect(read_only=False) as connection:
+            for table in ("logits", "predictions", "runs"):
+                connection.execute(f"DELETE FROM {table} WHERE run_id = ?", [run_id])
+            _delete_temperature_fit(connection, run_id)
+        shutil.rmtree(self._logits_dir(run_id), ignore_errors=True)
+    # reading ---------------------------------------------------------------------------------------
+    def runs(self):
+        """Every run with its progress (images done) and top-1 accuracy over readable images."""
+        return self.query("""
+            SELECT r.*, coalesce(p.done, 0) AS done, p.accuracy, coalesce(p.errors, 0) AS errors
+            FROM runs r LEFT JOIN (
+                SELECT run_id, count(*) AS done, avg(CASE WHEN error IS NULL THEN correct::DOUBLE END) AS accuracy,
+                       count(error) AS errors
+                FROM predictions GROUP BY run_id) p USING (run_id)
+            ORDER BY r.started_at""")
+
+    def predictions(self, run_id: str):
+        return self.query("SELECT * FROM predictions WHERE run_id = ? ORDER BY image_id", [run_id])
+
+    def calibration_columns(self, run_id: str):
+        """Per image with stored logits, in image_id order: label and the schema-2 calibration columns."""
+        return self.query("SELECT image_id, label, cal_conf, cal_correct, log_prob_true, brier FROM predictions "
+                          "WHERE run_id = ? AND cal_conf IS NOT NULL ORDER BY image_id", [run_id])
+
+    def accuracy_counts(self, run_ids=None, *, by_condition: bool = False, real: bool = False):
+        """Readable images (`n`) and correct ones (`correct`) per run (and condition), counted in DuckDB;
+        every run when `run_ids` is None.
+        `real`: only images with ImageNet-ReaL labels, correct when the prediction is one of them."""
+        import pandas as pd
+
+        group = "run_id, condition" if by_condition else "run_id"
+        empty = pd.DataFrame(columns=[*group.split(", "), "n", "correct"])
+        run_ids = None if run_ids is None else list(run_ids)
+        if run_ids is not None and not run_ids:
+            return empty
+        hit = "list_contains(labels, pred)" if real else "correct"
+        where = "error IS NULL" + (" AND len(labels) > 0" if real else "")
+        if run_ids is not None:
+            where += f" AND run_id IN ({', '.join('?' for _ in run_ids)})"
+        frame = self.query(f"SELECT {group}, count(*) AS n, sum(CASE WHEN {hit} THEN 1 ELSE 0 END)::BIGINT AS "
+                           f"correct FROM predictions WHERE {where} GROUP BY {group} ORDER BY {group}", run_ids)
+        return empty if frame.empty else frame

@@ -1,0 +1,109 @@
+"""Models for the pages: the registry (re-read when models.toml changes), loaded models and zero-shot
+heads shared by every session, example photos and display labels."""
+
+from __future__ import annotations
+
+import io
+
+import streamlit as st
+
+from core.config import models_toml_path
+from core.models import ModelSpec, ModelStatus, model_status, registry
+
+__all__ = ['EXAMPLES', 'models', 'statuses', 'loaded_model', 'load', 'head_for', 'head_estimate_seconds', 'example_bytes', 'model_label']
+
+
+EXAMPLES = {
+    "Cat (chelsea)": "chelsea",
+    "Coffee cup (coffee)": "coffee",
+    "Astronaut (astronaut)": "astronaut",
+    "Rocket (rocket)": "rocket",
+    "Cameraman, greyscale (camera)": "camera",
+}
+
+
+def _models_toml_stamp() -> float:
+    path = models_toml_path()
+    return path.stat().st_mtime if path.exists() else 0.0
+
+
+@st.cache_data(show_spinner=False)
+def _registry(stamp: float) -> tuple[tuple[ModelSpec, ...], tuple[str, ...]]:
+    models, problems = registry()
+    return tuple(models), tuple(problems)
+
+
+def models() -> tuple[tuple[ModelSpec, ...], tuple[str, ...]]:
+    """All model specs (built-in, then models.toml) and messages for skipped entries."""
+    return _registry(_models_toml_stamp())
+
+
+def statuses() -> list[ModelStatus]:
+    """Fresh each run: a download or a computed head shows up without a restart."""
+    specs, _ = models()
+    return [model_status(spec) for spec in specs]
+
+
+@st.cache_resource(show_spinner=False, max_entries=6)
+def loaded_model(spec: ModelSpec, weights_stamp: str):
+    """One loaded model per (spec, weights), shared by every session; never mutated."""
+    from core.models.load import load_model
+
+    return load_model(spec)
+
+
+def load(spec: ModelSpec):
+    """The loaded model, or raises UserError with the message to show."""
+    from core.models.load import weights_key
+
+    return loaded_model(spec, weights_key(spec))
+
+
+def head_for(spec: ModelSpec):
+    """(head, key) of a zero-shot model: the head from the disk cache, or None if not computed."""
+    from core.imagenet import class_names
+    from core.models.zero_shot import head_key, head_path, openai_templates
+
+    key = head_key(spec, class_names(), openai_templates())
+    if not head_path(key).exists():
+        return None, key  # checked every run, so a newly computed head shows up at once
+    return _head_from_disk(spec, key), key
+
+
+@st.cache_data(show_spinner=False)
+def head_estimate_seconds(spec: ModelSpec, weights: str) -> float:
+    """Expected seconds to compute `spec`'s zero-shot head here (timed once per model and weights)."""
+    from core.imagenet import class_names
+    from core.models.zero_shot import estimate_head_seconds, openai_templates
+
+    return estimate_head_seconds(loaded_model(spec, weights), class_names(), openai_templates())
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _head_from_disk(spec: ModelSpec, key: str):
+    from core.imagenet import class_names
+    from core.models.zero_shot import load_head, openai_templates
+
+    return load_head(spec, class_names(), openai_templates())
+
+
+@st.cache_data(show_spinner=False)
+def example_bytes(key: str) -> bytes:
+    """A scikit-image bundled photo, PNG-encoded (so it goes through the same decoder as uploads)."""
+    import skimage.data
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(getattr(skimage.data, key)()).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def model_label(model: str) -> str:
+    """Display label of a model key (registry label; human observers and unknown keys readable too)."""
+    if model.startswith("human_"):
+        return f"Human observer {model.split('_')[1]}"
+    specs, _ = models()
+    for spec in specs:
+        if spec.name == model:
+            return spec.display
+    return model

@@ -1,0 +1,162 @@
+"""Widgets shared by the pages: error messages, chart downloads and the pin form, pickers, paging and
+the notes on close calls."""
+
+from __future__ import annotations
+
+import logging
+
+import streamlit as st
+
+from core.errors import UserError
+from views import _state as state
+from views._models import model_label
+from views._reads import runs_table, store_version
+
+__all__ = ['show_user_error', 'chart_with_downloads', 'PAGE_PATHS', 'PROVENANCE_COLUMNS', 'note_runs', 'pin_form', 'page_of', 'measured_runs', 'pick_models', 'note_close_calls']
+
+
+log = logging.getLogger("beyond_accuracy")
+
+
+def show_user_error(error: Exception, context: str = "") -> None:
+    """A sentence for the user; the traceback goes to the log, never to the page."""
+    if isinstance(error, UserError):
+        st.error(f"{context}{error}", icon=":material/error:")
+    else:
+        log.exception("Unexpected error %s", context)
+        st.error(f"{context}Something went wrong ({type(error).__name__}: {error}). "
+                 "The rest of the app keeps working; the details are in the terminal log.", icon=":material/error:")
+
+
+def chart_with_downloads(chart, table, stem: str, key: str) -> None:
+    """The chart, then PNG / SVG / CSV downloads (Streamlit's own menu offers PNG only)."""
+    from functools import partial
+
+    from core.analysis import charts
+
+    st.altair_chart(chart, width="stretch")
+    columns = st.columns([1, 1, 1, 1, 4])
+    # generated on click (Streamlit runs a callable `data` then): vl-convert takes 0.5-6 s per chart,
+    # which every rerun of the page used to pay for every chart
+    columns[0].download_button("PNG", partial(_export, charts.to_png, chart), f"{stem}.png", "image/png",
+                               key=f"{key}_png", on_click="ignore")
+    columns[1].download_button("SVG", partial(_export, charts.to_svg, chart), f"{stem}.svg", "image/svg+xml",
+                               key=f"{key}_svg", on_click="ignore")
+    columns[2].download_button("CSV", partial(table.to_csv, index=False), f"{stem}.csv", "text/csv",
+                               key=f"{key}_csv", on_click="ignore")
+    with columns[3].popover("Pin", icon=":material/push_pin:"):
+        pin_form(chart, table, stem, key)
+    state.link_box()
+
+
+def _export(convert, chart):
+    """PNG/SVG bytes of a chart for a download button, or a short text file saying why not."""
+    try:
+        return convert(chart)
+    except Exception as error:  # noqa: BLE001 - a failed export must not take the page down
+        log.warning("chart export failed: %s", error)
+        return f"Export failed (vl-convert: {error}); the chart's own menu still saves PNG.".encode()
+
+
+PAGE_PATHS = {"mistakes": "mistakes", "shape": "shape-texture", "calibration": "calibration",
+              "robustness": "robustness", "pug": "pug", "invariance": "invariance", "transfer": "transfer",
+              "compare": "compare"}
+"""Widget-key prefix → the page's URL path (pins reopen the view there)."""
+
+
+PROVENANCE_COLUMNS = ("run_id", "model", "benchmark", "variant", "protocol", "source", "weights_key", "preprocess",
+                      "head_key", "data_fingerprint", "sample_limit", "sample_seed", "packages", "device")
+
+
+def note_runs(runs) -> None:
+    """Remember the runs this page shows: a pin records them as its provenance."""
+    keep = [c for c in PROVENANCE_COLUMNS if c in runs]
+    st.session_state["_page_runs"] = runs[keep].astype(object).where(runs[keep].notna(), None).to_dict("records")
+
+
+def pin_form(chart, table, stem: str, key: str) -> None:
+    """A note and a button that save this chart's view (page, URL state, spec, table, runs) as a pin."""
+    from core.store import ResultsStore
+
+    note = st.text_input("Note (optional)", key=f"{key}_pin_note")
+    if st.button("Pin to Findings", key=f"{key}_pin", icon=":material/push_pin:"):
+        page = PAGE_PATHS.get(key.split("_")[0], key.split("_")[0])
+        try:
+            ResultsStore().add_pin(page, stem.replace("_", " "), state.current_state(), chart=chart.to_json(),
+                                   table_csv=table.to_csv(index=False),
+                                   provenance={"runs": st.session_state.get("_page_runs", []),
+                                               "store_version": store_version()}, note=note)
+        except UserError as error:
+            show_user_error(error, "The pin was not saved: ")
+        else:
+            st.success("Pinned: it is listed on the Findings page and goes into its exports.")
+
+
+def page_of(total: int, per_page: int, key: str, *, noun: str, list_key=()) -> tuple[int, int]:
+    """A page-number input for a list of `total` images, bound to the URL parameter `key`, with the
+    caption "Images 19–36 of 2,345 {noun}". Returns (start, stop) positions of the page to show: only
+    those images should be read. `list_key` names the list (model, filters): when it changes, the
+    list starts again at page 1 (a page number from a link is kept on the first run). An empty list
+    shows nothing and returns (0, 0)."""
+    if total <= 0:
+        return 0, 0
+    pages = -(-total // per_page)
+    shown_for = f"_{key}_list"
+    if shown_for in st.session_state and st.session_state[shown_for] != list_key:
+        st.session_state[key] = 1
+    st.session_state[shown_for] = list_key
+    state.bind(key, kind="int", lo=1, hi=pages)
+    if st.session_state.get(key, 1) > pages:  # a shorter list than the page kept from before
+        st.session_state[key] = pages
+    st.session_state.setdefault(key, 1)
+    left, right = st.columns([1, 4], vertical_alignment="bottom")
+    page = int(left.number_input(f"Page (of {pages:,})", min_value=1, max_value=pages, step=1, key=key))
+    start, stop = (page - 1) * per_page, min(page * per_page, total)
+    right.caption(f"Images {start + 1:,}–{stop:,} of {total:,} {noun}.")
+    state.link_box()  # the box was drawn by the last chart, before this list: now it carries the page too
+    return start, stop
+
+
+def measured_runs(version: str, benchmarks: tuple[str, ...], empty_message: str):
+    """Our variant-free runs of some benchmarks; stops the page with `empty_message` when there are none."""
+    runs = runs_table(version)
+    if not runs.empty:
+        runs = runs[runs["benchmark"].isin(benchmarks) & (runs["variant"] == "") & (runs["source"] == "ours")]
+    if runs.empty:
+        st.info(empty_message)
+        st.stop()
+    return runs
+
+
+def pick_models(runs, key: str):
+    """Protocol and model pickers: one run per model and benchmark (the latest) under the chosen protocol."""
+    protocols = sorted(set(runs["protocol"]))
+    state.bind(f"{key}_protocol", options=protocols)
+    protocol = st.radio("Preprocessing", protocols, horizontal=True, key=f"{key}_protocol")
+    runs = runs[runs["protocol"] == protocol].drop_duplicates(["model", "benchmark"], keep="last")
+    names = list(dict.fromkeys(runs["model"]))
+    state.bind(f"{key}_models", kind="list", options=names)
+    chosen = st.multiselect("Models", names, default=names, format_func=model_label, key=f"{key}_models")
+    note_runs(runs[runs["model"].isin(chosen)])
+    return runs[runs["model"].isin(chosen)], chosen
+
+
+def note_close_calls(table, *, label: str = "label", value: str = "accuracy", group: str | None = None,
+                     what: str = "accuracy") -> None:
+    """Say which neighbouring values (sorted, within each group) lie inside each other's 95% intervals:
+    such a difference is not established by this sample (the paper's margins are often a few tenths)."""
+    from core.metrics import intervals_overlap
+
+    if table is None or len(table) < 2 or "ci_low" not in table:
+        return
+    notes = []
+    groups = table.groupby(group, sort=False) if group else [(None, table)]
+    for name, frame in groups:
+        ordered = frame.dropna(subset=[value, "ci_low", "ci_high"]).sort_values(value, ascending=False)
+        for (_, a), (_, b) in zip(ordered.iterrows(), ordered.iloc[1:].iterrows()):
+            if intervals_overlap((a["ci_low"], a["ci_high"]), (b["ci_low"], b["ci_high"])):
+                notes.append(f"{f'{name}: ' if name is not None else ''}{a[label]} vs {b[label]}")
+    if notes:
+        shown = "; ".join(notes[:12]) + (f"; and {len(notes) - 12} more" if len(notes) > 12 else "")
+        st.info(f"{what.capitalize()} differences within the 95% intervals (not established by this sample): "
+                f"{shown}.", icon=":material/balance:")
