@@ -255,6 +255,14 @@ def _download(args) -> int:
                 from core.models.load import download_weights
 
                 models, _ = registry()
+                if name not in [spec.name for spec in models]:
+                    import difflib
+
+                    similar = difflib.get_close_matches(name, [*SOURCES, *(spec.name for spec in models)], n=5,
+                                                        cutoff=0.5)
+                    raise UserError(f"No dataset or model named `{name}`." + (f" Did you mean: {', '.join(similar)}?"
+                                    if similar else "") + " Datasets: python -m core download --list; models: "
+                                    "python -m core models.")
                 download_weights(models.get(name))
         except UserError as error:
             close()

@@ -259,3 +259,10 @@ def test_a_download_process_killed_half_way_resumes_and_ends_identical(server, m
     assert server.ranges(path)[-1] == f"bytes={kept}-"
     monkeypatch.setenv("BAE_DATA_DIR", str(tmp_path / "fresh"))
     assert _tree(resumed) == _tree(download("cue-conflict", say=lambda _: None))
+
+
+def test_a_misspelt_dataset_gets_suggestions_not_a_traceback(server, capsys):
+    assert main(["download", "imagenet-sketh"]) == 1
+    error = capsys.readouterr().err.strip()
+    assert "No dataset or model named `imagenet-sketh`" in error and "imagenet-sketch" in error
+    assert "Traceback" not in error and server.requests == []
