@@ -12,6 +12,7 @@ from core.errors import UserError
 from views import _models as models_ui
 from views import _reads as reads
 from views import _widgets as widgets
+from views import _study as study
 
 st.title("Evaluations: what has been measured")
 st.caption("Every analysis reads per-image predictions from the results store. Runs continue in the background "
@@ -52,6 +53,13 @@ def _progress() -> None:
 
 
 _progress()
+
+st.subheader("The study: what each claim of the Findings still needs")
+try:
+    _summary = study.show_plan(reads.store_version())
+    study.run_missing_button(_summary)
+except UserError as error:
+    widgets.show_user_error(error)
 
 st.subheader("Start an evaluation")
 _RAY_MODES = {"this process": None, "Ray on this machine": "local", "Ray cluster started here": "auto",

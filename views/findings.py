@@ -13,6 +13,7 @@ from views import _state as state
 from views import _models as models_ui
 from views import _reads as reads
 from views import _widgets as widgets
+from views import _study as study
 
 VERDICT_STYLE = {"reproduced": ("green", ":material/check_circle:"), "contradicted": ("red", ":material/cancel:"),
                  "inconclusive": ("orange", ":material/balance:"), "not measured": ("gray", ":material/hourglass_empty:")}
@@ -65,6 +66,8 @@ def _card(result, labels: dict[str, str], *, big: bool = False) -> None:
             st.altair_chart(chart, width="stretch")
         else:
             st.info(f"Not measured yet. Run:\n\n`{result.command}`", icon=":material/terminal:")
+            if not big:
+                study.claim_link(claim.number)
     with right:
         st.caption(f"Measure: {result.measure}")
         table = numbers_table(result, labels)
@@ -78,6 +81,8 @@ def _card(result, labels: dict[str, str], *, big: bool = False) -> None:
             st.caption(result.note)
         if result.verdict == "not measured" and chart is not None:
             st.caption(f"To complete it, run: `{result.command}`")
+            if not big:
+                study.claim_link(claim.number)
     st.caption(_provenance_line(result) + " Paper values: " + "; ".join(f"[{k}] {v}" for k, v in TAGS.items())
                + " — references, not measurements.")
 
