@@ -1,5 +1,5 @@
 """Command line: `python -m core models | predict | explain | evaluate | status | migrate | calibrate | report |
-download | import-authors | zero-shot-head | probe`."""
+download | import-authors | zero-shot-head | probe | study | quickstart`."""
 
 from __future__ import annotations
 
@@ -30,8 +30,11 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--out", type=Path, required=True, help="folder for <image>_<model>.png and .npy")
     explain.add_argument("--protocol", choices=("paper", "library"), default="paper")
     download = commands.add_parser(
-        "download", help="fetch models' weights, or `cue-conflict` (images + the paper authors' decisions) (needs internet)")
-    download.add_argument("models", nargs="+", metavar="MODEL|cue-conflict|paper-decisions")
+        "download", help="fetch datasets (see --list) or models' weights (needs internet; BAE_DATA_MIRROR=URL for a mirror)")
+    download.add_argument("models", nargs="*", metavar="DATASET|MODEL",
+                          help="a dataset of --list (imagenet-c/CORRUPTION for one corruption) or a model key")
+    download.add_argument("--list", action="store_true", help="every dataset: size, source, licence, and whether "
+                                                              "it is present, missing or partial here")
     evaluate = commands.add_parser("evaluate", help="predict a benchmark with models and store per-image results")
     evaluate.add_argument("--models", required=True, help="comma-separated model keys")
     evaluate.add_argument("--benchmark", required=True, help="benchmark key, e.g. imagenet-val, cue-conflict")
@@ -70,6 +73,16 @@ def _parser() -> argparse.ArgumentParser:
     head = commands.add_parser("zero-shot-head", help="compute and cache a CLIP model's ImageNet zero-shot head")
     head.add_argument("models", nargs="+")
     head.add_argument("--yes", action="store_true", help="start without asking after the time estimate")
+    study = commands.add_parser("study", help="the runs every Findings claim needs: --plan lists them claim by claim "
+                                              "(stored / running / runnable / blocked); without it, runs the runnable ones")
+    study.add_argument("--models", default="", help="comma-separated model keys (default: the paper's four)")
+    study.add_argument("--data-root", type=Path, help="folder holding the datasets as `download` lays them out "
+                                                      "(default: the download folder)")
+    study.add_argument("--plan", action="store_true", help="only show the plan")
+    study.add_argument("--no-timing", action="store_true", help="skip the short timing of each model (times "
+                                                                "measured before are still used)")
+    commands.add_parser("quickstart", help="cue-conflict images + the authors' and humans' decisions, then the offline "
+                                           "model on cue-conflict: real results in minutes")
     report = commands.add_parser("report", help="the Findings (claims, verdicts, pins) as HTML, slides or a zip")
     report.add_argument("--format", choices=("html", "pptx", "zip"), required=True)
     report.add_argument("--out", type=Path, required=True, help="file to write, e.g. findings.html")
@@ -81,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         handlers = {"models": _models, "predict": _predict, "download": _download, "zero-shot-head": _head,
                     "evaluate": _evaluate, "status": _status, "migrate": _migrate, "calibrate": _calibrate,
-                    "import-authors": _import_authors, "probe": _probe, "report": _report, "explain": _explain}
+                    "import-authors": _import_authors, "probe": _probe, "report": _report, "explain": _explain,
+                    "study": _study, "quickstart": _quickstart}
         return handlers[args.command](args)
     except UserError as error:
         print(str(error), file=sys.stderr)
@@ -209,26 +223,85 @@ def _explain(args) -> int:
 
 
 def _download(args) -> int:
-    from core.data.download import download_author_decisions, download_cue_conflict, download_human_decisions
-    from core.models import registry
-    from core.models.load import download_weights
+    from core.data.download import download, source_rows
+    from core.data.sources import SOURCES
 
-    models, _ = registry()
+    if args.list:
+        rows = source_rows(include_corruptions=True)
+        width = max(len(row["name"]) for row in rows)
+        for row in rows:
+            print(f"{row['name']:{width}}  {row['status']:8} {row['size']:>12}  {row['licence']}  ·  {row['source']}"
+                  f"  ·  {row['path']}")
+        return 0
+    if not args.models:
+        print("Name what to download (python -m core download --list shows every dataset), or a model key.",
+              file=sys.stderr)
+        return 2
+    progress, close = _download_bars()
     failed = 0
     for name in args.models:
         try:
-            if name == "cue-conflict":  # the images, the paper authors' and the human observers' decisions
-                download_cue_conflict()
-                _import_authors(argparse.Namespace(folder=download_author_decisions(), humans=None))
-                _import_authors(argparse.Namespace(folder=None, humans=download_human_decisions()))
-            elif name == "paper-decisions":
-                _import_authors(argparse.Namespace(folder=download_author_decisions(), humans=None))
+            if name in SOURCES or name == "imagenet-val":
+                download(name, progress=progress)
+                close()
+                if name == "cue-conflict":  # the images, then the paper authors' and the human observers' decisions
+                    for extra in ("paper-decisions", "human-decisions"):
+                        download(extra, progress=progress)
+                        close()
+                if name in ("cue-conflict", "paper-decisions", "human-decisions"):  # a stored import is skipped
+                    _import_downloaded_decisions(name)
             else:
+                from core.models import registry
+                from core.models.load import download_weights
+
+                models, _ = registry()
+                if name not in [spec.name for spec in models]:
+                    import difflib
+
+                    similar = difflib.get_close_matches(name, [*SOURCES, *(spec.name for spec in models)], n=5,
+                                                        cutoff=0.5)
+                    raise UserError(f"No dataset or model named `{name}`." + (f" Did you mean: {', '.join(similar)}?"
+                                    if similar else "") + " Datasets: python -m core download --list; models: "
+                                    "python -m core models.")
                 download_weights(models.get(name))
         except UserError as error:
+            close()
             print(str(error), file=sys.stderr)
             failed += 1
     return 1 if failed else 0
+
+
+def _import_downloaded_decisions(name: str) -> None:
+    from core.data.download import data_dir
+    from core.run.decisions import import_author_decisions, import_human_decisions
+
+    if name in ("cue-conflict", "paper-decisions"):
+        import_author_decisions(data_dir() / "cue-conflict-paper-models")
+    if name in ("cue-conflict", "human-decisions"):
+        import_human_decisions(data_dir() / "cue-conflict-human")
+
+
+def _download_bars():
+    """A tqdm bar per file, driven by the downloads' progress callback."""
+    from tqdm import tqdm
+
+    bars = {}
+
+    def progress(label: str, done: int, total: int) -> None:
+        bar = bars.get(label)
+        if bar is None:
+            bar = bars[label] = tqdm(total=total or None, initial=0, unit="B", unit_scale=True, desc=label,
+                                     dynamic_ncols=True)
+        if total and bar.total != total:
+            bar.total = total
+        bar.update(done - bar.n)
+
+    def close() -> None:
+        for bar in bars.values():
+            bar.close()
+        bars.clear()
+
+    return progress, close
 
 
 def _head(args) -> int:
@@ -399,6 +472,110 @@ def _probe(args) -> int:
                    say=lambda message: print(message, file=sys.stderr))
     for bar in bars.values():
         bar.close()
+    return 0
+
+
+def _hours(seconds: float | None) -> str:
+    if seconds is None:
+        return "time ?"
+    return f"{seconds / 3600:.1f} h" if seconds >= 5400 else _duration(seconds)
+
+
+def _study(args) -> int:
+    import signal
+
+    from core.analysis.claims import CLAIMS
+    from core.run.study import PAPER_MODELS, build_plan, claim_summary, order_for_verdicts, run_study
+
+    models = tuple(name.strip() for name in args.models.split(",") if name.strip()) or PAPER_MODELS
+    states = build_plan(models, data_root=args.data_root, timing=not args.no_timing,
+                        say=lambda message: print(message, file=sys.stderr))
+    if args.plan:
+        titles = {claim.number: claim.title for claim in CLAIMS}
+        for row in claim_summary(states):
+            print(f"Claim {row['claim']} · {titles.get(row['claim'], row['key'])}: {row['runs']} runs — "
+                  f"{row['stored']} stored, {row['running']} running, {row['runnable']} runnable"
+                  + (f" ({_hours(row['seconds'])})" if row["runnable"] else "") + f", {row['blocked']} blocked")
+            for state in states:
+                if row["claim"] not in state.run.claims:
+                    continue
+                run = state.run
+                what = f"{run.benchmark}{' ' + run.variant if run.variant else ''}"
+                note = {"stored": f"({state.source})", "running": f"{state.done:,} done, {_hours(state.seconds)} left",
+                        "runnable": _hours(state.seconds) + (f", resumes at {state.done:,}" if state.done else ""),
+                        "blocked": "unblock: " + "; ".join(state.unblock)}[state.status]
+                print(f"  {what:26} {run.model:14} {run.kind:8} {state.status:8} {note}")
+        runnable = order_for_verdicts(states)
+        if runnable:
+            times = [state.seconds for state in runnable]
+            total = None if any(t is None for t in times) else sum(times)
+            print(f"{len(runnable)} runs can start now ({_hours(total)}): python -m core study"
+                  + (f" --models {','.join(models)}" if models != PAPER_MODELS else "")
+                  + (f" --data-root {args.data_root}" if args.data_root else ""))
+        else:
+            print("Nothing can start now: every missing run is blocked (see `unblock`), or nothing is missing.")
+        return 0
+    stop = {"requested": False}
+
+    def request_stop(signum, frame):  # finish the batch in flight, then stop: resumable
+        stop["requested"] = True
+
+    signal.signal(signal.SIGTERM, request_stop)
+    progress, close = _study_bars()
+    try:
+        finished = run_study(states, progress=progress, should_stop=lambda: stop["requested"],
+                             say=lambda message: print(message, file=sys.stderr))
+    finally:
+        close()
+    print(f"{finished} run(s) finished." if finished else "Nothing to run: every runnable run is stored already.")
+    return 130 if stop["requested"] else 0
+
+
+def _study_bars():
+    """One overall bar (`study`, images) and one bar per run, driven by run_study's progress."""
+    from tqdm import tqdm
+
+    bars = {}
+
+    def progress(label: str, done: int, total: int) -> None:
+        if label not in bars:
+            if label != "study":  # one run at a time under the overall bar
+                for name in [name for name in bars if name != "study"]:
+                    bars.pop(name).close()
+            bars[label] = tqdm(total=total, unit="img", desc=label, position=0 if label == "study" else 1,
+                               dynamic_ncols=True, leave=label == "study")
+        bar = bars[label]
+        bar.total = total
+        bar.update(done - bar.n)
+
+    def close() -> None:
+        for bar in bars.values():
+            bar.close()
+        bars.clear()
+
+    return progress, close
+
+
+def _quickstart(args) -> int:
+    import signal
+
+    from core.run.study import quickstart
+
+    stop = {"requested": False}
+
+    def request_stop(signum, frame):  # the app's Stop button: finish the batch in flight, then stop
+        stop["requested"] = True
+
+    signal.signal(signal.SIGTERM, request_stop)
+    progress, close = _download_bars()
+    try:
+        summaries = quickstart(progress=progress, should_stop=lambda: stop["requested"],
+                               say=lambda message: print(message, file=sys.stderr))
+    finally:
+        close()
+    for summary in summaries:
+        print(f"{summary.model}: {summary.status}, {summary.written:,} new rows (run {summary.run_id})")
+    print("Open the app (bash scripts/dev app): Shape vs texture, its gallery and Findings claim 5 show results.")
     return 0
 
 

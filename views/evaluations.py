@@ -13,6 +13,7 @@ from views import _models as models_ui
 from views import _reads as reads
 from views import _view as view
 from views import _widgets as widgets
+from views import _study as study
 
 st.title("Evaluations: what has been measured")
 st.caption("Every analysis reads per-image predictions from the results store. Runs continue in the background "
@@ -54,6 +55,13 @@ def _progress() -> None:
 
 
 _progress()
+
+st.subheader("The study: what each claim of the Findings still needs")
+try:
+    _summary = study.show_plan(reads.store_version())
+    study.run_missing_button(_summary)
+except UserError as error:
+    widgets.show_user_error(error)
 
 st.subheader("Start an evaluation")
 if not view.writes_allowed("starting and stopping evaluations"):

@@ -8,12 +8,13 @@ import json
 import pandas as pd
 import streamlit as st
 
-from core.analysis.findings import evidence_chart, numbers_table, runs_table
+from core.analysis.findings import VERDICT_RULE, claim_rule, evidence_chart, numbers_table, part_line, runs_table
 from core.paper import TAGS
 from views import _charts as charts
 from views import _models as models_ui
 from views import _reads as reads
 from views import _state as state
+from views import _study as study
 from views import _view as view
 from views import _widgets as widgets
 from views._cache import cache, fresh
@@ -83,6 +84,8 @@ def _card(result, labels: dict[str, str], *, big: bool = False) -> None:
             charts.show(chart)
         else:
             st.info(f"Not measured yet. Run:\n\n`{result.command}`", icon=":material/terminal:")
+            if not big:
+                study.claim_link(claim.number)
     with right:
         st.caption(f"Measure: {result.measure}")
         table = fresh(cache("findings.numbers", 64).get(inputs, lambda: numbers_table(result, labels)))
@@ -90,15 +93,14 @@ def _card(result, labels: dict[str, str], *, big: bool = False) -> None:
             st.dataframe(table, hide_index=True, width="stretch")
         for part in result.parts:
             colour, icon = VERDICT_STYLE[part.verdict]
-            numbers = ""
-            if part.a is not None and part.b is not None:
-                numbers = (f" ({part.a.value:.3f} [{part.a.ci_low:.3f}, {part.a.ci_high:.3f}] vs "
-                           f"{part.b.value:.3f} [{part.b.ci_low:.3f}, {part.b.ci_high:.3f}])")
-            st.markdown(f"- :{colour}[{icon}] {part.text}{numbers}")
+            st.markdown(f"- :{colour}[{icon}] {part_line(part, labels)}")
+        st.caption(claim_rule(result))
         if result.note:
             st.caption(result.note)
         if result.verdict == "not measured" and chart is not None:
             st.caption(f"To complete it, run: `{result.command}`")
+            if not big:
+                study.claim_link(claim.number)
     st.caption(_provenance_line(result) + " Paper values: " + "; ".join(f"[{k}] {v}" for k, v in TAGS.items())
                + " — references, not measurements.")
 
@@ -270,9 +272,9 @@ def _start_presenting() -> None:
 
 st.title("Findings: which of the paper's claims do our runs reproduce?")
 st.caption("Each card: the claim, the evidence chart of its analysis page, our numbers with 95% intervals, the "
-           "paper's value with its provenance tag, and a verdict computed from the results store — reproduced "
-           "(same direction, intervals apart), contradicted (opposite direction, intervals apart), inconclusive "
-           "(intervals overlap) or not measured yet (with the command that measures it).")
+           "paper's value with its provenance tag, each part's difference with its interval, and a verdict computed "
+           "from the results store — reproduced, contradicted, inconclusive or not measured yet (with the command "
+           "that measures it). " + VERDICT_RULE)
 st.button("Presenter mode", key="findings_present", icon=":material/slideshow:", on_click=_start_presenting,
           help="One card or pinned chart per screen, large type; ← and → move between slides, Esc leaves.")
 

@@ -8,7 +8,10 @@ import streamlit as st
 from core.errors import UserError
 from core.models.registry import ModelSpec, append_user_model
 from views import _models as models_ui
+from views import _reads as reads
+from views import _study as study
 from views import _view as view
+from views import _widgets as widgets
 
 st.title("Beyond Accuracy Explorer")
 st.markdown(
@@ -18,6 +21,11 @@ st.markdown(
     "counterparts on mistakes, shape bias, calibration, robustness, transfer and invariance."
 )
 st.page_link("views/compare.py", label="Compare the models on your own image", icon=":material/compare:")
+try:
+    if reads.runs_table().empty:
+        study.get_started_box()
+except UserError as error:
+    widgets.show_user_error(error)
 
 st.subheader("Models")
 with st.spinner("Checking which models can run here…"):

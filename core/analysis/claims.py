@@ -1,19 +1,22 @@
 """The paper's claims and the verdict rules that decide them from evidence frames.
 
-A claim is a few directional comparisons between the paper's four models (or pairs of them), each
-between two estimates with 95% intervals. One comparison's verdict (`compare`):
+A claim is a few directional parts, each "a is higher (lower) than b" between two of the paper's four
+models, two pairs of them, or a model's two numbers. Each part is decided on the interval of the
+difference a − b it states (`core.metrics.paired`), estimated the way the data were collected: a
+bootstrap over images, paired (the same resampled images for every model) wherever both sides were
+measured on the same images (`core.analysis.differences` computes these from the store); unpaired
+from the two estimates' intervals where no per-image difference exists (linear probes, or frames
+handed in without one), and the part says so.
 
-- *reproduced*: the expected direction, intervals apart;
-- *contradicted*: the opposite direction, intervals apart;
-- *inconclusive*: the intervals overlap (this sample cannot tell);
-- *not measured*: an estimate is missing.
+- *reproduced*: the difference's 95% interval lies on the expected side of 0;
+- *contradicted*: it lies on the other side and the part's bootstrap p-value stays below 0.05 after
+  Holm's correction over the claim's parts;
+- *inconclusive*: otherwise (this sample cannot tell);
+- *not measured*: a side is missing.
 
-A claim's verdict combines its parts (`combine`): contradicted if any part is; otherwise not measured
-if any part is missing; otherwise inconclusive if any part is; otherwise reproduced.
-
-The interval of a pair's mean (the "CLIP pair") is the mean of the members' interval ends: wider
-than the interval of a mean of independent estimates (widths add linearly, not in quadrature), so a
-pair comparison errs towards *inconclusive*, never towards a verdict the data do not support.
+A claim is reproduced only when every part is (an intersection-union test: no correction needed),
+contradicted when any part is (`combine`: contradicted > not measured > inconclusive > reproduced).
+`core.metrics.COMBINATION_RULE` states the rule for the cards, reports and README.
 
 Everything here is pure (tidy frames in, results out): `core.analysis.evidence` reads the store and
 feeds these rules; `core.analysis.findings` turns their results into tables and charts.
@@ -26,10 +29,12 @@ from typing import Literal
 
 import numpy as np
 
+from core.metrics.paired import Difference, combine_verdicts, decide, difference_from_intervals, holm_adjust
+
 __all__ = ["PAPER_MODELS", "SUPERVISED", "CLIP", "Estimate", "Part", "ClaimResult", "CLAIMS", "Claim", "compare",
            "combine", "pair_estimate", "estimates_from", "claim_mistakes", "claim_texture", "claim_calibration",
            "claim_robustness", "claim_shape_bias", "claim_pug", "claim_transfer", "claim_invariance", "VERDICTS",
-           "TRANSFER_MARGIN"]
+           "TRANSFER_MARGIN", "robustness_sets"]
 
 Verdict = Literal["reproduced", "contradicted", "inconclusive", "not measured"]
 VERDICTS: tuple[str, ...] = ("reproduced", "contradicted", "inconclusive", "not measured")
@@ -63,7 +68,9 @@ class Estimate:
 
 @dataclass(frozen=True)
 class Part:
-    """One comparison of a claim: `a` expected `expect` (higher/lower) than `b`."""
+    """One comparison of a claim: `a` expected `expect` (higher/lower) than `b`, decided on `difference`
+    (a − b with its interval; None when a side is missing), `adjusted_p` its Holm-adjusted p-value
+    within the claim, `sides` the names of a and b where they are not the estimates' labels."""
 
     text: str
     verdict: str
@@ -71,6 +78,9 @@ class Part:
     b: Estimate | None
     expect: str
     missing: tuple[str, ...] = ()
+    difference: Difference | None = None
+    adjusted_p: float = float("nan")
+    sides: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -149,9 +159,11 @@ TRANSFER_MARGIN = 0.02
 # --- verdict rules ---------------------------------------------------------------------------------
 
 def compare(a: Estimate | None, b: Estimate | None, *, expect: Literal["higher", "lower"]) -> str:
-    """Verdict on "`a` is `expect` than `b`" from two estimates with 95% intervals.
+    """Verdict on "`a` is `expect` than `b`" from whether two separate 95% intervals are apart.
 
-    Touching intervals count as overlapping (inconclusive). A missing estimate gives 'not measured'.
+    The rule before issue 18, kept for contrast: it is far stricter than a 95% test of the difference
+    (Schenker & Gentleman 2001) and ignores pairing, so the findings decide with `decide` on the
+    difference instead. Touching intervals count as overlapping. A missing estimate gives 'not measured'.
 
     >>> compare(Estimate("a", .6, .55, .65), Estimate("b", .4, .35, .45), expect="higher")
     'reproduced'
@@ -181,19 +193,12 @@ def combine(verdicts: list[str]) -> str:
     >>> combine([])
     'not measured'
     """
-    unknown = set(verdicts) - set(VERDICTS)
-    if unknown:
-        raise ValueError(f"Expected verdicts among {VERDICTS}, got {sorted(unknown)}.")
-    if not verdicts:
-        return "not measured"
-    for verdict in ("contradicted", "not measured", "inconclusive"):
-        if verdict in verdicts:
-            return verdict
-    return "reproduced"
+    return combine_verdicts(verdicts)
 
 
 def pair_estimate(estimates: list[Estimate | None], label: str) -> Estimate | None:
-    """Mean of several estimates; interval = mean of the interval ends (conservative). None if any is missing."""
+    """Mean of several estimates, for display; interval = mean of the interval ends (wider than the pair
+    mean's own). None if any is missing. Verdicts use the pair difference, never these ends."""
     if not estimates or any(e is None for e in estimates):
         return None
     sources = sorted({e.source for e in estimates})
@@ -216,16 +221,36 @@ def estimates_from(numbers, value: str = "value") -> dict[str, Estimate]:
     return found
 
 
-def _part(text: str, a: Estimate | None, b: Estimate | None, expect: str, needs: tuple[str, ...],
-          have: dict) -> Part:
+def _members(estimate: Estimate | None, members: tuple[Estimate | None, ...] = ()) -> list[Estimate] | None:
+    """The estimates a side averages: a pair's members, else the estimate itself; None if one is missing."""
+    chosen = list(members) if members else [estimate]
+    return None if any(e is None for e in chosen) else chosen
+
+
+def _part(text: str, a: Estimate | None, b: Estimate | None, expect: str, needs: tuple[str, ...], have: dict,
+          diff: Difference | None = None, *, a_members: tuple = (), b_members: tuple = (),
+          sides: tuple[str, ...] = ()) -> Part:
+    """A part decided later (`_result`) on `diff`; without one (no per-image data), on the unpaired
+    difference of the two sides' estimates (`difference_from_intervals`, a pair as its members' mean)."""
     missing = tuple(model for model in needs if model not in have)
-    return Part(text, compare(a, b, expect=expect), a, b, expect, missing)
+    if diff is None and a is not None and b is not None and not missing:
+        left, right = _members(a, a_members), _members(b, b_members)
+        if left and right:
+            diff = difference_from_intervals([(e.value, e.ci_low, e.ci_high) for e in left],
+                                             [(e.value, e.ci_low, e.ci_high) for e in right],
+                                             n=min(e.n for e in (*left, *right)))
+    if missing:
+        diff = None
+    return Part(text, "not measured", a, b, expect, missing, diff, float("nan"), sides)
 
 
-def _paradigm_parts(found: dict[str, Estimate], expect_convnext: str, what: str) -> list[Part]:
-    """ConvNeXt vs ViT within each paradigm."""
+def _paradigm_parts(found: dict[str, Estimate], expect_convnext: str, what: str,
+                    differences: dict | None = None) -> list[Part]:
+    """ConvNeXt vs ViT within each paradigm (difference ConvNeXt − ViT)."""
+    differences = differences or {}
     return [_part(f"{paradigm}: ConvNeXt {'above' if expect == 'higher' else 'below'} ViT in {what}",
-                  found.get(convnext), found.get(vit), expect, (convnext, vit), found)
+                  found.get(convnext), found.get(vit), expect, (convnext, vit), found,
+                  differences.get(f"{convnext}-{vit}"))
             for paradigm, convnext, vit, expect in (("supervised", "convnext_sup", "vit_sup", expect_convnext[0]),
                                                    ("CLIP", "convnext_clip", "vit_clip", expect_convnext[1]))]
 
@@ -235,10 +260,28 @@ def _pairs(found: dict[str, Estimate]) -> tuple[Estimate | None, Estimate | None
             pair_estimate([found.get(m) for m in CLIP], "CLIP pair"))
 
 
+def _pair_part(text: str, first: str, found: dict, expect: str, diff: Difference | None) -> Part:
+    """The CLIP pair against the supervised pair (or the reverse, `first`), on the difference of the means."""
+    supervised, clip = _pairs(found)
+    sup_members, clip_members = tuple(found.get(m) for m in SUPERVISED), tuple(found.get(m) for m in CLIP)
+    if first == "clip":
+        return _part(text, clip, supervised, expect, PAPER_MODELS, found, diff, a_members=clip_members,
+                     b_members=sup_members)
+    return _part(text, supervised, clip, expect, PAPER_MODELS, found, diff, a_members=sup_members,
+                 b_members=clip_members)
+
+
 def _result(key: str, parts: list[Part], numbers, measure: str, note: str = "", **extra) -> ClaimResult:
+    """The claim's result: every part decided by `core.metrics.decide` (Holm within the claim)."""
+    from dataclasses import replace
+
     claim = next(c for c in CLAIMS if c.key == key)
+    verdicts, verdict = decide([(part.difference, part.expect) for part in parts])
+    adjusted = holm_adjust([p.difference.p_value if p.difference is not None else float("nan") for p in parts]) \
+        if parts else []
+    parts = [replace(part, verdict=v, adjusted_p=float(q)) for part, v, q in zip(parts, verdicts, adjusted)]
     missing = tuple(dict.fromkeys(model for part in parts for model in part.missing))
-    return ClaimResult(claim, combine([p.verdict for p in parts]), parts, numbers, measure, note, missing, **extra)
+    return ClaimResult(claim, verdict, parts, numbers, measure, note, missing, **extra)
 
 
 def _empty_numbers():
@@ -249,50 +292,49 @@ def _empty_numbers():
 
 # --- one function per claim: tidy frames in, ClaimResult out -----------------------------------------
 
-def claim_mistakes(ratios) -> ClaimResult:
+def claim_mistakes(ratios, differences: dict | None = None) -> ClaimResult:
     """Claim 1 from `ratios` (model, factor, error_ratio, ci_low, ci_high, n, source), whose factor 'mean'
-    rows hold the mean error ratio over the 16 factors."""
+    rows hold the mean error ratio over the 16 factors; `differences["clip-supervised"]`: the CLIP pair's
+    mean minus the supervised pair's, paired over the annotated val images."""
     numbers = _numbers(ratios[ratios["factor"] == "mean"], "error_ratio") if ratios is not None and len(ratios) \
         else _empty_numbers()
     found = estimates_from(numbers)
-    supervised, clip = _pairs(found)
-    part = _part("CLIP pair's mean error ratio below the supervised pair's", clip, supervised, "lower", PAPER_MODELS,
-                 found)
+    part = _pair_part("CLIP pair's mean error ratio below the supervised pair's", "clip", found, "lower",
+                      (differences or {}).get("clip-supervised"))
     return _result("mistakes", [part], numbers, "mean ImageNet-X error ratio over the 16 factors (1 = average)",
                    chart_table=ratios)
 
 
-def claim_texture(ratios, *, top: int = 3) -> ClaimResult:
-    """Claim 2: per model, texture among the `top` highest error ratios. Texture's rank is established when
-    fewer than `top` factors lie above it with intervals apart (reproduced) or at least `top` do
-    (contradicted); otherwise inconclusive."""
+def claim_texture(ratios, differences: dict | None = None, *, top: int = 3) -> ClaimResult:
+    """Claim 2: per model, texture among the `top` highest error ratios, i.e. texture's error ratio above
+    the `top`-th highest of the other factors. `differences[model]` is that margin with its interval,
+    recomputed in each bootstrap replicate (paired: the same images for every factor); without it, the
+    unpaired difference of texture's estimate and that factor's."""
     import pandas as pd
 
+    differences = differences or {}
     parts, records = [], []
     for model in PAPER_MODELS:
         frame = ratios[(ratios["model"] == model) & (ratios["factor"] != "mean")] if ratios is not None and len(ratios) \
             else pd.DataFrame()
         frame = frame.dropna(subset=["error_ratio"]) if len(frame) else frame
         texture = frame[frame["factor"] == "texture"] if len(frame) else frame
-        if texture.empty:
+        if texture.empty or len(frame) < 2:
             parts.append(Part(f"{model}: texture among its {top} highest error ratios", "not measured", None, None,
                               "higher", (model,)))
             continue
         t = texture.iloc[0]
-        others = frame[frame["factor"] != "texture"]
-        clearly_above = int((others["ci_low"] > t["ci_high"]).sum())
-        clearly_below = int((others["ci_high"] < t["ci_low"]).sum())
+        others = frame[frame["factor"] != "texture"].sort_values("error_ratio", ascending=False, kind="stable")
+        rival = others.iloc[min(top, len(others)) - 1]  # fewer factors than `top` (a test frame): the lowest
         rank = int((others["error_ratio"] > t["error_ratio"]).sum()) + 1
-        if clearly_above >= top:
-            verdict = "contradicted"
-        elif clearly_below >= len(others) - (top - 1):
-            verdict = "reproduced"
-        else:
-            verdict = "inconclusive"
         estimate = Estimate(model, float(t["error_ratio"]), float(t["ci_low"]), float(t["ci_high"]), int(t.get("n", 0)),
                             str(t.get("source", "ours")))
-        parts.append(Part(f"{model}: texture ranks {rank} of {len(frame)} factors ({clearly_above} clearly above, "
-                          f"{clearly_below} clearly below)", verdict, estimate, None, "higher"))
+        ordinal = {1: "highest", 2: "2nd-highest", 3: "3rd-highest"}.get(top, f"{top}th-highest")
+        rival_estimate = Estimate(f"{ordinal} other factor ({rival['factor']})", float(rival["error_ratio"]),
+                                  float(rival["ci_low"]), float(rival["ci_high"]), int(rival.get("n", 0)))
+        parts.append(_part(f"{model}: texture ranks {rank} of {len(frame)} factors; its error ratio above the "
+                           f"{ordinal} of the others", estimate, rival_estimate, "higher", (model,), {model: True},
+                           differences.get(model), sides=("texture", f"{ordinal} other factor")))
         records.append({"model": model, "value": float(t["error_ratio"]), "ci_low": float(t["ci_low"]),
                         "ci_high": float(t["ci_high"]), "n": int(t.get("n", 0)), "source": t.get("source", "ours"),
                         "rank": rank})
@@ -301,17 +343,21 @@ def claim_texture(ratios, *, top: int = 3) -> ClaimResult:
                    chart_table=ratios)
 
 
-def claim_calibration(ece, gap) -> ClaimResult:
+def claim_calibration(ece, gap, differences: dict | None = None) -> ClaimResult:
     """Claim 3 from `ece` (model, value=ECE, ci_low, ci_high, n) and `gap` (model, value = mean confidence −
-    accuracy, ci_low, ci_high): supervised pair's ECE below CLIP's; each CLIP model's gap above 0."""
+    accuracy, ci_low, ci_high): supervised pair's ECE below CLIP's (`differences["supervised-clip"]`);
+    each CLIP model's mean confidence above its accuracy (`differences["gap:<model>"]`, paired over its
+    images)."""
+    differences = differences or {}
     found = estimates_from(ece)
     gaps = estimates_from(gap)
-    supervised, clip = _pairs(found)
-    parts = [_part("supervised pair's ECE below the CLIP pair's", supervised, clip, "lower", PAPER_MODELS, found)]
+    parts = [_pair_part("supervised pair's ECE below the CLIP pair's", "supervised", found, "lower",
+                        differences.get("supervised-clip"))]
     zero = Estimate("0", 0.0, 0.0, 0.0)
     for model in CLIP:
         parts.append(_part(f"{model}: mean confidence above accuracy (over-confident)", gaps.get(model),
-                           zero if model in gaps else None, "higher", (model,), gaps))
+                           zero if model in gaps else None, "higher", (model,), gaps, differences.get(f"gap:{model}"),
+                           sides=("mean confidence", "accuracy")))
     numbers = ece.copy() if ece is not None and len(ece) else _empty_numbers()
     if len(numbers) and gap is not None and len(gap):
         numbers = numbers.merge(gap[["model", "value"]].rename(columns={"value": "confidence − accuracy"}),
@@ -320,16 +366,25 @@ def claim_calibration(ece, gap) -> ClaimResult:
                    chart_table=ece)
 
 
-def claim_robustness(table, shifted: tuple[str, ...]) -> ClaimResult:
+def robustness_sets(table, shifted: tuple[str, ...]) -> list[str]:
+    """The shifted sets that all four models have in the robustness table: what claim 4 averages."""
+    if table is None or len(table) == 0:
+        return []
+    table = table[table["benchmark"].isin(shifted)]
+    return [b for b in shifted if set(table.loc[table["benchmark"] == b, "model"]) >= set(PAPER_MODELS)]
+
+
+def claim_robustness(table, shifted: tuple[str, ...], differences: dict | None = None) -> ClaimResult:
     """Claim 4 from the robustness table (model, benchmark, accuracy, ci_low, ci_high, n): the average over
-    the shifted sets that all four models have (interval: mean of the interval ends)."""
+    the shifted sets that all four models have (`robustness_sets`); `differences["supervised-clip"]`: the
+    pair difference of those averages, each set resampling its own images."""
     import pandas as pd
 
     note = ""
     numbers = _empty_numbers()
+    present = robustness_sets(table, shifted)
     if table is not None and len(table):
         table = table[table["benchmark"].isin(shifted)]
-        present = [b for b in shifted if set(table.loc[table["benchmark"] == b, "model"]) >= set(PAPER_MODELS)]
         if present:
             used = table[table["benchmark"].isin(present) & table["model"].isin(PAPER_MODELS)]
             numbers = used.groupby("model", sort=False).agg(value=("accuracy", "mean"), ci_low=("ci_low", "mean"),
@@ -341,58 +396,65 @@ def claim_robustness(table, shifted: tuple[str, ...]) -> ClaimResult:
         else:
             numbers = pd.DataFrame(columns=["model", "value", "ci_low", "ci_high", "n", "source"])
     found = estimates_from(numbers)
-    supervised, clip = _pairs(found)
-    parts = [_part("supervised pair's shifted-set average above the CLIP pair's", supervised, clip, "higher",
-                   PAPER_MODELS, found)]
+    parts = [_pair_part("supervised pair's shifted-set average above the CLIP pair's", "supervised", found, "higher",
+                        (differences or {}).get("supervised-clip"))]
     return _result("robustness", parts, numbers, "top-1 averaged over the shifted sets", note, chart_table=table,
                    extra={"shifted": tuple(shifted)})
 
 
-def claim_shape_bias(table) -> ClaimResult:
-    """Claim 5 from shape bias per model (model, value, ci_low, ci_high, n, source)."""
+def claim_shape_bias(table, differences: dict | None = None) -> ClaimResult:
+    """Claim 5 from shape bias per model (model, value, ci_low, ci_high, n, source); `differences`: ConvNeXt
+    − ViT per paradigm and the CLIP pair − the supervised pair, paired over the cue-conflict images."""
     found = estimates_from(table)
-    supervised, clip = _pairs(found)
-    parts = _paradigm_parts(found, ("lower", "lower"), "shape bias")
-    parts.append(_part("CLIP pair's shape bias above the supervised pair's", clip, supervised, "higher", PAPER_MODELS,
-                       found))
+    parts = _paradigm_parts(found, ("lower", "lower"), "shape bias", differences)
+    parts.append(_pair_part("CLIP pair's shape bias above the supervised pair's", "clip", found, "higher",
+                            (differences or {}).get("clip-supervised")))
     return _result("shape_bias", parts, table if table is not None and len(table) else _empty_numbers(),
                    "shape bias on the 1,280 cue-conflict images (share of shape decisions)", chart_table=table)
 
 
-def claim_pug(table) -> ClaimResult:
-    """Claim 6 from PUG-ImageNet top-1 per model over all factors (model, value, ci_low, ci_high, n)."""
+def claim_pug(table, differences: dict | None = None) -> ClaimResult:
+    """Claim 6 from PUG-ImageNet top-1 per model over all factors (model, value, ci_low, ci_high, n);
+    `differences`: ConvNeXt − ViT per paradigm, paired over the renders."""
     found = estimates_from(table)
-    return _result("pug", _paradigm_parts(found, ("higher", "higher"), "PUG-ImageNet top-1"),
+    return _result("pug", _paradigm_parts(found, ("higher", "higher"), "PUG-ImageNet top-1", differences),
                    table if table is not None and len(table) else _empty_numbers(), "top-1 on PUG-ImageNet (all factors)")
 
 
 def claim_transfer(table, *, margin: float = TRANSFER_MARGIN) -> ClaimResult:
     """Claim 7 from linear-probe accuracy per model, averaged over the datasets all four were probed on.
-    'Nearly as well': supervised ConvNeXt + `margin` is above the CLIP pair's mean (intervals apart)."""
+    'Nearly as well': supervised ConvNeXt + `margin` above the CLIP pair's mean. The store keeps each
+    probe's accuracy and interval, not its per-image results, so both parts are unpaired differences of
+    the estimates (`difference_from_intervals`)."""
     found = estimates_from(table)
     _, clip = _pairs(found)
     convnext = found.get("convnext_sup")
+    shifted = convnext.shifted(margin, f"convnext_sup + {margin:.0%}") if convnext else None
     parts = [_part("supervised ConvNeXt above supervised ViT", convnext, found.get("vit_sup"), "higher",
                    ("convnext_sup", "vit_sup"), found),
              _part(f"supervised ConvNeXt within {margin:.0%} of the CLIP pair (ConvNeXt + {margin:.0%} above CLIP)",
-                   convnext.shifted(margin, f"convnext_sup + {margin:.0%}") if convnext else None, clip, "higher",
-                   ("convnext_sup", *CLIP), found)]
+                   shifted, clip, "higher", ("convnext_sup", *CLIP), found,
+                   b_members=tuple(found.get(m) for m in CLIP))]
     return _result("transfer", parts, table if table is not None and len(table) else _empty_numbers(),
                    "linear-probe test top-1 (mean over the datasets probed for all four)")
 
 
-def claim_invariance(table) -> ClaimResult:
-    """Claim 8 from mean top-1 per model and transform kind (model, kind, value, ci_low, ci_high, n)."""
+def claim_invariance(table, differences: dict | None = None) -> ClaimResult:
+    """Claim 8 from mean top-1 per model and transform kind (model, kind, value, ci_low, ci_high, n);
+    `differences["<kind>:<a>-<b>"]`: a − b of the mean over the kind's settings, paired over the images
+    both variant runs share (each setting resampled on its own)."""
     import pandas as pd
 
+    differences = differences or {}
     parts = []
     for kind in ("scale", "shift", "resolution"):
         frame = table[table["kind"] == kind] if table is not None and len(table) else pd.DataFrame()
         found = estimates_from(frame) if len(frame) else {}
         parts += [_part(f"{kind}: supervised ConvNeXt above supervised ViT", found.get("convnext_sup"),
-                        found.get("vit_sup"), "higher", SUPERVISED, found),
+                        found.get("vit_sup"), "higher", SUPERVISED, found,
+                        differences.get(f"{kind}:convnext_sup-vit_sup")),
                   _part(f"{kind}: CLIP ViT above CLIP ConvNeXt", found.get("vit_clip"), found.get("convnext_clip"),
-                        "higher", CLIP, found)]
+                        "higher", CLIP, found, differences.get(f"{kind}:vit_clip-convnext_clip"))]
     numbers = table if table is not None and len(table) else _empty_numbers()
     return _result("invariance", parts, numbers, "mean top-1 over each transform's settings", chart_table=table)
 

@@ -2,16 +2,19 @@
 
 `collect_evidence` picks each claim's runs (our runs under the paper protocol first; for cue-conflict
 the authors' released decisions where we have not run a model) and computes the numbers with their
-95% intervals through `core.analysis.tables` and `core.metrics`; `assess` hands them to the verdict
-rules of `core.analysis.claims`.
+95% intervals through `core.analysis.tables` and `core.metrics`, and each claim part's difference,
+paired over the images both sides share, through `core.analysis.differences`; `assess` hands them to
+the verdict rules of `core.analysis.claims`.
 """
 
 from __future__ import annotations
 
-import numpy as np
-
 from core.analysis.claims import (PAPER_MODELS, ClaimResult, claim_calibration, claim_invariance, claim_mistakes,
-                                  claim_pug, claim_robustness, claim_shape_bias, claim_texture, claim_transfer)
+                                  claim_pug, claim_robustness, claim_shape_bias, claim_texture, claim_transfer,
+                                  robustness_sets)
+
+from core.analysis.differences import (CLIP, N_RESAMPLES, SUPERVISED, accuracy_differences, counts_from_cells,
+                                       outcome_cells, shape_bias_differences, split_cells, val_differences)
 
 __all__ = ["collect_evidence", "assess"]
 
@@ -35,10 +38,12 @@ def _predictions(store, run_ids, columns: tuple[str, ...]):
                        "AND error IS NULL", list(run_ids))
 
 
-def collect_evidence(store=None, *, n_resamples: int = 300) -> dict:
+def collect_evidence(store=None, *, n_resamples: int = 300, n_differences: int = N_RESAMPLES) -> dict:
     """Tidy evidence frames per claim from the results store, through core.analysis.tables and core.metrics.
 
-    Returns {claim key: (frames..., runs used)} in the shape `assess` takes. Only the paper's four model
+    Returns {claim key: (frames..., runs used, differences)} in the shape `assess` takes; `n_resamples`
+    bootstrap replicates for the per-model intervals, `n_differences` for the differences (and for the
+    val numbers, which come from the same replicates). Only the paper's four model
     keys count; our runs under the `paper` protocol first; for cue-conflict, a model we have not run
     falls back to the authors' released decisions (labelled as such).
     """
@@ -46,8 +51,7 @@ def collect_evidence(store=None, *, n_resamples: int = 300) -> dict:
 
     from core.analysis.tables import (SHIFTED, accuracy_with_interval, condition_accuracy_table, file_names,
                                robustness_table, shape_bias_table)
-    from core.metrics import (bootstrap_interval, ece_bootstrap_interval, error_ratio_intervals,
-                              expected_calibration_error)
+    from core.data.imagenet_x import imagenet_x_annotations
     from core.models.preprocess import parse_variant
     from core.store import ResultsStore
 
@@ -58,54 +62,55 @@ def collect_evidence(store=None, *, n_resamples: int = 300) -> dict:
         return evidence
     runs = runs[runs["status"] == "done"] if "status" in runs else runs
 
-    # ImageNet val: claims 1-3
+    # ImageNet val: claims 1-3, every model's numbers and every difference from one set of replicates
     val = _latest(runs, "imagenet-val")
     rows = _predictions(store, tuple(val["run_id"]), ("image_id", "pred", "conf", "correct"))
-    ratio_frames, ece_rows, gap_rows = [], [], []
+    by_model = {}
     for run in val.itertuples():
         mine = rows[rows["run_id"] == run.run_id]
-        if mine.empty:
-            continue
-        try:
-            ratios = error_ratio_intervals(list(file_names(mine["image_id"])), mine["pred"].to_numpy(),
-                                           n_resamples=n_resamples)
-            ratio_frames.append(ratios.assign(model=run.model, source="ours", run_id=run.run_id))
-        except ValueError:
-            pass  # not the official val file names: ImageNet-X cannot annotate them
-        confidence = mine["conf"].to_numpy(dtype=np.float64)
-        correct = mine["correct"].to_numpy(dtype=bool)
-        ece = expected_calibration_error(confidence, correct, n_bins=15)
-        low, high = ece_bootstrap_interval(confidence, correct, n_bins=15, n_resamples=n_resamples)
-        ece_rows.append({"model": run.model, "value": ece, "ci_low": min(low, ece), "ci_high": max(high, ece),
-                         "n": len(confidence), "source": "ours", "run_id": run.run_id})
-        difference = confidence - correct
-        gap = float(difference.mean())
-        low, high = bootstrap_interval(lambda i: float(difference[i].mean()), len(difference),
-                                       n_resamples=n_resamples)
-        gap_rows.append({"model": run.model, "value": gap, "ci_low": min(low, gap), "ci_high": max(high, gap),
-                         "n": len(difference), "source": "ours"})
-    ratios = pd.concat(ratio_frames, ignore_index=True) if ratio_frames else None
-    evidence["mistakes"] = {"ratios": ratios, "runs": val}
-    evidence["texture"] = {"ratios": ratios, "runs": val}
-    evidence["calibration"] = {"ece": pd.DataFrame(ece_rows) if ece_rows else None,
-                               "gap": pd.DataFrame(gap_rows) if gap_rows else None, "runs": val}
+        if len(mine):
+            by_model[run.model] = mine.assign(file_name=file_names(mine["image_id"]))
+    found = val_differences(by_model, imagenet_x_annotations(), n_resamples=n_differences) if by_model else {}
+    run_ids = dict(zip(val["model"], val["run_id"]))
+
+    def tagged(frame):
+        if frame is None or len(frame) == 0:
+            return None
+        return frame.assign(source="ours", run_id=frame["model"].map(run_ids))
+
+    ratios = tagged(found.get("ratios"))
+    evidence["mistakes"] = {"ratios": ratios, "runs": val, "differences": found.get("mistakes", {})}
+    evidence["texture"] = {"ratios": ratios, "runs": val, "differences": found.get("texture", {})}
+    evidence["calibration"] = {"ece": tagged(found.get("ece")), "gap": tagged(found.get("gap")), "runs": val,
+                               "differences": found.get("calibration", {})}
 
     # robustness: claim 4
     robust_runs = pd.concat([_latest(runs, b) for b in ("imagenet-val", *SHIFTED)], ignore_index=True)
-    robust_ids = tuple(robust_runs["run_id"])
-    robust_counts = store.accuracy_counts(robust_ids, by_condition=True) if robust_ids else None
-    real_counts = store.accuracy_counts(robust_ids, real=True) if robust_ids else None
-    evidence["robustness"] = {"table": robustness_table(robust_runs, robust_counts, real_counts,
-                                                        n_resamples=n_resamples)
-                              if robust_counts is not None and len(robust_counts) else None,
-                              "shifted": SHIFTED, "runs": robust_runs}
+    # one scan for every set's outcome cells (per image, which models have it and got it right): the
+    # per-model counts of the table and the paired differences both come from it
+    triples = [(run.run_id, run.benchmark, PAPER_MODELS.index(run.model)) for run in robust_runs.itertuples()]
+    real_triples = [(run_id, "imagenet-real", k) for run_id, name, k in triples if name == "imagenet-val"]
+    cells = outcome_cells(store, triples, len(PAPER_MODELS), by_condition=True)
+    real_cells = outcome_cells(store, real_triples, len(PAPER_MODELS), real=True)
+    robust_counts = counts_from_cells(cells, triples)
+    real_counts = counts_from_cells(real_cells, real_triples)
+    robust_table = robustness_table(robust_runs, robust_counts, real_counts, n_resamples=n_resamples) \
+        if len(robust_counts) else None
+    present = robustness_sets(robust_table, SHIFTED)
+    cell_sets = split_cells(cells, [b for b in present if b != "imagenet-real"])
+    if "imagenet-real" in present:
+        cell_sets.append(("imagenet-real", real_cells))
+    robust_differences = accuracy_differences(cell_sets, PAPER_MODELS, [("supervised-clip", SUPERVISED, CLIP)],
+                                              n_resamples=n_differences) if cell_sets else {}
+    evidence["robustness"] = {"table": robust_table, "shifted": SHIFTED, "runs": robust_runs,
+                              "differences": robust_differences}
 
     # cue-conflict: claim 5 (ours first, else the authors' release, per model)
     ours = _latest(runs, "cue-conflict")
     authors = _latest(runs, "cue-conflict", source="authors")
     cue = pd.concat([ours, authors[~authors["model"].isin(ours["model"])]], ignore_index=True)
     decisions = _predictions(store, tuple(cue["run_id"]), ("image_id", "shape", "texture", "decision16"))
-    shape = None
+    shape, shape_differences = None, {}
     if len(decisions):
         decisions = decisions.merge(cue[["run_id", "model", "source"]], on="run_id")
         decisions = decisions.assign(maker=decisions["model"])
@@ -113,12 +118,14 @@ def collect_evidence(store=None, *, n_resamples: int = 300) -> dict:
             columns={"maker": "model", "shape_bias": "value"})
         shape["n"] = shape["decisions"]
         shape = shape.merge(cue[["model", "source", "run_id"]], on="model")
-    evidence["shape_bias"] = {"table": shape, "runs": cue}
+        shape_differences = shape_bias_differences(
+            {model: group for model, group in decisions.groupby("model", sort=False)}, n_resamples=n_differences)
+    evidence["shape_bias"] = {"table": shape, "runs": cue, "differences": shape_differences}
 
     # PUG: claim 6
     pug = _latest(runs, "pug-imagenet")
     pug_rows = _predictions(store, tuple(pug["run_id"]), ("condition", "correct"))
-    pug_numbers, pug_chart = None, None
+    pug_numbers, pug_chart, pug_differences = None, None, {}
     if len(pug_rows):
         pug_rows = pug_rows.merge(pug[["run_id", "model"]], on="run_id")
         pug_numbers = pd.DataFrame([{"model": model, **accuracy_with_interval(group["correct"].astype(float),
@@ -128,7 +135,11 @@ def collect_evidence(store=None, *, n_resamples: int = 300) -> dict:
         pug_counts = store.accuracy_counts(tuple(pug["run_id"]), by_condition=True)
         pug_chart = condition_accuracy_table(pug_counts, dict(zip(pug["run_id"], pug["model"])),
                                              n_resamples=n_resamples).rename(columns={"label": "model"})
-    evidence["pug"] = {"table": pug_numbers, "chart": pug_chart, "runs": pug}
+        cells = outcome_cells(store, [(run.run_id, "pug-imagenet", PAPER_MODELS.index(run.model))
+                                      for run in pug.itertuples()], len(PAPER_MODELS))
+        pug_differences = accuracy_differences([("pug-imagenet", cells)], PAPER_MODELS, _PARADIGMS,
+                                               n_resamples=n_differences)
+    evidence["pug"] = {"table": pug_numbers, "chart": pug_chart, "runs": pug, "differences": pug_differences}
 
     # linear probes: claim 7
     probes = store.probes() if "probes" in _tables(store) else pd.DataFrame()
@@ -152,7 +163,7 @@ def collect_evidence(store=None, *, n_resamples: int = 300) -> dict:
     variant_runs = runs[(runs["benchmark"] == "imagenet-val") & (runs["variant"] != "") & (runs["source"] == "ours")
                         & runs["model"].isin(PAPER_MODELS)].drop_duplicates(["model", "variant", "protocol"],
                                                                            keep="last")
-    invariance = None
+    invariance, invariance_differences = None, {}
     if len(variant_runs):
         variant_rows = _predictions(store, tuple(variant_runs["run_id"]), ("correct",))
         records = []
@@ -168,8 +179,36 @@ def collect_evidence(store=None, *, n_resamples: int = 300) -> dict:
             invariance = per_setting.groupby(["model", "kind"], sort=False).agg(
                 value=("accuracy", "mean"), ci_low=("ci_low", "mean"), ci_high=("ci_high", "mean"),
                 n=("n", "sum"), settings=("setting", "count")).reset_index().assign(source="ours")
-    evidence["invariance"] = {"table": invariance, "runs": variant_runs}
+            invariance_differences = _invariance_differences(store, variant_runs, parse_variant, n_differences)
+    evidence["invariance"] = {"table": invariance, "runs": variant_runs, "differences": invariance_differences}
     return evidence
+
+
+_PARADIGMS = [("convnext_sup-vit_sup", ("convnext_sup",), ("vit_sup",)),
+              ("convnext_clip-vit_clip", ("convnext_clip",), ("vit_clip",))]
+
+
+def _invariance_differences(store, variant_runs, parse_variant, n_resamples: int) -> dict:
+    """Claim 8's differences per transform kind: a − b of the mean top-1 over the kind's settings, each
+    setting (a variant run per model on the same images) resampled on its own."""
+    found = {}
+    # one run per model and setting (the paper protocol's where there are both): one bit per model
+    preferred = variant_runs.assign(_paper=variant_runs["protocol"] == "paper").sort_values("_paper", kind="stable")
+    variant_runs = preferred.drop_duplicates(["model", "variant"], keep="last")
+    triples = []
+    for run in variant_runs.itertuples():
+        parsed = parse_variant(run.variant)
+        if parsed:
+            triples.append((run.run_id, f"{parsed[0]}|{run.variant}", PAPER_MODELS.index(run.model)))
+    if not triples:
+        return found
+    kinds = ("scale", "shift", "resolution")
+    for kind, cells in split_cells(outcome_cells(store, triples, len(PAPER_MODELS)), kinds):
+        comparisons = [(f"{kind}:convnext_sup-vit_sup", ("convnext_sup",), ("vit_sup",)),
+                       (f"{kind}:vit_clip-convnext_clip", ("vit_clip",), ("convnext_clip",))]
+        found.update(accuracy_differences([(f"invariance-{kind}", cells)], PAPER_MODELS, comparisons,
+                                          n_resamples=n_resamples))
+    return found
 
 
 def _tables(store) -> set[str]:
@@ -180,11 +219,14 @@ def _tables(store) -> set[str]:
 def assess(evidence: dict) -> list[ClaimResult]:
     """Every claim's result from `collect_evidence`'s frames (missing frames give 'not measured')."""
     get = lambda key, name: (evidence.get(key) or {}).get(name)  # noqa: E731
-    results = [claim_mistakes(get("mistakes", "ratios")), claim_texture(get("texture", "ratios")),
-               claim_calibration(get("calibration", "ece"), get("calibration", "gap")),
-               claim_robustness(get("robustness", "table"), get("robustness", "shifted") or ()),
-               claim_shape_bias(get("shape_bias", "table")), claim_pug(get("pug", "table")),
-               claim_transfer(get("transfer", "table")), claim_invariance(get("invariance", "table"))]
+    diffs = lambda key: get(key, "differences") or {}  # noqa: E731
+    results = [claim_mistakes(get("mistakes", "ratios"), diffs("mistakes")),
+               claim_texture(get("texture", "ratios"), diffs("texture")),
+               claim_calibration(get("calibration", "ece"), get("calibration", "gap"), diffs("calibration")),
+               claim_robustness(get("robustness", "table"), get("robustness", "shifted") or (), diffs("robustness")),
+               claim_shape_bias(get("shape_bias", "table"), diffs("shape_bias")),
+               claim_pug(get("pug", "table"), diffs("pug")), claim_transfer(get("transfer", "table")),
+               claim_invariance(get("invariance", "table"), diffs("invariance"))]
     for result in results:
         result.runs = get(result.claim.key, "runs")
         if result.claim.key == "pug":

@@ -3,9 +3,17 @@ the paper's, the runs that fed each claim, and each claim's evidence chart."""
 
 from __future__ import annotations
 
-from core.analysis.claims import PAPER_MODELS, ClaimResult
+import math
 
-__all__ = ["paper_reference", "SOURCE_LABELS", "model_labels", "numbers_table", "runs_table", "evidence_chart"]
+from core.analysis.claims import PAPER_MODELS, ClaimResult, Part
+from core.metrics.paired import COMBINATION_RULE
+
+__all__ = ["paper_reference", "SOURCE_LABELS", "model_labels", "numbers_table", "runs_table", "evidence_chart",
+           "part_line", "difference_line", "claim_rule", "VERDICT_RULE"]
+
+VERDICT_RULE = ("Each part is decided on the difference it states, with its 95% bootstrap interval, paired over "
+                "the same images wherever both sides were measured on them. " + COMBINATION_RULE)
+"""The verdict rule in words, for the Findings page, the HTML report and the deck."""
 
 
 def paper_reference(claim_key: str):
@@ -52,6 +60,43 @@ def model_labels() -> dict[str, str]:
 
     specs, _ = registry()
     return {spec.name: spec.display for spec in specs}
+
+
+def _side_name(estimate, labels: dict[str, str]) -> str:
+    return labels.get(estimate.label, estimate.label) if estimate is not None else "?"
+
+
+def difference_line(part: Part, labels: dict[str, str] | None = None) -> str:
+    """"A − B = +0.041 [+0.006, +0.074], paired over 1,200 images" for a part's difference ('' without one);
+    where Holm's correction is what keeps a part from *contradicted*, its adjusted p-value too."""
+    diff = part.difference
+    if diff is None or math.isnan(diff.value) or math.isnan(diff.ci_low):
+        return ""
+    labels = labels if labels is not None else model_labels()
+    a_name, b_name = part.sides or (_side_name(part.a, labels), _side_name(part.b, labels))
+    line = f"{a_name} − {b_name} = {diff.value:+.3f} [{diff.ci_low:+.3f}, {diff.ci_high:+.3f}], {diff.method}"
+    if part.verdict == "inconclusive" and (diff.ci_low > 0 or diff.ci_high < 0):
+        line += f" (Holm-adjusted p = {part.adjusted_p:.2f} over the claim's parts)"
+    return line
+
+
+def claim_rule(result: ClaimResult) -> str:
+    """How this claim's parts were combined, in one sentence for its card."""
+    n = len(result.parts)
+    if n == 1:
+        return "Decided on the difference's 95% interval (contradicted also needs p < 0.05)."
+    return (f"Each part on its difference's 95% interval; reproduced only if all {n} parts are, contradicted if one "
+            f"is at a Holm-adjusted p < 0.05 over the {n}.")
+
+
+def part_line(part: Part, labels: dict[str, str] | None = None) -> str:
+    """A part in one line: what it states, the two values with their 95% intervals, and the difference."""
+    line = part.text
+    if part.a is not None and part.b is not None:
+        line += (f" ({part.a.value:.3f} [{part.a.ci_low:.3f}, {part.a.ci_high:.3f}] vs {part.b.value:.3f} "
+                 f"[{part.b.ci_low:.3f}, {part.b.ci_high:.3f}])")
+    difference = difference_line(part, labels)
+    return line + (f": {difference}" if difference else "")
 
 
 def _ordered(frame, column: str = "model"):

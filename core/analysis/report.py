@@ -103,21 +103,19 @@ def _provenance_html(rows: list[dict]) -> str:
             + pd.DataFrame(rows).to_html(index=False, border=0, classes="provenance") + "</details>")
 
 
-def _parts_html(result) -> str:
-    items = []
-    for part in result.parts:
-        numbers = ""
-        if part.a is not None and part.b is not None:
-            numbers = (f" ({part.a.value:.3f} [{part.a.ci_low:.3f}, {part.a.ci_high:.3f}] vs {part.b.value:.3f} "
-                       f"[{part.b.ci_low:.3f}, {part.b.ci_high:.3f}])")
-        items.append(f"<li><b style='color:{_VERDICT_COLOURS[part.verdict]}'>{part.verdict}</b>: "
-                     f"{html.escape(part.text + numbers)}</li>")
-    return "<ul>" + "".join(items) + "</ul>"
+def _parts_html(result, labels: dict[str, str]) -> str:
+    """Each part: its verdict, the two values with their intervals, and the difference it was decided on."""
+    from core.analysis.findings import claim_rule, part_line
+
+    items = [f"<li><b style='color:{_VERDICT_COLOURS[part.verdict]}'>{part.verdict}</b>: "
+             f"{html.escape(part_line(part, labels))}</li>" for part in result.parts]
+    return ("<ul class='parts'>" + "".join(items) + "</ul>"
+            + f"<p class='muted'>{html.escape(claim_rule(result))}</p>")
 
 
 def html_report(results, pins, *, title: str = TITLE) -> str:
     """The report as one HTML string: claim cards with verdicts, pinned charts, tables, notes, provenance."""
-    from core.analysis.findings import evidence_chart, model_labels, numbers_table, runs_table
+    from core.analysis.findings import VERDICT_RULE, evidence_chart, model_labels, numbers_table, runs_table
     from core.paper import TAGS
 
     labels = model_labels()
@@ -135,7 +133,7 @@ def html_report(results, pins, *, title: str = TITLE) -> str:
             f"<span class='verdict' style='background:{_VERDICT_COLOURS[result.verdict]}'>{result.verdict}</span></h2>"
             f"<p>{html.escape(result.claim.sentence)}</p>{figure}"
             f"<p class='muted'>Measure: {html.escape(result.measure)}. {html.escape(result.note)}</p>"
-            f"{_table_html(numbers_table(result, labels))}{_parts_html(result)}"
+            f"{_table_html(numbers_table(result, labels))}{_parts_html(result, labels)}"
             + (f"<p class='todo'>To complete it, run: <code>{html.escape(result.command)}</code></p>"
                if result.verdict == "not measured" and chart is not None else "")
             + _provenance_html(_provenance_rows(runs_table(result))) + "</section>")
@@ -170,9 +168,8 @@ figure.chart {{margin: 0.5rem 0;}} figure.chart svg {{max-width: 100%; height: a
 </style></head><body>
 <h1>{html.escape(title)}</h1>
 <p class="muted">Generated {_today()} by Beyond Accuracy Explorer from the results store. Reproduces and extends
-Vishniakov, Shen &amp; Liu, ICML 2024 (arXiv:2311.09215). Verdicts: reproduced (same direction, 95% intervals apart),
-contradicted (opposite direction, intervals apart), inconclusive (intervals overlap), not measured yet. Paper values
-are references, not measurements: {tags}.</p>
+Vishniakov, Shen &amp; Liu, ICML 2024 (arXiv:2311.09215). Verdicts: reproduced, contradicted, inconclusive or not
+measured yet. {html.escape(VERDICT_RULE)} Paper values are references, not measurements: {tags}.</p>
 <table class="summary"><tr><th>claim</th><th>verdict</th></tr>{summary}</table>
 {''.join(sections)}
 <h1>Pinned charts</h1>
@@ -187,7 +184,8 @@ def pptx_report(results, pins, *, title: str = TITLE) -> bytes:
     from pptx.dml.color import RGBColor
     from pptx.util import Inches, Pt
 
-    from core.analysis.findings import evidence_chart, model_labels, numbers_table, runs_table
+    from core.analysis.findings import (VERDICT_RULE, difference_line, evidence_chart, model_labels, numbers_table,
+                                        runs_table)
 
     labels = model_labels()
     deck = Presentation()
@@ -226,7 +224,7 @@ def pptx_report(results, pins, *, title: str = TITLE) -> bytes:
               ("Verdicts from our results store: " + " · ".join(f"{v}: {n}" for v, n in counts.items()), "#444444",
                False),
               ("Reproduces Vishniakov, Shen & Liu, ICML 2024 (arXiv:2311.09215); paper values are references.",
-               "#666666", False)], size=18)
+               "#666666", False), (VERDICT_RULE, "#666666", False)], size=14)
 
     def footer(slide, rows):
         text = "Provenance: " + ("; ".join(f"{r['model']} {r['source']} run {r['run'][:12]} · {r['benchmark']} · "
@@ -254,10 +252,14 @@ def pptx_report(results, pins, *, title: str = TITLE) -> bytes:
                           False))
         for part in result.parts[:6]:
             lines.append((f"{part.verdict}: {part.text}", _VERDICT_COLOURS[part.verdict], False))
+            difference = difference_line(part, labels)
+            if difference:
+                lines.append((f"    {difference}", "#444444", False))
         if result.verdict == "not measured":
             lines.append((f"To measure: {result.command}", "#444444", False))
         text_box(slide, Inches(8.2) if chart is not None else Inches(0.6), Inches(1.4),
-                 Inches(4.8) if chart is not None else Inches(12), Inches(5.3), lines, size=12)
+                 Inches(4.8) if chart is not None else Inches(12), Inches(5.3), lines,
+                 size=12 if len(lines) <= 14 else 10)
         footer(slide, _provenance_rows(runs_table(result)))
 
     for pin in pins.to_dict("records") if pins is not None else []:
@@ -279,7 +281,8 @@ def zip_report(results, pins) -> bytes:
     """PNG, SVG and CSV for every chart and table (claim numbers, the runs behind them, pinned tables)."""
     import pandas as pd
 
-    from core.analysis.findings import evidence_chart, model_labels, numbers_table, runs_table
+    from core.analysis.findings import (VERDICT_RULE, difference_line, evidence_chart, model_labels, numbers_table,
+                                        runs_table)
 
     labels = model_labels()
     buffer = io.BytesIO()

@@ -30,8 +30,7 @@ def _table(path: str):
 
 class ImageNetHard(Adapter):
     expected_layout = "the dataset's parquet files (data/validation-*.parquet)"
-    obtain = ("On a machine with internet: huggingface-cli download taesiri/imagenet-hard --repo-type dataset "
-              "--local-dir PATH")
+    obtain = "Run: python -m core download imagenet-hard"
 
     def validate(self, root: Path) -> list[Problem]:
         problems = missing_root(root, self.expected_layout, self.obtain)

@@ -14,7 +14,13 @@ from core.imagenet import class_names, wnids
 __all__ = ["ImageNetVal", "WnidFolders", "ImageNetV2", "ImageNetC", "ImageFolder", "CORRUPTIONS",
            "imagenet_x_file"]
 
-_VAL_FILE = re.compile(r"ILSVRC2012_val_(\d{8})\.JPEG$")
+_VAL_FILE = re.compile(r"ILSVRC2012_val_(\d{8})(?:_n\d{8})?\.JPEG$")
+"""Official val names, also as the gated Hugging Face `imagenet-1k` writes them (`…_00000001_n01751748.JPEG`)."""
+
+
+def _canonical(name: str) -> str:
+    """`ILSVRC2012_val_00000001_n01751748.JPEG` → `ILSVRC2012_val_00000001.JPEG` (the name ImageNet-X annotates)."""
+    return f"ILSVRC2012_val_{_VAL_FILE.search(name)[1]}.JPEG"
 CORRUPTIONS = ("gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur", "motion_blur",
                "zoom_blur", "snow", "frost", "fog", "brightness", "contrast", "elastic_transform", "pixelate",
                "jpeg_compression")
@@ -100,8 +106,10 @@ class ImageNetVal(Adapter):
     Labels of flat files and the ImageNet-ReaL labels (`Item.labels`) come from the imagenet-x package.
     """
 
-    expected_layout = "the 50,000 ILSVRC2012_val_*.JPEG files, flat or in 1000 WordNet-id class folders"
-    obtain = "Download ILSVRC2012_img_val.tar from image-net.org (account needed) and extract it."
+    expected_layout = ("the 50,000 ILSVRC2012_val_*.JPEG files, flat (also as Hugging Face imagenet-1k names them) "
+                       "or in 1000 WordNet-id class folders")
+    obtain = ("Download ILSVRC2012_img_val.tar from image-net.org (account needed) and extract it; "
+              "python -m core download imagenet-val explains the layouts that work.")
 
     def validate(self, root: Path) -> list[Problem]:
         problems = missing_root(root, self.expected_layout, self.obtain)
@@ -110,7 +118,7 @@ class ImageNetVal(Adapter):
         flat = [path for path in list_images(root) if _VAL_FILE.search(path.name)]
         if flat:
             labels = _val_labels()
-            unknown = [path.name for path in flat if path.name not in labels]
+            unknown = [path.name for path in flat if _canonical(path.name) not in labels]
             if unknown:
                 problems.append(Problem(str(root), "ILSVRC2012 validation file names", f"unknown names such as {unknown[0]}",
                                         "Use the official validation images."))
@@ -124,8 +132,8 @@ class ImageNetVal(Adapter):
         labels, real = _val_labels(), _real_labels()
         flat = [path for path in list_images(root) if _VAL_FILE.search(path.name)]
         if flat:
-            return [Item(path.name, str(path), labels[path.name], real[int(_VAL_FILE.search(path.name)[1]) - 1])
-                    for path in flat]
+            return [Item(_canonical(path.name), str(path), labels[_canonical(path.name)],
+                         real[int(_VAL_FILE.search(path.name)[1]) - 1]) for path in flat]
         items = []
         for item in WnidFolders(1000).items(root):
             match = _VAL_FILE.search(item.path)
@@ -138,8 +146,7 @@ class ImageNetV2(Adapter):
     """ImageNet-V2 (Recht et al., ICML 2019): folders named by class index `0`…`999`."""
 
     expected_layout = "1000 folders named 0 … 999 (class indices)"
-    obtain = ("Download imagenetv2-matched-frequency.tar.gz (ImageNet-V2 release on the Hugging Face hub, "
-              "vaishaal/ImageNetV2) and extract it.")
+    obtain = "Run: python -m core download imagenet-v2"
 
     def validate(self, root: Path) -> list[Problem]:
         problems = missing_root(root, self.expected_layout, self.obtain)
@@ -163,7 +170,7 @@ class ImageNetC(Adapter):
     """ImageNet-C (Hendrycks & Dietterich, ICLR 2019): `<corruption>/<severity 1-5>/<wnid>/`."""
 
     expected_layout = "corruption folders (gaussian_noise, …) with severity folders 1 … 5 of WordNet-id class folders"
-    obtain = "Download the ImageNet-C tar files from Zenodo (record 2235448) and extract them into one folder."
+    obtain = "Run: python -m core download imagenet-c (or imagenet-c/CORRUPTION for one corruption)"
 
     def validate(self, root: Path) -> list[Problem]:
         problems = missing_root(root, self.expected_layout, self.obtain)

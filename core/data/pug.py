@@ -18,12 +18,13 @@ PUG_FACTORS = ("Worlds", "Camera_Pitch", "Camera_Yaw", "Camera_Roll", "Object_Pi
                "Object_Scale", "Object_Texture", "Scene_Light")
 _MAPPING = "class_to_imagenet_idx.json"
 _MAPPING_SOURCE = ("Get class_to_imagenet_idx.json from the facebookresearch/PUG repository on GitHub "
-                   "(PUG_ImageNet folder) and put it in the dataset folder.")
+                   "(PUG_ImageNet folder) and put it in the dataset folder; python -m core download pug-imagenet "
+                   "does both.")
 
 
 class PugImageNet(Adapter):
     expected_layout = f"factor folders ({', '.join(PUG_FACTORS[:3])}, …) of class folders, plus {_MAPPING}"
-    obtain = "Download PUG_ImageNet.tar.gz (PUG release on the Hugging Face hub, facebook/PUG_ImageNet) and extract it."
+    obtain = "Run: python -m core download pug-imagenet"
 
     def _mapping(self, root: Path) -> dict[str, list[int]]:
         with open(root / _MAPPING) as handle:

@@ -75,5 +75,7 @@ def proportion_interval(successes: int, n_items: int, *, n_resamples: int = 1000
 
 
 def intervals_overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
-    """Whether two intervals overlap: a difference inside them is not distinguishable at that level."""
+    """Whether two intervals overlap. Overlap does not make the difference indistinguishable at that level
+    (two 95% intervals can overlap while the difference's own 95% interval excludes 0: Schenker &
+    Gentleman 2001); to decide a difference, use its interval (`core.metrics.paired.difference`)."""
     return a[0] <= b[1] and b[0] <= a[1]

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from core.config import PROJECT_ROOT, cache_dir, refuse_in_view_mode
 
-__all__ = ["Job", "launch", "launch_evaluation", "launch_probe", "jobs", "cancel", "log_tail"]
+__all__ = ["Job", "launch", "launch_evaluation", "launch_probe", "launch_study", "launch_quickstart", "jobs", "cancel",
+           "log_tail"]
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,21 @@ def launch_probe(models: list[str], data: str, *, protocol: str = "paper", vtab1
     """`python -m core probe …` in the background."""
     arguments = ["probe", "--models", ",".join(models), "--data", str(data), "--protocol", protocol, "--seed", str(seed)]
     return launch(arguments + (["--vtab1k"] if vtab1k else []), Path(data).name or "probe")
+
+
+def launch_study(models: list[str] | None = None, data_root: str | None = None) -> Job:
+    """`python -m core study …` in the background: every runnable missing run of the plan."""
+    arguments = ["study", "--no-timing"]
+    if models:
+        arguments += ["--models", ",".join(models)]
+    if data_root:
+        arguments += ["--data-root", str(data_root)]
+    return launch(arguments, "plan")
+
+
+def launch_quickstart() -> Job:
+    """`python -m core quickstart` in the background: cue-conflict, the decisions, the offline model on it."""
+    return launch(["quickstart"], "first-results")
 
 
 def jobs() -> list[Job]:

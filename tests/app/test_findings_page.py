@@ -54,6 +54,9 @@ def test_findings_page_gives_claim_5_a_verdict_and_says_what_to_run_for_the_rest
     assert set(numbers.index) == {"vit_sup", "convnext_sup", "vit_clip", "convnext_clip"}
     assert set(numbers["source"]) == {"authors"}  # effnet_lite0 is not a paper model; the authors' release fills in
     assert any("authors' released decisions" in caption.value for caption in at.caption)
+    # each part shows the difference it was decided on (issue 18), and the card its combination rule
+    assert any("paired over 1,200 images" in markdown.value for markdown in at.markdown)
+    assert any("reproduced only if all 3 parts are" in caption.value for caption in at.caption)
 
 
 def test_pins_and_url_state_round_trip(monkeypatch, analysis_store, tmp_path):

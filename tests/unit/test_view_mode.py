@@ -49,7 +49,7 @@ def test_jobs_downloads_models_and_heads_refuse(tmp_path, monkeypatch):
     monkeypatch.setenv("BAE_VIEW_ONLY", "1")
     monkeypatch.setenv("BAE_MODELS_TOML", str(tmp_path / "models.toml"))
     _refused(lambda: jobs.launch_evaluation(["effnet_lite0"], "cue-conflict", str(tmp_path)), "jobs")
-    _refused(lambda: download._fetch("http://127.0.0.1:9/x", tmp_path / "x", print), "downloads")
+    _refused(lambda: download.download("cue-conflict", say=lambda _: None), "downloads")
     _refused(lambda: append_user_model(ModelSpec("m1", "timm", "resnet50.a1_in1k", family="convnet")), "models.toml")
     _refused(lambda: zero_shot._save_atomic(None, tmp_path / "head.pt"), "zero-shot heads")
     assert not (tmp_path / "models.toml").exists() and not (tmp_path / "x").exists()

@@ -214,3 +214,78 @@ def test_collect_evidence_reads_val_pug_and_shifted_runs_from_a_store(tmp_path):
     assert set(evidence["pug"]["chart"]["condition"]) == {"pose", "texture"}
     verdicts = {result.claim.number: result.verdict for result in assess(evidence)}
     assert verdicts[6] == "reproduced"  # ConvNeXt 0.7 vs ViT 0.3 on PUG, intervals apart
+
+
+def test_claim_5_on_the_authors_decisions_is_decided_on_the_paired_difference(tmp_path):
+    """Issue 18: a store holding only the authors' released cue-conflict decisions. The CLIP pair's two
+    separate intervals overlap (the old rule: inconclusive), but the paired difference over the 1,200
+    conflict images excludes 0: ViT-clip − ConvNeXt-clip ≈ +0.041 [0.006, 0.074], so claim 5 is reproduced."""
+    from core.analysis.claims import compare
+    from core.analysis.evidence import assess, collect_evidence
+    from core.analysis.findings import part_line
+    from core.run.decisions import import_author_decisions
+    from core.store import ResultsStore
+    from tests.conftest import SHARED_DATA
+
+    store = ResultsStore(tmp_path / "results.duckdb")
+    import_author_decisions(SHARED_DATA / "cue-conflict-paper-models", store=store, say=lambda _: None)
+    result = next(r for r in assess(collect_evidence(store)) if r.claim.number == 5)
+    clip = next(p for p in result.parts if p.text.startswith("CLIP:"))
+    assert compare(clip.a, clip.b, expect="lower") == "inconclusive"  # the separate intervals overlap
+    diff = clip.difference
+    assert diff.paired and diff.n == 1200
+    assert -diff.value == pytest.approx(0.041, abs=0.001)  # the part states ConvNeXt − ViT
+    assert -diff.ci_high == pytest.approx(0.006, abs=0.004) and -diff.ci_low == pytest.approx(0.074, abs=0.004)
+    assert clip.verdict == "reproduced"
+    assert [p.verdict for p in result.parts] == ["reproduced"] * 3 and result.verdict == "reproduced"
+    assert all(p.difference.paired for p in result.parts)
+    line = part_line(clip, {"convnext_clip": "ConvNeXt-clip", "vit_clip": "ViT-clip"})
+    assert "ConvNeXt-clip − ViT-clip = -0.041 [-0.07" in line and "paired over 1,200 images" in line
+
+
+def test_parts_without_per_image_data_use_the_unpaired_difference_and_say_so():
+    """Frames without differences (linear probes, or a caller with intervals only): the difference of the
+    estimates, unpaired; two intervals that overlap can still give a clear difference."""
+    from core.analysis.findings import part_line
+
+    overlapping = _frame({"vit_sup": 0.40, "convnext_sup": 0.35, "vit_clip": 0.45, "convnext_clip": 0.41},
+                         width=0.025)
+    result = claim_shape_bias(overlapping)
+    clip = result.parts[1]  # 0.41 ± 0.025 vs 0.45 ± 0.025 overlap; the difference −0.04 ± 0.035 excludes 0
+    assert clip.verdict == "reproduced" and not clip.difference.paired
+    assert "from the two estimates' intervals" in part_line(clip, {})
+
+
+def test_invariance_and_pug_differences_are_paired_from_the_store(tmp_path):
+    """Variant runs (two scale settings) and PUG runs of the four models on the same images: each part's
+    difference is the mean over settings of the per-setting top-1 difference, paired over the images."""
+    import numpy as np
+
+    from core.analysis.evidence import assess, collect_evidence
+    from core.store import ResultsStore, RunInfo
+
+    store = ResultsStore(tmp_path / "results.duckdb")
+    rng = np.random.default_rng(2)
+    base = rng.random(200) < 0.6
+    truth = {}
+    for benchmark, variant in (("imagenet-val", "scale=1.5"), ("imagenet-val", "scale=2"), ("pug-imagenet", "")):
+        for k, model in enumerate(("vit_sup", "convnext_sup", "vit_clip", "convnext_clip")):
+            flip = rng.random(200) < 0.05 * (k + 1)  # correlated: each model flips a few of the shared outcomes
+            correct = base ^ flip
+            truth[(variant, model)] = correct.mean()
+            run_id = f"{benchmark}-{variant}-{model}"
+            store.start_run(RunInfo(run_id, model, benchmark, variant, "paper", 200, data_root="/synthetic"))
+            store.write_batch([{"run_id": run_id, "image_id": f"{i}.jpg", "label": 1, "labels": [], "pred": 1,
+                                "correct": bool(c), "condition": "pose" if benchmark == "pug-imagenet" else None}
+                               for i, c in enumerate(correct)])
+            store.finish_run(run_id, "done")
+    evidence = collect_evidence(store, n_differences=300)
+    scale = evidence["invariance"]["differences"]["scale:convnext_sup-vit_sup"]
+    expected = np.mean([truth[(v, "convnext_sup")] - truth[(v, "vit_sup")] for v in ("scale=1.5", "scale=2")])
+    assert scale.paired and scale.n == 400 and scale.value == pytest.approx(expected)
+    pug = evidence["pug"]["differences"]["convnext_clip-vit_clip"]
+    assert pug.paired and pug.value == pytest.approx(truth[("", "convnext_clip")] - truth[("", "vit_clip")])
+    results = {r.claim.key: r for r in assess(evidence)}
+    assert results["invariance"].parts[0].difference is scale
+    assert [p.difference is not None for p in results["invariance"].parts] == [True, True, False, False, False, False]
+    assert results["invariance"].verdict == "not measured"  # shift and resolution were not run

@@ -1,0 +1,226 @@
+"""Where each dataset with a public source comes from: one entry per dataset, as data.
+
+Every entry was checked against its publisher's own page (README, dataset card or record) on
+2026-11-30; `confirmed` says what was read there. Sizes are the publisher's listing; a checksum is
+kept only where the publisher publishes one (Zenodo's md5 of the ImageNet-C archives; the
+SHA-256 that the Hugging Face hub lists for each LFS file, read at download time). Without one,
+a download is verified by its expected file and class counts.
+
+`BAE_DATA_MIRROR=URL` replaces the scheme and host of every URL here (mirrors, proxies, tests).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Literal
+from urllib.parse import urlsplit
+
+__all__ = ["Remote", "HubFiles", "Source", "SOURCES", "IMAGENET_C_FAMILIES", "IMAGENET_VAL_HELP", "mirror_url",
+           "get_source"]
+
+
+@dataclass(frozen=True)
+class Remote:
+    """One file a publisher serves.
+
+    Attributes:
+        url: the publisher's own URL.
+        name: local file name.
+        size: bytes, from the publisher's listing (0 where none is listed; the server's length is used).
+        md5, sha256: the publisher's checksum, where one is published.
+        unpack: `tar` (also .tar.gz), `zip`, or `none` (kept as it is, e.g. parquet and CSV files).
+        target: where a `none` file goes, relative to the dataset folder.
+    """
+
+    url: str
+    name: str
+    size: int = 0
+    md5: str = ""
+    sha256: str = ""
+    unpack: Literal["tar", "zip", "none"] = "tar"
+    target: str = ""
+
+
+@dataclass(frozen=True)
+class HubFiles:
+    """Files of a Hugging Face dataset repository, listed (with their LFS SHA-256) at download time."""
+
+    repo: str
+    revision: str = "main"
+    folder: str = ""
+    suffix: str = ""
+    unpack: Literal["tar", "zip", "none"] = "none"
+    endpoint: str = "https://huggingface.co"
+
+
+@dataclass(frozen=True)
+class Source:
+    """One dataset download.
+
+    Attributes:
+        name: the `download` name (the benchmark key where there is one).
+        folder: destination under the data folder (`BAE_DATA_DIR`, default cache/data).
+        benchmark: the registry key whose adapter validates the result ("" for decision files).
+        remotes: fixed files; `hub`: files listed from a Hugging Face repository.
+        inner: the folder inside the archive that holds the layout the adapter reads ("" = the top).
+        images: the publisher's image (or row) count; `classes`: class folders, 0 where not checked.
+        exact: whether `images` must match exactly (else it is a minimum).
+        size_text: the publisher's size, as shown.
+        licence, page, confirmed: the terms, the page read, and what it says.
+    """
+
+    name: str
+    folder: str
+    benchmark: str
+    label: str
+    remotes: tuple[Remote, ...] = ()
+    hub: HubFiles | None = None
+    inner: str = ""
+    images: int = 0
+    classes: int = 0
+    exact: bool = True
+    size_text: str = ""
+    licence: str = ""
+    page: str = ""
+    confirmed: str = ""
+    marker: str = ""
+    """A folder name that marks the dataset root inside the archive when `inner` is not known."""
+    members: tuple[str, ...] = field(default=())
+    """Top-level folders to extract (ImageNet-C: the corruptions asked for); empty: everything."""
+
+
+IMAGENET_C_FAMILIES: dict[str, tuple[str, int, str]] = {
+    # family: (corruptions in its archive, size in bytes (Zenodo listing, rounded), Zenodo md5)
+    "noise": ("gaussian_noise shot_noise impulse_noise", 21_000_000_000, "e80562d7f6c3f8834afb1ecf27252745"),
+    "blur": ("defocus_blur glass_blur motion_blur zoom_blur", 7_200_000_000, "2d8e81fdd8e07fef67b9334fa635e45c"),
+    "weather": ("snow frost fog brightness", 12_100_000_000, "33ffea4db4d93fe4a428c40a6ce0c25d"),
+    "digital": ("contrast elastic_transform pixelate jpeg_compression", 7_000_000_000,
+                "89157860d7b10d5797849337ca2e5c03"),
+}
+"""ImageNet-C is published as one tar per corruption family; each holds `<corruption>/<1-5>/<wnid>/`.
+The fifth archive, extra.tar (speckle_noise, spatter, gaussian_blur, saturate), is not part of the
+15-corruption score and is not downloaded."""
+
+_ZENODO = "https://zenodo.org/record/2235448/files/{family}.tar"
+_C_PAGE = "https://zenodo.org/record/2235448 (linked as the mirror from github.com/hendrycks/robustness README)"
+
+
+def _imagenet_c(corruptions: tuple[str, ...], name: str) -> Source:
+    families = [family for family, (members, _, _) in IMAGENET_C_FAMILIES.items()
+                if set(members.split()) & set(corruptions)]
+    remotes = tuple(Remote(_ZENODO.format(family=family), f"imagenet-c-{family}.tar", IMAGENET_C_FAMILIES[family][1],
+                           md5=IMAGENET_C_FAMILIES[family][2]) for family in families)
+    size = f"{sum(remote.size for remote in remotes) / 1e9:.0f} GB"
+    if name != "imagenet-c":
+        size += f" ({families[0]}.tar)"
+    return Source(name, "imagenet-c", "imagenet-c", "ImageNet-C" + ("" if name == "imagenet-c" else f" ({name[11:]})"),
+                  remotes=remotes, images=50_000 * 5 * len(corruptions), classes=1000, size_text=size,
+                  licence="see Zenodo record 2235448", page=_C_PAGE, members=corruptions,
+                  confirmed="README links Zenodo record 2235448 as the mirror; per-family tars noise, blur, weather, "
+                            "digital (+ extra); each corruption has severities 1-5 of 50,000 val images in WNID folders")
+
+
+_ALL_CORRUPTIONS = tuple(c for members, _, _ in IMAGENET_C_FAMILIES.values() for c in members.split())
+
+_ENTRIES = [
+    Source("cue-conflict", "cue-conflict", "cue-conflict", "Cue-conflict images",
+           (Remote("https://github.com/bethgelab/model-vs-human/releases/download/v0.1/cue-conflict.tar.gz",
+                   "cue-conflict.tar.gz"),),
+           inner="cue-conflict", images=1280, classes=16, size_text="about 130 MB extracted", licence="CC BY 4.0 (model-vs-human)",
+           page="https://github.com/bethgelab/model-vs-human (release v0.1)",
+           confirmed="release asset cue-conflict.tar.gz: 16 shape folders, 1,280 PNGs named <shape>N-<texture>M.png"),
+    Source("paper-decisions", "cue-conflict-paper-models", "", "The paper authors' cue-conflict decisions",
+           tuple(Remote("https://raw.githubusercontent.com/kirill-vish/Beyond-INet/HEAD/inference/modelvshuman/"
+                        f"raw-data/cue-conflict/cue-conflict_{name}_session-1.csv",
+                        f"cue-conflict_{name}_session-1.csv", unpack="none",
+                        target=f"cue-conflict_{name}_session-1.csv")
+                 for name in ("deit3-21k", "convnext-base-21k", "vit-clip", "convnext-clip")),
+           images=4, size_text="0.3 MB", licence="as published in kirill-vish/Beyond-INet",
+           page="https://github.com/kirill-vish/Beyond-INet (inference/modelvshuman/raw-data/cue-conflict)",
+           confirmed="one model-vs-human CSV per paper model (1,280 decisions each)"),
+    Source("human-decisions", "cue-conflict-human", "", "Human observers' cue-conflict decisions",
+           tuple(Remote("https://raw.githubusercontent.com/bethgelab/model-vs-human/HEAD/raw-data/cue-conflict/"
+                        f"cue-conflict_subject-{number:02d}_session_1.csv",
+                        f"cue-conflict_subject-{number:02d}_session_1.csv", unpack="none",
+                        target=f"cue-conflict_subject-{number:02d}_session_1.csv")
+                 for number in range(1, 11)),
+           images=10, size_text="1.2 MB", licence="MIT (model-vs-human)",
+           page="https://github.com/bethgelab/model-vs-human (raw-data/cue-conflict)",
+           confirmed="10 subjects, one CSV each"),
+    Source("imagenet-v2", "imagenet-v2", "imagenet-v2", "ImageNet-V2 (matched frequency)",
+           hub=HubFiles("vaishaal/ImageNetV2", folder="", suffix="imagenetv2-matched-frequency.tar.gz", unpack="tar"),
+           inner="imagenetv2-matched-frequency-format-val", images=10_000, classes=1000, size_text="1.26 GB",
+           licence="MIT (dataset card)", page="https://huggingface.co/datasets/vaishaal/ImageNetV2",
+           confirmed="the V2 authors' dataset repo: imagenetv2-matched-frequency.tar.gz, 1.26 GB (LFS, SHA-256 "
+                     "listed by the hub); folders 0 … 999 of 10 images each"),
+    Source("imagenet-a", "imagenet-a", "imagenet-a", "ImageNet-A",
+           (Remote("https://people.eecs.berkeley.edu/~hendrycks/imagenet-a.tar", "imagenet-a.tar", 687_000_000),),
+           inner="imagenet-a", images=7_500, classes=200, size_text="about 0.7 GB (size not listed by the publisher)",
+           licence="not stated with the release (hendrycks/natural-adv-examples)",
+           page="https://github.com/hendrycks/natural-adv-examples (README download link)",
+           confirmed="README links imagenet-a.tar; 200 WNID folders, 7,500 images; no checksum published"),
+    Source("imagenet-r", "imagenet-r", "imagenet-r", "ImageNet-R",
+           (Remote("https://people.eecs.berkeley.edu/~hendrycks/imagenet-r.tar", "imagenet-r.tar", 2_190_000_000),),
+           inner="imagenet-r", images=30_000, classes=200, size_text="about 2.2 GB (size not listed by the publisher)",
+           licence="not stated with the release (hendrycks/imagenet-r)",
+           page="https://github.com/hendrycks/imagenet-r (README download link)",
+           confirmed="README: renditions of 200 ImageNet classes, 30,000 images; no checksum published"),
+    Source("imagenet-sketch", "imagenet-sketch", "imagenet-sketch", "ImageNet-Sketch",
+           hub=HubFiles("songweig/imagenet_sketch", folder="data", suffix="ImageNet-Sketch.zip", unpack="zip"),
+           inner="sketch", images=50_000, classes=1000, exact=False, size_text="7.8 GB",
+           licence="MIT (HaohanWang/ImageNet-Sketch)", page="https://github.com/HaohanWang/ImageNet-Sketch; "
+           "https://huggingface.co/datasets/songweig/imagenet_sketch",
+           confirmed="README: 50 images for each of the 1000 classes, zip 7.8 GB; the hub copy data/ImageNet-Sketch.zip "
+                     "extracts to sketch/<wnid>/ (the dataset card counts 50,889 images)"),
+    Source("imagenet-hard", "imagenet-hard", "imagenet-hard", "ImageNet-Hard",
+           hub=HubFiles("taesiri/imagenet-hard", folder="data", suffix=".parquet", unpack="none"),
+           images=13_925, size_text="about 2 GB", licence="MIT (dataset card)",
+           page="https://huggingface.co/datasets/taesiri/imagenet-hard",
+           confirmed="parquet shards data/validation-*.parquet with columns image and label (a list of valid labels); "
+                     "13,925 rows on the dataset card"),
+    Source("pug-imagenet", "pug-imagenet", "pug-imagenet", "PUG-ImageNet",
+           (Remote("https://dl.fbaipublicfiles.com/large_objects/pug/PUG_IMAGENET.tar.gz", "PUG_IMAGENET.tar.gz",
+                   27_000_000_000),
+            Remote("https://raw.githubusercontent.com/facebookresearch/PUG/main/PUG_ImageNet/class_to_imagenet_idx.json",
+                   "class_to_imagenet_idx.json", unpack="none", target="class_to_imagenet_idx.json")),
+           marker="Worlds", images=88_328, classes=151, exact=False, size_text="27 GB",
+           licence="CC BY-NC (no use to train generative models)", page="https://github.com/facebookresearch/PUG",
+           confirmed="README links PUG_IMAGENET.tar.gz (27 GB); PUG_ImageNet/README: 88,328 images of 151 classes; "
+                     "class_to_imagenet_idx.json is in the repository, not the archive"),
+    _imagenet_c(_ALL_CORRUPTIONS, "imagenet-c"),
+]
+SOURCES: dict[str, Source] = {source.name: source for source in _ENTRIES}
+SOURCES.update({f"imagenet-c/{c}": _imagenet_c((c,), f"imagenet-c/{c}") for c in _ALL_CORRUPTIONS})
+
+IMAGENET_VAL_HELP = (
+    "ImageNet-1k val has no open download; python -m core evaluate --benchmark imagenet-val --data PATH reads any of "
+    "these layouts at PATH: (1) ILSVRC2012_img_val.tar (6.3 GB, image-net.org, free account, non-commercial terms) "
+    "extracted: 50,000 flat ILSVRC2012_val_*.JPEG files (labels from the imagenet-x package); (2) the same files "
+    "in 1000 WordNet-id class folders; (3) the gated Hugging Face dataset imagenet-1k with your own token (accept its "
+    "terms on the hub, then: huggingface-cli download imagenet-1k data/val_images.tar.gz --repo-type dataset "
+    "--local-dir PATH, and extract val_images.tar.gz into PATH: files named ILSVRC2012_val_00000001_n01751748.JPEG). "
+    "By default the study looks in <data>/imagenet-val.")
+
+
+def mirror_url(url: str) -> str:
+    """`url` with its scheme and host replaced by `BAE_DATA_MIRROR` (a path in the mirror is kept as a prefix)."""
+    mirror = os.environ.get("BAE_DATA_MIRROR", "").strip()
+    if not mirror:
+        return url
+    parts = urlsplit(url)
+    return mirror.rstrip("/") + parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def get_source(name: str) -> Source:
+    if name in SOURCES:
+        return SOURCES[name]
+    import difflib
+
+    from core.errors import UserError
+
+    if name == "imagenet-val":
+        raise UserError(IMAGENET_VAL_HELP)
+    close = difflib.get_close_matches(name, list(SOURCES), n=5, cutoff=0.5)
+    hint = f" Did you mean: {', '.join(close)}?" if close else " See: python -m core download --list"
+    raise UserError(f"No download named `{name}`.{hint}")

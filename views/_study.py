@@ -1,0 +1,122 @@
+"""The study plan (Evaluations) and the first-run box (Home), as pieces the pages place.
+
+Each write action is one function (`start_missing_runs`, `start_quickstart`) behind one button
+(`run_missing_button`, the button in `get_started_box`), so a read-only view mode can leave them out.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from core.run import jobs
+from views import _view as view
+
+CLAIM_PARAM = "claim"
+"""The URL parameter of Evaluations that opens the plan at one claim (Findings' not-measured cards link to it)."""
+
+
+@st.cache_data(ttl=20, show_spinner="Checking the store, the data folder and the models…", max_entries=8)
+def plan_tables(version: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(one row per claim and run, one row per claim) of the study plan; cached for 20 s per store version,
+    since data folders and weights can change without the store changing."""
+    from core.run.study import build_plan, claim_summary, plan_rows
+
+    states = build_plan(timing=False, say=lambda _: None)
+    rows, summary = pd.DataFrame(plan_rows(states)), pd.DataFrame(claim_summary(states))
+    rows["minutes"] = pd.to_numeric(rows["minutes"], errors="coerce")
+    summary["seconds"] = pd.to_numeric(summary["seconds"], errors="coerce")
+    return rows, summary
+
+
+def claim_link(number: int) -> None:
+    """A link from a Findings card to its part of the plan."""
+    st.page_link("views/evaluations.py", label="What this claim still needs: the study plan",
+                 query_params={CLAIM_PARAM: str(number)}, icon=":material/checklist:")
+
+
+def _chosen_claim(titles: dict[int, str]) -> int | None:
+    raw = st.query_params.get(CLAIM_PARAM, "")
+    chosen = int(raw) if raw.isdigit() and int(raw) in titles else None
+    options = [None, *titles]
+    pick = st.selectbox("Claim", options, index=options.index(chosen), key="evaluations_plan_claim",
+                        format_func=lambda number: "every claim" if number is None else f"{number}. {titles[number]}")
+    if pick != chosen:
+        if pick is None:
+            if CLAIM_PARAM in st.query_params:
+                del st.query_params[CLAIM_PARAM]
+        else:
+            st.query_params[CLAIM_PARAM] = str(pick)
+    return pick
+
+
+def show_plan(version: str) -> pd.DataFrame:
+    """The plan, claim by claim; returns the per-claim summary."""
+    from core.analysis.claims import CLAIMS
+
+    rows, summary = plan_tables(version)
+    titles = {claim.number: claim.title for claim in CLAIMS}
+    claim = _chosen_claim(titles)
+    shown = summary.assign(title=summary["claim"].map(titles), minutes=summary["seconds"] / 60)
+    if claim is not None:
+        shown = shown[shown["claim"] == claim]
+    st.dataframe(shown[["claim", "title", "runs", "stored", "running", "runnable", "blocked", "minutes"]],
+                 hide_index=True, width="stretch", key="evaluations_plan_claims", column_config={
+                     "minutes": st.column_config.NumberColumn("runnable: minutes here", format="%.0f")})
+    table = rows if claim is None else rows[rows["claim"] == claim]
+    st.dataframe(table, hide_index=True, width="stretch", key="evaluations_plan", column_config={
+        "minutes": st.column_config.NumberColumn("minutes left", format="%.1f"),
+        "what next": st.column_config.TextColumn("what next", width="large")})
+    st.caption("stored: measured here (ours) or the authors' released decisions; runnable: data and weights are "
+               "here; blocked: run the commands under 'what next'. Times come from a short timing of each model "
+               "(python -m core study --plan measures it once).")
+    return summary
+
+
+def start_missing_runs() -> None:
+    """Write action: every runnable missing run, in the background (`python -m core study`)."""
+    job = jobs.launch_study()
+    st.success(f"Started the study (pid {job.pid}); progress appears above. Log: {job.log}")
+
+
+def run_missing_button(summary: pd.DataFrame) -> None:
+    runnable = int(summary["runnable"].sum()) if len(summary) else 0
+    busy = any(job.running and "study" in job.command for job in jobs.jobs())
+    label = f"Run what is missing ({runnable} runnable run{'s' if runnable != 1 else ''})"
+    if not view.writes_allowed("running what is missing"):
+        return
+    if st.button(label, key="evaluations_run_missing", disabled=runnable == 0 or busy, type="primary",
+                 help="Runs every runnable missing run, cue-conflict first; resumable. Blocked runs say what "
+                      "unblocks them." + (" A study is already running." if busy else "")):
+        start_missing_runs()
+
+
+def start_quickstart() -> None:
+    """Write action: `python -m core quickstart` in the background."""
+    job = jobs.launch_quickstart()
+    st.success(f"Getting the first results (pid {job.pid}). Log: {job.log}")
+
+
+def get_started_box() -> None:
+    """Shown when the store is empty: one click gives real results (cue-conflict, ~2 minutes)."""
+    from core.run.study import QUICKSTART_MODEL, quickstart_offline_help
+
+    with st.container(border=True, key="home_get_started_box"):
+        st.subheader("Get started")
+        st.markdown("The results store is empty, so every analysis says *not measured*. One click downloads the "
+                    "1,280 cue-conflict images and the paper authors' and human observers' decisions, then runs "
+                    f"the offline model `{QUICKSTART_MODEL}` on them: after about two minutes Shape vs texture, "
+                    "its gallery and Findings claim 5 show real results.")
+        _quickstart_state()
+        st.caption(quickstart_offline_help() + " The same from a terminal: `python -m core quickstart`")
+
+
+@st.fragment(run_every=3.0)
+def _quickstart_state() -> None:
+    running = [job for job in jobs.jobs() if job.running and "quickstart" in job.command]
+    if running:
+        st.info("Getting the first results… (the other pages fill in when it finishes)", icon=":material/hourglass_top:")
+        st.code(jobs.log_tail(running[0]) or "starting…", language=None)
+    elif view.writes_allowed("getting the first results (downloads and a run)") and st.button(
+            "Get first results", key="home_get_started", type="primary"):
+        start_quickstart()
