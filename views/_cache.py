@@ -202,6 +202,14 @@ class RunsSnapshot:
             purge_runs(set(previous.values()) - set(keys.values()))
             return table
 
+    @property
+    def version(self) -> str | None:
+        """The store version the current runs list was read at: a key for other lists of the store (probes,
+        pins) that follows the same rule (read again at most every `refresh_s` while a run is running)."""
+        self.get()
+        with self._lock:
+            return self._table_version
+
     def keys(self, run_ids=None) -> tuple:
         """Run keys of these runs (all when None) in the current table."""
         self.get()

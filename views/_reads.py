@@ -17,9 +17,10 @@ import threading
 
 from views._cache import RunsSnapshot, cache, fresh, memo
 
-__all__ = ["store_version", "runs_table", "keys_of", "done_runs_key", "predictions", "probes_table", "read_file",
-           "thumbnail", "bootstrap_counts", "calibration_columns", "calibration_summary", "temperature_scaled",
-           "accuracy_counts", "robustness_table", "imagenet_x_ratios", "imagenet_x_slice", "shape_bias_tables", "cue_conflict_paths"]
+__all__ = ["store_version", "runs_table", "keys_of", "done_runs_key", "predictions", "probes_table", "list_version",
+           "read_file", "thumbnail", "bootstrap_counts", "calibration_columns", "calibration_summary",
+           "temperature_scaled", "accuracy_counts", "robustness_table", "imagenet_x_ratios", "imagenet_x_slice",
+           "shape_bias_tables", "cue_conflict_paths"]
 
 
 def _store():
@@ -283,10 +284,16 @@ def _probes(store: str, version: str):
     return _store().probes()
 
 
+def list_version() -> str:
+    """The key of the store's lists (probes, pins): the version the runs list was read at, so they refresh
+    with it (at once when the store changes, at most every few seconds while an evaluation commits)."""
+    return str(_snapshot().version)
+
+
 def probes_table():
     from core.store import results_path
 
-    return fresh(_probes(str(results_path()), store_version()))
+    return fresh(_probes(str(results_path()), list_version()))
 
 
 def read_file(path: str) -> bytes:

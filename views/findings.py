@@ -253,7 +253,7 @@ try:
     key = _findings_key()
     with st.spinner("Computing the verdicts from the results store…"):
         results = _results(key)
-    pins = _pins(reads.store_version())
+    pins = _pins(reads.list_version())
 except Exception as error:  # noqa: BLE001 - a bad store must not blank the app
     widgets.show_user_error(error, "The findings could not be computed: ")
     st.stop()
