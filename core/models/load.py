@@ -23,7 +23,8 @@ from core.models.hub_cfg import open_clip_cfg, timm_cfg
 from core.models.registry import ModelSpec, resolve_path
 
 __all__ = ["WeightsStatus", "LoadedModel", "weights_status", "weights_key", "weights_content_id", "load_model",
-           "download_weights", "best_device", "autocast", "open_clip_arch", "file_sha256", "STATE_DICT_ADAPTERS"]
+           "download_weights", "best_device", "likely_device", "autocast", "open_clip_arch", "file_sha256",
+           "STATE_DICT_ADAPTERS"]
 
 _HOW_TO_GET = "See README, 'Getting the paper models' (on a machine with internet: python -m core download {name})."
 
@@ -257,6 +258,26 @@ def best_device() -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def likely_device() -> str:
+    """`best_device()` for estimates (the study plan's speeds), without importing torch when it is not imported
+    yet (seconds, on a page that only lists): "cuda" when the NVIDIA driver shows a GPU and a CUDA runtime
+    package is installed beside torch, else "cpu". Running a model always asks torch (`best_device`)."""
+    if "torch" in sys.modules:
+        return best_device()
+    from importlib import metadata
+
+    gpus = Path("/proc/driver/nvidia/gpus")
+    if not (gpus.is_dir() and any(gpus.iterdir())):
+        return "cpu"
+    for package in ("nvidia-cuda-runtime-cu12", "nvidia-cuda-runtime-cu11", "nvidia-cuda-runtime"):
+        try:
+            metadata.version(package)
+            return "cuda"
+        except metadata.PackageNotFoundError:
+            continue
+    return "cpu"
 
 
 def autocast(device: str):

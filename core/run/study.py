@@ -384,9 +384,9 @@ def gather_facts(models=PAPER_MODELS, *, data_root: Path | None = None, store=No
         else:
             facts.models[name] = ()
             ready.append(name)
-    from core.models.load import best_device
+    from core.models.load import best_device, likely_device
 
-    device = best_device()
+    device = best_device() if timing else likely_device()  # listing the plan must not import torch
     measured = _measured_speed(facts.runs, device)
     untimed = [name for name in ready if name not in measured]
     if timing and untimed:
