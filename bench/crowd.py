@@ -251,7 +251,8 @@ def _table(phases: dict[str, dict]) -> str:
              "server CPU s per open |", "|---|---|---|---|---|---|---|---|---|"]
     for name, phase in phases.items():
         s = phase["summary"]
-        lines.append(f"| {name} | {phase['load_before']} → {phase['load_after']} | {s['opens']} | {s['median_s']:.2f} | "
+        lines.append(f"| {name} | {phase['load_before']} → {phase['load_after']} | {s['opens']} | "
+                     f"{s['median_s']:.2f} | "
                      f"{s['p95_s']:.2f} | {s['max_s']:.2f} | {s['errors']} | {s['error_boxes']} | "
                      f"{s['server_cpu_s_per_open']:.2f} |")
     return "\n".join(lines)
