@@ -149,8 +149,10 @@ def pick_models(runs, key: str):
 
 def note_close_calls(table, *, label: str = "label", value: str = "accuracy", group: str | None = None,
                      what: str = "accuracy") -> None:
-    """Say which neighbouring values (sorted, within each group) lie inside each other's 95% intervals:
-    such a difference is not established by this sample (the paper's margins are often a few tenths)."""
+    """Point out neighbouring values (sorted, within each group) whose separate 95% intervals overlap, as
+    close calls to read with care. Overlap decides nothing for models measured on the same images (a
+    paired difference can exclude zero while the two intervals overlap), so the note points to the
+    Findings page, which decides on the paired difference and its interval."""
     if table is None or len(table) < 2 or "ci_low" not in table:
         return
     from views._cache import cache
@@ -162,8 +164,9 @@ def note_close_calls(table, *, label: str = "label", value: str = "accuracy", gr
                                                    lambda: _close_calls(frame, label, value, group))
     if notes:
         shown = "; ".join(notes[:12]) + (f"; and {len(notes) - 12} more" if len(notes) > 12 else "")
-        st.info(f"{what.capitalize()} differences within the 95% intervals (not established by this sample): "
-                f"{shown}.", icon=":material/balance:")
+        st.info(f"Close {what} values (their separate 95% intervals overlap): {shown}. Overlapping intervals do "
+                "not settle a comparison on the same images; the Findings page decides each claim on the paired "
+                "difference and its interval.", icon=":material/balance:")
 
 
 def _close_calls(table, label: str, value: str, group: str | None) -> tuple[str, ...]:
