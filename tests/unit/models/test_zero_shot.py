@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -83,4 +85,6 @@ def test_estimate_is_positive_and_finite(tiny_specs):
     from core.models.zero_shot import estimate_head_seconds
 
     seconds = estimate_head_seconds(load_model(tiny_specs["tiny_clip"], device="cpu"), class_names(), openai_templates())
-    assert 0 < seconds < 600
+    # a timing: its size depends on the machine's load (it passed 600 s on a busy 2-core CI machine), so
+    # only what makes it usable as an estimate is checked here
+    assert seconds > 0 and math.isfinite(seconds)
