@@ -4,13 +4,38 @@ heads shared by every session, example photos and display labels."""
 from __future__ import annotations
 
 import io
+import threading
 
 import streamlit as st
 
 from core.config import models_toml_path
 from core.models import ModelSpec, ModelStatus, model_status, registry
 
-__all__ = ['EXAMPLES', 'models', 'statuses', 'loaded_model', 'load', 'head_for', 'head_estimate_seconds', 'example_bytes', 'model_label']
+__all__ = ['import_model_stack', 'EXAMPLES', 'models', 'statuses', 'loaded_model', 'load', 'head_for', 'head_estimate_seconds', 'example_bytes', 'model_label']
+
+
+_STACK_LOCK = threading.Lock()
+_stack_ready = False
+
+
+def import_model_stack() -> None:
+    """Import torch, timm and open_clip once per server, under one lock, before a page uses them.
+
+    Streamlit runs every session's script in a thread of one process, and the pages import torch lazily
+    (a page that only reads the store never does). Two sessions that import torch at the same moment can
+    get a partially initialised module ("partially initialized module 'torch' has no attribute 'autograd'
+    (most likely due to a circular import)"): this serialises the first import; later calls return at once.
+    """
+    global _stack_ready
+    if _stack_ready:
+        return
+    with _STACK_LOCK:
+        if not _stack_ready:
+            import open_clip  # noqa: F401
+            import timm  # noqa: F401
+            import torch  # noqa: F401
+
+            _stack_ready = True
 
 
 EXAMPLES = {
@@ -56,6 +81,7 @@ def load(spec: ModelSpec):
     """The loaded model, or raises UserError with the message to show."""
     from core.models.load import weights_key
 
+    import_model_stack()
     return loaded_model(spec, weights_key(spec))
 
 
@@ -64,6 +90,7 @@ def head_for(spec: ModelSpec):
     from core.imagenet import class_names
     from core.models.zero_shot import head_key, head_path, openai_templates
 
+    import_model_stack()
     key = head_key(spec, class_names(), openai_templates())
     if not head_path(key).exists():
         return None, key  # checked every run, so a newly computed head shows up at once

@@ -113,7 +113,8 @@ def _offer_head(loaded) -> None:
         st.rerun()
 
 
-from core.run.inference import classify  # noqa: E402 - torch loads only once the page has something to run
+models_ui.import_model_stack()  # torch loads only once the page has something to run, one session at a time
+from core.run.inference import classify  # noqa: E402
 from core.imagenet import display_labels  # noqa: E402
 from core.models.preprocess import crop_for_model, resolve_preprocess  # noqa: E402
 

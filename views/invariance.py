@@ -130,7 +130,8 @@ if not models:
     st.info("Select at least one model.")
     st.stop()
 
-from core.run.inference import classify_variants  # noqa: E402 - torch only once there is work
+models_ui.import_model_stack()  # torch only once there is work, one session at a time
+from core.run.inference import classify_variants  # noqa: E402
 from core.imagenet import display_labels  # noqa: E402
 from core.models.preprocess import apply_variant, crop_for_model, resolve_preprocess  # noqa: E402
 

@@ -73,6 +73,7 @@ wrong = slices[model][~slices[model]["correct"]] if model in slices and len(slic
 if wrong is None or wrong.empty:
     st.caption("No wrong predictions in this slice.")
 else:
+    models_ui.import_model_stack()  # display_labels reads timm's ImageNet metadata
     names = display_labels()
     start, stop = widgets.page_of(len(wrong), 18, "mistakes_wrong_page", noun="wrong in this slice",
                              list_key=(model, tuple(chosen)))
