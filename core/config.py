@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["PROJECT_ROOT", "cache_dir", "models_toml_path", "shared_dir", "allow_downloads", "view_only",
+__all__ = ["PROJECT_ROOT", "cache_dir", "models_toml_path", "shared_dir", "allow_downloads", "view_only", "module_ready",
            "refuse_in_view_mode", "VIEW_ONLY_ENV"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -59,3 +59,14 @@ def refuse_in_view_mode(action: str) -> None:
 
         raise ViewOnly(f"View mode is on ({VIEW_ONLY_ENV}=1): {action} is switched off on this server. Run it from "
                        "a terminal, or restart the app without --view.")
+
+
+def module_ready(name: str) -> bool:
+    """Whether module `name` is imported and done initialising. While another thread (another Streamlit
+    session) is still importing it, it is already in `sys.modules` with `__spec__._initializing` set, and
+    importing from it then fails with "partially initialized module … (most likely due to a circular
+    import)": code that uses a heavy module only when it is already there must ask this, not `sys.modules`."""
+    import sys
+
+    module = sys.modules.get(name)
+    return module is not None and not getattr(getattr(module, "__spec__", None), "_initializing", False)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections import Counter
 from functools import lru_cache
 from pathlib import Path
@@ -15,7 +14,9 @@ def open_clip_metadata():
     """open_clip's `zero_shot_metadata` module (ImageNet class names, OpenAI prompt templates: plain data), read
     from the installed package's file. Importing it through the package runs open_clip's `__init__`, which
     imports torch (seconds), and listing models or reading the store must not."""
-    if "open_clip" in sys.modules:
+    from core.config import module_ready
+
+    if module_ready("open_clip"):
         import open_clip.zero_shot_metadata as metadata
 
         return metadata

@@ -17,7 +17,7 @@ import sys
 import threading
 from importlib import metadata
 
-from core.config import cache_dir, view_only
+from core.config import cache_dir, module_ready, view_only
 
 __all__ = ["timm_cfg", "open_clip_cfg", "lookup"]
 
@@ -109,7 +109,7 @@ def lookup(library: str, name: str, tag: str = "") -> dict:
             _MEMORY[key] = stored[key]
             return stored[key]
         module = "timm" if library == "timm" else "open_clip"
-        if module in sys.modules:
+        if module_ready(module):
             found = {key: _compute(library, name, tag)}
         else:
             wanted = [item for item in dict.fromkeys([(library, name, tag), *_hub_specs()])

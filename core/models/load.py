@@ -12,12 +12,11 @@ import contextlib
 import hashlib
 import os
 import re
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from core.config import allow_downloads
+from core.config import allow_downloads, module_ready
 from core.errors import WeightsUnavailable
 from core.models.hub_cfg import open_clip_cfg, timm_cfg
 from core.models.registry import ModelSpec, resolve_path
@@ -76,7 +75,7 @@ def _hf_cached(repo_id: str, filenames: tuple[str, ...]) -> tuple[str | None, li
 def _torch_hub_dir() -> Path:
     """torch.hub.get_dir() without importing torch when it is not imported yet (the same rule: TORCH_HOME, else
     XDG_CACHE_HOME/torch, else ~/.cache/torch; then hub/). Once torch is imported, its own answer (set_dir)."""
-    if "torch" in sys.modules:
+    if module_ready("torch"):
         import torch.hub
 
         return Path(torch.hub.get_dir())
@@ -264,7 +263,7 @@ def likely_device() -> str:
     """`best_device()` for estimates (the study plan's speeds), without importing torch when it is not imported
     yet (seconds, on a page that only lists): "cuda" when the NVIDIA driver shows a GPU and a CUDA runtime
     package is installed beside torch, else "cpu". Running a model always asks torch (`best_device`)."""
-    if "torch" in sys.modules:
+    if module_ready("torch"):
         return best_device()
     from importlib import metadata
 
