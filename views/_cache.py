@@ -169,7 +169,7 @@ class RunsSnapshot:
         self.store = store
         self._lock = threading.Lock()
         self._flight = threading.Lock()
-        self._table, self._table_version, self._read_at, self._keys = None, None, 0.0, {}
+        self._table, self._table_version, self._read_at, self._keys, self._running = None, None, 0.0, {}, False
         self.reads = 0
 
     def _current(self, version: str):
@@ -177,8 +177,7 @@ class RunsSnapshot:
             return None
         if version == self._table_version:
             return self._table
-        running = "status" in self._table and bool((self._table["status"] == "running").any())
-        if running and self._clock() - self._read_at < self.refresh_s:
+        if self._running and self._clock() - self._read_at < self.refresh_s:
             return self._table  # a run is writing: its new rows show within refresh_s
         return None
 
@@ -195,9 +194,11 @@ class RunsSnapshot:
                 return found
             table = self._read()
             keys = key_map(table, self.store)
+            running = any(key[1] == "running" for key in keys.values())
             with self._lock:
                 previous = self._keys
                 self._table, self._table_version, self._read_at, self._keys = table, version, self._clock(), keys
+                self._running = running
                 self.reads += 1
             purge_runs(set(previous.values()) - set(keys.values()))
             return table

@@ -22,6 +22,7 @@ from views._cache import cache
 __all__ = ["Lazy", "spec", "show", "fingerprint"]
 
 _SPECS = cache("chart_specs", 256)
+_PREPARED = cache("chart_prepared", 256)
 _ALTAIR_DEFAULT_VIEW = {"continuousWidth": 300, "continuousHeight": 300}
 
 
@@ -94,13 +95,46 @@ def spec(chart) -> dict | None:
     if chart is None or isinstance(chart, dict):
         return chart
     if isinstance(chart, Lazy):
-        return _SPECS.get(chart.key(), lambda: None if (built := chart.build()) is None else _spec_of(built))
+        return _lazy_spec(chart, chart.key())
     return _spec_of(chart)
+
+
+def _lazy_spec(chart: Lazy, key: tuple) -> dict | None:
+    return _SPECS.get(key, lambda: None if (built := chart.build()) is None else _spec_of(built))
+
+
+def _prepare(found: dict) -> tuple[str, dict[str, bytes]]:
+    """(the spec without its tabular datasets, as JSON; {dataset name: Arrow IPC bytes}).
+
+    `st.vega_lite_chart` moves each named dataset of a spec onto its message as Arrow bytes, converting a list of
+    rows through pandas on every call unless it already is bytes; for a cached chart that conversion (and a deep
+    copy of the spec) was most of a chart page's CPU per open. Converted here once per chart, with Streamlit's
+    own converter, so the bytes are those it would have made."""
+    from streamlit import dataframe_util
+
+    tables = {str(name): dataframe_util.convert_anything_to_arrow_bytes(values)
+              for name, values in (found.get("datasets") or {}).items() if isinstance(values, list)}
+    rest = {name: value for name, value in found.items() if name != "datasets"}
+    others = {str(name): values for name, values in (found.get("datasets") or {}).items() if str(name) not in tables}
+    if others:  # GeoJSON / TopoJSON stay in the spec, as Streamlit keeps them
+        rest["datasets"] = others
+    return json.dumps(rest), tables
 
 
 def show(chart, where=None) -> None:
     """Draw a chart full width, like `st.altair_chart(chart, width="stretch")`."""
-    found = spec(chart)
-    if found is None:
-        return
-    (where if where is not None else st).vega_lite_chart(json.loads(json.dumps(found)), width="stretch")
+    if isinstance(chart, Lazy):
+        key = chart.key()
+        prepared = _PREPARED.get(key, lambda: None if (found := _lazy_spec(chart, key)) is None else _prepare(found))
+        if prepared is None:
+            return
+        text, tables = prepared
+        drawn = json.loads(text)  # a fresh dict per call: Streamlit edits the spec it is given
+        if tables:
+            drawn["datasets"] = {**drawn.get("datasets", {}), **tables}
+    else:
+        found = spec(chart)
+        if found is None:
+            return
+        drawn = json.loads(json.dumps(found))
+    (where if where is not None else st).vega_lite_chart(drawn, width="stretch")

@@ -10,6 +10,7 @@ import streamlit as st
 
 from core.config import models_toml_path
 from core.models import ModelSpec, ModelStatus, model_status, registry
+from views._cache import cache
 
 __all__ = ['import_model_stack', 'EXAMPLES', 'models', 'statuses', 'loaded_model', 'load', 'head_for', 'head_estimate_seconds', 'example_bytes', 'model_label']
 
@@ -52,15 +53,23 @@ def _models_toml_stamp() -> float:
     return path.stat().st_mtime if path.exists() else 0.0
 
 
-@st.cache_data(show_spinner=False)
-def _registry(stamp: float) -> tuple[tuple[ModelSpec, ...], tuple[str, ...]]:
-    models, problems = registry()
-    return tuple(models), tuple(problems)
+_REGISTRY = cache("models.registry", 4)
+
+
+def _registry(stamp: float) -> tuple[tuple[ModelSpec, ...], tuple[str, ...], dict[str, str]]:
+    """(specs, problems, {name: display label}) of one version of models.toml, shared and never copied (pages
+    look labels up many times per run; st.cache_data would unpickle the specs on every call)."""
+    def read():
+        models, problems = registry()
+        return tuple(models), tuple(problems), {spec.name: spec.display for spec in models}
+
+    return _REGISTRY.get(stamp, read)
 
 
 def models() -> tuple[tuple[ModelSpec, ...], tuple[str, ...]]:
     """All model specs (built-in, then models.toml) and messages for skipped entries."""
-    return _registry(_models_toml_stamp())
+    specs, problems, _ = _registry(_models_toml_stamp())
+    return specs, problems
 
 
 def statuses() -> list[ModelStatus]:
@@ -129,8 +138,4 @@ def model_label(model: str) -> str:
     """Display label of a model key (registry label; human observers and unknown keys readable too)."""
     if model.startswith("human_"):
         return f"Human observer {model.split('_')[1]}"
-    specs, _ = models()
-    for spec in specs:
-        if spec.name == model:
-            return spec.display
-    return model
+    return _registry(_models_toml_stamp())[2].get(model, model)

@@ -20,7 +20,8 @@ from views._cache import RunsSnapshot, cache, fresh, memo
 __all__ = ["store_version", "runs_table", "keys_of", "done_runs_key", "predictions", "probes_table", "list_version",
            "read_file", "thumbnail", "bootstrap_counts", "calibration_columns", "calibration_summary",
            "temperature_scaled", "accuracy_counts", "robustness_table", "imagenet_x_ratios", "imagenet_x_slice",
-           "shape_bias_tables", "cue_conflict_paths"]
+           "imagenet_x_slice_summary",
+           "shape_bias_tables", "stored_paths", "cue_conflict_paths"]
 
 
 def _store():
@@ -44,8 +45,16 @@ def _snapshot() -> RunsSnapshot:
     path = str(results_path())
     with _SNAPSHOTS_LOCK:
         if path not in _SNAPSHOTS:
-            _SNAPSHOTS[path] = RunsSnapshot(lambda: _store().runs(), lambda: _store().version(), store=path)
+            _SNAPSHOTS[path] = RunsSnapshot(lambda: _plain_strings(_store().runs()), lambda: _store().version(),
+                                            store=path)
         return _SNAPSHOTS[path]
+
+
+def _plain_strings(frame):
+    """Text columns as Python objects: the pages filter the runs list many times per open, and a mask over
+    Arrow-backed strings costs about twice as much (the list is a few hundred rows at most)."""
+    text = {name: object for name, dtype in frame.dtypes.items() if str(dtype) in ("str", "string")}
+    return frame.astype(text) if text else frame
 
 
 def runs_table():
@@ -224,16 +233,39 @@ def _imagenet_x_multi(key: tuple):
     return slice_rows(_readable_rows(key), [])
 
 
-def imagenet_x_slice(run_id: str, factors: tuple[str, ...]):
-    """The run's readable rows whose image has every factor, with `class` and `correct` (the join with the
-    annotations is cached per run; a new slice is a mask)."""
+@memo(64, name="reads.imagenet_x_slice")
+def _imagenet_x_slice(key: tuple, factors: tuple[str, ...]):
     import numpy as np
 
-    annotated = _imagenet_x_multi(keys_of([run_id])[0])
+    annotated = _imagenet_x_multi(key)
     mask = np.ones(len(annotated), dtype=bool)
     for factor in factors:
         mask &= annotated[factor].to_numpy().astype(bool)
-    return annotated[mask].copy()
+    return annotated[mask]
+
+
+def imagenet_x_slice(run_id: str, factors: tuple[str, ...]):
+    """The run's readable rows whose image has every factor, with `class` and `correct` (the join with the
+    annotations is cached per run, each slice per run key and factors)."""
+    return fresh(_imagenet_x_slice(keys_of([run_id])[0], tuple(factors)))
+
+
+@memo(64, name="reads.imagenet_x_slice_summary")
+def _imagenet_x_slice_summary(key: tuple, factors: tuple[str, ...], n_resamples: int):
+    from core.analysis.tables import count_accuracy
+
+    rows = _imagenet_x_slice(key, factors)
+    if not len(rows):
+        return {"accuracy": None, "ci_low": None, "ci_high": None, "n": 0}, rows.iloc[0:0]
+    wrong = rows.loc[~rows["correct"].to_numpy(dtype=bool), ["path", "class", "pred"]].reset_index(drop=True)
+    return count_accuracy(int(rows["correct"].sum()), len(rows), n_resamples=n_resamples), wrong
+
+
+def imagenet_x_slice_summary(run_id: str, factors: tuple[str, ...], n_resamples: int = 300):
+    """(accuracy with its bootstrap interval and n, the wrong rows: path, class, pred) of one run on the images
+    that have every factor; cached by run key and factors (a page open does no per-row work)."""
+    found, wrong = _imagenet_x_slice_summary(keys_of([run_id])[0], tuple(factors), int(n_resamples))
+    return dict(found), wrong.copy()
 
 
 _COLUMNS_CUE = ("image_id", "path", "shape", "texture", "decision16")
@@ -302,17 +334,56 @@ def read_file(path: str) -> bytes:
         return handle.read()
 
 
-def thumbnail(path: str, size: int = 160):
-    """A small RGB copy of a dataset image, or None if the file is gone."""
+_THUMBNAILS = cache("reads.thumbnails", 4096)
+
+
+def thumbnail(path: str, size: int = 160) -> bytes | None:
+    """A small JPEG of a dataset image (bytes, for `st.image(..., output_format="JPEG")`), or None if the file
+    is gone or unreadable. Encoded once per file version and shared by every session: a gallery page shows
+    the same 24 images to each viewer, and decoding, resizing and re-encoding them was most of its CPU."""
+    import os
+
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return _THUMBNAILS.get((path, stat.st_mtime_ns, stat.st_size, size), lambda: _encode_thumbnail(path, size))
+
+
+def _encode_thumbnail(path: str, size: int) -> bytes | None:
+    import io
+
     from PIL import Image
 
     try:
         with Image.open(path) as image:
             image = image.convert("RGB")
             image.thumbnail((size, size))
-            return image
-    except OSError:
+            buffer = io.BytesIO()
+            image.save(buffer, format="JPEG", quality=88)
+            return buffer.getvalue()
+    except (OSError, ValueError, Image.DecompressionBombError):
         return None
+
+
+@memo(256, name="reads.stored_paths")
+def _stored_paths(key: tuple) -> dict[str, str]:
+    rows = _predictions((key,), ("image_id", "path"))
+    rows = rows[rows["path"].notna()]
+    return dict(zip(rows["image_id"].astype(str), rows["path"].astype(str)))
+
+
+def stored_paths(run_ids: tuple[str, ...], image_ids: tuple[str, ...]) -> dict[str, str]:
+    """{image_id: path} of these images as stored by the first of the runs that has each (imported decisions
+    store none); each run's map is read once per run key."""
+    maps = [_stored_paths(key) for key in keys_of(run_ids)]
+    found: dict[str, str] = {}
+    for image_id in image_ids:
+        for paths in maps:
+            if image_id in paths:
+                found[image_id] = paths[image_id]
+                break
+    return found
 
 
 def cue_conflict_paths(image_ids: tuple[str, ...]) -> dict[str, str]:

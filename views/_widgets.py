@@ -12,10 +12,22 @@ from views import _state as state
 from views._models import model_label
 from views._reads import runs_table, store_version
 
-__all__ = ['show_user_error', 'chart_with_downloads', 'PAGE_PATHS', 'PROVENANCE_COLUMNS', 'note_runs', 'pin_form', 'page_of', 'measured_runs', 'pick_models', 'note_close_calls']
+__all__ = ['show_user_error', 'chart_with_downloads', 'PAGE_PATHS', 'PROVENANCE_COLUMNS', 'note_runs', 'pin_form', 'page_of', 'measured_runs', 'pick_models', 'note_close_calls', 'arrow_table']
 
 
 log = logging.getLogger("beyond_accuracy")
+
+
+def arrow_table(frame):
+    """A cached table for `st.dataframe`, converted to Arrow once: Streamlit serialises an Arrow table as it
+    is, but converts a pandas frame on every call. The frame itself when Arrow cannot hold a column as is
+    (mixed types): Streamlit then applies its own fixes, as before."""
+    import pyarrow as pa
+
+    try:
+        return pa.Table.from_pandas(frame, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError):
+        return frame
 
 
 def show_user_error(error: Exception, context: str = "") -> None:
@@ -75,9 +87,21 @@ PROVENANCE_COLUMNS = ("run_id", "model", "benchmark", "variant", "protocol", "so
 
 
 def note_runs(runs) -> None:
-    """Remember the runs this page shows: a pin records them as its provenance."""
+    """Remember the runs this page shows: a pin records them as its provenance (read when a pin is saved)."""
     keep = [c for c in PROVENANCE_COLUMNS if c in runs]
-    st.session_state["_page_runs"] = runs[keep].astype(object).where(runs[keep].notna(), None).to_dict("records")
+    st.session_state["_page_runs"] = _Provenance(runs[keep])
+
+
+class _Provenance:
+    """The runs a page shows, turned into records only when a pin is saved (every page notes its runs on
+    every open; almost none is pinned)."""
+
+    def __init__(self, frame) -> None:
+        self.frame = frame
+
+    def records(self) -> list[dict]:
+        frame = self.frame
+        return frame.astype(object).where(frame.notna(), None).to_dict("records")
 
 
 def pin_form(chart, table, stem: str, key: str) -> None:
@@ -90,12 +114,17 @@ def pin_form(chart, table, stem: str, key: str) -> None:
         try:
             ResultsStore().add_pin(page, stem.replace("_", " "), state.current_state(), chart=chart.to_json(),
                                    table_csv=table.to_csv(index=False),
-                                   provenance={"runs": st.session_state.get("_page_runs", []),
+                                   provenance={"runs": _page_runs(),
                                                "store_version": store_version()}, note=note)
         except UserError as error:
             show_user_error(error, "The pin was not saved: ")
         else:
             st.success("Pinned: it is listed on the Findings page and goes into its exports.")
+
+
+def _page_runs() -> list[dict]:
+    noted = st.session_state.get("_page_runs", [])
+    return noted.records() if isinstance(noted, _Provenance) else list(noted)
 
 
 def page_of(total: int, per_page: int, key: str, *, noun: str, list_key=()) -> tuple[int, int]:

@@ -69,14 +69,16 @@ bins = pd.concat(bins, ignore_index=True)
 labels = list(summary["label"])
 
 st.subheader("Reliability diagrams")
-widgets.chart_with_downloads(Lazy.of(charts.reliability_diagram, bins, labels), bins, f"reliability_{benchmark}",
-                        "calibration_reliability")
+inputs = f"calibration:{reads.keys_of(chosen['run_id'])}:{labels}:{n_bins}:{scaled}"  # names the charts' inputs
+widgets.chart_with_downloads(Lazy.of(charts.reliability_diagram, bins, labels, key=inputs), bins,
+                             f"reliability_{benchmark}", "calibration_reliability")
 st.caption("Bars: accuracy per confidence bin; red: the gap to the bin's mean confidence. Bars below the dashed "
            "diagonal: more confident than accurate in that bin.")
 
 st.subheader("Confidence histograms")
-widgets.chart_with_downloads(Lazy.of(charts.confidence_histogram, bins, labels), bins, f"confidence_{benchmark}",
-                        "calibration_histogram")
+widgets.chart_with_downloads(Lazy.of(charts.confidence_histogram, bins, labels, key=inputs), bins,
+                             f"confidence_{benchmark}",
+                             "calibration_histogram")
 
 st.subheader("ECE")
 reference = paper_values("ece")

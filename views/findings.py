@@ -88,7 +88,7 @@ def _card(result, labels: dict[str, str], *, big: bool = False) -> None:
                 study.claim_link(claim.number)
     with right:
         st.caption(f"Measure: {result.measure}")
-        table = fresh(cache("findings.numbers", 64).get(inputs, lambda: numbers_table(result, labels)))
+        table = cache("findings.numbers", 64).get(inputs, lambda: widgets.arrow_table(numbers_table(result, labels)))
         if len(table):
             st.dataframe(table, hide_index=True, width="stretch")
         for part in result.parts:
@@ -101,7 +101,8 @@ def _card(result, labels: dict[str, str], *, big: bool = False) -> None:
             st.caption(f"To complete it, run: `{result.command}`")
             if not big:
                 study.claim_link(claim.number)
-    st.caption(_provenance_line(result) + " Paper values: " + "; ".join(f"[{k}] {v}" for k, v in TAGS.items())
+    provenance = cache("findings.provenance", 64).get(inputs, lambda: _provenance_line(result))
+    st.caption(provenance + " Paper values: " + "; ".join(f"[{k}] {v}" for k, v in TAGS.items())
                + " — references, not measurements.")
 
 

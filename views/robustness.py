@@ -40,7 +40,8 @@ reference = reference[reference["model"].isin(models) & reference["key"].isin(pr
     label=lambda frame: frame["model"].map(models_ui.model_label), benchmark=lambda frame: frame["key"])
 
 chart = Lazy.of(grouped_bars, table, x="benchmark", order=present, value="accuracy", title="top-1",
-                reference=reference, tooltip=("n:Q",), height=360)
+                reference=reference, tooltip=("n:Q",), height=360,
+                key=f"robustness:{reads.keys_of(run_ids)}:{tuple(dict.fromkeys(table['label']))}")
 widgets.chart_with_downloads(chart, table, "robustness", "robustness_chart")
 st.caption(f"Black ticks: the paper's values ([P] {TAGS['P']}; [P-] {TAGS['P-']}) — references, not measurements.")
 

@@ -46,9 +46,6 @@ if not chosen:
     st.stop()
 selected = runs[runs["maker"].isin(chosen)]
 widgets.note_runs(selected)
-rows = reads.predictions(tuple(selected["run_id"]), ("image_id", "path", "shape", "texture", "decision16"))
-rows = rows.merge(selected[["run_id", "maker", "source"]], on="run_id")
-
 overall, per_class, pivot = reads.shape_bias_tables(selected)
 overall = overall.merge(selected.drop_duplicates("maker")[["maker", "source"]], on="maker")
 overall = overall.rename(columns={"maker": "label"})
@@ -57,7 +54,9 @@ reference = reference.assign(label=[f"{models_ui.model_label(m)} · authors' rel
 reference = reference[reference["label"].isin(overall["label"])]
 
 st.subheader("Overall shape bias")
-widgets.chart_with_downloads(Lazy.of(charts.shape_bias_overall, overall, reference), overall, "shape_bias", "shape_overall")
+inputs = f"shape:{reads.keys_of(selected['run_id'])}:{tuple(selected['maker'])}"  # names the charts' inputs
+widgets.chart_with_downloads(Lazy.of(charts.shape_bias_overall, overall, reference, key=inputs), overall, "shape_bias",
+                             "shape_overall")
 st.caption("Lines: 95% bootstrap intervals over images. Hollow diamonds: the paper's figure "
            f"([E] {TAGS['E']}) — a reference, not a measurement. For ConvNeXt-clip the authors' released "
            "decisions and the figure disagree; both are shown.")
@@ -70,7 +69,8 @@ widgets.note_close_calls(overall, value="shape_bias", what="shape bias")
 
 st.subheader("Per shape class")
 per_class = per_class.rename(columns={"maker": "label"})
-widgets.chart_with_downloads(Lazy.of(charts.shape_bias_per_class, per_class, list(overall["label"])), per_class,
+widgets.chart_with_downloads(Lazy.of(charts.shape_bias_per_class, per_class, list(overall["label"]), key=inputs),
+                             per_class,
                         "shape_bias_per_class", "shape_classes")
 st.caption("Dashed lines: each decision maker's mean over the 16 classes.")
 
@@ -93,7 +93,6 @@ if texture_filter:
 if gallery_makers and agreement != "any":
     distinct = view[gallery_makers].nunique(axis=1)
     view = view[distinct == 1] if agreement == "all shown agree" else view[distinct > 1]
-stored = rows.dropna(subset=["path"]).drop_duplicates("image_id").set_index("image_id")["path"].to_dict()
 st.caption(f"{len(view):,} conflict images match; 24 per page. S = shape decision, T = texture, · = neither "
            "(humans: the most common answer of the 10 observers).")
 
@@ -108,14 +107,16 @@ start, stop = widgets.page_of(len(view), 24, "shape_gallery_page", noun="that ma
                          list_key=(tuple(chosen), tuple(shape_filter), tuple(texture_filter), tuple(gallery_makers),
                                    agreement))
 shown = view.iloc[start:stop]
-missing = tuple(image_id for image_id in shown["image_id"] if image_id not in stored)
-paths = {**reads.cue_conflict_paths(missing), **stored} if missing else stored
+paths = reads.stored_paths(tuple(selected["run_id"]), tuple(shown["image_id"]))
+missing = tuple(image_id for image_id in shown["image_id"] if image_id not in paths)
+if missing:  # decisions imported without paths: the same images on disk, if any
+    paths.update(reads.cue_conflict_paths(missing))
 grid = st.columns(6)
 for position, record in enumerate(shown.to_dict("records")):
     with grid[position % 6]:
         picture = reads.thumbnail(paths[record["image_id"]]) if record["image_id"] in paths else None
         if picture is not None:
-            st.image(picture, width="stretch")
+            st.image(picture, width="stretch", output_format="JPEG")
         else:
             st.caption("(image file not available here)")
         lines = [f"**{record['shape']}** shape · *{record['texture']}* texture"]
