@@ -11,6 +11,9 @@ from core.errors import UserError
 
 __all__ = ["main"]
 
+STOPPED_MESSAGE = "Stopped; every finished batch is stored. Run the same command again to resume where it stopped."
+"""The one line after a user's stop (Ctrl-C, SIGTERM, the app's Stop button): its runs are marked `stopped`."""
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m core", description="Beyond Accuracy Explorer command line.")
@@ -378,18 +381,21 @@ def _evaluate(args) -> int:
             return evaluate_ray(*positional, ray=args.ray, resize=resize, **options)
 
     with store.writer_lock(on_wait=lambda message: print(message, file=sys.stderr)):
-        summaries = evaluate([name.strip() for name in args.models.split(",") if name.strip()], args.benchmark, data,
-                             variant=args.variant, protocol=args.protocol, resize=args.resize, limit=args.limit,
-                             seed=args.seed, compile=args.compile,
-                             batch_size=args.batch_size, workers=args.workers, store=store, progress=progress,
-                             should_stop=lambda: stop["requested"],
-                             say=lambda message: print(message, file=sys.stderr))
+        try:
+            summaries = evaluate([name.strip() for name in args.models.split(",") if name.strip()], args.benchmark,
+                                 data, variant=args.variant, protocol=args.protocol, resize=args.resize,
+                                 limit=args.limit, seed=args.seed, compile=args.compile,
+                                 batch_size=args.batch_size, workers=args.workers, store=store, progress=progress,
+                                 should_stop=lambda: stop["requested"],
+                                 say=lambda message: print(message, file=sys.stderr))
+        except KeyboardInterrupt:  # Ctrl-C: the runs are marked `stopped`, whole batches kept
+            summaries = None
     if bar is not None:
         bar.close()
-    for summary in summaries:
+    for summary in summaries or []:
         print(f"{summary.model}: {summary.status}, {summary.written:,} new rows (run {summary.run_id})")
-    if any(summary.status == "cancelled" for summary in summaries):
-        print("Stopped; run the same command again to resume where it stopped.", file=sys.stderr)
+    if summaries is None or any(summary.status == "stopped" for summary in summaries):
+        print(STOPPED_MESSAGE, file=sys.stderr)
         return 130
     return 0
 
@@ -527,8 +533,11 @@ def _study(args) -> int:
                              say=lambda message: print(message, file=sys.stderr))
     finally:
         close()
+    if stop["requested"]:
+        print(f"{finished} run(s) finished. {STOPPED_MESSAGE}", file=sys.stderr)
+        return 130
     print(f"{finished} run(s) finished." if finished else "Nothing to run: every runnable run is stored already.")
-    return 130 if stop["requested"] else 0
+    return 0
 
 
 def _study_bars():
@@ -575,6 +584,9 @@ def _quickstart(args) -> int:
         close()
     for summary in summaries:
         print(f"{summary.model}: {summary.status}, {summary.written:,} new rows (run {summary.run_id})")
+    if any(summary.status == "stopped" for summary in summaries):
+        print(STOPPED_MESSAGE, file=sys.stderr)
+        return 130
     print("Open the app (bash scripts/dev app): Shape vs texture, its gallery and Findings claim 5 show results.")
     return 0
 

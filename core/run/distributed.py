@@ -445,7 +445,7 @@ def evaluate_ray(model_names: Sequence[str], benchmark: str, root, *, ray: str =
                 progress(EvalProgress(done_images, len(pending), rate, (len(pending) - done_images) / max(rate, 1e-9),
                                       message=f"{folded_rows:,} of {total_rows:,} rows folded"))
             if should_stop and should_stop():
-                status = "cancelled"
+                status = "stopped"
                 break
         began = time.perf_counter()
         folded_rows += store.fold_shards(unfolded)
@@ -453,7 +453,7 @@ def evaluate_ray(model_names: Sequence[str], benchmark: str, root, *, ray: str =
     except BaseException as error:
         _fold_quietly(store, folder)  # whatever finished before the interruption is kept
         cause = _unwrap(error)
-        run_status = "cancelled" if isinstance(error, KeyboardInterrupt) else "failed"
+        run_status = "stopped" if isinstance(error, KeyboardInterrupt) else "failed"
         for plan in plans:
             store.finish_run(plan.run_id, run_status, message=str(cause)[:500])
         if owned:
@@ -491,7 +491,7 @@ def _finish(store, plans, remaining: dict, folder: Path, status: str, rate: floa
 
     summaries = []
     for plan in plans:
-        final = "done" if not remaining[plan.name] and status == "done" else ("cancelled" if status == "cancelled"
+        final = "done" if not remaining[plan.name] and status == "done" else ("stopped" if status == "stopped"
                                                                              else "failed")
         store.finish_run(plan.run_id, final, images_per_s=rate if rate == rate else None, device="ray",
                          message=None if final == "done" else f"{len(remaining[plan.name]):,} images missing")

@@ -46,7 +46,7 @@ class EvalProgress:
 class RunSummary:
     run_id: str
     model: str
-    status: str  # done | cancelled | skipped (already complete)
+    status: str  # done | stopped (Ctrl-C, SIGTERM, the app's Stop: resumable) | failed (Ray) | skipped (complete)
     written: int
 
 
@@ -374,7 +374,7 @@ def evaluate(model_names: Sequence[str], benchmark: str, root, *, variant: str =
             if progress:
                 progress(EvalProgress(done_images, total, rate, (total - done_images) / max(rate, 1e-9)))
             if should_stop and should_stop():
-                status = "cancelled"
+                status = "stopped"
                 break
             waiting = time.perf_counter()
         writer.close()  # every row computed so far is committed before a run is marked
@@ -384,13 +384,13 @@ def evaluate(model_names: Sequence[str], benchmark: str, root, *, variant: str =
         except Exception:
             pass
         for job in jobs.values():
-            store.finish_run(job.run_id, "cancelled" if isinstance(error, KeyboardInterrupt) else "failed",
+            store.finish_run(job.run_id, "stopped" if isinstance(error, KeyboardInterrupt) else "failed",
                              message=str(error)[:500])
         raise
     loop_s = time.perf_counter() - started
     rate = done_images / max(loop_s, 1e-9)
     for name, job in jobs.items():
-        final = status if job.todo or status == "cancelled" else "done"
+        final = status if job.todo or status == "stopped" else "done"
         store.finish_run(job.run_id, final, images_per_s=rate, device=device)
         summaries.append(RunSummary(job.run_id, name, final, written[name]))
     _fit_temperatures(store, summaries, bench, variant, subset, say)

@@ -500,7 +500,7 @@ def run_study(states: list[RunState], *, store=None, progress=None, should_stop=
         if progress:
             progress("study", min(finished_before, total), total)
         finished += sum(summary.status == "done" for summary in summaries)
-        if any(summary.status == "cancelled" for summary in summaries):
+        if any(summary.status == "stopped" for summary in summaries):
             break
     return finished
 

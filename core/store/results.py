@@ -37,6 +37,9 @@ __all__ = ["ResultsStore"]
 _WRITER_CONFIG = {"checkpoint_threshold": "16GB", "force_compression": "uncompressed"}
 """Connections that insert rows: they checkpoint when they ask (once per commit), uncompressed."""
 
+_STATUS = "CASE status WHEN 'cancelled' THEN 'stopped' ELSE status END"
+"""A run's status as read: stores written before issue 17 marked a user's stop `cancelled`, now `stopped`."""
+
 
 def _is_lock_error(error: Exception) -> bool:
     text = str(error).lower()
@@ -156,10 +159,10 @@ class ResultsStore(LogitFiles, DerivedResults, Pins):
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def start_run(self, info: RunInfo) -> str:
-        """Register a run (or find it). Returns its status: 'new', 'running', 'cancelled' or 'done'."""
+        """Register a run (or find it); returns its prior status: 'new', 'running', 'stopped', 'failed' or 'done'."""
         self._ensure_schema()
         with self._connect(read_only=False) as connection:
-            row = connection.execute("SELECT status FROM runs WHERE run_id = ?", [info.run_id]).fetchone()
+            row = connection.execute(f"SELECT {_STATUS} FROM runs WHERE run_id = ?", [info.run_id]).fetchone()
             if row is not None:
                 if row[0] != "done":
                     connection.execute("UPDATE runs SET status = 'running', message = NULL WHERE run_id = ?",
@@ -172,8 +175,8 @@ class ResultsStore(LogitFiles, DerivedResults, Pins):
             return "new"
 
     def run_status(self, run_id: str) -> str | None:
-        """'running', 'cancelled', 'failed' or 'done'; None for an unknown run (read-only)."""
-        frame = self.query("SELECT status FROM runs WHERE run_id = ?", [run_id])
+        """'running', 'stopped' (by its user: resumable), 'failed' or 'done'; None for an unknown run (read-only)."""
+        frame = self.query(f"SELECT {_STATUS} AS status FROM runs WHERE run_id = ?", [run_id])
         return None if frame.empty else str(frame["status"][0])
 
     def done_image_ids(self, run_id: str) -> set[str]:
@@ -287,8 +290,9 @@ class ResultsStore(LogitFiles, DerivedResults, Pins):
     # reading ---------------------------------------------------------------------------------------
     def runs(self):
         """Every run with its progress (images done) and top-1 accuracy over readable images."""
-        return self.query("""
-            SELECT r.*, coalesce(p.done, 0) AS done, p.accuracy, coalesce(p.errors, 0) AS errors
+        return self.query(f"""
+            SELECT r.* REPLACE ({_STATUS} AS status), coalesce(p.done, 0) AS done, p.accuracy,
+                   coalesce(p.errors, 0) AS errors
             FROM runs r LEFT JOIN (
                 SELECT run_id, count(*) AS done, avg(CASE WHEN error IS NULL THEN correct::DOUBLE END) AS accuracy,
                        count(error) AS errors

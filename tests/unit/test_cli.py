@@ -81,3 +81,16 @@ def test_explain_writes_an_overlay_and_the_raw_map_per_model(tmp_path, capsys):
     with Image.open(out / "coffee_effnet_lite0.png") as overlay:
         assert overlay.size == (224, 224) and overlay.mode == "RGB"
     assert sorted(p.name for p in out.iterdir()) == ["coffee_effnet_lite0.npy", "coffee_effnet_lite0.png"]
+
+
+def test_ctrl_c_during_evaluate_ends_with_the_one_line_stop_message(tmp_path, monkeypatch, capsys):
+    import core.run.evaluation
+    from core.cli import STOPPED_MESSAGE
+
+    def interrupted(*args, **kwargs):  # Ctrl-C mid-run: evaluate marks its runs `stopped` and re-raises
+        raise KeyboardInterrupt
+
+    monkeypatch.setenv("BAE_RESULTS_DB", str(tmp_path / "results.duckdb"))
+    monkeypatch.setattr(core.run.evaluation, "evaluate", interrupted)
+    assert main(["evaluate", "--models", "effnet_lite0", "--benchmark", "cue-conflict", "--data", str(tmp_path)]) == 130
+    assert capsys.readouterr().err.strip() == STOPPED_MESSAGE

@@ -134,7 +134,7 @@ def test_fit_after_evaluation_never_fails_the_run(val_store, monkeypatch):
     from core.run.evaluation import RunSummary
 
     summaries = [RunSummary("synthetic-val-vit_sup", "vit_sup", "done", 120),
-                 RunSummary("synthetic-val-convnext_sup", "convnext_sup", "cancelled", 3)]
+                 RunSummary("synthetic-val-convnext_sup", "convnext_sup", "stopped", 3)]
     said = []
     fit_after_evaluation(val_store, summaries, benchmark="imagenet-val", variant="", class_subset=None,
                          store_logits=True, say=said.append)

@@ -78,12 +78,13 @@ def test_limit_and_seed_give_a_reproducible_sample(tmp_path, tiny_models_toml):
     assert run_a == run_b != run_c
 
 
-def test_cancel_then_resume(tmp_path, tiny_models_toml):
+def test_stop_then_resume(tmp_path, tiny_models_toml):
     store = ResultsStore(tmp_path / "results.duckdb")
     calls = []
     first = evaluate(["tiny_convnext", "tiny_vit"], "cue-conflict", CUE, limit=40, batch_size=8, workers=0, store=store,
                      should_stop=lambda: calls.append(1) or len(calls) >= 2, say=_quiet)
-    assert {summary.status for summary in first} == {"cancelled"}
+    assert {summary.status for summary in first} == {"stopped"}
+    assert set(store.runs().status) == {"stopped"}
     assert all(summary.written == 16 for summary in first)  # both models fed by the same two batches
     second = evaluate(["tiny_convnext", "tiny_vit"], "cue-conflict", CUE, limit=40, batch_size=8, workers=0,
                       store=store, say=_quiet)

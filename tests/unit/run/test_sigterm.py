@@ -1,5 +1,5 @@
 """SIGTERM to an evaluation's whole process group (what `timeout`, systemd, a container stop or a job runner
-send): the loader workers leave shutdown to the main process, so the run stops as resumable (`cancelled`, the
+send): the loader workers leave shutdown to the main process, so the run stops as resumable (`stopped`, the
 status Ctrl-C gives) with a one-line message, and a resume ends with the rows of an uninterrupted run."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.cli import STOPPED_MESSAGE
 from core.run import jobs
 from core.run.evaluation import evaluate
 from core.store import ResultsStore
@@ -40,11 +41,12 @@ def test_sigterm_to_the_group_stops_as_resumable_and_a_resume_equals_an_uninterr
     os.killpg(job.pid, signal.SIGTERM)  # the job is its own session: its group holds the main process and workers
     log = _wait(job, deadline)
     run = store.runs().iloc[0]
-    assert run["status"] == "cancelled", log[-1500:]
+    assert run["status"] == "stopped", log[-1500:]
     assert 0 < run["done"] < LIMIT
     assert "Traceback" not in log and "killed by signal" not in log, log[-1500:]
     stopped = [line for line in log.splitlines() if "resume" in line]
-    assert len(stopped) == 1 and stopped[0].startswith("Stopped;"), log[-800:]
+    assert len(stopped) == 1 and stopped[0] == STOPPED_MESSAGE, log[-800:]
+    assert "tiny_convnext: stopped, " in log, log[-800:]
 
     resumed = jobs.launch_evaluation(["tiny_convnext"], "cue-conflict", str(CUE), limit=LIMIT)
     log = _wait(resumed, deadline + 300)

@@ -96,11 +96,11 @@ def test_full_synthetic_store_is_all_stored(store, tmp_path):
 
 def test_a_limited_sample_is_not_the_full_run_and_a_failed_run_is_not_stored(store, tmp_path):
     _run(store, "vit_sup", "imagenet-v2", limit=100)
-    _run(store, "vit_sup", "imagenet-a", status="cancelled", done=4)
+    _run(store, "vit_sup", "imagenet-a", status="stopped", done=4)
     states = _states(store, tmp_path)
     assert _by(states, "evaluate", "vit_sup", "imagenet-v2").status == "blocked"
-    cancelled = _by(states, "evaluate", "vit_sup", "imagenet-a")
-    assert cancelled.status == "blocked" and cancelled.done == 4
+    stopped = _by(states, "evaluate", "vit_sup", "imagenet-a")
+    assert stopped.status == "blocked" and stopped.done == 4
 
 
 def _facts(**changes) -> Facts:
@@ -114,7 +114,7 @@ def _facts(**changes) -> Facts:
 
 def test_runnable_runs_get_their_time_and_partial_runs_resume(tmp_path):
     runs = pd.DataFrame([{"run_id": "r", "model": "vit_sup", "benchmark": "cue-conflict", "variant": "",
-                          "protocol": "paper", "source": "ours", "status": "cancelled", "done": 280,
+                          "protocol": "paper", "source": "ours", "status": "stopped", "done": 280,
                           "sample_limit": None}])
     states = plan(study_runs(), _facts(runs=runs))
     fresh = _by(states, "evaluate", "convnext_sup", "cue-conflict")

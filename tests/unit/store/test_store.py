@@ -1,4 +1,5 @@
-"""core.store: schema checks, idempotent batches, resuming after SIGKILL, readers during writes."""
+"""core.store: schema checks, idempotent batches, old `cancelled` runs read as `stopped`, resuming after SIGKILL,
+readers during writes."""
 
 from __future__ import annotations
 
@@ -39,6 +40,20 @@ def test_batches_are_idempotent_and_logits_round_trip(tmp_path):
     run = store.runs().iloc[0]
     assert (run.status, run.done, run.accuracy, run.images_per_s) == ("done", 2, 1.0, 12.5)
     assert store.start_run(_info()) == "done"
+
+
+def test_a_run_an_older_version_marked_cancelled_reads_as_stopped_and_resumes(tmp_path):
+    import duckdb
+
+    store = ResultsStore(tmp_path / "results.duckdb")
+    store.start_run(_info("r1", 4))
+    store.write_batch([{"run_id": "r1", "image_id": f"a/{i}.png", "label": 0, "pred": 0, "correct": True}
+                       for i in range(2)])
+    with duckdb.connect(str(store.path)) as connection:  # what a user's stop wrote before issue 17
+        connection.execute("UPDATE runs SET status = 'cancelled' WHERE run_id = 'r1'")
+    assert list(store.runs().status) == ["stopped"] and store.run_status("r1") == "stopped"
+    assert store.start_run(_info("r1", 4)) == "stopped"  # resumed: running again, its rows kept
+    assert store.run_status("r1") == "running" and store.done_image_ids("r1") == {"a/0.png", "a/1.png"}
 
 
 def _block(run_id: str, ids: list[str], logits: np.ndarray):
