@@ -121,6 +121,22 @@ def test_mistakes_page(monkeypatch, analysis_store):
     assert not at.exception
     slice_table = at.dataframe[1].value
     assert set(slice_table["model"]) >= {"Tiny ViT (random)"} and (slice_table["n"] >= 0).all()
+    # the cached per-slice numbers equal a count over the slice's rows, done here from the store
+    from core.analysis.tables import count_accuracy, slice_rows
+    from core.store import ResultsStore
+    from views._models import model_label
+
+    store = ResultsStore(analysis_store)
+    runs = store.runs()
+    for row in slice_table.itertuples():
+        run = runs[(runs["benchmark"] == "imagenet-val") & (runs["source"] == "ours")
+                   & (runs["model"].map(model_label) == row.model)].iloc[-1]
+        rows = store.query("SELECT image_id, path, label, pred, error FROM predictions WHERE run_id = ?",
+                           [run["run_id"]])
+        sliced = slice_rows(rows[rows["error"].isna()], ["pose", "background"])
+        assert row.n == len(sliced) > 0
+        expected = count_accuracy(int(sliced["correct"].sum()), len(sliced), n_resamples=300)
+        assert row.accuracy == pytest.approx(expected["accuracy"]) and row.ci_low == pytest.approx(expected["ci_low"])
 
 
 def _shown_range(at) -> tuple[int, int, int]:

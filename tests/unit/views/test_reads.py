@@ -84,3 +84,37 @@ def test_two_sessions_missing_one_key_read_it_once(store, monkeypatch):
     assert len(calls) == 1 and len(results) == 2 and all(len(frame) == 4 for frame in results)
     results[0]["label"] = -1  # each session gets its own copy
     assert sorted(results[1]["label"]) == [0, 1, 2, 3]
+
+
+def test_a_thumbnail_is_encoded_once_per_file_version_and_bad_files_give_none(tmp_path):
+    import os
+
+    from PIL import Image
+
+    path = tmp_path / "photo.png"
+    Image.new("RGB", (640, 320), (200, 30, 30)).save(path)
+    before = reads._THUMBNAILS.computed
+    first = reads.thumbnail(str(path))
+    assert reads.thumbnail(str(path)) is first and reads._THUMBNAILS.computed == before + 1
+    with Image.open(__import__("io").BytesIO(first)) as small:
+        assert small.format == "JPEG" and small.size == (160, 80)
+        assert abs(small.getpixel((80, 40))[0] - 200) < 8  # the image, not a blank
+    Image.new("RGB", (320, 320), (10, 10, 240)).save(path)  # the file changed: a new thumbnail
+    os.utime(path, ns=(os.stat(path).st_atime_ns, os.stat(path).st_mtime_ns + 10**9))
+    second = reads.thumbnail(str(path))
+    with Image.open(__import__("io").BytesIO(second)) as small:
+        assert small.size == (160, 160) and small.getpixel((80, 80))[2] > 200
+    (tmp_path / "broken.png").write_bytes(b"not an image")
+    assert reads.thumbnail(str(tmp_path / "broken.png")) is None
+    assert reads.thumbnail(str(tmp_path / "gone.png")) is None
+
+
+def test_stored_paths_take_the_first_run_that_stored_each_image(store):
+    rows = _rows("C", 0, 3)
+    for row in rows:
+        row["path"] = f"/data/{row['image_id']}"
+    store.start_run(RunInfo("C", "tiny", "cue-conflict", "", "paper", 3))
+    store.write_batch(rows)
+    store.finish_run("C", "done")
+    found = reads.stored_paths(("A", "C"), ("a/0000.png", "a/0002.png", "a/0009.png"))
+    assert found == {"a/0000.png": "/data/a/0000.png", "a/0002.png": "/data/a/0002.png"}

@@ -153,3 +153,50 @@ def test_a_chart_spec_is_built_once_per_input_and_matches_altairs():
                                                title="t").to_json())
     validated.pop("config", None)  # Altair's default 300 × 300 view, which Streamlit drops too
     assert {k: v for k, v in first.items() if k != "config"} == validated
+
+
+def test_a_cached_chart_draws_the_message_streamlit_draws_from_its_spec():
+    """`show` hands Streamlit the cached chart's datasets as Arrow bytes made once; the element must equal
+    the one `st.vega_lite_chart` makes from the plain spec (same spec text, same dataset bytes)."""
+    from streamlit.testing.v1 import AppTest
+
+    def script():
+        import json
+
+        import pandas as pd
+        import streamlit as st
+
+        from core.analysis import charts
+        from views._charts import Lazy, show, spec
+
+        frame = pd.DataFrame({"label": ["A", "B", "A", "B"], "benchmark": ["val", "val", "v2", "v2"],
+                              "accuracy": [0.7, 0.5, 0.6, None], "ci_low": [0.6, 0.4, 0.5, None],
+                              "ci_high": [0.8, 0.6, 0.7, None]})
+        reference = pd.DataFrame({"label": ["A"], "benchmark": ["val"], "value": [0.9], "tag": ["P"]})
+        chart = Lazy.of(charts.grouped_bars, frame, x="benchmark", order=["val", "v2"], value="accuracy",
+                        title="top-1", reference=reference)
+        show(chart)
+        show(chart)  # a second draw of the cached chart
+        st.vega_lite_chart(json.loads(json.dumps(spec(chart))), width="stretch")
+
+    app = AppTest.from_function(script).run(timeout=60)
+    assert not app.exception
+    drawn = [node.proto for node in app.get("vega_lite_chart") or app.get("arrow_vega_lite_chart")]
+    assert len(drawn) == 3
+    ours, again, streamlit_own = drawn
+    assert len(streamlit_own.datasets) >= 1  # the spec had named datasets: moved to the message as Arrow
+    for message in (ours, again):
+        assert message.spec == streamlit_own.spec
+        assert [(d.name, d.data.data) for d in message.datasets] == \
+            [(d.name, d.data.data) for d in streamlit_own.datasets]
+
+
+def test_arrow_table_keeps_the_values_and_falls_back_to_the_frame_for_mixed_columns():
+    from views._widgets import arrow_table
+
+    frame = pd.DataFrame({"model": ["a", "b"], "accuracy": [0.5, None], "n": [3, 4]})
+    table = arrow_table(frame)
+    assert table.num_rows == 2 and table.column_names == ["model", "accuracy", "n"]
+    assert table.to_pandas().equals(frame)
+    mixed = pd.DataFrame({"value": [1, "x"]})  # Arrow cannot hold this column as one type
+    assert arrow_table(mixed) is mixed
