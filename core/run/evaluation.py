@@ -354,7 +354,8 @@ def evaluate(model_names: Sequence[str], benchmark: str, root, *, variant: str =
                                          pin_memory=cuda and resize == "pil", worker_init_fn=_one_thread,
                                          prefetch_factor=4 if workers else None, persistent_workers=False)
     total = len(pending)
-    say(f"{bench.label}: {total:,} images × {len(jobs)} model(s) on {device}; " + _expected(jobs, total, device))
+    say(f"{bench.label}: {total:,} images × {len(jobs)} model(s) on {device}; "
+        + _expected(jobs, total, device, batch_size=batch_size, workers=workers))
     written = {name: 0 for name in jobs}
     started, done_images, status, waited = time.perf_counter(), 0, "done", 0.0
     writer = store.writer()
@@ -437,20 +438,28 @@ def _prepare(jobs: dict[str, EvalJob], batch_size: int, *, cuda: bool, compile: 
     return seconds
 
 
-def _expected(jobs: dict, total: int, device: str) -> str:
-    """Time one small random batch per model to tell the user how long the run will take."""
+def _expected(jobs: dict, total: int, device: str, *, batch_size: int, workers: int) -> str:
+    """Time one small random batch per model to tell the user how long the run will take.
+
+    The timed batch has the shape of a warm-up batch run just before it: the first batch of a new shape pays
+    for kernel selection (on CUDA, seconds), which made a 20 s run on an H200 announce 19 min. On CUDA the
+    batch is larger (per-image time there falls with the batch size), and decoding is shared by the workers."""
     import torch
 
+    cuda = str(device).startswith("cuda")
+    n = max(1, min(batch_size, 64 if cuda else 4))
     seconds = 0.0
     for job in jobs.values():
         size = job.cfg.input_size if job.cfg.resize_mode != "none" else 224
-        batch = torch.randn(4, 3, size, size, device=job.loaded.device)
+        batch = torch.randn(n, 3, size, size, device=job.loaded.device)
+        if cuda:
+            batch = batch.contiguous(memory_format=torch.channels_last)
         with torch.inference_mode(), autocast(job.loaded.device):
-            forward_logits(job.loaded, batch[:1], job.head)  # warm-up
+            forward_logits(job.loaded, batch, job.head)  # warm-up, same shape
             _sync(device)
             began = time.perf_counter()
             forward_logits(job.loaded, batch, job.head)
             _sync(device)
-        seconds += (time.perf_counter() - began) / 4 * total
-    seconds += 0.01 * total  # decoding, mostly hidden behind the models by the loader's workers
+        seconds += (time.perf_counter() - began) / n * total
+    seconds += 0.008 * total / max(1, workers)  # decoding (~130 images/s per worker), partly hidden by the models
     return f"expected about {seconds / 60:.0f} min." if seconds >= 120 else f"expected about {seconds:.0f} s."
