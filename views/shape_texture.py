@@ -20,6 +20,9 @@ st.caption("Cue-conflict images combine the shape of one class with the texture 
 
 runs = reads.runs_table()
 runs = runs[(runs["benchmark"] == "cue-conflict") & (runs["variant"] == "")] if not runs.empty else runs
+if not runs.empty:  # one run per measured model and protocol (the latest), as on the other pages; the human
+    humans = runs["source"] == "humans"  # observers are pooled (each is a run of their own)
+    runs = runs[humans | ~runs.duplicated(["model", "source", "protocol"], keep="last")]
 if runs.empty:
     st.info("No cue-conflict results yet. Run:\n\n`python -m core download cue-conflict` (the images, the paper "
             "authors' and the human observers' decisions), then\n\n`python -m core evaluate --models effnet_lite0 "
@@ -94,7 +97,7 @@ if gallery_makers and agreement != "any":
     distinct = view[gallery_makers].nunique(axis=1)
     view = view[distinct == 1] if agreement == "all shown agree" else view[distinct > 1]
 st.caption(f"{len(view):,} conflict images match; 24 per page. S = shape decision, T = texture, · = neither "
-           "(humans: the most common answer of the 10 observers).")
+           "(humans: the most common answer of the 10 observers), – = no decision of that maker on this image.")
 
 
 def _mark(decision, shape, texture) -> str:

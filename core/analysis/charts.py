@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
+
 __all__ = ["PALETTE", "color_scale", "grouped_bars", "reliability_diagram", "confidence_histogram", "shape_bias_overall", "shape_bias_per_class", "to_png",
+           "facet_columns",
            "to_svg"]
 
 PALETTE = ("#4C78A8", "#F58518", "#54A24B", "#B279A2", "#E45756", "#72B7B2", "#EECA3B", "#9D755D", "#BAB0AC",
@@ -30,12 +33,17 @@ def grouped_bars(table, *, x: str, order: list[str] | None, value: str, title: s
     axis_format = "%" if percent else None
     number = ".1%" if percent else ".2f"
     scale = alt.Undefined
+    top = _top(table["ci_high"] if "ci_high" in table else None, table[value],
+               None if reference is None or not len(reference) else reference["value"],
+               [baseline] if baseline is not None else None)
     if percent and "ci_high" in table:
         # an all-zero run still gets a readable axis; the paper's ticks and the baseline lie inside it (a fixed
         # domain that ended at our bars left the ticks floating above the frame, off the axis)
-        top = _top(table["ci_high"], table[value], None if reference is None or not len(reference)
-                   else reference["value"], [baseline] if baseline is not None else None)
         scale = alt.Scale(domain=[0, min(1.0, max(0.05, top * 1.05))])
+    elif not percent and top > 0:
+        # ratios: the axis ends on a labelled half step above every bar, interval and paper tick (a free scale
+        # ended between grid lines, so ticks near the top sat above the last labelled line, looking off the axis)
+        scale = alt.Scale(domain=[0, math.ceil(top * 1.02 / 0.5) * 0.5], nice=False)
     x_encoding = alt.X(f"{x}:N", sort=order, title=None, axis=alt.Axis(labelAngle=label_angle, labelOverlap=False))
     offset = alt.XOffset("label:N", sort=labels)
     base = alt.Chart(table).encode(x=x_encoding, xOffset=offset)
@@ -46,7 +54,7 @@ def grouped_bars(table, *, x: str, order: list[str] | None, value: str, title: s
         y=alt.Y(f"{value}:Q", axis=alt.Axis(format=axis_format) if axis_format else alt.Undefined, title=title,
                 scale=scale),
         color=alt.Color("label:N", scale=color_scale(labels), title=None,
-                        legend=alt.Legend(orient="bottom", labelLimit=400)),
+                        legend=alt.Legend(orient="bottom", labelLimit=400, columns=2 if len(labels) > 2 else 0)),
         tooltip=tips + list(tooltip))]
     if "ci_low" in table:
         layers.append(base.mark_rule().encode(y="ci_low:Q", y2="ci_high:Q"))
@@ -94,8 +102,8 @@ def reliability_diagram(bins, labels: list[str]):
         tooltip=["label:N", alt.Tooltip("confidence:Q", format=".3f"), alt.Tooltip("accuracy:Q", format=".3f")])
     diagonal = alt.Chart().mark_rule(color="gray", strokeDash=[4, 4]).encode(
         x=alt.datum(0), y=alt.datum(0), x2=alt.datum(1), y2=alt.datum(1))
-    return alt.layer(bars, gaps, diagonal, data=filled).properties(width=220, height=220).facet(
-        facet=alt.Facet("label:N", title=None, sort=list(labels)), columns=4)
+    return alt.layer(bars, gaps, diagonal, data=filled).properties(width=200, height=200).facet(
+        facet=alt.Facet("label:N", title=None, sort=list(labels)), columns=facet_columns(len(labels)))
 
 
 def confidence_histogram(bins, labels: list[str]):
@@ -105,8 +113,14 @@ def confidence_histogram(bins, labels: list[str]):
     return alt.Chart(_filled_bins(bins)).mark_bar().encode(
         x=alt.X("center:Q", title="confidence", scale=alt.Scale(domain=[0, 1])),
         y=alt.Y("count:Q", title="images"), color=alt.Color("label:N", scale=color_scale(labels), legend=None),
-        tooltip=["label:N", "count:Q", alt.Tooltip("lower:Q", format=".2f")]).properties(width=220, height=160).facet(
-        facet=alt.Facet("label:N", title=None, sort=list(labels)), columns=4)
+        tooltip=["label:N", "count:Q", alt.Tooltip("lower:Q", format=".2f")]).properties(width=200, height=150).facet(
+        facet=alt.Facet("label:N", title=None, sort=list(labels)), columns=facet_columns(len(labels)))
+
+
+def facet_columns(n: int) -> int:
+    """Facets per row: at most three of 200 px (about 700 px with axes, inside the page's content column),
+    and two rows of two for four models rather than three and one."""
+    return max(1, min(3, 2 if n in (2, 4) else n))
 
 
 def shape_bias_overall(table, paper=None):

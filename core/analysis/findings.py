@@ -176,7 +176,7 @@ def evidence_chart(result: ClaimResult, labels: dict[str, str] | None = None):
         present = [b for b in ("imagenet-val", *result.extra.get("shifted", ())) if b in set(table["benchmark"])] \
             or list(dict.fromkeys(table["benchmark"]))
         return charts.grouped_bars(table, x="benchmark", order=present, value="accuracy", title="top-1",
-                                   reference=reference("robustness_top1", "benchmark", present))
+                                   reference=reference("robustness_top1", "benchmark", present), label_angle=-30)
     if key == "shape_bias":
         overall = table.rename(columns={"value": "shape_bias"})
         overall["label"] = [labels.get(m, m) + (" · authors' release" if s == "authors" else " · measured")

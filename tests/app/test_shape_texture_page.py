@@ -31,9 +31,14 @@ def test_shape_bias_of_authors_humans_and_a_measured_run(monkeypatch, tmp_path, 
     import_human_decisions(SHARED_DATA / "cue-conflict-human", store, say=lambda _: None)
     evaluate(["tiny_vit"], "cue-conflict", SHARED_DATA / "cue-conflict", limit=64, store=store, workers=0,
              say=lambda _: None)
+    latest = evaluate(["tiny_vit"], "cue-conflict", SHARED_DATA / "cue-conflict", limit=48, seed=7, store=store,
+                      workers=0, say=lambda _: None)[0]  # a second sample of the same model: it replaces the first
     at = _page(monkeypatch, store.path)
     assert not at.exception
     table = at.dataframe[0].value.set_index("label")
+    decided = store.query("SELECT count(*) AS n FROM predictions WHERE run_id = ? AND shape <> texture",
+                          [latest.run_id])["n"].iloc[0]
+    assert table.loc["Tiny ViT (random) · measured (paper)", "n"] == decided  # not both runs' images pooled
     assert table.loc["ViT-clip (ViT-B/16 LAION-400M) · authors' release", "shape_bias"] == pytest.approx(0.465, abs=0.01)
     assert table.loc["Humans (10 observers, pooled)", "n"] == 12_000
     assert "Tiny ViT (random) · measured (paper)" in table.index

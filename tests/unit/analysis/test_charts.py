@@ -82,3 +82,32 @@ def test_paper_reference_ticks_lie_inside_the_y_domain():
     assert _y_domain(with_baseline)[1] >= 0.7
     plain = json.loads(charts.grouped_bars(table, x="benchmark", order=None, value="accuracy", title="t").to_json())
     assert _y_domain(plain)[1] == pytest.approx(0.40 * 1.05)
+
+
+def test_ratio_charts_end_on_a_labelled_step_above_the_paper_ticks():
+    """ImageNet-X-like case: ratios near 1, the paper's ticks reach 2.4; the axis must reach a half step
+    above them (2.5), not end between grid lines with the ticks drawn above the last label."""
+    table = pd.DataFrame({"label": ["A", "B", "A", "B"], "factor": ["pose", "pose", "texture", "texture"],
+                          "error_ratio": [1.0, 0.9, 1.2, 1.1], "ci_low": [0.9, 0.8, 1.1, 1.0],
+                          "ci_high": [1.1, 1.0, 1.3, 1.2]})
+    reference = pd.DataFrame({"label": ["A", "B"], "factor": ["texture", "texture"], "value": [2.4, 2.3],
+                              "tag": "E", "source": "paper"})
+    spec = json.loads(charts.grouped_bars(table, x="factor", order=["pose", "texture"], value="error_ratio",
+                                          title="error ratio", reference=reference, percent=False,
+                                          baseline=1.0).to_json())
+    low, high = _y_domain(spec)
+    assert low == 0 and high == 2.5
+    plain = json.loads(charts.grouped_bars(table, x="factor", order=None, value="error_ratio", title="t",
+                                           percent=False).to_json())
+    assert _y_domain(plain) == [0, 1.5]  # no ticks: the axis ends just above the highest interval (1.3)
+
+
+@pytest.mark.parametrize("n, columns", [(1, 1), (2, 2), (3, 3), (4, 2), (5, 3), (8, 3)])
+def test_facet_rows_fit_the_content_column(n, columns):
+    assert charts.facet_columns(n) == columns
+    labels = [f"model {i}" for i in range(n)]
+    bins = pd.concat([reliability_bins(np.linspace(0.1, 0.9, 50), np.arange(50) % 2 == 0, n_bins=5).assign(label=label)
+                      for label in labels], ignore_index=True)
+    svg = vlc.vegalite_to_svg(charts.reliability_diagram(bins, labels).to_json())
+    width = float(svg.split('width="', 1)[1].split('"', 1)[0])
+    assert width <= 760  # Streamlit's content column is about 730–870 px wide at common window sizes
