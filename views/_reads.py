@@ -21,7 +21,7 @@ __all__ = ["store_version", "runs_table", "keys_of", "done_runs_key", "predictio
            "read_file", "thumbnail", "bootstrap_counts", "calibration_columns", "calibration_summary",
            "temperature_scaled", "accuracy_counts", "robustness_table", "imagenet_x_ratios", "imagenet_x_slice",
            "imagenet_x_slice_summary",
-           "shape_bias_tables", "stored_paths", "cue_conflict_paths"]
+           "shape_bias_tables", "stored_paths", "cue_conflict_paths", "findings_key", "findings_results"]
 
 
 def _store():
@@ -396,3 +396,36 @@ def cue_conflict_paths(image_ids: tuple[str, ...]) -> dict[str, str]:
     measured = runs[(runs["benchmark"] == "cue-conflict") & (runs["source"] == "ours")] if not runs.empty else runs
     folders = (str(data_dir() / "cue-conflict"), *([] if measured.empty else measured["data_root"].dropna()))
     return find_cue_conflict_images(image_ids, folders)  # 24 file checks: not cached, so a new download shows
+
+
+# --- Findings ------------------------------------------------------------------------------------------
+
+def findings_key() -> tuple:
+    """What the verdicts read: the finished runs (an evaluation writing to a running run changes none of them)
+    and the linear probes."""
+    probes = probes_table()
+    return done_runs_key(), tuple(probes["probe_id"].astype(str)) if "probe_id" in probes else ()
+
+
+def findings_results(key: tuple):
+    """The claims' results for `key` (from `findings_key`), computed once across sessions (the others wait for
+    it); shared, read-only."""
+    return cache("findings.results", 4).get(key, _assess)
+
+
+def _assess():
+    """Every claim's result from the evidence, each section (val, robustness, cue-conflict, …) cached by the
+    keys of its own runs: a finished cue-conflict run recomputes the shape-bias evidence, not the rest."""
+    from core.analysis import evidence as found
+
+    store, runs = _store(), _snapshot().get()
+    parts: dict = {}
+    for name in found.SECTIONS:
+        used = found.section_inputs(runs, name, store)
+        if name == "transfer":
+            inputs = tuple(used["probe_id"].astype(str)) if "probe_id" in used else ()
+        else:
+            inputs = keys_of(used["run_id"]) if len(used) else ()
+        parts.update(cache("findings.evidence", 32).get(
+            (str(store.path), name, inputs), lambda name=name, used=used: found.collect_section(store, name, used)))
+    return found.assess(parts)

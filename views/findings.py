@@ -24,20 +24,6 @@ VERDICT_STYLE = {"reproduced": ("green", ":material/check_circle:"), "contradict
                  "inconclusive": ("orange", ":material/balance:"), "not measured": ("gray", ":material/hourglass_empty:")}
 
 
-def _findings_key() -> tuple:
-    """What the verdicts read: the finished runs (an evaluation writing to a running run changes none of them)
-    and the linear probes. Every session shares the verdicts, charts and tables computed for one key."""
-    probes = reads.probes_table()
-    return reads.done_runs_key(), tuple(probes["probe_id"].astype(str)) if "probe_id" in probes else ()
-
-
-def _results(key: tuple):
-    """The claims' results for `key`, computed once across sessions (the others wait for it); shared, read-only."""
-    from core.analysis.evidence import assess, collect_evidence
-
-    return cache("findings.results", 4).get(key, lambda: assess(collect_evidence()))
-
-
 def _pins(version: str):
     from core.store import ResultsStore
 
@@ -251,9 +237,9 @@ def _exports(results, pins) -> None:
 
 
 try:
-    key = _findings_key()
+    key = reads.findings_key()
     with st.spinner("Computing the verdicts from the results store…"):
-        results = _results(key)
+        results = reads.findings_results(key)
     pins = _pins(reads.list_version())
 except Exception as error:  # noqa: BLE001 - a bad store must not blank the app
     widgets.show_user_error(error, "The findings could not be computed: ")

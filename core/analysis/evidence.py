@@ -16,7 +16,7 @@ from core.analysis.claims import (PAPER_MODELS, ClaimResult, claim_calibration, 
 from core.analysis.differences import (CLIP, N_RESAMPLES, SUPERVISED, accuracy_differences, counts_from_cells,
                                        outcome_cells, shape_bias_differences, split_cells, val_differences)
 
-__all__ = ["collect_evidence", "assess"]
+__all__ = ["SECTIONS", "section_inputs", "collect_section", "collect_evidence", "assess"]
 
 
 def _latest(runs, benchmark: str, *, source: str = "ours", protocol: str = "paper"):
@@ -38,6 +38,40 @@ def _predictions(store, run_ids, columns: tuple[str, ...]):
                        "AND error IS NULL", list(run_ids))
 
 
+SECTIONS = ("val", "robustness", "shape_bias", "pug", "transfer", "invariance")
+"""The parts of the evidence, each read from its own runs: ImageNet val (claims 1–3), robustness (4),
+cue-conflict (5), PUG (6), linear probes (7), invariance (8)."""
+
+
+def section_inputs(runs, name: str, store=None):
+    """The finished runs a section reads (a frame of runs; for `transfer`, the store's probes): what it is
+    computed from, so a cache keyed by their ids recomputes a section only when its own runs change."""
+    import pandas as pd
+
+    from core.analysis.tables import SHIFTED
+
+    runs = runs[runs["status"] == "done"] if "status" in runs else runs
+    if name == "val":
+        return _latest(runs, "imagenet-val")
+    if name == "robustness":
+        return pd.concat([_latest(runs, b) for b in ("imagenet-val", *SHIFTED)], ignore_index=True)
+    if name == "shape_bias":  # ours first, else the authors' release, per model
+        ours = _latest(runs, "cue-conflict")
+        authors = _latest(runs, "cue-conflict", source="authors")
+        return pd.concat([ours, authors[~authors["model"].isin(ours["model"])]], ignore_index=True)
+    if name == "pug":
+        return _latest(runs, "pug-imagenet")
+    if name == "invariance":  # variant runs of imagenet-val
+        return runs[(runs["benchmark"] == "imagenet-val") & (runs["variant"] != "") & (runs["source"] == "ours")
+                    & runs["model"].isin(PAPER_MODELS)].drop_duplicates(["model", "variant", "protocol"], keep="last")
+    if name == "transfer":
+        from core.store import ResultsStore
+
+        store = store or ResultsStore()
+        return store.probes() if "probes" in _tables(store) else pd.DataFrame()
+    raise ValueError(f"unknown evidence section {name!r}")
+
+
 def collect_evidence(store=None, *, n_resamples: int = 300, n_differences: int = N_RESAMPLES) -> dict:
     """Tidy evidence frames per claim from the results store, through core.analysis.tables and core.metrics.
 
@@ -45,14 +79,9 @@ def collect_evidence(store=None, *, n_resamples: int = 300, n_differences: int =
     bootstrap replicates for the per-model intervals, `n_differences` for the differences (and for the
     val numbers, which come from the same replicates). Only the paper's four model
     keys count; our runs under the `paper` protocol first; for cue-conflict, a model we have not run
-    falls back to the authors' released decisions (labelled as such).
+    falls back to the authors' released decisions (labelled as such). The sum of `collect_section` over
+    `SECTIONS`.
     """
-    import pandas as pd
-
-    from core.analysis.tables import (SHIFTED, accuracy_with_interval, condition_accuracy_table, file_names,
-                               robustness_table, shape_bias_table)
-    from core.data.imagenet_x import imagenet_x_annotations
-    from core.models.preprocess import parse_variant
     from core.store import ResultsStore
 
     store = store or ResultsStore()
@@ -60,127 +89,136 @@ def collect_evidence(store=None, *, n_resamples: int = 300, n_differences: int =
     evidence: dict = {}
     if runs.empty:
         return evidence
-    runs = runs[runs["status"] == "done"] if "status" in runs else runs
+    for name in SECTIONS:
+        evidence.update(collect_section(store, name, section_inputs(runs, name, store), n_resamples=n_resamples,
+                                        n_differences=n_differences))
+    return evidence
 
-    # ImageNet val: claims 1-3, every model's numbers and every difference from one set of replicates
-    val = _latest(runs, "imagenet-val")
-    rows = _predictions(store, tuple(val["run_id"]), ("image_id", "pred", "conf", "correct"))
-    by_model = {}
-    for run in val.itertuples():
-        mine = rows[rows["run_id"] == run.run_id]
-        if len(mine):
-            by_model[run.model] = mine.assign(file_name=file_names(mine["image_id"]))
-    found = val_differences(by_model, imagenet_x_annotations(), n_resamples=n_differences) if by_model else {}
-    run_ids = dict(zip(val["model"], val["run_id"]))
 
-    def tagged(frame):
-        if frame is None or len(frame) == 0:
-            return None
-        return frame.assign(source="ours", run_id=frame["model"].map(run_ids))
+def collect_section(store, name: str, used, *, n_resamples: int = 300, n_differences: int = N_RESAMPLES) -> dict:
+    """One section's evidence entries, from the runs (or probes) `section_inputs` gave it and nothing else."""
+    import pandas as pd
 
-    ratios = tagged(found.get("ratios"))
-    evidence["mistakes"] = {"ratios": ratios, "runs": val, "differences": found.get("mistakes", {})}
-    evidence["texture"] = {"ratios": ratios, "runs": val, "differences": found.get("texture", {})}
-    evidence["calibration"] = {"ece": tagged(found.get("ece")), "gap": tagged(found.get("gap")), "runs": val,
-                               "differences": found.get("calibration", {})}
+    from core.analysis.tables import (SHIFTED, accuracy_with_interval, condition_accuracy_table, file_names,
+                                      robustness_table, shape_bias_table)
 
-    # robustness: claim 4
-    robust_runs = pd.concat([_latest(runs, b) for b in ("imagenet-val", *SHIFTED)], ignore_index=True)
-    # one scan for every set's outcome cells (per image, which models have it and got it right): the
-    # per-model counts of the table and the paired differences both come from it
-    triples = [(run.run_id, run.benchmark, PAPER_MODELS.index(run.model)) for run in robust_runs.itertuples()]
-    real_triples = [(run_id, "imagenet-real", k) for run_id, name, k in triples if name == "imagenet-val"]
-    cells = outcome_cells(store, triples, len(PAPER_MODELS), by_condition=True)
-    real_cells = outcome_cells(store, real_triples, len(PAPER_MODELS), real=True)
-    robust_counts = counts_from_cells(cells, triples)
-    real_counts = counts_from_cells(real_cells, real_triples)
-    robust_table = robustness_table(robust_runs, robust_counts, real_counts, n_resamples=n_resamples) \
-        if len(robust_counts) else None
-    present = robustness_sets(robust_table, SHIFTED)
-    cell_sets = split_cells(cells, [b for b in present if b != "imagenet-real"])
-    if "imagenet-real" in present:
-        cell_sets.append(("imagenet-real", real_cells))
-    robust_differences = accuracy_differences(cell_sets, PAPER_MODELS, [("supervised-clip", SUPERVISED, CLIP)],
-                                              n_resamples=n_differences) if cell_sets else {}
-    evidence["robustness"] = {"table": robust_table, "shifted": SHIFTED, "runs": robust_runs,
-                              "differences": robust_differences}
+    evidence: dict = {}
+    if name == "val":  # claims 1-3: every model's numbers and every difference from one set of replicates
+        from core.data.imagenet_x import imagenet_x_annotations
 
-    # cue-conflict: claim 5 (ours first, else the authors' release, per model)
-    ours = _latest(runs, "cue-conflict")
-    authors = _latest(runs, "cue-conflict", source="authors")
-    cue = pd.concat([ours, authors[~authors["model"].isin(ours["model"])]], ignore_index=True)
-    decisions = _predictions(store, tuple(cue["run_id"]), ("image_id", "shape", "texture", "decision16"))
-    shape, shape_differences = None, {}
-    if len(decisions):
-        decisions = decisions.merge(cue[["run_id", "model", "source"]], on="run_id")
-        decisions = decisions.assign(maker=decisions["model"])
-        shape = shape_bias_table(decisions, n_resamples=n_resamples).rename(
-            columns={"maker": "model", "shape_bias": "value"})
-        shape["n"] = shape["decisions"]
-        shape = shape.merge(cue[["model", "source", "run_id"]], on="model")
-        shape_differences = shape_bias_differences(
-            {model: group for model, group in decisions.groupby("model", sort=False)}, n_resamples=n_differences)
-    evidence["shape_bias"] = {"table": shape, "runs": cue, "differences": shape_differences}
+        val = used
+        rows = _predictions(store, tuple(val["run_id"]), ("image_id", "pred", "conf", "correct"))
+        by_model = {}
+        for run in val.itertuples():
+            mine = rows[rows["run_id"] == run.run_id]
+            if len(mine):
+                by_model[run.model] = mine.assign(file_name=file_names(mine["image_id"]))
+        found = val_differences(by_model, imagenet_x_annotations(), n_resamples=n_differences) if by_model else {}
+        run_ids = dict(zip(val["model"], val["run_id"]))
 
-    # PUG: claim 6
-    pug = _latest(runs, "pug-imagenet")
-    pug_rows = _predictions(store, tuple(pug["run_id"]), ("condition", "correct"))
-    pug_numbers, pug_chart, pug_differences = None, None, {}
-    if len(pug_rows):
-        pug_rows = pug_rows.merge(pug[["run_id", "model"]], on="run_id")
-        pug_numbers = pd.DataFrame([{"model": model, **accuracy_with_interval(group["correct"].astype(float),
-                                                                              n_resamples=n_resamples)}
-                                    for model, group in pug_rows.groupby("model", sort=False)])
-        pug_numbers = pug_numbers.rename(columns={"accuracy": "value"}).assign(source="ours")
-        pug_counts = store.accuracy_counts(tuple(pug["run_id"]), by_condition=True)
-        pug_chart = condition_accuracy_table(pug_counts, dict(zip(pug["run_id"], pug["model"])),
-                                             n_resamples=n_resamples).rename(columns={"label": "model"})
-        cells = outcome_cells(store, [(run.run_id, "pug-imagenet", PAPER_MODELS.index(run.model))
-                                      for run in pug.itertuples()], len(PAPER_MODELS))
-        pug_differences = accuracy_differences([("pug-imagenet", cells)], PAPER_MODELS, _PARADIGMS,
-                                               n_resamples=n_differences)
-    evidence["pug"] = {"table": pug_numbers, "chart": pug_chart, "runs": pug, "differences": pug_differences}
+        def tagged(frame):
+            if frame is None or len(frame) == 0:
+                return None
+            return frame.assign(source="ours", run_id=frame["model"].map(run_ids))
 
-    # linear probes: claim 7
-    probes = store.probes() if "probes" in _tables(store) else pd.DataFrame()
-    transfer = None
-    if len(probes):
-        probes = probes[probes["model"].isin(PAPER_MODELS)].drop_duplicates(["model", "dataset", "convention"],
-                                                                           keep="last")
-        settings = probes.groupby(["dataset", "convention"])["model"].nunique()
-        common = settings[settings == len(PAPER_MODELS)].index
-        if len(common):
-            used = probes.set_index(["dataset", "convention"]).loc[list(common)].reset_index()
-        else:
-            used = probes
-        transfer = used.groupby("model", sort=False).agg(value=("test_accuracy", "mean"), ci_low=("ci_low", "mean"),
-                                                          ci_high=("ci_high", "mean"), n=("n_test", "sum")).reset_index()
-        transfer["source"] = "ours"
-        evidence["transfer_detail"] = used
-    evidence["transfer"] = {"table": transfer, "runs": probes if len(probes) else None}
+        ratios = tagged(found.get("ratios"))
+        evidence["mistakes"] = {"ratios": ratios, "runs": val, "differences": found.get("mistakes", {})}
+        evidence["texture"] = {"ratios": ratios, "runs": val, "differences": found.get("texture", {})}
+        evidence["calibration"] = {"ece": tagged(found.get("ece")), "gap": tagged(found.get("gap")), "runs": val,
+                                   "differences": found.get("calibration", {})}
+    elif name == "robustness":  # claim 4
+        robust_runs = used
+        # one scan for every set's outcome cells (per image, which models have it and got it right): the
+        # per-model counts of the table and the paired differences both come from it
+        triples = [(run.run_id, run.benchmark, PAPER_MODELS.index(run.model)) for run in robust_runs.itertuples()]
+        real_triples = [(run_id, "imagenet-real", k) for run_id, bench, k in triples if bench == "imagenet-val"]
+        cells = outcome_cells(store, triples, len(PAPER_MODELS), by_condition=True)
+        real_cells = outcome_cells(store, real_triples, len(PAPER_MODELS), real=True)
+        robust_counts = counts_from_cells(cells, triples)
+        real_counts = counts_from_cells(real_cells, real_triples)
+        robust_table = robustness_table(robust_runs, robust_counts, real_counts, n_resamples=n_resamples) \
+            if len(robust_counts) else None
+        present = robustness_sets(robust_table, SHIFTED)
+        cell_sets = split_cells(cells, [b for b in present if b != "imagenet-real"])
+        if "imagenet-real" in present:
+            cell_sets.append(("imagenet-real", real_cells))
+        robust_differences = accuracy_differences(cell_sets, PAPER_MODELS, [("supervised-clip", SUPERVISED, CLIP)],
+                                                  n_resamples=n_differences) if cell_sets else {}
+        evidence["robustness"] = {"table": robust_table, "shifted": SHIFTED, "runs": robust_runs,
+                                  "differences": robust_differences}
+    elif name == "shape_bias":  # claim 5
+        cue = used
+        decisions = _predictions(store, tuple(cue["run_id"]), ("image_id", "shape", "texture", "decision16"))
+        shape, shape_differences = None, {}
+        if len(decisions):
+            decisions = decisions.merge(cue[["run_id", "model", "source"]], on="run_id")
+            decisions = decisions.assign(maker=decisions["model"])
+            shape = shape_bias_table(decisions, n_resamples=n_resamples).rename(
+                columns={"maker": "model", "shape_bias": "value"})
+            shape["n"] = shape["decisions"]
+            shape = shape.merge(cue[["model", "source", "run_id"]], on="model")
+            shape_differences = shape_bias_differences(
+                {model: group for model, group in decisions.groupby("model", sort=False)}, n_resamples=n_differences)
+        evidence["shape_bias"] = {"table": shape, "runs": cue, "differences": shape_differences}
+    elif name == "pug":  # claim 6
+        pug = used
+        pug_rows = _predictions(store, tuple(pug["run_id"]), ("condition", "correct"))
+        pug_numbers, pug_chart, pug_differences = None, None, {}
+        if len(pug_rows):
+            pug_rows = pug_rows.merge(pug[["run_id", "model"]], on="run_id")
+            pug_numbers = pd.DataFrame([{"model": model, **accuracy_with_interval(group["correct"].astype(float),
+                                                                                  n_resamples=n_resamples)}
+                                        for model, group in pug_rows.groupby("model", sort=False)])
+            pug_numbers = pug_numbers.rename(columns={"accuracy": "value"}).assign(source="ours")
+            pug_counts = store.accuracy_counts(tuple(pug["run_id"]), by_condition=True)
+            pug_chart = condition_accuracy_table(pug_counts, dict(zip(pug["run_id"], pug["model"])),
+                                                 n_resamples=n_resamples).rename(columns={"label": "model"})
+            cells = outcome_cells(store, [(run.run_id, "pug-imagenet", PAPER_MODELS.index(run.model))
+                                          for run in pug.itertuples()], len(PAPER_MODELS))
+            pug_differences = accuracy_differences([("pug-imagenet", cells)], PAPER_MODELS, _PARADIGMS,
+                                                   n_resamples=n_differences)
+        evidence["pug"] = {"table": pug_numbers, "chart": pug_chart, "runs": pug, "differences": pug_differences}
+    elif name == "transfer":  # claim 7
+        probes, transfer = used, None
+        if len(probes):
+            probes = probes[probes["model"].isin(PAPER_MODELS)].drop_duplicates(["model", "dataset", "convention"],
+                                                                               keep="last")
+            settings = probes.groupby(["dataset", "convention"])["model"].nunique()
+            common = settings[settings == len(PAPER_MODELS)].index
+            if len(common):
+                chosen = probes.set_index(["dataset", "convention"]).loc[list(common)].reset_index()
+            else:
+                chosen = probes
+            transfer = chosen.groupby("model", sort=False).agg(
+                value=("test_accuracy", "mean"), ci_low=("ci_low", "mean"), ci_high=("ci_high", "mean"),
+                n=("n_test", "sum")).reset_index()
+            transfer["source"] = "ours"
+            evidence["transfer_detail"] = chosen
+        evidence["transfer"] = {"table": transfer, "runs": probes if len(probes) else None}
+    elif name == "invariance":  # claim 8: mean accuracy over each kind's settings
+        from core.models.preprocess import parse_variant
 
-    # invariance: claim 8 (variant runs of imagenet-val, mean accuracy over each kind's settings)
-    variant_runs = runs[(runs["benchmark"] == "imagenet-val") & (runs["variant"] != "") & (runs["source"] == "ours")
-                        & runs["model"].isin(PAPER_MODELS)].drop_duplicates(["model", "variant", "protocol"],
-                                                                           keep="last")
-    invariance, invariance_differences = None, {}
-    if len(variant_runs):
-        variant_rows = _predictions(store, tuple(variant_runs["run_id"]), ("correct",))
-        records = []
-        for run in variant_runs.itertuples():
-            correct = variant_rows.loc[variant_rows["run_id"] == run.run_id, "correct"].astype(float)
-            parsed = parse_variant(run.variant)
-            if correct.empty or not parsed:
-                continue
-            records.append({"model": run.model, "kind": parsed[0], "setting": parsed[1],
-                            **accuracy_with_interval(correct, n_resamples=n_resamples)})
-        if records:
-            per_setting = pd.DataFrame(records)
-            invariance = per_setting.groupby(["model", "kind"], sort=False).agg(
-                value=("accuracy", "mean"), ci_low=("ci_low", "mean"), ci_high=("ci_high", "mean"),
-                n=("n", "sum"), settings=("setting", "count")).reset_index().assign(source="ours")
-            invariance_differences = _invariance_differences(store, variant_runs, parse_variant, n_differences)
-    evidence["invariance"] = {"table": invariance, "runs": variant_runs, "differences": invariance_differences}
+        variant_runs = used
+        invariance, invariance_differences = None, {}
+        if len(variant_runs):
+            variant_rows = _predictions(store, tuple(variant_runs["run_id"]), ("correct",))
+            records = []
+            for run in variant_runs.itertuples():
+                correct = variant_rows.loc[variant_rows["run_id"] == run.run_id, "correct"].astype(float)
+                parsed = parse_variant(run.variant)
+                if correct.empty or not parsed:
+                    continue
+                records.append({"model": run.model, "kind": parsed[0], "setting": parsed[1],
+                                **accuracy_with_interval(correct, n_resamples=n_resamples)})
+            if records:
+                per_setting = pd.DataFrame(records)
+                invariance = per_setting.groupby(["model", "kind"], sort=False).agg(
+                    value=("accuracy", "mean"), ci_low=("ci_low", "mean"), ci_high=("ci_high", "mean"),
+                    n=("n", "sum"), settings=("setting", "count")).reset_index().assign(source="ours")
+                invariance_differences = _invariance_differences(store, variant_runs, parse_variant, n_differences)
+        evidence["invariance"] = {"table": invariance, "runs": variant_runs, "differences": invariance_differences}
+    else:
+        raise ValueError(f"unknown evidence section {name!r}")
     return evidence
 
 

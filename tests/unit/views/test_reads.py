@@ -118,3 +118,30 @@ def test_stored_paths_take_the_first_run_that_stored_each_image(store):
     store.finish_run("C", "done")
     found = reads.stored_paths(("A", "C"), ("a/0000.png", "a/0002.png", "a/0009.png"))
     assert found == {"a/0000.png": "/data/a/0000.png", "a/0002.png": "/data/a/0002.png"}
+
+
+def test_a_finished_cue_conflict_run_recomputes_only_the_shape_bias_evidence(store, monkeypatch):
+    from core.analysis import evidence
+
+    computed = []
+    real = evidence.collect_section
+
+    def counting(store_, name, used, **kwargs):
+        computed.append(name)
+        return real(store_, name, used, **kwargs)
+
+    monkeypatch.setattr(evidence, "collect_section", counting)
+    first = reads.findings_results(reads.findings_key())
+    assert sorted(computed) == sorted(evidence.SECTIONS)
+    assert next(r for r in first if r.claim.key == "shape_bias").verdict == "not measured"
+
+    computed.clear()
+    rows = [{**row, "shape": "cat", "texture": "dog", "decision16": "cat"} for row in _rows("V", 0, 4)]
+    store.start_run(RunInfo("V", "vit_sup", "cue-conflict", "", "paper", 4))
+    store.write_batch(rows)
+    store.finish_run("V", "done")
+    results = reads.findings_results(reads.findings_key())
+    assert computed == ["shape_bias"]  # val, robustness, PUG, probes and invariance came from the cache
+    shape = next(r for r in results if r.claim.key == "shape_bias")
+    assert list(shape.runs["run_id"]) == ["V"]
+    assert reads.findings_results(reads.findings_key()) is results and computed == ["shape_bias"]
