@@ -102,7 +102,8 @@ def reliability_diagram(bins, labels: list[str]):
         tooltip=["label:N", alt.Tooltip("confidence:Q", format=".3f"), alt.Tooltip("accuracy:Q", format=".3f")])
     diagonal = alt.Chart().mark_rule(color="gray", strokeDash=[4, 4]).encode(
         x=alt.datum(0), y=alt.datum(0), x2=alt.datum(1), y2=alt.datum(1))
-    return alt.layer(bars, gaps, diagonal, data=filled).properties(width=200, height=200).facet(
+    side = _facet_width(len(labels))
+    return alt.layer(bars, gaps, diagonal, data=filled).properties(width=side, height=side).facet(
         facet=alt.Facet("label:N", title=None, sort=list(labels)), columns=facet_columns(len(labels)))
 
 
@@ -113,7 +114,8 @@ def confidence_histogram(bins, labels: list[str]):
     return alt.Chart(_filled_bins(bins)).mark_bar().encode(
         x=alt.X("center:Q", title="confidence", scale=alt.Scale(domain=[0, 1])),
         y=alt.Y("count:Q", title="images"), color=alt.Color("label:N", scale=color_scale(labels), legend=None),
-        tooltip=["label:N", "count:Q", alt.Tooltip("lower:Q", format=".2f")]).properties(width=200, height=150).facet(
+        tooltip=["label:N", "count:Q", alt.Tooltip("lower:Q", format=".2f")]).properties(
+        width=_facet_width(len(labels)), height=150).facet(
         facet=alt.Facet("label:N", title=None, sort=list(labels)), columns=facet_columns(len(labels)))
 
 
@@ -121,6 +123,10 @@ def facet_columns(n: int) -> int:
     """Facets per row: at most three of 200 px (about 700 px with axes, inside the page's content column),
     and two rows of two for four models rather than three and one."""
     return max(1, min(3, 2 if n in (2, 4) else n))
+
+
+def _facet_width(n: int) -> int:
+    return 200 if facet_columns(n) == 3 else 260
 
 
 def shape_bias_overall(table, paper=None):
