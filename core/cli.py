@@ -284,6 +284,16 @@ def _import_downloaded_decisions(name: str) -> None:
         import_human_decisions(data_dir() / "cue-conflict-human")
 
 
+def _closer(bars: dict):
+    """Closes every bar of `bars` (the end of a command's progress display)."""
+    def close() -> None:
+        for bar in bars.values():
+            bar.close()
+        bars.clear()
+
+    return close
+
+
 def _download_bars():
     """A tqdm bar per file, driven by the downloads' progress callback."""
     from tqdm import tqdm
@@ -299,12 +309,7 @@ def _download_bars():
             bar.total = total
         bar.update(done - bar.n)
 
-    def close() -> None:
-        for bar in bars.values():
-            bar.close()
-        bars.clear()
-
-    return progress, close
+    return progress, _closer(bars)
 
 
 def _head(args) -> int:
@@ -557,12 +562,7 @@ def _study_bars():
         bar.total = total
         bar.update(done - bar.n)
 
-    def close() -> None:
-        for bar in bars.values():
-            bar.close()
-        bars.clear()
-
-    return progress, close
+    return progress, _closer(bars)
 
 
 def _quickstart(args) -> int:

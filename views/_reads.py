@@ -19,7 +19,7 @@ from views._cache import RunsSnapshot, cache, fresh, memo
 
 __all__ = ["store_version", "runs_table", "keys_of", "done_runs_key", "predictions", "probes_table", "list_version",
            "read_file", "thumbnail", "bootstrap_counts", "calibration_columns", "calibration_summary",
-           "temperature_scaled", "accuracy_counts", "robustness_table", "imagenet_x_ratios", "imagenet_x_slice",
+           "temperature_scaled", "accuracy_counts", "robustness_table", "imagenet_x_ratios",
            "imagenet_x_slice_summary",
            "shape_bias_tables", "stored_paths", "cue_conflict_paths", "findings_key", "findings_results"]
 
@@ -233,28 +233,17 @@ def _imagenet_x_multi(key: tuple):
     return slice_rows(_readable_rows(key), [])
 
 
-@memo(64, name="reads.imagenet_x_slice")
-def _imagenet_x_slice(key: tuple, factors: tuple[str, ...]):
+@memo(64, name="reads.imagenet_x_slice_summary")
+def _imagenet_x_slice_summary(key: tuple, factors: tuple[str, ...], n_resamples: int):
     import numpy as np
 
-    annotated = _imagenet_x_multi(key)
+    from core.analysis.tables import count_accuracy
+
+    annotated = _imagenet_x_multi(key)  # the join with the annotations, cached per run; a slice is a mask
     mask = np.ones(len(annotated), dtype=bool)
     for factor in factors:
         mask &= annotated[factor].to_numpy().astype(bool)
-    return annotated[mask]
-
-
-def imagenet_x_slice(run_id: str, factors: tuple[str, ...]):
-    """The run's readable rows whose image has every factor, with `class` and `correct` (the join with the
-    annotations is cached per run, each slice per run key and factors)."""
-    return fresh(_imagenet_x_slice(keys_of([run_id])[0], tuple(factors)))
-
-
-@memo(64, name="reads.imagenet_x_slice_summary")
-def _imagenet_x_slice_summary(key: tuple, factors: tuple[str, ...], n_resamples: int):
-    from core.analysis.tables import count_accuracy
-
-    rows = _imagenet_x_slice(key, factors)
+    rows = annotated[mask]
     if not len(rows):
         return {"accuracy": None, "ci_low": None, "ci_high": None, "n": 0}, rows.iloc[0:0]
     wrong = rows.loc[~rows["correct"].to_numpy(dtype=bool), ["path", "class", "pred"]].reset_index(drop=True)

@@ -87,21 +87,9 @@ PROVENANCE_COLUMNS = ("run_id", "model", "benchmark", "variant", "protocol", "so
 
 
 def note_runs(runs) -> None:
-    """Remember the runs this page shows: a pin records them as its provenance (read when a pin is saved)."""
+    """Remember the runs this page shows: a pin records them as its provenance."""
     keep = [c for c in PROVENANCE_COLUMNS if c in runs]
-    st.session_state["_page_runs"] = _Provenance(runs[keep])
-
-
-class _Provenance:
-    """The runs a page shows, turned into records only when a pin is saved (every page notes its runs on
-    every open; almost none is pinned)."""
-
-    def __init__(self, frame) -> None:
-        self.frame = frame
-
-    def records(self) -> list[dict]:
-        frame = self.frame
-        return frame.astype(object).where(frame.notna(), None).to_dict("records")
+    st.session_state["_page_runs"] = runs[keep]  # made into records only when a pin is saved
 
 
 def pin_form(chart, table, stem: str, key: str) -> None:
@@ -123,8 +111,8 @@ def pin_form(chart, table, stem: str, key: str) -> None:
 
 
 def _page_runs() -> list[dict]:
-    noted = st.session_state.get("_page_runs", [])
-    return noted.records() if isinstance(noted, _Provenance) else list(noted)
+    noted = st.session_state.get("_page_runs")
+    return [] if noted is None else noted.astype(object).where(noted.notna(), None).to_dict("records")
 
 
 def page_of(total: int, per_page: int, key: str, *, noun: str, list_key=()) -> tuple[int, int]:
