@@ -1,0 +1,120 @@
+"""Commands that bring data in: `download`, `import-authors`, `quickstart`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from core.cli._common import STOPPED_MESSAGE, download_bars, stop_on_sigterm
+from core.errors import UserError
+
+
+def add_commands(commands) -> dict:
+    """Adds this group's subcommands to `commands`; returns their handlers by name."""
+    download = commands.add_parser(
+        "download", help="fetch datasets (see --list) or models' weights (needs internet; BAE_DATA_MIRROR=URL for a mirror)")
+    download.add_argument("models", nargs="*", metavar="DATASET|MODEL",
+                          help="a dataset of --list (imagenet-c/CORRUPTION for one corruption) or a model key")
+    download.add_argument("--list", action="store_true", help="every dataset: size, source, licence, and whether "
+                                                              "it is present, missing or partial here")
+    authors = commands.add_parser("import-authors",
+                                  help="store the paper authors' (and human observers') cue-conflict decisions")
+    authors.add_argument("folder", type=Path, nargs="?", help="folder of the authors' CSVs (default: downloaded copy)")
+    authors.add_argument("--humans", type=Path, help="folder of model-vs-human's cue-conflict_subject-*.csv files")
+    commands.add_parser("quickstart", help="cue-conflict images + the authors' and humans' decisions, then the offline "
+                                           "model on cue-conflict: real results in minutes")
+    return {"download": _download, "import-authors": _import_authors, "quickstart": _quickstart}
+
+
+def _download(args) -> int:
+    from core.data.download import download, source_rows
+    from core.data.sources import SOURCES
+
+    if args.list:
+        rows = source_rows(include_corruptions=True)
+        width = max(len(row["name"]) for row in rows)
+        for row in rows:
+            print(f"{row['name']:{width}}  {row['status']:8} {row['size']:>12}  {row['licence']}  ·  {row['source']}"
+                  f"  ·  {row['path']}")
+        return 0
+    if not args.models:
+        print("Name what to download (python -m core download --list shows every dataset), or a model key.",
+              file=sys.stderr)
+        return 2
+    progress, close = download_bars()
+    failed = 0
+    for name in args.models:
+        try:
+            if name in SOURCES or name == "imagenet-val":
+                download(name, progress=progress)
+                close()
+                if name == "cue-conflict":  # the images, then the paper authors' and the human observers' decisions
+                    for extra in ("paper-decisions", "human-decisions"):
+                        download(extra, progress=progress)
+                        close()
+                if name in ("cue-conflict", "paper-decisions", "human-decisions"):  # a stored import is skipped
+                    _import_downloaded_decisions(name)
+            else:
+                from core.models import registry
+                from core.models.load import download_weights
+
+                models, _ = registry()
+                if name not in [spec.name for spec in models]:
+                    import difflib
+
+                    similar = difflib.get_close_matches(name, [*SOURCES, *(spec.name for spec in models)], n=5,
+                                                        cutoff=0.5)
+                    raise UserError(f"No dataset or model named `{name}`." + (f" Did you mean: {', '.join(similar)}?"
+                                    if similar else "") + " Datasets: python -m core download --list; models: "
+                                    "python -m core models.")
+                download_weights(models.get(name))
+        except UserError as error:
+            close()
+            print(str(error), file=sys.stderr)
+            failed += 1
+    return 1 if failed else 0
+
+
+def _import_downloaded_decisions(name: str) -> None:
+    from core.data.download import data_dir
+    from core.run.decisions import import_author_decisions, import_human_decisions
+
+    if name in ("cue-conflict", "paper-decisions"):
+        import_author_decisions(data_dir() / "cue-conflict-paper-models")
+    if name in ("cue-conflict", "human-decisions"):
+        import_human_decisions(data_dir() / "cue-conflict-human")
+
+
+def _import_authors(args) -> int:
+    from core.data.download import data_dir
+    from core.run.decisions import import_author_decisions, import_human_decisions
+
+    imported = []
+    if args.folder is not None or args.humans is None:
+        folder = args.folder or data_dir() / "cue-conflict-paper-models"
+        if not folder.is_dir():
+            print(f"{folder} does not exist. Run: python -m core download paper-decisions", file=sys.stderr)
+            return 2
+        imported += import_author_decisions(folder)
+    if args.humans is not None:
+        imported += import_human_decisions(args.humans)
+    return 0 if imported else 2
+
+
+def _quickstart(args) -> int:
+    from core.run.study import quickstart
+
+    stop = stop_on_sigterm()
+    progress, close = download_bars()
+    try:
+        summaries = quickstart(progress=progress, should_stop=lambda: stop["requested"],
+                               say=lambda message: print(message, file=sys.stderr))
+    finally:
+        close()
+    for summary in summaries:
+        print(f"{summary.model}: {summary.status}, {summary.written:,} new rows (run {summary.run_id})")
+    if any(summary.status == "stopped" for summary in summaries):
+        print(STOPPED_MESSAGE, file=sys.stderr)
+        return 130
+    print("Open the app (bash scripts/dev app): Shape vs texture, its gallery and Findings claim 5 show results.")
+    return 0
