@@ -1,7 +1,7 @@
 """Paper scale: how fast does every analysis page answer on a results store of the full study?
 
 Builds (once) a store with the paper's four models × ImageNet val (50,000, with logits), V2 10,000,
-A 7,500, R 30,000, Sketch 50,889, Hard 13,925 (with logits), C 750,000 (no logits) and cue-conflict
+A 7,500, R 30,000, Sketch 50,889, Hard 10,980 (with logits), C 750,000 (no logits) and cue-conflict
 1,280 (with logits), plus the authors' and the human observers' cue-conflict decisions, written as
 `evaluate` writes them: `core.run.rows.result_columns` on each batch of float16 logits, through the
 background `StoreWriter` (real val file names, labels and ReaL labels from the imagenet-x package;
@@ -36,7 +36,7 @@ MODELS = ("vit_sup", "convnext_sup", "vit_clip", "convnext_clip")
 # benchmark: (images, logits stored, 200-class subset)
 SIZES = {"imagenet-val": (50_000, True, False), "imagenet-v2": (10_000, True, False),
          "imagenet-a": (7_500, True, True), "imagenet-r": (30_000, True, True),
-         "imagenet-sketch": (50_889, True, False), "imagenet-hard": (13_925, True, False),
+         "imagenet-sketch": (50_889, True, False), "imagenet-hard": (10_980, True, False),
          "imagenet-c": (750_000, False, False), "cue-conflict": (1_280, True, False)}
 SUBSET = list(range(0, 1000, 5))
 BATCH = 8_192

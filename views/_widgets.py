@@ -83,7 +83,8 @@ PAGE_PATHS = {"mistakes": "mistakes", "shape": "shape-texture", "calibration": "
 
 
 PROVENANCE_COLUMNS = ("run_id", "model", "benchmark", "variant", "protocol", "source", "weights_key", "preprocess",
-                      "head_key", "data_fingerprint", "sample_limit", "sample_seed", "packages", "device")
+                      "head_key", "data_fingerprint", "data_revision", "sample_limit", "sample_seed", "packages",
+                      "device")
 
 
 def note_runs(runs) -> None:
@@ -152,11 +153,17 @@ def measured_runs(benchmarks: tuple[str, ...], empty_message: str):
 
 
 def pick_models(runs, key: str):
-    """Protocol and model pickers: one run per model and benchmark (the latest) under the chosen protocol."""
+    """Protocol and model pickers: one run per model and benchmark (the latest) under the chosen protocol, all
+    on one data revision per benchmark (core/analysis/revisions.py)."""
+    from core.analysis.revisions import one_revision
+
     protocols = sorted(set(runs["protocol"]))
     state.bind(f"{key}_protocol", options=protocols)
     protocol = st.radio("Preprocessing", protocols, horizontal=True, key=f"{key}_protocol")
-    runs = runs[runs["protocol"] == protocol].drop_duplicates(["model", "benchmark"], keep="last")
+    runs, pooled = one_revision(runs[runs["protocol"] == protocol])  # never two data revisions of one benchmark
+    for note in pooled:
+        st.caption(note, help="Each run records the publisher revision of its images (its download manifest).")
+    runs = runs.drop_duplicates(["model", "benchmark"], keep="last")
     names = list(dict.fromkeys(runs["model"]))
     state.bind(f"{key}_models", kind="list", options=names)
     chosen = st.multiselect("Models", names, default=names, format_func=model_label, key=f"{key}_models")

@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from core.analysis import charts
+from core.analysis.revisions import one_revision
 from core.paper import TAGS, paper_values
 from core.analysis.temperature import CALIBRATED_BENCHMARKS, calibrated
 from views import _models as models_ui
@@ -38,7 +39,10 @@ protocol = columns[1].radio("Preprocessing", sorted(set(runs["protocol"])), hori
 n_bins = columns[2].number_input("Bins", min_value=5, max_value=50, value=15, step=1, key="calibration_bins")
 scaled = columns[3].toggle("Temperature scaling", key="calibration_temperature",
                            help="Fit one temperature per model on a seeded random half (NLL), evaluate on the other half.")
-runs = runs[(runs["benchmark"] == benchmark) & (runs["protocol"] == protocol)].drop_duplicates("model", keep="last")
+runs, pooled = one_revision(runs[(runs["benchmark"] == benchmark) & (runs["protocol"] == protocol)])
+for note in pooled:  # runs on another data revision of this benchmark are never pooled with these
+    st.caption(note)
+runs = runs.drop_duplicates("model", keep="last")
 state.bind("calibration_models", kind="list", options=list(runs["model"]))
 models = st.multiselect("Models", list(runs["model"]), default=list(runs["model"]), format_func=models_ui.model_label,
                         key="calibration_models")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from core.analysis.revisions import revision_label
 from core.run import jobs
 from core.data import BENCHMARKS
 from core.data.download import data_dir
@@ -45,13 +46,17 @@ def _progress() -> None:
         "protocol": runs["protocol"], "source": runs["source"], "status": runs["status"],
         "progress": runs["done"] / runs["n_total"].clip(lower=1), "images": runs["done"],
         "accuracy": runs["accuracy"], "images/s": runs["images_per_s"],
+        "data revision": [revision_label(value) if source == "ours" else "—"
+                          for value, source in zip(runs.get("data_revision", [""] * len(runs)), runs["source"])],
     })
     st.dataframe(table, hide_index=True, width="stretch", column_config={
         "progress": st.column_config.ProgressColumn("progress", format="percent", min_value=0.0, max_value=1.0),
         "accuracy": st.column_config.NumberColumn("top-1 / 16-class acc.", format="percent"),
         "images/s": st.column_config.NumberColumn(format="%.1f"),
     })
-    st.caption("source 'authors' = decisions released with the paper's code, not measured here.")
+    st.caption("source 'authors' = decisions released with the paper's code, not measured here. data revision: the "
+               "publisher revision the images came from (the download manifest), or 'unverified copy' for a folder "
+               "`python -m core download` did not write; pages never pool two revisions of one benchmark.")
 
 
 _progress()

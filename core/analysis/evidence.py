@@ -13,6 +13,7 @@ from core.analysis.claims import (PAPER_MODELS, ClaimResult, claim_calibration, 
                                   claim_pug, claim_robustness, claim_shape_bias, claim_texture, claim_transfer,
                                   robustness_sets)
 
+from core.analysis.revisions import one_revision
 from core.analysis.differences import (CLIP, N_RESAMPLES, SUPERVISED, accuracy_differences, counts_from_cells,
                                        outcome_cells, shape_bias_differences, split_cells, val_differences)
 
@@ -24,7 +25,7 @@ def _latest(runs, benchmark: str, *, source: str = "ours", protocol: str = "pape
     chosen = runs[(runs["benchmark"] == benchmark) & (runs["variant"] == "") & (runs["source"] == source)
                   & runs["model"].isin(PAPER_MODELS)]
     preferred = chosen[chosen["protocol"] == protocol]
-    chosen = preferred if not preferred.empty else chosen
+    chosen, _ = one_revision(preferred if not preferred.empty else chosen)  # one data revision per benchmark
     return chosen.drop_duplicates("model", keep="last")
 
 

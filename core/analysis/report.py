@@ -63,7 +63,7 @@ def _png(chart_or_spec, scale: float = 2) -> bytes:
 
 
 def _provenance_rows(runs) -> list[dict]:
-    """One dict per run: id, model, source, weights, preprocessing, data fingerprint, packages."""
+    """One dict per run: id, model, source, weights, preprocessing, data fingerprint and revision, packages."""
     if runs is None or len(runs) == 0:
         return []
     rows = []
@@ -77,8 +77,16 @@ def _provenance_rows(runs) -> list[dict]:
                      "benchmark": run.get("benchmark") or run.get("dataset") or "", "source": run.get("source", "ours"),
                      "weights": run.get("weights_key") or "", "preprocessing": run.get("preprocess_key") or
                      run.get("protocol") or "", "dataset fingerprint": run.get("data_fingerprint") or "",
-                     "packages": packages})
+                     "data revision": _data_revision(run), "packages": packages})
     return rows
+
+
+def _data_revision(run: dict) -> str:
+    """Which publisher revision the run's images came from (its download manifest), or "unverified copy";
+    "" for imported decisions, which have no images of ours."""
+    from core.analysis.revisions import revision_of
+
+    return revision_of(run.get("data_revision")) if run.get("source", "ours") == "ours" else ""
 
 
 def _pin_runs(pin) -> list[dict]:
@@ -228,7 +236,9 @@ def pptx_report(results, pins, *, title: str = TITLE) -> bytes:
 
     def footer(slide, rows):
         text = "Provenance: " + ("; ".join(f"{r['model']} {r['source']} run {r['run'][:12]} · {r['benchmark']} · "
-                                           f"data {str(r['dataset fingerprint'])[:10]}" for r in rows[:6])
+                                           f"data {str(r['dataset fingerprint'])[:10]}"
+                                           + (f" ({r['data revision'].split(' · ')[0]})" if r.get("data revision")
+                                              else "") for r in rows[:6])
                                  if rows else "no runs yet")
         text_box(slide, Inches(0.4), Inches(6.85), Inches(12.5), Inches(0.5), [(text, "#666666", False)], size=9)
 

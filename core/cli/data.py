@@ -15,8 +15,14 @@ def add_commands(commands) -> dict:
         "download", help="fetch datasets (see --list) or models' weights (needs internet; BAE_DATA_MIRROR=URL for a mirror)")
     download.add_argument("models", nargs="*", metavar="DATASET|MODEL",
                           help="a dataset of --list (imagenet-c/CORRUPTION for one corruption) or a model key")
-    download.add_argument("--list", action="store_true", help="every dataset: size, source, licence, and whether "
-                                                              "it is present, missing or partial here")
+    download.add_argument("--list", action="store_true", help="every dataset: whether it is present, missing or "
+                                                              "partial here, size, licence")
+    download.add_argument("--long", action="store_true", help="with --list: each source's publisher, pinned revision "
+                                                              "or checksum (and where it came from), and folder")
+    download.add_argument("--revision", metavar="COMMIT", help="a hub dataset at another commit than the pinned one "
+                                                               "(recorded in its manifest and with every run on it)")
+    download.add_argument("--files", metavar="GLOB", help="with --revision: the shard set to take where a revision "
+                                                          "holds several (e.g. '*-of-00005-*')")
     authors = commands.add_parser("import-authors",
                                   help="store the paper authors' (and human observers') cue-conflict decisions")
     authors.add_argument("folder", type=Path, nargs="?", help="folder of the authors' CSVs (default: downloaded copy)")
@@ -27,52 +33,97 @@ def add_commands(commands) -> dict:
 
 
 def _download(args) -> int:
-    from core.data.download import download, source_rows
     from core.data.sources import SOURCES
 
     if args.list:
-        rows = source_rows(include_corruptions=True)
-        width = max(len(row["name"]) for row in rows)
-        for row in rows:
-            print(f"{row['name']:{width}}  {row['status']:8} {row['size']:>12}  {row['licence']}  ·  {row['source']}"
-                  f"  ·  {row['path']}")
+        print(_source_table(long=args.long))
         return 0
     if not args.models:
         print("Name what to download (python -m core download --list shows every dataset), or a model key.",
               file=sys.stderr)
         return 2
+    if (args.revision or args.files) and len(args.models) != 1:
+        print("--revision and --files choose one dataset's revision: name one dataset.", file=sys.stderr)
+        return 2
     progress, close = download_bars()
-    failed = 0
+    done, failed = [], []
     for name in args.models:
         try:
             if name in SOURCES or name == "imagenet-val":
-                download(name, progress=progress)
-                close()
-                if name == "cue-conflict":  # the images, then the paper authors' and the human observers' decisions
-                    for extra in ("paper-decisions", "human-decisions"):
-                        download(extra, progress=progress)
-                        close()
-                if name in ("cue-conflict", "paper-decisions", "human-decisions"):  # a stored import is skipped
-                    _import_downloaded_decisions(name)
+                _download_dataset(name, progress, close, revision=args.revision, files=args.files)
             else:
-                from core.models import registry
-                from core.models.load import download_weights
-
-                models, _ = registry()
-                if name not in [spec.name for spec in models]:
-                    import difflib
-
-                    similar = difflib.get_close_matches(name, [*SOURCES, *(spec.name for spec in models)], n=5,
-                                                        cutoff=0.5)
-                    raise UserError(f"No dataset or model named `{name}`." + (f" Did you mean: {', '.join(similar)}?"
-                                    if similar else "") + " Datasets: python -m core download --list; models: "
-                                    "python -m core models.")
-                download_weights(models.get(name))
+                _download_model(name)
+            done.append(name)
         except UserError as error:
             close()
             print(str(error), file=sys.stderr)
-            failed += 1
+            failed.append(name)
+    if len(args.models) > 1:
+        print(f"download: {len(done)} done" + (f" ({', '.join(done)})" if done else "") + f", {len(failed)} failed"
+              + (f" ({', '.join(failed)})" if failed else "") + ".", file=sys.stderr if failed else sys.stdout)
     return 1 if failed else 0
+
+
+def _download_dataset(name: str, progress, close, *, revision: str | None, files: str | None) -> None:
+    from core.data.download import download
+
+    download(name, progress=progress, revision=revision, files=files)
+    close()
+    if name == "cue-conflict":  # the images, then the paper authors' and the human observers' decisions
+        for extra in ("paper-decisions", "human-decisions"):
+            download(extra, progress=progress)
+            close()
+    if name in ("cue-conflict", "paper-decisions", "human-decisions"):  # a stored import is skipped
+        _import_downloaded_decisions(name)
+
+
+def _download_model(name: str) -> None:
+    from core.data.sources import SOURCES
+    from core.models import registry
+    from core.models.load import download_weights
+
+    models, _ = registry()
+    if name not in [spec.name for spec in models]:
+        import difflib
+
+        similar = difflib.get_close_matches(name, [*SOURCES, *(spec.name for spec in models)], n=5, cutoff=0.5)
+        raise UserError(f"No dataset or model named `{name}`." + (f" Did you mean: {', '.join(similar)}?"
+                        if similar else "") + " Datasets: python -m core download --list; models: "
+                        "python -m core models.")
+    download_weights(models.get(name))
+
+
+LIST_WIDTH = 99
+"""`download --list` fits a terminal of 100 columns."""
+
+
+def _source_table(*, long: bool) -> str:
+    """The `--list` table: name, state, size, licence, aligned and cut to LIST_WIDTH; `long` adds, under each
+    row, its publisher page, revision or checksum (and where that came from) and folder, wrapped."""
+    import textwrap
+
+    from core.data.download import source_rows
+
+    rows = [row | {"size": row["size"].split(" (")[0]} for row in source_rows(include_corruptions=True)]
+    name_w = max(len("name"), *(len(row["name"]) for row in rows))
+    size_w = max(len("size"), *(len(row["size"]) for row in rows))
+    fixed = name_w + 2 + 8 + 2 + size_w + 2
+
+    def line(name, state, size, licence) -> str:
+        text = f"{name:<{name_w}}  {state:<8}  {size:>{size_w}}  {licence}"
+        return text if len(text) <= LIST_WIDTH else text[:LIST_WIDTH - 1] + "…"
+
+    out = [line("name", "state", "size", "licence"), "-" * min(LIST_WIDTH, fixed + 20)]
+    for row in rows:
+        out.append(line(row["name"], row["status"], row["size"], row["licence"]))
+        if long:
+            indent = " " * 4
+            for label, value in (("source", row["source"]), ("pinned", row["pinned"]), ("folder", row["path"])):
+                out += textwrap.wrap(f"{label}: {value}", LIST_WIDTH, initial_indent=indent,
+                                     subsequent_indent=indent + "  ", break_on_hyphens=False)
+    if not long:
+        out.append("Sources, pinned revisions and checksums: python -m core download --list --long")
+    return "\n".join(out)
 
 
 def _import_downloaded_decisions(name: str) -> None:

@@ -80,8 +80,11 @@ class Adapter:
         return None
 
     def revision(self, root: Path) -> str:
-        """The dataset's published revision where one can be read from the files, else ""."""
-        return ""
+        """Which publisher revision the folder holds: its download manifest's line (source@commit · manifest id),
+        or "unverified copy" for a folder `download` did not write (core/data/manifest.py)."""
+        from core.data.manifest import dataset_revision
+
+        return dataset_revision(root)
 
     def read_bytes(self, item: Item) -> bytes:
         with open(item.path, "rb") as handle:
@@ -114,9 +117,13 @@ def subfolders(folder: Path) -> list[Path]:
         return []
 
 
-def fingerprint(items: list[Item]) -> str:
-    """Hash of the file list (ids, sizes): a changed dataset gives a new run key."""
+def fingerprint(items: list[Item], *, identity: str = "") -> str:
+    """Hash of the file list (ids, sizes) and of the folder's download manifest `identity` (core/data/manifest.py;
+    "" for a copy without one, whose key is as before): a changed dataset, or the same file names at another
+    publisher revision, gives a new run key."""
     digest = hashlib.sha256()
+    if identity:
+        digest.update(f"manifest\t{identity}\n".encode())
     for item in sorted(items, key=lambda item: item.image_id):
         try:
             size = os.stat(item.path).st_size

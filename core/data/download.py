@@ -10,10 +10,12 @@ Nothing already downloaded is deleted on failure: a partial file is resumed by t
 from __future__ import annotations
 
 import errno
+import fnmatch
 import hashlib
 import http.client
 import json
 import os
+import re
 import shutil
 import socket
 import tarfile
@@ -21,11 +23,15 @@ import urllib.error
 import urllib.request
 import zipfile
 from pathlib import Path
+from dataclasses import replace
+from datetime import datetime, timezone
 from typing import Callable, Literal
 
 from core.config import cache_dir, refuse_in_view_mode
 from core.data.base import list_images, subfolders
-from core.data.sources import IMAGENET_C_FAMILIES, SOURCES, Remote, Source, get_source, mirror_url
+from core.data.manifest import Manifest, read_manifest, write_manifest
+from core.data.sources import (IMAGENET_C_FAMILIES, PUBLISHER, SOURCES, Remote, Source, get_source, mirror_url,
+                               pin_text)
 from core.errors import UserError
 
 __all__ = ["data_dir", "download", "dataset_status", "source_rows", "DownloadFailed", "Progress",
@@ -136,38 +142,87 @@ def _download_file(remote: Remote, label: str, progress: Progress | None) -> Pat
     for algorithm, expected in (("sha256", remote.sha256), ("md5", remote.md5)):
         if expected and _digest(part, algorithm) != expected:
             part.unlink()  # a finished file with the wrong content cannot be resumed into the right one
-            raise DownloadFailed(f"{remote.name} does not match the publisher's {algorithm} (corrupt or another "
-                                 "version); it was removed: run the same command again to download it anew.")
+            origin = f"the {algorithm} from {(remote.checksum_from or PUBLISHER).split(' (')[0]}"  # the source's name
+            raise DownloadFailed(f"{remote.name} does not match {origin} (corrupt or another version); it was "
+                                 "removed and nothing was put in place: run the same command again to download it "
+                                 "anew.")
     os.replace(part, final)
     return final
 
 
 # ---- Hugging Face listing ----------------------------------------------------------------------------
 
+_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
+_SHARD_SET = re.compile(r"-of-(\d+)")
+
+
+def _listing(url: str, repo: str) -> list[dict]:
+    """Every entry of a hub tree listing, following its `Link: <…>; rel="next"` pages."""
+    entries, seen = [], set()
+    while url and url not in seen:
+        seen.add(url)
+        response = _open(mirror_url(url), 0)
+        with response:
+            try:
+                page = json.loads(response.read())
+            except ValueError:
+                raise DownloadFailed(f"The file list of {repo} from {mirror_url(url)} is not JSON.") from None
+            link = response.headers.get("Link", "")
+        entries += page if isinstance(page, list) else []
+        found = _NEXT.search(link)
+        url = found.group(1) if found else ""
+    return entries
+
+
 def _hub_remotes(source: Source) -> tuple[Remote, ...]:
+    """The files of `source.hub` at its revision (one shard set), each with the SHA-256 the hub lists."""
     hub = source.hub
     if hub is None:
         return source.remotes
     url = f"{hub.endpoint}/api/datasets/{hub.repo}/tree/{hub.revision}" + (f"/{hub.folder}" if hub.folder else "")
-    response = _open(mirror_url(url), 0)
-    with response:
-        try:
-            entries = json.loads(response.read())
-        except ValueError:
-            raise DownloadFailed(f"The file list of {hub.repo} from {mirror_url(url)} is not JSON.") from None
     remotes = []
-    for entry in entries:
+    for entry in _listing(url, hub.repo):
         path = entry.get("path", "")
-        if entry.get("type") != "file" or not path.endswith(hub.suffix):
+        name = path.rsplit("/", 1)[-1]
+        if entry.get("type") != "file" or not path.endswith(hub.suffix) or (hub.files and
+                                                                             not fnmatch.fnmatch(name, hub.files)):
             continue
         lfs = entry.get("lfs") or {}
         remotes.append(Remote(f"{hub.endpoint}/datasets/{hub.repo}/resolve/{hub.revision}/{path}",
                               f"{source.folder}--{path.replace('/', '--')}", int(lfs.get("size") or entry.get("size") or 0),
-                              sha256=lfs.get("oid", ""), unpack=hub.unpack, target=path))
+                              sha256=lfs.get("oid", ""), unpack=hub.unpack, target=path, checksum_from=PUBLISHER))
+    where = f"{hub.repo} at {hub.revision[:12]}"
     if not remotes:
-        raise DownloadFailed(f"{hub.repo} lists no file ending in {hub.suffix} under `{hub.folder or '/'}`: the "
-                             "dataset changed its layout; see core/data/sources.py.")
+        raise DownloadFailed(f"{where} lists no file ending in {hub.suffix}" + (f" matching {hub.files}" if hub.files
+                             else "") + f" under `{hub.folder or '/'}`: another revision or layout; see "
+                             "core/data/sources.py, or choose the files with --files GLOB.")
+    sets = sorted({match.group(0) for remote in remotes if (match := _SHARD_SET.search(remote.target))})
+    if len(sets) > 1:
+        raise DownloadFailed(f"{where} holds {len(sets)} shard sets ({', '.join(sets)}); a dataset is one of them. "
+                             f"Choose one with --files, e.g. --files '*{sets[-1]}-*'.")
     return tuple(remotes) + source.remotes
+
+
+def _choose(source: Source, revision: str | None, files: str | None) -> Source:
+    """`source` at the revision (and file glob) a user chose on purpose; the pinned entry when neither is given."""
+    if not revision and not files:
+        return source
+    from core.errors import UserError
+
+    if source.hub is None:
+        raise UserError(f"{source.name} comes from fixed URLs, not a hub repository: it has no --revision or --files "
+                        "to choose (see python -m core download --list --long).")
+    revision = (revision or source.hub.revision).strip()
+    if not re.fullmatch(r"[0-9a-f]{40}", revision):
+        raise UserError(f"Expected --revision to be a 40-hex-digit commit of {source.hub.repo}, got `{revision}`. "
+                        f"Its commits: {source.hub.endpoint}/datasets/{source.hub.repo}/commits/main")
+    pinned = revision == source.hub.revision and files in (None, source.hub.files)
+    if pinned:
+        return source
+    hub = replace(source.hub, revision=revision, files=files if files is not None else
+                  (source.hub.files if revision == source.hub.revision else ""))
+    # another revision's count is not in the table: the download records what it finds instead of checking it
+    return replace(source, hub=hub, images=0)
 
 
 # ---- extraction and checks ----------------------------------------------------------------------------
@@ -193,8 +248,8 @@ def _extract(archive: Path, remote: Remote, into: Path, members: tuple[str, ...]
                                  "space and run the same command again (the archive is kept).") from None
         archive.unlink(missing_ok=True)  # a corrupt archive cannot be resumed: the next run downloads it anew
         detail = str(error).splitlines()[0].rstrip(":") if str(error) else type(error).__name__
-        raise DownloadFailed(f"{archive.name} is corrupt or truncated ({detail}); it was "
-                             "removed: run the same command again to download it anew.") from None
+        raise DownloadFailed(f"{archive.name} is corrupt or truncated ({detail}); it was removed and nothing was "
+                             "put in place: run the same command again to download it anew.") from None
 
 
 def _find_root(tree: Path, source: Source) -> Path:
@@ -264,28 +319,58 @@ def _check_space(source: Source, remotes: tuple[Remote, ...], say: Callable[[str
 
 # ---- one dataset --------------------------------------------------------------------------------------
 
-def download(name: str, *, progress: Progress | None = None, say: Callable[[str], None] = print) -> Path:
+def download(name: str, *, progress: Progress | None = None, say: Callable[[str], None] = print,
+             revision: str | None = None, files: str | None = None) -> Path:
     """Fetch, verify and put in place the dataset `name` (a key of SOURCES); returns its folder.
 
-    A complete dataset is left as it is. Raises DownloadFailed (a UserError) with a one-line reason.
+    `revision` (a hub commit) and `files` (a glob of file names) choose another revision or shard set than
+    the pinned one, on purpose; the manifest written into the folder records which. A complete dataset at
+    the same revision is left as it is; one at another revision is kept aside (`NAME.incomplete-N`).
+    Raises DownloadFailed (a UserError) with a one-line reason.
     """
     refuse_in_view_mode("downloads")
-    source = get_source(name)
+    source = _choose(get_source(name), revision, files)
     dest = data_dir() / source.folder
-    if dataset_status(name) == "present":
+    if dataset_status(name) == "present" and _same_revision(dest, source):
         say(f"{name}: already complete at {dest}")
         return dest
     remotes = _hub_remotes(source)
     _check_space(source, remotes, say)
-    files = {remote: _download_file(remote, f"{name}: {remote.name}", progress) for remote in remotes}
+    fetched = {remote: _download_file(remote, f"{name}: {remote.name}", progress) for remote in remotes}
     if not source.benchmark:
-        _place_files(dest, files)
+        _place_files(dest, fetched)
     elif source.benchmark == "imagenet-c":
-        _place_corruptions(dest, source, files)
+        _place_corruptions(dest, source, fetched)
     else:
-        _place_dataset(dest, source, files, say)
+        _place_dataset(dest, source, fetched, say)
     say(f"{name}: complete at {dest}")
     return dest
+
+
+def _same_revision(dest: Path, source: Source) -> bool:
+    """Whether the folder's manifest is of `source`'s revision (a folder without one is taken as it is)."""
+    manifest = read_manifest(dest)
+    if manifest is None or source.hub is None:
+        return True
+    return manifest.revision == source.hub.revision and (manifest.pinned or not _is_pinned(source))
+
+
+def _is_pinned(source: Source) -> bool:
+    pinned = SOURCES.get(source.name)
+    return source.hub is None or (pinned is not None and pinned.hub == source.hub)
+
+
+def _manifest(source: Source, remotes, root: Path, images: int) -> Manifest:
+    files = tuple({"name": remote.target or remote.name, "url": remote.url, "size": remote.size,
+                   **({"sha256": remote.sha256} if remote.sha256 else {}), **({"md5": remote.md5} if remote.md5 else {}),
+                   "checksum_from": (remote.checksum_from or "none published: counts checked")
+                   if (remote.sha256 or remote.md5) else "none published: counts checked"} for remote in remotes)
+    counted = source.classes and not source.marker and source.benchmark != "imagenet-c"  # class folders at the top
+    classes = len(subfolders(root)) if counted else source.classes
+    return Manifest(source.name, source.hub.repo if source.hub else source.page.split(" ")[0],
+                    revision=source.hub.revision if source.hub else "", pinned=_is_pinned(source), files=files,
+                    images=images, images_expected=source.images, classes=classes,
+                    downloaded=datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
 
 def _place_files(dest: Path, files: dict[Remote, Path]) -> None:
@@ -319,10 +404,12 @@ def _place_dataset(dest: Path, source: Source, files: dict[Remote, Path], say: C
                 shutil.copyfile(path, root / remote.target)
         if source.images and source.benchmark != "imagenet-hard":
             _check_counts(root, source, source.images, f"{source.label} as downloaded")
+        found = _rows(root) if source.benchmark == "imagenet-hard" else _count(root)
+        write_manifest(root, _manifest(source, tuple(files), root, found))  # the adapter checks rows against it
         _validate(root, source)
         if dest.exists():
             moved = _aside(dest)
-            say(f"{source.name}: the incomplete folder that was at {dest} is kept as {moved}")
+            say(f"{source.name}: the folder that was at {dest} (incomplete or another revision) is kept as {moved}")
         os.replace(root, dest)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -357,8 +444,26 @@ def _place_corruptions(dest: Path, source: Source, files: dict[Remote, Path]) ->
                 os.replace(scratch / corruption, dest / corruption)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+        _record_corruptions(dest, source, remote)
         if all(_corruption_complete(dest / c) for c in IMAGENET_C_FAMILIES[family][0].split()):
             path.unlink(missing_ok=True)  # keep a family archive until every corruption in it is extracted
+
+
+def _rows(root: Path) -> int:
+    import pyarrow.parquet as pq
+
+    return sum(pq.ParquetFile(path).metadata.num_rows for path in sorted(root.rglob("*.parquet")))
+
+
+def _record_corruptions(dest: Path, source: Source, remote: Remote) -> None:
+    """Add one family archive to the ImageNet-C manifest (the folder fills one family at a time)."""
+    before = read_manifest(dest)
+    kept = tuple(f for f in (before.files if before else ()) if f.get("name") != remote.name)
+    done = [c for members, _, _ in IMAGENET_C_FAMILIES.values() for c in members.split()
+            if _corruption_complete(dest / c)]
+    manifest = _manifest(source, (remote,), dest, 0)
+    write_manifest(dest, replace(manifest, source="imagenet-c", files=kept + manifest.files,
+                                 images=50_000 * 5 * len(done), images_expected=50_000 * 5 * len(done)))
 
 
 # ---- status -------------------------------------------------------------------------------------------
@@ -391,13 +496,14 @@ def dataset_status(name: str) -> Status:
 
 
 def source_rows(include_corruptions: bool = False) -> list[dict]:
-    """One row per download for `download --list`: name, size, source, licence, status, path."""
+    """One row per download for `download --list`: name, size, source, licence, status, path, pinned."""
     rows = []
     for name, source in SOURCES.items():
         if name.startswith("imagenet-c/") and not include_corruptions:
             continue
         rows.append({"name": name, "size": source.size_text, "source": source.page, "licence": source.licence,
-                     "status": dataset_status(name), "path": str(data_dir() / source.folder)})
+                     "status": dataset_status(name), "path": str(data_dir() / source.folder),
+                     "pinned": pin_text(source)})
     return rows
 
 

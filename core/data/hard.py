@@ -1,20 +1,28 @@
 """ImageNet-Hard (Taesiri et al., NeurIPS 2023 D&B): the Hugging Face dataset `taesiri/imagenet-hard`.
 
 Stored as parquet files: each row holds an image (bytes) and a list of valid ImageNet labels; a
-prediction is correct if it is any of them.
+prediction is correct if it is any of them. The dataset's row count changed between revisions of the
+hub repository (13,925 rows on the card of 31 March 2023, 10,980 in its metadata since May 2023), and
+some revisions hold two shard sets in `data/` at once: a folder is one shard set, and its rows must
+match its download manifest (core/data/manifest.py) or, for a copy without one, a count the card published.
 """
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 
 from core.data.base import Adapter, Item, Problem, missing_root
+from core.data.manifest import read_manifest
 
-__all__ = ["ImageNetHard", "HARD_ROWS"]
+__all__ = ["ImageNetHard", "HARD_ROWS", "HARD_CARD_ROWS"]
 
-HARD_ROWS = 13_925
-"""Rows listed on the dataset card."""
+HARD_ROWS = 10_980
+"""Rows at the pinned revision (card metadata `num_examples`; core/data/sources.py)."""
+HARD_CARD_ROWS = (10_980, 13_925)
+"""Row counts the dataset card's metadata has published (latest first): what a copy without a manifest may hold."""
+_SHARD_SET = re.compile(r"-of-(\d+)")
 
 
 def _parquet_files(root: Path) -> list[Path]:
@@ -29,7 +37,7 @@ def _table(path: str):
 
 
 class ImageNetHard(Adapter):
-    expected_layout = "the dataset's parquet files (data/validation-*.parquet)"
+    expected_layout = "the dataset's parquet files, one shard set (data/validation-*-of-N-*.parquet)"
     obtain = "Run: python -m core download imagenet-hard"
 
     def validate(self, root: Path) -> list[Problem]:
@@ -39,6 +47,11 @@ class ImageNetHard(Adapter):
         files = _parquet_files(root)
         if not files:
             return [Problem(str(root), self.expected_layout, "no .parquet file", self.obtain)]
+        sets = sorted({found.group(0) for path in files if (found := _SHARD_SET.search(path.name))})
+        if len(sets) > 1:
+            return [Problem(str(root), "one shard set", f"{len(sets)} ({', '.join(sets)}), as some hub revisions "
+                            "hold", "Keep one set's files (rows would count twice), or " + self.obtain[0].lower() +
+                            self.obtain[1:])]
         import pyarrow.parquet as pq
 
         rows = 0
@@ -51,9 +64,18 @@ class ImageNetHard(Adapter):
                 continue
             if not {"image", "label"} <= set(schema.names):
                 problems.append(Problem(str(path), "columns image and label", ", ".join(schema.names), self.obtain))
-        if not problems and rows != HARD_ROWS:
-            problems.append(Problem(str(root), f"{HARD_ROWS:,} rows (dataset card)", f"{rows:,}",
-                                    f"The download looks incomplete or is another revision. {self.obtain}"))
+        if problems:
+            return problems
+        manifest = read_manifest(root)
+        if manifest is not None and rows != manifest.images:
+            problems.append(Problem(str(root), f"{manifest.images:,} rows (its download manifest, revision "
+                                    f"{manifest.revision[:7] or 'unknown'})", f"{rows:,}",
+                                    f"Files were added or removed since the download. {self.obtain}"))
+        elif manifest is None and rows not in HARD_CARD_ROWS:
+            expected = " or ".join(f"{count:,}" for count in HARD_CARD_ROWS)
+            problems.append(Problem(str(root), f"{expected} rows (dataset card)", f"{rows:,}",
+                                    f"The copy looks incomplete or is a revision whose count is unknown. {self.obtain} "
+                                    "(add --revision COMMIT for another revision)."))
         return problems
 
     def items(self, root: Path) -> list[Item]:
@@ -71,8 +93,12 @@ class ImageNetHard(Adapter):
         return image["bytes"] if isinstance(image, dict) else image
 
     def revision(self, root: Path) -> str:
-        """The hub snapshot (commit) the files came from, when they sit in a Hugging Face cache folder."""
+        """The download manifest's revision; else the hub snapshot (commit) when the files sit in a Hugging
+        Face cache folder, labelled as the unverified copy it is."""
+        described = super().revision(root)
+        if read_manifest(root) is not None:
+            return described
         parts = root.resolve().parts
         if "snapshots" in parts and parts.index("snapshots") + 1 < len(parts):
-            return parts[parts.index("snapshots") + 1]
-        return "unknown (not in a Hugging Face cache snapshot)"
+            return f"{described} (hub snapshot {parts[parts.index('snapshots') + 1]})"
+        return described

@@ -1,8 +1,12 @@
 """PUG-ImageNet (Bordes et al., NeurIPS 2023): photorealistic synthetic images, one folder per factor.
 
 `class_to_imagenet_idx.json` (class folder name → ImageNet indices) is published in the
-facebookresearch/PUG repository, not beside the images; a prediction is correct if it is any of
-the mapped indices.
+facebookresearch/PUG repository, not beside the images. It maps two classes to one index
+(`Shirt` and `Sweatshirt` both to 841, "sweatshirt"). Scoring follows the paper's code
+(kirill-vish/Beyond-INet, `get_pug_imagenet`) and the publisher's notebook: the table is sorted by
+class name and inverted, so each index belongs to one class, the last in that order. A prediction
+is correct if it is an index of the image's class: 841 counts only for Sweatshirt, and no
+prediction is correct for a Shirt image (`paper_index_owner`).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from pathlib import Path
 
 from core.data.base import Adapter, Item, Problem, list_images, missing_root, subfolders
 
-__all__ = ["PugImageNet", "PUG_FACTORS"]
+__all__ = ["PugImageNet", "PUG_FACTORS", "PUG_SCORING", "paper_index_owner"]
 
 PUG_FACTORS = ("Worlds", "Camera_Pitch", "Camera_Yaw", "Camera_Roll", "Object_Pitch", "Object_Yaw", "Object_Roll",
                "Object_Scale", "Object_Texture", "Scene_Light")
@@ -20,6 +24,25 @@ _MAPPING = "class_to_imagenet_idx.json"
 _MAPPING_SOURCE = ("Get class_to_imagenet_idx.json from the facebookresearch/PUG repository on GitHub "
                    "(PUG_ImageNet folder) and put it in the dataset folder; python -m core download pug-imagenet "
                    "does both.")
+
+
+PUG_SCORING = ("Scored as the paper's code scores it: an ImageNet index counts for one PUG class (the last by name "
+               "among those mapped to it), so Shirt and Sweatshirt, both mapped to 841, count only as Sweatshirt.")
+"""The one line the PUG page and the findings card show."""
+
+
+def paper_index_owner(mapping: dict[str, list[int]]) -> dict[int, str]:
+    """ImageNet index → the one PUG class it counts for: the inverted table, classes taken in sorted name order
+    so a shared index goes to the last (the paper's `inversed_dict`).
+
+    >>> paper_index_owner({"Sweatshirt": [841], "Shirt": [841], "Goldfish": [1]})
+    {1: 'Goldfish', 841: 'Sweatshirt'}
+    """
+    owner: dict[int, str] = {}
+    for name in sorted(mapping):
+        for index in mapping[name]:
+            owner[int(index)] = name
+    return dict(sorted(owner.items()))
 
 
 class PugImageNet(Adapter):
@@ -55,10 +78,11 @@ class PugImageNet(Adapter):
 
     def items(self, root: Path) -> list[Item]:
         mapping = self._mapping(root)
+        owner = paper_index_owner(mapping)
         items = []
         for factor in PUG_FACTORS:
             for folder in subfolders(root / factor):
-                valid = tuple(int(index) for index in mapping.get(folder.name, []))
+                valid = tuple(int(index) for index in mapping.get(folder.name, []) if owner.get(int(index)) == folder.name)
                 items += [Item(f"{factor}/{folder.name}/{path.name}", str(path), valid[0] if valid else -1, valid,
                                condition=factor)
                           for path in list_images(folder)]

@@ -1,10 +1,13 @@
 """Where each dataset with a public source comes from: one entry per dataset, as data.
 
 Every entry was checked against its publisher's own page (README, dataset card or record) on
-2026-11-30; `confirmed` says what was read there. Sizes are the publisher's listing; a checksum is
-kept only where the publisher publishes one (Zenodo's md5 of the ImageNet-C archives; the
-SHA-256 that the Hugging Face hub lists for each LFS file, read at download time). Without one,
-a download is verified by its expected file and class counts.
+2026-11-30; `confirmed` says what was read there. Every Hugging Face source is pinned to a commit
+(`HubFiles.revision`), with that revision's row or image count: the hub's listing at a commit cannot
+change, so the files and their SHA-256s read from it at download time are the publisher's. A URL
+source carries the publisher's checksum where one is published (Zenodo's md5 of the ImageNet-C
+archives) and otherwise a widely used third party's, named in `Remote.checksum_from`; a source
+with neither is verified by its expected file and class counts and says so (`pinned` in
+`download --list --long`).
 
 `BAE_DATA_MIRROR=URL` replaces the scheme and host of every URL here (mirrors, proxies, tests).
 """
@@ -16,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlsplit
 
-__all__ = ["Remote", "HubFiles", "Source", "SOURCES", "IMAGENET_C_FAMILIES", "IMAGENET_VAL_HELP", "mirror_url",
+__all__ = ["Remote", "HubFiles", "Source", "SOURCES", "PUBLISHER", "pin_text", "IMAGENET_C_FAMILIES", "IMAGENET_VAL_HELP", "mirror_url",
            "get_source"]
 
 
@@ -28,9 +31,10 @@ class Remote:
         url: the publisher's own URL.
         name: local file name.
         size: bytes, from the publisher's listing (0 where none is listed; the server's length is used).
-        md5, sha256: the publisher's checksum, where one is published.
+        md5, sha256: the expected checksum (the publisher's, unless `checksum_from` names another source).
         unpack: `tar` (also .tar.gz), `zip`, or `none` (kept as it is, e.g. parquet and CSV files).
         target: where a `none` file goes, relative to the dataset folder.
+        checksum_from: where the checksum was read: `PUBLISHER`, or a third party named with its file.
     """
 
     url: str
@@ -40,18 +44,34 @@ class Remote:
     sha256: str = ""
     unpack: Literal["tar", "zip", "none"] = "tar"
     target: str = ""
+    checksum_from: str = ""
+
+
+PUBLISHER = "the publisher"
 
 
 @dataclass(frozen=True)
 class HubFiles:
-    """Files of a Hugging Face dataset repository, listed (with their LFS SHA-256) at download time."""
+    """Files of a Hugging Face dataset repository at one commit, listed (with their LFS SHA-256) at download time.
+
+    Attributes:
+        repo: `owner/name` of the dataset repository.
+        revision: the pinned commit (40 hex digits); `download --revision` chooses another on purpose.
+        folder: the folder listed ("" = the top).
+        suffix: the file names taken end with it.
+        files: a glob (fnmatch) the file names must also match: the one shard set of the pinned revision
+            when a folder holds several ("" = every file with `suffix`).
+        checked: what was read at the pinned revision (commit date, card count), for `--list --long`.
+    """
 
     repo: str
-    revision: str = "main"
+    revision: str
     folder: str = ""
     suffix: str = ""
     unpack: Literal["tar", "zip", "none"] = "none"
     endpoint: str = "https://huggingface.co"
+    files: str = ""
+    checked: str = ""
 
 
 @dataclass(frozen=True)
@@ -102,15 +122,15 @@ IMAGENET_C_FAMILIES: dict[str, tuple[str, int, str]] = {
 The fifth archive, extra.tar (speckle_noise, spatter, gaussian_blur, saturate), is not part of the
 15-corruption score and is not downloaded."""
 
-_ZENODO = "https://zenodo.org/record/2235448/files/{family}.tar"
-_C_PAGE = "https://zenodo.org/record/2235448 (linked as the mirror from github.com/hendrycks/robustness README)"
+_ZENODO = "https://zenodo.org/records/2235448/files/{family}.tar"  # /record/ answers 301 to /records/
+_C_PAGE = "https://zenodo.org/records/2235448 (linked as the mirror from github.com/hendrycks/robustness README)"
 
 
 def _imagenet_c(corruptions: tuple[str, ...], name: str) -> Source:
     families = [family for family, (members, _, _) in IMAGENET_C_FAMILIES.items()
                 if set(members.split()) & set(corruptions)]
     remotes = tuple(Remote(_ZENODO.format(family=family), f"imagenet-c-{family}.tar", IMAGENET_C_FAMILIES[family][1],
-                           md5=IMAGENET_C_FAMILIES[family][2]) for family in families)
+                           md5=IMAGENET_C_FAMILIES[family][2], checksum_from=PUBLISHER) for family in families)
     size = f"{sum(remote.size for remote in remotes) / 1e9:.0f} GB"
     if name != "imagenet-c":
         size += f" ({families[0]}.tar)"
@@ -120,6 +140,13 @@ def _imagenet_c(corruptions: tuple[str, ...], name: str) -> Source:
                   confirmed="README links Zenodo record 2235448 as the mirror; per-family tars noise, blur, weather, "
                             "digital (+ extra); each corruption has severities 1-5 of 50,000 val images in WNID folders")
 
+
+_TORCH_UNCERTAINTY = ("third party: torch-uncertainty (ENSTA-U2IS-AI/torch-uncertainty, "
+                      "torch_uncertainty/datasets/classification/imagenet/imagenet_a.py, imagenet_r.py)")
+"""Hendrycks publishes no checksum for imagenet-a.tar or imagenet-r.tar; this widely used library checks
+these md5s on download (its ImageNet-C md5s are Zenodo's, which ours match)."""
+_BEYOND_INET_COMMIT = "2acd2ac47cc0cbc02d3eda5860786e7a5019a54a"
+_PUG_COMMIT = "d6b98fae92081366e20c79b4086c219c866fda4c"
 
 _ALL_CORRUPTIONS = tuple(c for members, _, _ in IMAGENET_C_FAMILIES.values() for c in members.split())
 
@@ -131,14 +158,16 @@ _ENTRIES = [
            page="https://github.com/bethgelab/model-vs-human (release v0.1)",
            confirmed="release asset cue-conflict.tar.gz: 16 shape folders, 1,280 PNGs named <shape>N-<texture>M.png"),
     Source("paper-decisions", "cue-conflict-paper-models", "", "The paper authors' cue-conflict decisions",
-           tuple(Remote("https://raw.githubusercontent.com/kirill-vish/Beyond-INet/HEAD/inference/modelvshuman/"
+           tuple(Remote(f"https://raw.githubusercontent.com/kirill-vish/Beyond-INet/{_BEYOND_INET_COMMIT}/inference/"
+                        "modelvshuman/"
                         f"raw-data/cue-conflict/cue-conflict_{name}_session-1.csv",
                         f"cue-conflict_{name}_session-1.csv", unpack="none",
                         target=f"cue-conflict_{name}_session-1.csv")
                  for name in ("deit3-21k", "convnext-base-21k", "vit-clip", "convnext-clip")),
            images=4, size_text="0.3 MB", licence="as published in kirill-vish/Beyond-INet",
            page="https://github.com/kirill-vish/Beyond-INet (inference/modelvshuman/raw-data/cue-conflict)",
-           confirmed="one model-vs-human CSV per paper model (1,280 decisions each)"),
+           confirmed=f"one model-vs-human CSV per paper model (1,280 decisions each), read at commit "
+                     f"{_BEYOND_INET_COMMIT[:7]}; no checksum published"),
     Source("human-decisions", "cue-conflict-human", "", "Human observers' cue-conflict decisions",
            tuple(Remote("https://raw.githubusercontent.com/bethgelab/model-vs-human/HEAD/raw-data/cue-conflict/"
                         f"cue-conflict_subject-{number:02d}_session_1.csv",
@@ -147,47 +176,63 @@ _ENTRIES = [
                  for number in range(1, 11)),
            images=10, size_text="1.2 MB", licence="MIT (model-vs-human)",
            page="https://github.com/bethgelab/model-vs-human (raw-data/cue-conflict)",
-           confirmed="10 subjects, one CSV each"),
+           confirmed="10 subjects, one CSV each; read from HEAD (not pinned: no commit holding them was checked); "
+                     "no checksum published"),
     Source("imagenet-v2", "imagenet-v2", "imagenet-v2", "ImageNet-V2 (matched frequency)",
-           hub=HubFiles("vaishaal/ImageNetV2", folder="", suffix="imagenetv2-matched-frequency.tar.gz", unpack="tar"),
+           hub=HubFiles("vaishaal/ImageNetV2", "d626240be2538720e83103a0e1178d24aca8b12c", folder="",
+                        suffix="imagenetv2-matched-frequency.tar.gz", unpack="tar",
+                        checked="commit d626240 (19 Mar 2023, 'Upload 3 files'): LFS sha256 f0c37fdf…, 1,264,079,360 B"),
            inner="imagenetv2-matched-frequency-format-val", images=10_000, classes=1000, size_text="1.26 GB",
            licence="MIT (dataset card)", page="https://huggingface.co/datasets/vaishaal/ImageNetV2",
            confirmed="the V2 authors' dataset repo: imagenetv2-matched-frequency.tar.gz, 1.26 GB (LFS, SHA-256 "
                      "listed by the hub); folders 0 … 999 of 10 images each"),
     Source("imagenet-a", "imagenet-a", "imagenet-a", "ImageNet-A",
-           (Remote("https://people.eecs.berkeley.edu/~hendrycks/imagenet-a.tar", "imagenet-a.tar", 687_000_000),),
+           (Remote("https://people.eecs.berkeley.edu/~hendrycks/imagenet-a.tar", "imagenet-a.tar", 687_000_000,
+                   md5="c3e55429088dc681f30d81f4726b6595", checksum_from=_TORCH_UNCERTAINTY),),
            inner="imagenet-a", images=7_500, classes=200, size_text="about 0.7 GB (size not listed by the publisher)",
            licence="not stated with the release (hendrycks/natural-adv-examples)",
            page="https://github.com/hendrycks/natural-adv-examples (README download link)",
-           confirmed="README links imagenet-a.tar; 200 WNID folders, 7,500 images; no checksum published"),
+           confirmed="README links imagenet-a.tar (200 WNID folders) and gives no count or checksum; 7,500 images "
+                     "is the paper's count (Hendrycks et al., CVPR 2021, Sec. 3); md5 from a third party"),
     Source("imagenet-r", "imagenet-r", "imagenet-r", "ImageNet-R",
-           (Remote("https://people.eecs.berkeley.edu/~hendrycks/imagenet-r.tar", "imagenet-r.tar", 2_190_000_000),),
+           (Remote("https://people.eecs.berkeley.edu/~hendrycks/imagenet-r.tar", "imagenet-r.tar", 2_190_000_000,
+                   md5="a61312130a589d0ca1a8fca1f2bd3337", checksum_from=_TORCH_UNCERTAINTY),),
            inner="imagenet-r", images=30_000, classes=200, size_text="about 2.2 GB (size not listed by the publisher)",
            licence="not stated with the release (hendrycks/imagenet-r)",
            page="https://github.com/hendrycks/imagenet-r (README download link)",
-           confirmed="README: renditions of 200 ImageNet classes, 30,000 images; no checksum published"),
+           confirmed="README: renditions of 200 ImageNet classes, 30,000 images; no checksum published (md5 from a "
+                     "third party)"),
     Source("imagenet-sketch", "imagenet-sketch", "imagenet-sketch", "ImageNet-Sketch",
-           hub=HubFiles("songweig/imagenet_sketch", folder="data", suffix="ImageNet-Sketch.zip", unpack="zip"),
+           hub=HubFiles("songweig/imagenet_sketch", "bee800b13e5902e5dc77861fce441a6986b840ca", folder="data",
+                        suffix="ImageNet-Sketch.zip", unpack="zip",
+                        checked="commit bee800b (20 May 2022, 'Add data files'): data/ImageNet-Sketch.zip"),
            inner="sketch", images=50_000, classes=1000, exact=False, size_text="7.8 GB",
            licence="MIT (HaohanWang/ImageNet-Sketch)", page="https://github.com/HaohanWang/ImageNet-Sketch; "
            "https://huggingface.co/datasets/songweig/imagenet_sketch",
            confirmed="README: 50 images for each of the 1000 classes, zip 7.8 GB; the hub copy data/ImageNet-Sketch.zip "
                      "extracts to sketch/<wnid>/ (the dataset card counts 50,889 images)"),
     Source("imagenet-hard", "imagenet-hard", "imagenet-hard", "ImageNet-Hard",
-           hub=HubFiles("taesiri/imagenet-hard", folder="data", suffix=".parquet", unpack="none"),
-           images=13_925, size_text="about 2 GB", licence="MIT (dataset card)",
+           hub=HubFiles("taesiri/imagenet-hard", "32bfa94dcd95e7c3bbe09fa281f5b89870921745", folder="data",
+                        suffix=".parquet", unpack="none", files="validation-*-of-00009-*.parquet",
+                        checked="commit 32bfa94 (16 Jun 2023, the card's last update): the 9-shard set "
+                                "validation-*-of-00009-*.parquet; card metadata num_examples 10980, download_size "
+                                "6,380,349,099 B (the -of-00005 set beside it is an older upload)"),
+           images=10_980, size_text="6.4 GB", licence="MIT (dataset card)",
            page="https://huggingface.co/datasets/taesiri/imagenet-hard",
            confirmed="parquet shards data/validation-*.parquet with columns image and label (a list of valid labels); "
-                     "13,925 rows on the dataset card"),
+                     "the card's count changed between revisions (13,925 on 31 Mar 2023; 10,980 in the metadata "
+                     "since May 2023, whose text said 11,350 then 10,980)"),
     Source("pug-imagenet", "pug-imagenet", "pug-imagenet", "PUG-ImageNet",
            (Remote("https://dl.fbaipublicfiles.com/large_objects/pug/PUG_IMAGENET.tar.gz", "PUG_IMAGENET.tar.gz",
                    27_000_000_000),
-            Remote("https://raw.githubusercontent.com/facebookresearch/PUG/main/PUG_ImageNet/class_to_imagenet_idx.json",
-                   "class_to_imagenet_idx.json", unpack="none", target="class_to_imagenet_idx.json")),
+            Remote(f"https://raw.githubusercontent.com/facebookresearch/PUG/{_PUG_COMMIT}/PUG_ImageNet/"
+                   "class_to_imagenet_idx.json", "class_to_imagenet_idx.json", unpack="none",
+                   target="class_to_imagenet_idx.json")),
            marker="Worlds", images=88_328, classes=151, exact=False, size_text="27 GB",
            licence="CC BY-NC (no use to train generative models)", page="https://github.com/facebookresearch/PUG",
            confirmed="README links PUG_IMAGENET.tar.gz (27 GB); PUG_ImageNet/README: 88,328 images of 151 classes; "
-                     "class_to_imagenet_idx.json is in the repository, not the archive"),
+                     f"class_to_imagenet_idx.json is in the repository (read at commit {_PUG_COMMIT[:7]}), not the "
+                     "archive; no checksum published for either"),
     _imagenet_c(_ALL_CORRUPTIONS, "imagenet-c"),
 ]
 SOURCES: dict[str, Source] = {source.name: source for source in _ENTRIES}
@@ -201,6 +246,35 @@ IMAGENET_VAL_HELP = (
     "terms on the hub, then: huggingface-cli download imagenet-1k data/val_images.tar.gz --repo-type dataset "
     "--local-dir PATH, and extract val_images.tar.gz into PATH: files named ILSVRC2012_val_00000001_n01751748.JPEG). "
     "By default the study looks in <data>/imagenet-val.")
+
+
+def pin_text(source: Source) -> str:
+    """How `source`'s bytes are pinned, for `download --list --long`: hub commit, checksums and where they came
+    from, a commit in a raw GitHub URL, or "not pinned" with what is checked instead."""
+    import re
+
+    if source.hub is not None:
+        hub = source.hub
+        return (f"{hub.repo}@{hub.revision} ({hub.checked or 'commit'}); each file's SHA-256 from the hub's listing "
+                "at that commit")
+    parts = []
+    for remote in source.remotes:
+        commit = re.search(r"/([0-9a-f]{40})/", remote.url)
+        tag = re.search(r"/releases/download/([^/]+)/", remote.url)
+        if remote.md5 or remote.sha256:
+            kind = "md5" if remote.md5 else "sha256"
+            parts.append(f"{remote.name}: {kind} {(remote.md5 or remote.sha256)[:12]}… from "
+                         f"{remote.checksum_from or PUBLISHER}")
+        elif commit:
+            parts.append(f"{remote.name}: commit {commit.group(1)[:12]} (no checksum published)")
+        elif tag:
+            parts.append(f"{remote.name}: release tag {tag.group(1)} (no checksum published; file and class counts "
+                         "checked)")
+        else:
+            parts.append(f"{remote.name}: not pinned (no checksum published; file and class counts checked)")
+    if len(parts) > 3 and len({part.split(": ", 1)[1] for part in parts}) == 1:
+        return f"{len(parts)} files: {parts[0].split(': ', 1)[1]}"
+    return "; ".join(parts)
 
 
 def mirror_url(url: str) -> str:

@@ -35,7 +35,7 @@ CLAIM_KEYS = {1: "mistakes", 2: "texture", 3: "calibration", 4: "robustness", 5:
               7: "transfer", 8: "invariance"}
 
 BENCHMARK_IMAGES = {"imagenet-val": 50_000, "imagenet-v2": 10_000, "imagenet-a": 7_500, "imagenet-r": 30_000,
-                    "imagenet-sketch": 50_889, "imagenet-hard": 13_925, "imagenet-c": 750_000,
+                    "imagenet-sketch": 50_889, "imagenet-hard": 10_980, "imagenet-c": 750_000,
                     "pug-imagenet": 88_328, "cue-conflict": 1_280}
 """Images per full run (publishers' counts; ImageNet-C: 50,000 × 15 corruptions × 5 severities)."""
 _DECODE_S = 0.01

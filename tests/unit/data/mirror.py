@@ -34,6 +34,7 @@ class Mirror:
         self.drop_after: dict[str, int] = {}
         self.delay: dict[str, float] = {}
         self.slow: dict[str, float] = {}  # seconds between 4 KiB pieces of the body
+        self.headers: dict[str, dict[str, str]] = {}  # extra response headers (the hub's Link: rel="next")
         self.requests: list[tuple[str, str]] = []
         mirror = self
 
@@ -42,7 +43,9 @@ class Mirror:
                 pass
 
             def do_GET(self):  # noqa: N802 - http.server's name
-                path = urlsplit(self.path).path
+                parts = urlsplit(self.path)
+                path = parts.path + (f"?{parts.query}" if parts.query and parts.path + f"?{parts.query}" in mirror.files
+                                     else "")  # a listing's next page differs from the first by its query only
                 mirror.requests.append((path, self.headers.get("Range", "")))
                 if path in mirror.delay:
                     time.sleep(mirror.delay[path])
@@ -62,6 +65,8 @@ class Mirror:
                     self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
                 else:
                     self.send_response(200)
+                for name, value in mirror.headers.get(path, {}).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", str(len(body) - start))
                 self.end_headers()
                 if path in mirror.drop_after:
@@ -124,17 +129,33 @@ def _path(url: str) -> str:
     return urlsplit(url).path
 
 
-def _hub(name: str, members: dict[str, bytes]) -> dict[str, bytes]:
-    """The hub's tree listing (with each file's LFS SHA-256) and the files themselves."""
+def listing_path(name: str, revision: str = "") -> str:
+    """The URL path of the hub's tree listing of `name`'s folder at `revision` (default: the pinned one)."""
     hub = SOURCES[name].hub
+    return f"/api/datasets/{hub.repo}/tree/{revision or hub.revision}" + (f"/{hub.folder}" if hub.folder else "")
+
+
+def _hub(name: str, members: dict[str, bytes], revision: str = "") -> dict[str, bytes]:
+    """The hub's tree listing at `revision` (with each file's LFS SHA-256) and the files themselves."""
+    hub = SOURCES[name].hub
+    revision = revision or hub.revision
     listing = [{"type": "file", "path": path, "size": len(data),
                 "lfs": {"oid": hashlib.sha256(data).hexdigest(), "size": len(data)}} for path, data in members.items()]
     listing.append({"type": "file", "path": (f"{hub.folder}/" if hub.folder else "") + "README.md", "size": 5})
     listing.append({"type": "directory", "path": "other"})
-    served = {f"/api/datasets/{hub.repo}/tree/{hub.revision}" + (f"/{hub.folder}" if hub.folder else ""):
-              json.dumps(listing).encode()}
-    served.update({f"/datasets/{hub.repo}/resolve/{hub.revision}/{path}": data for path, data in members.items()})
+    served = {listing_path(name, revision): json.dumps(listing).encode()}
+    served.update({f"/datasets/{hub.repo}/resolve/{revision}/{path}": data for path, data in members.items()})
     return served
+
+
+def paginate(server: Mirror, path: str) -> None:
+    """Split the listing served at `path` over two pages, the first pointing to the second with the hub's
+    `Link: <URL>; rel="next"` header (an absolute URL on the hub, as the hub sends it)."""
+    entries = json.loads(server.files[path])
+    half = len(entries) // 2  # the data files come first: they go to the second page, which only `next` reaches
+    second = f"{path}?cursor=page2"
+    server.files[path], server.files[second] = json.dumps(entries[half:]).encode(), json.dumps(entries[:half]).encode()
+    server.headers[path] = {"Link": f'<https://huggingface.co{second}>; rel="next"'}
 
 
 def cue_conflict():
@@ -161,7 +182,9 @@ def imagenet_a_r(name: str):
     members = {f"{name}/{wnid}/{index}.jpg": _jpeg(index) for index, wnid in enumerate(wnids()[:200])}
     members[f"{name}/README.txt"] = b"the publisher's readme"
     source = SOURCES[name]
-    return {_path(source.remotes[0].url): tar_bytes(members, gz=False)}, replace(source, images=200), members
+    data = tar_bytes(members, gz=False)  # the tiny copy's md5 stands in for the third party's
+    remotes = (replace(source.remotes[0], md5=hashlib.md5(data).hexdigest()),)
+    return {_path(source.remotes[0].url): data}, replace(source, images=200, remotes=remotes), members
 
 
 def imagenet_sketch():
@@ -170,21 +193,39 @@ def imagenet_sketch():
     return served, replace(SOURCES["imagenet-sketch"], images=1000), members
 
 
-def imagenet_hard():
+def _hard_shards(rows_per_shard: tuple[int, ...], tag: str) -> dict[str, bytes]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from core.data.hard import HARD_ROWS
-
     png = _png((10, 200, 10))
     shards = {}
-    for shard, rows in enumerate((HARD_ROWS // 2, HARD_ROWS - HARD_ROWS // 2)):
+    for shard, rows in enumerate(rows_per_shard):
         table = pa.table({"image": [{"bytes": png, "path": None}] * rows,
                           "label": [[index % 1000, (index + 1) % 1000] for index in range(rows)]})
         buffer = io.BytesIO()
         pq.write_table(table, buffer)
-        shards[f"data/validation-0000{shard}-of-00002.parquet"] = buffer.getvalue()
-    return _hub("imagenet-hard", shards), SOURCES["imagenet-hard"], shards
+        shards[f"data/validation-{shard:05d}-of-{len(rows_per_shard):05d}-{tag}{shard}.parquet"] = buffer.getvalue()
+    return shards
+
+
+def imagenet_hard():
+    """The pinned revision as the hub holds it: the 9-shard set of 10,980 rows, beside an older 5-shard set
+    (which the pinned entry's glob leaves out)."""
+    from core.data.hard import HARD_ROWS
+
+    pinned = _hard_shards(tuple(HARD_ROWS // 9 + (1 if shard < HARD_ROWS % 9 else 0) for shard in range(9)), "p")
+    older = _hard_shards((3, 3, 3, 3, 3), "o")
+    return _hub("imagenet-hard", pinned | older), SOURCES["imagenet-hard"], pinned
+
+
+OTHER_HARD_REVISION = "0c67117edcfe785bd54731287052b8c6239fed7a"
+"""A real earlier commit of taesiri/imagenet-hard (31 Mar 2023 card, 13,925 rows); the mirror gives it a tiny
+stand-in: two shard sets of other row counts (12 and 20 rows), so it is refused unless chosen with --files."""
+
+
+def imagenet_hard_other_revision():
+    sets = _hard_shards((6, 6), "a") | _hard_shards((5, 5, 5, 5), "b")
+    return _hub("imagenet-hard", sets, OTHER_HARD_REVISION), sets
 
 
 def pug_imagenet():
@@ -206,7 +247,7 @@ def imagenet_c(name: str = "imagenet-c"):
                    for corruption in corruptions.split() for severity in "12345"
                    for index, wnid in enumerate(wnids()[:2])}
         data = tar_bytes(members, gz=False)
-        served[f"/record/2235448/files/{family}.tar"] = data
+        served[f"/records/2235448/files/{family}.tar"] = data
         md5s[f"imagenet-c-{family}.tar"] = hashlib.md5(data).hexdigest()
         members_all.update(members)
     source = SOURCES[name]

@@ -7,14 +7,19 @@ import re
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
 from core.data import BENCHMARKS, DatasetInvalid, get_benchmark, load_items
 from core.data.cue_conflict import SIXTEEN_CLASSES, sixteen_class_indices
+from dataclasses import replace
+
 from core.data.hard import HARD_ROWS
+from core.data.manifest import UNVERIFIED, Manifest, write_manifest
 from core.data.imagenet import CORRUPTIONS, ImageFolder, WnidFolders
-from core.data.pug import PUG_FACTORS
+from core.data.pug import PUG_FACTORS, paper_index_owner
+from core.data.sources import SOURCES
 from core.errors import UserError
 from core.imagenet import wnids
 
@@ -127,14 +132,44 @@ def test_imagenet_hard_parquet_rows_and_multi_labels(tmp_path):
     _hard_parquet(tmp_path / "data" / "validation-00001-of-00002.parquet", 3)
     adapter = BENCHMARKS["imagenet-hard"].adapter
     problems = adapter.validate(tmp_path)
-    assert len(problems) == 1 and f"{HARD_ROWS:,} rows" in str(problems[0]) and "found 8" in str(problems[0])
+    assert len(problems) == 1 and f"{HARD_ROWS:,} or 13,925 rows (dataset card)" in str(problems[0])
+    assert "found 8" in str(problems[0])
     items = adapter.items(tmp_path)
     assert len(items) == 8 and items[1].labels == (1, 2) and items[1].image_id.endswith(".parquet:1")
     decoded = Image.open(io.BytesIO(adapter.read_bytes(items[6])))
     assert decoded.size == (8, 8)
     snapshot = tmp_path / "datasets--taesiri--imagenet-hard" / "snapshots" / "abc123"
     snapshot.mkdir(parents=True)
-    assert adapter.revision(snapshot) == "abc123" and "unknown" in adapter.revision(tmp_path)
+    assert adapter.revision(snapshot) == f"{UNVERIFIED} (hub snapshot abc123)"
+    assert adapter.revision(tmp_path) == UNVERIFIED
+
+
+def test_imagenet_hard_pinned_count_is_the_cards_latest_metadata():
+    # num_examples in the card's metadata at the pinned commit (32bfa94, 16 Jun 2023); 13,925 was 31 Mar 2023's
+    assert HARD_ROWS == SOURCES["imagenet-hard"].images == 10_980
+    assert SOURCES["imagenet-hard"].hub.revision == "32bfa94dcd95e7c3bbe09fa281f5b89870921745"
+
+
+def test_imagenet_hard_two_shard_sets_in_one_folder_are_refused(tmp_path):
+    # some hub revisions hold -of-00005 and -of-00009 side by side: rows would count twice
+    _hard_parquet(tmp_path / "data" / "validation-00000-of-00002-aa.parquet", 5)
+    _hard_parquet(tmp_path / "data" / "validation-00001-of-00002-bb.parquet", 3)
+    _hard_parquet(tmp_path / "data" / "validation-00000-of-00001-cc.parquet", 8)
+    problems = BENCHMARKS["imagenet-hard"].adapter.validate(tmp_path)
+    assert len(problems) == 1 and "one shard set" in str(problems[0]) and "-of-00001, -of-00002" in str(problems[0])
+
+
+def test_imagenet_hard_with_a_manifest_checks_its_rows_and_names_its_revision(tmp_path):
+    _hard_parquet(tmp_path / "data" / "validation-00000-of-00001.parquet", 7)
+    adapter = BENCHMARKS["imagenet-hard"].adapter
+    manifest = Manifest("imagenet-hard", "taesiri/imagenet-hard", "a" * 40, pinned=False,
+                        files=({"name": "data/validation-00000-of-00001.parquet", "sha256": "0" * 64},), images=7)
+    write_manifest(tmp_path, manifest)
+    assert adapter.validate(tmp_path) == []  # 7 rows: not a card count, but the manifest's
+    assert adapter.revision(tmp_path) == manifest.describe()
+    assert adapter.revision(tmp_path).startswith("taesiri/imagenet-hard@aaaaaaa (chosen, not the pinned revision)")
+    write_manifest(tmp_path, replace(manifest, images=9))
+    assert "9 rows (its download manifest, revision aaaaaaa)" in str(adapter.validate(tmp_path)[0])
 
 
 def test_pug_needs_its_mapping_file_and_says_where_it_is(tmp_path):
@@ -145,6 +180,30 @@ def test_pug_needs_its_mapping_file_and_says_where_it_is(tmp_path):
     (tmp_path / "class_to_imagenet_idx.json").write_text(json.dumps({"Goldfish": [1]}))
     items = load_items(BENCHMARKS["pug-imagenet"], tmp_path)
     assert len(items) == 10 and items[0].labels == (1,) and {item.condition for item in items} == set(PUG_FACTORS)
+
+
+def test_pug_shirt_and_sweatshirt_share_841_and_it_counts_only_for_sweatshirt(tmp_path):
+    # the published class_to_imagenet_idx.json (facebookresearch/PUG d6b98fa) lists "Sweatshirt": [841] then
+    # "Shirt": [841]; the paper's code (Beyond-INet get_pug_imagenet) sorts the names and inverts the table, so
+    # 841 -> Sweatshirt (last by name) and a Shirt image is never correct
+    for factor in PUG_FACTORS:
+        for name in ("Sweatshirt", "Shirt", "Wolf"):
+            _image(tmp_path / factor / name / "1.png", size=(2, 2))
+    (tmp_path / "class_to_imagenet_idx.json").write_text(
+        '{"Wolf": [269, 270, 271, 272], "Sweatshirt": [841], "Shirt": [841]}')
+    by_class = {Path(item.image_id).parent.name: item for item in load_items(BENCHMARKS["pug-imagenet"], tmp_path)}
+    assert paper_index_owner({"Sweatshirt": [841], "Shirt": [841]}) == {841: "Sweatshirt"}
+    assert by_class["Sweatshirt"].labels == (841,) and by_class["Wolf"].labels == (269, 270, 271, 272)
+    assert by_class["Shirt"].labels == () and by_class["Shirt"].label == -1
+    # scored as evaluate scores it: a prediction of 841 is right for Sweatshirt and wrong for Shirt
+    from core.run.rows import result_columns
+
+    logits = np.full((2, 1000), -5.0, dtype=np.float32)
+    logits[:, 841] = 5.0
+    chosen = [by_class["Sweatshirt"], by_class["Shirt"]]
+    columns = result_columns(logits, labels=np.array([item.label for item in chosen]),
+                             accepted=[item.labels or (item.label,) for item in chosen])
+    assert columns["correct"].tolist() == [True, False]
 
 
 def test_cue_conflict_real_images_parse_shape_and_texture():

@@ -12,7 +12,8 @@ import pytest
 from core.cli import main
 from core.data import BENCHMARKS, load_items
 from core.data.download import DownloadFailed, data_dir, dataset_status, download, source_rows
-from core.data.sources import IMAGENET_C_FAMILIES, SOURCES, mirror_url
+from core.data.manifest import MANIFEST, read_manifest
+from core.data.sources import IMAGENET_C_FAMILIES, PUBLISHER, SOURCES, mirror_url
 from core.errors import UserError
 
 from tests.unit.data import mirror as mini
@@ -39,8 +40,9 @@ def _serve(server, monkeypatch, name: str) -> dict[str, bytes]:
 
 
 def _tree(root: Path) -> dict[str, str]:
+    """Every file's SHA-256 but the manifest's (it holds the download's date)."""
     return {path.relative_to(root).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
-            for path in sorted(root.rglob("*")) if path.is_file()}
+            for path in sorted(root.rglob("*")) if path.is_file() and path.name != MANIFEST}
 
 
 def _leftovers() -> list[str]:
@@ -106,16 +108,20 @@ def test_a_partial_file_left_by_a_killed_process_is_resumed(server, monkeypatch)
 
 
 @pytest.mark.parametrize("damage", ["corrupt", "truncated"])
-def test_a_corrupt_or_truncated_archive_gives_one_line_and_no_complete_looking_folder(damage, server, monkeypatch):
-    _serve(server, monkeypatch, "imagenet-r")
-    path = mini.remote_path(SOURCES["imagenet-r"].remotes[0])
+@pytest.mark.parametrize("name", ["imagenet-r", "cue-conflict"])  # with a checksum (third party's md5), without one
+def test_a_corrupt_or_truncated_archive_gives_one_line_and_no_complete_looking_folder(name, damage, server,
+                                                                                       monkeypatch):
+    _serve(server, monkeypatch, name)
+    path = mini.remote_path(SOURCES[name].remotes[0])
     body = server.files[path]
     server.files[path] = os.urandom(len(body)) if damage == "corrupt" else body[: len(body) * 6 // 10]
-    with pytest.raises(DownloadFailed, match="corrupt or truncated|holds .* images") as caught:
-        download("imagenet-r", say=lambda _: None)
-    assert "\n" not in str(caught.value)
-    assert not (data_dir() / "imagenet-r").exists() and _leftovers() == []
-    assert dataset_status("imagenet-r") == "missing"
+    expected = ("does not match the md5 from third party: torch-uncertainty" if name == "imagenet-r"
+                else "corrupt or truncated|holds .* images")
+    with pytest.raises(DownloadFailed, match=expected) as caught:
+        download(name, say=lambda _: None)
+    assert "\n" not in str(caught.value) and "nothing was put in place" in str(caught.value).lower()
+    assert not (data_dir() / SOURCES[name].folder).exists() and _leftovers() == []
+    assert dataset_status(name) == "missing" and not any((data_dir() / ".downloads").iterdir())  # nothing kept
 
 
 def test_a_checksum_mismatch_is_refused(server, monkeypatch):
@@ -173,12 +179,15 @@ def test_one_corruption_keeps_its_family_archive_for_the_next(server, monkeypatc
     noise = mini.remote_path(SOURCES["imagenet-c/gaussian_noise"].remotes[0])
     download("imagenet-c/gaussian_noise", say=lambda _: None)
     dest = data_dir() / "imagenet-c"
-    assert sorted(path.name for path in dest.iterdir()) == ["gaussian_noise"]
+    assert sorted(path.name for path in dest.iterdir()) == [MANIFEST, "gaussian_noise"]
     assert dataset_status("imagenet-c/gaussian_noise") == "present"
     assert (data_dir() / ".downloads" / "imagenet-c-noise.tar").exists()  # shot and impulse noise still to come
     download("imagenet-c/shot_noise", say=lambda _: None)
     assert len(server.ranges(noise)) == 1  # the archive was not fetched twice
-    assert sorted(path.name for path in dest.iterdir()) == ["gaussian_noise", "shot_noise"]
+    assert sorted(path.name for path in dest.iterdir()) == [MANIFEST, "gaussian_noise", "shot_noise"]
+    manifest = read_manifest(dest)  # one archive, recorded once, with Zenodo's md5
+    assert [f["name"] for f in manifest.files] == ["imagenet-c-noise.tar"] and manifest.images == 2 * 250_000
+    assert manifest.files[0]["checksum_from"] == PUBLISHER
 
 
 def test_list_reports_present_missing_and_partial(server, monkeypatch, capsys):
