@@ -13,7 +13,9 @@ Usage, on any page, just before the widget (whose `key` is also the URL paramete
 - A value that no longer fits (a model gone from the store or registry, a bad number, an option that
   does not exist) is ignored with a one-line note; the widget keeps its default. Never an exception.
 - The widget's current value is written back to the URL on every run (`sync`), so the address bar
-  always reopens the view; `link_box` shows it with a copy button.
+  always reopens the view; `link_box` shows it on one line with a copy button.
+- `tokens` ({option: short text}) puts keys, not display labels, into the URL (`vit_clip:paper` rather
+  than "ViT-B/16 CLIP · measured (paper)"); a link written with the labels still opens the same view.
 
 Kinds: "str" (one option), "list" (several options; repeated parameters), "int", "float", "bool".
 """
@@ -31,18 +33,26 @@ __all__ = ["bind", "sync", "link_box", "link_for", "new_run", "current_state", "
 Kind = Literal["str", "list", "int", "float", "bool"]
 _BOUND = "_url_bound"  # {key: kind}, this session
 _SEEN = "_url_seen"  # {key: the raw URL value last read or written}: a different one is new input
+_TOKENS = "_url_tokens"  # {key: {option: URL text}}, this session
 _GLOBAL = {"slide", "present"}  # parameters of the Findings page itself
 
 
+def _by_text(options: Sequence, tokens: dict | None) -> dict:
+    """URL text → option: each option's token, and its own text (what older links carry)."""
+    by_text = {str(o): o for o in options}
+    by_text.update({str(tokens[o]): o for o in options if tokens and o in tokens})
+    return by_text
+
+
 def parse(raw: list[str], kind: Kind, *, options: Sequence | None = None, lo: float | None = None,
-          hi: float | None = None) -> tuple[Any, str]:
+          hi: float | None = None, tokens: dict | None = None) -> tuple[Any, str]:
     """(value, "") or (None, why it was ignored) for the raw URL strings of one parameter."""
     text = raw[-1] if raw else ""
     try:
         if kind == "list":
             values = [v for v in raw if v != ""]
             if options is not None:
-                by_text = {str(o): o for o in options}
+                by_text = _by_text(options, tokens)
                 unknown = [v for v in values if v not in by_text]
                 values = [by_text[v] for v in values if v in by_text]
                 if unknown and not values:
@@ -66,7 +76,7 @@ def parse(raw: list[str], kind: Kind, *, options: Sequence | None = None, lo: fl
                 return match[0], ""
             return number, ""
         if options is not None:
-            by_text = {str(o): o for o in options}
+            by_text = _by_text(options, tokens)
             if text not in by_text:
                 return None, "not available here"
             return by_text[text], ""
@@ -75,14 +85,15 @@ def parse(raw: list[str], kind: Kind, *, options: Sequence | None = None, lo: fl
         return None, "expected a whole number" if kind == "int" else "expected a number"
 
 
-def serialize(value: Any, kind: Kind) -> list[str] | str:
+def serialize(value: Any, kind: Kind, tokens: dict | None = None) -> list[str] | str:
+    tokens = tokens or {}
     if kind == "list":
-        return [str(v) for v in value] or [""]
+        return [str(tokens.get(v, v)) for v in value] or [""]
     if kind == "bool":
         return "1" if value else "0"
     if kind == "float":
         return f"{float(value):g}"
-    return str(value)
+    return str(tokens.get(value, value))
 
 
 def _raw(key: str) -> list[str] | None:
@@ -92,15 +103,17 @@ def _raw(key: str) -> list[str] | None:
 
 
 def bind(key: str, *, kind: Kind = "str", options: Sequence | None = None, lo: float | None = None,
-         hi: float | None = None) -> None:
-    """Tie the widget `key` (create it right after this call) to the URL parameter of the same name."""
+         hi: float | None = None, tokens: dict | None = None) -> None:
+    """Tie the widget `key` (create it right after this call) to the URL parameter of the same name;
+    `tokens` ({option: short URL text}) keeps display labels out of the URL."""
     bound = st.session_state.setdefault(_BOUND, {})
     seen = st.session_state.setdefault(_SEEN, {})
     bound[key] = kind
+    st.session_state.setdefault(_TOKENS, {})[key] = dict(tokens or {})
     raw = _raw(key)
     if raw is not None and raw != seen.get(key):
         seen[key] = raw
-        value, why = parse(raw, kind, options=options, lo=lo, hi=hi)
+        value, why = parse(raw, kind, options=options, lo=lo, hi=hi, tokens=tokens)
         if value is not None:
             st.session_state[key] = value
         if why:
@@ -121,7 +134,7 @@ def bind(key: str, *, kind: Kind = "str", options: Sequence | None = None, lo: f
 def _write(key: str, kind: Kind) -> None:
     if key not in st.session_state:
         return
-    value = serialize(st.session_state[key], kind)
+    value = serialize(st.session_state[key], kind, st.session_state.get(_TOKENS, {}).get(key))
     as_list = value if isinstance(value, list) else [value]
     if _raw(key) != as_list:
         st.query_params[key] = value
@@ -170,8 +183,8 @@ def link_box(where=None) -> None:
         return
     with slot.container() if where is None else slot:
         st.markdown("**Link to this view**")
-        st.code(link_for(state), language=None, wrap_lines=True)
-        st.caption("Copy it with the icon at its right: it reopens this page with the same settings.")
+        st.code(link_for(state), language=None, wrap_lines=False)  # one line, cut at the box; the copy icon copies all
+        st.caption("Copy it with the button at its right: it reopens this page with the same settings.")
         # always the same number of elements: a page redraws this box after later widgets, and a
         # redraw with fewer elements would leave the earlier draw's note on screen
         st.caption(f":material/link_off: Ignored link parameters this page does not use: {', '.join(unknown[:5])}."

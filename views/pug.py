@@ -6,7 +6,7 @@ import streamlit as st
 
 from core.analysis.tables import condition_accuracy_table
 from core.analysis.charts import grouped_bars
-from core.data.pug import PUG_FACTORS
+from core.data.pug import PUG_FACTORS, PUG_SCORING
 from core.paper import TAGS, paper_values
 from views import _models as models_ui
 from views import _reads as reads
@@ -16,7 +16,7 @@ from views._charts import Lazy
 st.title("Synthetic data: which controlled changes break the models?")
 st.caption("PUG-ImageNet (Bordes et al., NeurIPS 2023) renders ImageNet classes photorealistically while varying "
            "one factor at a time: world, camera and object pose, object size and texture, lighting. Correct if the "
-           "prediction is any ImageNet class mapped to the object.")
+           "prediction is an ImageNet class mapped to the object. " + PUG_SCORING)
 
 runs = widgets.measured_runs(("pug-imagenet",),
                         "No PUG-ImageNet results yet. Download PUG_ImageNet (facebook/PUG_ImageNet), add "

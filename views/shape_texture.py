@@ -39,9 +39,15 @@ def _maker(run) -> str:
     return f"{label} · measured ({run.protocol})"
 
 
+def _maker_key(run) -> str:
+    """The maker in the page's URL: model key and source, never the display label."""
+    return "humans" if run.source == "humans" else f"{run.model}:{'authors' if run.source == 'authors' else run.protocol}"
+
+
 runs = runs.assign(maker=[_maker(run) for run in runs.itertuples()])
 makers = list(dict.fromkeys(runs["maker"]))
-state.bind("shape_makers", kind="list", options=makers)
+maker_keys = dict(zip(runs["maker"], (_maker_key(run) for run in runs.itertuples())))
+state.bind("shape_makers", kind="list", options=makers, tokens=maker_keys)
 chosen = st.multiselect("Decision makers", makers, default=makers, key="shape_makers",
                         help="'measured' = run here; 'authors' release' = decisions published with the paper's code.")
 if not chosen:
@@ -82,7 +88,7 @@ st.subheader("Gallery")
 columns = st.columns(4)
 state.bind("shape_gallery_shape", kind="list", options=SIXTEEN_CLASSES)
 state.bind("shape_gallery_texture", kind="list", options=SIXTEEN_CLASSES)
-state.bind("shape_gallery_makers", kind="list", options=chosen)
+state.bind("shape_gallery_makers", kind="list", options=chosen, tokens=maker_keys)
 state.bind("shape_gallery_agree", options=["any", "all shown agree", "shown disagree"])
 shape_filter = columns[0].multiselect("Shape class", SIXTEEN_CLASSES, key="shape_gallery_shape")
 texture_filter = columns[1].multiselect("Texture class", SIXTEEN_CLASSES, key="shape_gallery_texture")

@@ -416,9 +416,12 @@ def claim_shape_bias(table, differences: dict | None = None) -> ClaimResult:
 def claim_pug(table, differences: dict | None = None) -> ClaimResult:
     """Claim 6 from PUG-ImageNet top-1 per model over all factors (model, value, ci_low, ci_high, n);
     `differences`: ConvNeXt − ViT per paradigm, paired over the renders."""
+    from core.data.pug import PUG_SCORING
+
     found = estimates_from(table)
     return _result("pug", _paradigm_parts(found, ("higher", "higher"), "PUG-ImageNet top-1", differences),
-                   table if table is not None and len(table) else _empty_numbers(), "top-1 on PUG-ImageNet (all factors)")
+                   table if table is not None and len(table) else _empty_numbers(), "top-1 on PUG-ImageNet (all factors)",
+                   note=PUG_SCORING)
 
 
 def claim_transfer(table, *, margin: float = TRANSFER_MARGIN) -> ClaimResult:

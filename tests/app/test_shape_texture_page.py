@@ -96,3 +96,22 @@ def test_gallery_is_paged(monkeypatch, tmp_path):
     assert at.query_params["shape_gallery_page"] in (["2"], "2")
     at.multiselect(key="shape_gallery_shape").set_value(["cat"]).run()  # another list: back to its first page
     assert not at.exception and shown()[0] == 1 and shown()[2] < total
+
+
+def test_an_old_label_link_and_a_new_key_link_open_the_same_view(monkeypatch, tmp_path):
+    store = ResultsStore(tmp_path / "results.duckdb")
+    import_author_decisions(SHARED_DATA / "cue-conflict-paper-models", store, say=lambda _: None)
+    import_human_decisions(SHARED_DATA / "cue-conflict-human", store, say=lambda _: None)
+    views = []
+    for makers in (["ViT-clip (ViT-B/16 LAION-400M) · authors' release", "Humans (10 observers, pooled)"],
+                   ["vit_clip:authors", "humans"]):
+        monkeypatch.setenv("BAE_RESULTS_DB", str(store.path))
+        at = AppTest.from_file("../../app.py", default_timeout=120)
+        at.query_params["shape_makers"] = makers
+        at.run()
+        at.switch_page("views/shape_texture.py").run()
+        assert not at.exception
+        views.append((at.multiselect(key="shape_makers").value, sorted(at.dataframe[0].value["label"])))
+        written = at.query_params["shape_makers"]
+        assert sorted(written if isinstance(written, list) else [written]) == ["humans", "vit_clip:authors"]
+    assert views[0] == views[1] and len(views[0][0]) == 2

@@ -34,3 +34,13 @@ def test_parse_range_and_serialize_round_trip():
         written = serialize(value, kind)
         raw = written if isinstance(written, list) else [written]
         assert parse(raw, kind)[0] == value
+
+
+def test_tokens_put_keys_in_the_url_and_labels_from_older_links_still_parse():
+    labels = ["ViT-B/16 CLIP · measured (paper)", "Humans (10 observers, pooled)"]
+    tokens = {labels[0]: "vit_clip:paper", labels[1]: "humans"}
+    assert serialize(labels, "list", tokens) == ["vit_clip:paper", "humans"]
+    assert serialize(labels[0], "str", tokens) == "vit_clip:paper"
+    assert parse(["vit_clip:paper", "humans"], "list", options=labels, tokens=tokens) == (labels, "")
+    assert parse(labels, "list", options=labels, tokens=tokens) == (labels, "")  # an old link, with labels
+    assert parse(["vit_clip:paper"], "str", options=labels, tokens=tokens) == (labels[0], "")
