@@ -19,10 +19,10 @@ st.caption("PUG-ImageNet (Bordes et al., NeurIPS 2023) renders ImageNet classes 
            "prediction is an ImageNet class mapped to the object. " + PUG_SCORING)
 
 runs = widgets.measured_runs(("pug-imagenet",),
-                        "No PUG-ImageNet results yet. Download PUG_ImageNet (facebook/PUG_ImageNet), add "
-                        "class_to_imagenet_idx.json from the facebookresearch/PUG repository, then run:\n\n"
+                        "No PUG-ImageNet results yet. Download it (the archive and class_to_imagenet_idx.json from "
+                        "the facebookresearch/PUG repository): `python -m core download pug-imagenet`, then run:\n\n"
                         "`python -m core evaluate --models vit_sup,convnext_sup,vit_clip,convnext_clip --benchmark "
-                        "pug-imagenet --data PATH`")
+                        "pug-imagenet --data PATH` (PATH: the downloaded folder, cache/data/pug-imagenet by default)")
 runs, models = widgets.pick_models(runs, "pug")
 counts = reads.accuracy_counts(tuple(runs["run_id"]), True, False)
 table = condition_accuracy_table(counts, {run.run_id: models_ui.model_label(run.model) for run in runs.itertuples()})

@@ -41,7 +41,7 @@ def _maker(run) -> str:
 
 def _maker_key(run) -> str:
     """The maker in the page's URL: model key and source, never the display label."""
-    return "humans" if run.source == "humans" else f"{run.model}:{'authors' if run.source == 'authors' else run.protocol}"
+    return "humans" if run.source == "humans" else f"{run.model}.{'authors' if run.source == 'authors' else run.protocol}"
 
 
 runs = runs.assign(maker=[_maker(run) for run in runs.itertuples()])

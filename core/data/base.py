@@ -10,7 +10,7 @@ from pathlib import Path
 from core.errors import UserError
 
 __all__ = ["Item", "Problem", "DatasetInvalid", "Adapter", "IMAGE_SUFFIXES", "list_images", "subfolders",
-           "fingerprint", "missing_root"]
+           "fingerprint", "missing_root", "data_identity"]
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif"})
 
@@ -86,9 +86,22 @@ class Adapter:
 
         return dataset_revision(root)
 
+    def scoring_key(self, root: Path) -> str:
+        """What decides correctness beyond the files (PUG: its index table and the rule reading it), "" where
+        nothing does; it goes into the run key, so a changed rule never reuses runs scored by the old one."""
+        return ""
+
     def read_bytes(self, item: Item) -> bytes:
         with open(item.path, "rb") as handle:
             return handle.read()
+
+
+def data_identity(adapter: Adapter, root: Path) -> str:
+    """What besides the file list identifies the data of a run: the folder's download manifest (core/data/manifest.py)
+    and the adapter's scoring key; "" for a copy without a manifest scored by file names alone (keys as before)."""
+    from core.data.manifest import manifest_identity
+
+    return "+".join(part for part in (manifest_identity(root), adapter.scoring_key(root)) if part)
 
 
 def missing_root(root: Path, layout: str, obtain: str) -> list[Problem]:

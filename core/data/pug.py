@@ -54,6 +54,17 @@ class PugImageNet(Adapter):
             mapping = json.load(handle)
         return {name: (indices if isinstance(indices, list) else [indices]) for name, indices in mapping.items()}
 
+    def scoring_key(self, root: Path) -> str:
+        """The index table's content and the paper's one-owner rule: runs scored before (any mapped index counted,
+        so Shirt images predicted 841 were correct) are not reused."""
+        import hashlib
+
+        try:
+            table = json.dumps(self._mapping(root), sort_keys=True)
+        except (OSError, ValueError):
+            table = ""
+        return "pug-owner-last-by-name:" + hashlib.sha256(table.encode()).hexdigest()[:12]
+
     def validate(self, root: Path) -> list[Problem]:
         problems = missing_root(root, self.expected_layout, self.obtain)
         if problems:

@@ -141,8 +141,7 @@ def plan_items(benchmark: str, root, *, variant: str = "", limit: int | None = N
     import numpy as np
 
     from core.data import get_benchmark, load_items
-    from core.data.base import fingerprint
-    from core.data.manifest import manifest_identity
+    from core.data.base import data_identity, fingerprint
     from core.errors import UserError
     from core.models.preprocess import parse_variant
 
@@ -150,7 +149,7 @@ def plan_items(benchmark: str, root, *, variant: str = "", limit: int | None = N
     parse_variant(variant)  # a typo fails before any model loads
     root = Path(root).expanduser().resolve()
     items = load_items(bench, root)
-    data_fingerprint = fingerprint(items, identity=manifest_identity(root))  # two revisions never share a run key
+    data_fingerprint = fingerprint(items, identity=data_identity(bench.adapter, root))  # revisions never share a key
     if limit is not None and limit < 1:
         raise UserError(f"Expected --limit >= 1, got {limit}.")
     sample = limit if limit is not None and limit < len(items) else None  # a limit above the size is no sample

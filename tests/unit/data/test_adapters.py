@@ -233,3 +233,18 @@ def test_image_folder_accepts_wnids_and_unambiguous_names_only(tmp_path):
         _image(tmp_path / name / "c.png")
     text = " ".join(map(str, adapter.validate(tmp_path)))
     assert "`crane`, which names several" in text and "`maillot`, which names several" in text
+
+
+def test_pug_runs_are_keyed_by_the_index_table_and_the_scoring_rule(tmp_path):
+    from core.data.base import data_identity, fingerprint
+
+    adapter = BENCHMARKS["pug-imagenet"].adapter
+    for factor in PUG_FACTORS:
+        _image(tmp_path / factor / "Shirt" / "1.png", size=(2, 2))
+    (tmp_path / "class_to_imagenet_idx.json").write_text('{"Shirt": [841]}')
+    items = load_items(BENCHMARKS["pug-imagenet"], tmp_path)
+    first = fingerprint(items, identity=data_identity(adapter, tmp_path))
+    assert first != fingerprint(items)  # runs scored under the earlier rule (no key) are not reused
+    (tmp_path / "class_to_imagenet_idx.json").write_text('{"Shirt": [841], "Sweatshirt": [841]}')
+    assert fingerprint(items, identity=data_identity(adapter, tmp_path)) != first  # same files, another table
+    assert data_identity(BENCHMARKS["cue-conflict"].adapter, SHARED_DATA / "cue-conflict") == ""  # keys as before
