@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -252,3 +253,27 @@ def test_transfer_page_runs_a_probe_in_the_background(monkeypatch, tmp_path, rng
     at.run()
     assert not at.exception
     assert at.dataframe[0].value["test_accuracy"].tolist() == [1.0]
+
+
+def test_runs_on_two_data_revisions_of_one_benchmark_are_never_pooled(monkeypatch, analysis_store, tmp_path):
+    import shutil
+
+    import duckdb
+
+    db = tmp_path / "results.duckdb"
+    shutil.copy(analysis_store, db)
+    with duckdb.connect(str(db)) as con:  # the latest ImageNet-R run was made on a downloaded, pinned copy
+        latest = con.execute("SELECT run_id, model FROM runs WHERE benchmark = 'imagenet-r' AND variant = '' "
+                             "ORDER BY started_at DESC LIMIT 1").fetchone()
+        con.execute("UPDATE runs SET data_revision = 'https://github.com/hendrycks/imagenet-r · manifest "
+                    "0123456789ab' WHERE run_id = ?", [latest[0]])
+    at = _page(monkeypatch, db, "views/robustness.py")
+    assert not at.exception
+    table = at.dataframe[0].value
+    shown = {"tiny_vit": "Tiny ViT (random)", "tiny_convnext": "Tiny ConvNeXt (random)"}
+    other = next(label for model, label in shown.items() if model != latest[1])
+    assert table.loc[shown[latest[1]], "imagenet-r"] == table.loc[shown[latest[1]], "imagenet-r"]  # not NaN
+    assert pd.isna(table.loc[other, "imagenet-r"])  # its run is on an unverified copy: not beside the other
+    assert table.loc[other, "imagenet-val"] == table.loc[other, "imagenet-val"]  # val runs share a revision
+    assert any(caption.value == "imagenet-r: showing runs on https://github.com/hendrycks/imagenet-r; 1 run on "
+               "unverified copy not pooled with them" for caption in at.caption)

@@ -59,3 +59,12 @@ def test_scalable_adds_a_viewbox_when_missing_and_keeps_a_style():
     out = report._scalable('<svg width="1767" height="330" style="background:white"><g></g></svg>')
     assert 'viewBox="0 0 1767 330"' in out and 'style="max-width:100%;height:auto;background:white"' in out
     assert out.endswith("<g></g></svg>")
+
+
+def test_provenance_names_each_runs_data_revision():
+    runs = pd.DataFrame({"run_id": ["a", "b", "c"], "model": ["vit_sup"] * 3, "benchmark": ["imagenet-hard"] * 2 +
+                         ["cue-conflict"], "source": ["ours", "ours", "authors"],
+                         "data_revision": ["taesiri/imagenet-hard@32bfa94 · manifest 0123456789ab", "", ""]})
+    rows = report._provenance_rows(runs)
+    assert [row["data revision"] for row in rows] == ["taesiri/imagenet-hard@32bfa94 · manifest 0123456789ab",
+                                                      "unverified copy", ""]  # imported decisions have no images
