@@ -189,7 +189,8 @@ def _hub_remotes(source: Source) -> tuple[Remote, ...]:
             continue
         lfs = entry.get("lfs") or {}
         remotes.append(Remote(f"{hub.endpoint}/datasets/{hub.repo}/resolve/{hub.revision}/{path}",
-                              f"{source.folder}--{path.replace('/', '--')}", int(lfs.get("size") or entry.get("size") or 0),
+                              f"{source.folder}--{hub.revision[:7]}--{path.replace('/', '--')}",  # one per revision
+                              int(lfs.get("size") or entry.get("size") or 0),
                               sha256=lfs.get("oid", ""), unpack=hub.unpack, target=path, checksum_from=PUBLISHER))
     where = f"{hub.repo} at {hub.revision[:12]}"
     if not remotes:
@@ -405,6 +406,10 @@ def _place_dataset(dest: Path, source: Source, files: dict[Remote, Path], say: C
         if source.images and source.benchmark != "imagenet-hard":
             _check_counts(root, source, source.images, f"{source.label} as downloaded")
         found = _rows(root) if source.benchmark == "imagenet-hard" else _count(root)
+        if source.images and source.benchmark == "imagenet-hard" and found != source.images:
+            raise DownloadFailed(f"{source.label} at {source.hub.revision[:7]} holds {found:,} rows, expected "
+                                 f"{source.images:,} (the card's count for that revision): incomplete or another "
+                                 "revision. Nothing was put in place.")
         write_manifest(root, _manifest(source, tuple(files), root, found))  # the adapter checks rows against it
         _validate(root, source)
         if dest.exists():

@@ -3,6 +3,7 @@ only the pinned shard set, write a manifest, and runs record it; two revisions a
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 
@@ -174,3 +175,20 @@ def test_the_manifest_is_json_a_person_can_read(server, monkeypatch):
     assert data["source"] == "imagenet-a" and data["revision"] == "" and data["classes"] == 200
     assert data["files"][0]["md5"] and data["files"][0]["checksum_from"].startswith("third party: torch-uncertainty")
     assert data["images"] == data["images_expected"] == 200
+
+
+def test_the_pinned_revision_with_a_row_missing_is_refused(server, monkeypatch):
+    _serve(server, monkeypatch, "imagenet-hard")
+    shards, _ = mini.imagenet_hard_other_revision()  # stand-in bytes with fewer rows, served under a pinned name
+    name = next(path for path in server.files if path.endswith(".parquet") and "-of-00009-" in path)
+    server.files[name] = next(data for path, data in shards.items() if path.endswith(".parquet"))
+    listing = json.loads(server.files[mini.listing_path("imagenet-hard")])
+    for entry in listing:  # the listing's checksum follows the served bytes: only the row count can tell
+        if entry.get("path") and name.endswith(entry["path"]):
+            data = server.files[name]
+            entry["size"] = entry["lfs"]["size"] = len(data)
+            entry["lfs"]["oid"] = hashlib.sha256(data).hexdigest()
+    server.files[mini.listing_path("imagenet-hard")] = json.dumps(listing).encode()
+    with pytest.raises(DownloadFailed, match=r"at 32bfa94 holds [\d,]+ rows, expected 10,980 \(the card's count"):
+        download("imagenet-hard", say=_quiet)
+    assert not (data_dir() / "imagenet-hard").exists()
