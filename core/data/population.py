@@ -23,7 +23,7 @@ from pathlib import Path
 from core.errors import UserError
 
 __all__ = ["TIMM_FILES", "OPENCLIP_FILE", "OPENCLIP_COLUMNS", "KINDS", "PopulationMissing", "PopulationInvalid",
-           "read_timm_results", "read_openclip_results", "population", "published_entries", "population_folder"]
+           "read_timm_results", "read_openclip_results", "population", "population_version", "published_entries", "population_folder"]
 
 TIMM_FILES = {"results-imagenet.csv": "imagenet-val", "results-imagenetv2-matched-frequency.csv": "imagenet-v2",
               "results-imagenet-real.csv": "imagenet-real", "results-sketch.csv": "imagenet-sketch",
@@ -118,6 +118,11 @@ def _stamp(publisher: str) -> tuple:
     return tuple((name, (folder / name).stat().st_mtime_ns) for name in names if (folder / name).is_file())
 
 
+def population_version() -> tuple:
+    """What the population was read from (file names and modification times): a cache key for pages."""
+    return (_stamp("timm"), _stamp("open_clip"))
+
+
 def population():
     """The published population as one tidy frame, one row per (point, shifted set):
 
@@ -126,7 +131,7 @@ def population():
     `benchmark` (a shifted set), `imagenet` and `shifted` (top-1 fractions of that point on ImageNet val and the
     set). Raises PopulationMissing when neither table is downloaded. Cached until a file changes.
     """
-    stamps = (_stamp("timm"), _stamp("open_clip"))
+    stamps = population_version()
     if not any(stamps):
         from core.data.download import data_dir
 

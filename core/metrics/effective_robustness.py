@@ -144,14 +144,16 @@ def _predict(slopes, intercepts, imagenet_accuracy, transform: Transform) -> np.
 
 
 def line_band(x, y, at, *, level: float = 0.95, n_resamples: int = 1000, seed: int = 0,
-              transform: Transform = "logit"):
+              transform: Transform = "logit", lines: tuple[np.ndarray, np.ndarray] | None = None):
     """The fitted line and its `level` band (percentiles over refits on resampled population models) at the
-    ImageNet accuracies `at`: a DataFrame with columns `imagenet`, `predicted`, `low`, `high` (fractions)."""
+    ImageNet accuracies `at`: a DataFrame with columns `imagenet`, `predicted`, `low`, `high` (fractions).
+    `lines`: precomputed `bootstrap_lines(...)` of the same population."""
     import pandas as pd
 
     at = np.atleast_1d(np.asarray(at, dtype=np.float64))
     fit = fit_line(x, y, transform=transform)
-    slopes, intercepts = bootstrap_lines(x, y, n_resamples=n_resamples, seed=seed, transform=transform)
+    slopes, intercepts = lines if lines is not None else bootstrap_lines(
+        x, y, n_resamples=n_resamples, seed=seed, transform=transform)
     draws = _predict(slopes, intercepts, at, transform)
     tail = (1 - level) / 2 * 100
     return pd.DataFrame({"imagenet": at, "predicted": fit.predict(at),
