@@ -86,7 +86,7 @@ else:
     edges = [population["imagenet"].min(), population["imagenet"].max(), *er["imagenet_low"], *er["imagenet_high"],
              *points["imagenet"]]
     bands = population_ui.bands(fit_on, max(min(edges) - 0.01, 0.0005), min(max(edges) + 0.01, 0.9995))
-    set_labels = {key: BENCHMARKS[key].label if key in BENCHMARKS else key for key in LINE_SETS}
+    set_labels = {key: BENCHMARKS[key].label if key in BENCHMARKS else "ImageNet-ReaL" for key in LINE_SETS}
     labels = list(dict.fromkeys(table["label"]))
     kinds = [KINDS[publisher] for publisher in KINDS if publisher in set(population["publisher"])]
     line_chart = Lazy.of(accuracy_on_the_line, population[["benchmark", "kind", "point", "imagenet", "shifted"]],
@@ -121,8 +121,9 @@ else:
     else:
         checks["label"] = checks["model"].map(models_ui.model_label)
         checks["flag"] = checks.apply(population_ui.why_outside, axis=1)
-        st.dataframe(checks[["label", "benchmark", "ours", "ci_low", "ci_high", "published", "difference", "tag",
-                             "checkpoint", "flag"]].rename(columns={"label": "model"}), hide_index=True,
+        checks["tag"] = "[" + checks["tag"] + "]"
+        st.dataframe(checks[["label", "benchmark", "ours", "published", "difference", "flag", "ci_low", "ci_high",
+                             "tag", "checkpoint"]].rename(columns={"label": "model"}), hide_index=True,
                      width="stretch", column_config={name: st.column_config.NumberColumn(format="percent")
                                                      for name in ("ours", "ci_low", "ci_high", "published",
                                                                   "difference")})

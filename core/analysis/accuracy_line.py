@@ -60,11 +60,15 @@ def population_lines(population, *, fit_on: FitOn = "timm", n_resamples: int = 1
 
 
 def line_bands(lines: dict[str, SetLine], lo: float, hi: float, *, points: int = 60):
-    """The fitted line and its 95% band at `points` ImageNet accuracies from `lo` to `hi`, per set: rows
-    `benchmark, imagenet, predicted, low, high`."""
+    """The fitted line and its 95% band at `points` ImageNet accuracies from `lo` to `hi`, evenly spaced on the
+    transformed axis (where the line is straight), per set: rows `benchmark, imagenet, predicted, low, high`."""
     import pandas as pd
 
-    grid = np.linspace(lo, hi, points)
+    from core.metrics.effective_robustness import inverse_transform, transform_accuracy
+
+    transform = next(iter(lines.values())).fit.transform if lines else "logit"
+    grid = inverse_transform(np.linspace(transform_accuracy(lo, transform=transform),
+                                         transform_accuracy(hi, transform=transform), points), transform=transform)
     frames = []
     for benchmark, line in lines.items():
         band = line_band(line.imagenet, line.shifted, grid, transform=line.fit.transform,

@@ -12,13 +12,35 @@ import numpy as np
 
 from core.analysis.charts import PALETTE
 
-__all__ = ["POPULATION_SHADES", "accuracy_on_the_line", "logit_frame"]
+__all__ = ["POPULATION_SHADES", "accuracy_on_the_line", "logit_frame", "SpecChart"]
 
 POPULATION_SHADES = ("#cfcfcf", "#8a8a8a")
 """timm's ImageNet classifiers (light), open_clip's CLIP zero-shot models (dark)."""
 _TICKS = (0.001, 0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
-_LABEL = "format(1 / (1 + exp(-datum.value)), '.3~%')"
+_LABEL = "format(1 / (1 + exp(-datum.value)), '.1~%')"
 _ACCURACY = "1 / (1 + exp(-datum.{}))"
+
+
+class SpecChart:
+    """A finished Vega-Lite spec with the two methods exports and pins call on an Altair chart.
+
+    The population (~1,500 points per set) goes into the spec's `datasets` as plain records after Altair has
+    built the rest: Altair copies and converts inline data on every composition (about 2 s for this chart on
+    2 cores), which a page would pay on every change of model selection.
+    """
+
+    def __init__(self, spec: dict) -> None:
+        self.spec = spec
+
+    def to_dict(self, validate: bool = False) -> dict:  # noqa: ARG002 - the signature of Altair's
+        import copy
+
+        return copy.deepcopy(self.spec)
+
+    def to_json(self, indent: int | None = None) -> str:
+        import json
+
+        return json.dumps(self.spec, indent=indent)
 
 
 def _logit(values) -> np.ndarray:
@@ -35,70 +57,113 @@ def logit_frame(frame, columns: dict[str, str]):
     return frame
 
 
-def _axis(title: str, low: float, high: float):
-    import altair as alt
+def _axis(title: str, low: float, high: float) -> dict:
+    from core.metrics.effective_robustness import transform_accuracy
 
-    ticks = [float(_logit(t)) for t in _TICKS if low - 0.05 <= _logit(t) <= high + 0.05]
-    return alt.Axis(title=title, values=ticks, labelExpr=_LABEL, grid=True)
+    ticks = [float(transform_accuracy(t)) for t in _TICKS if low - 0.05 <= transform_accuracy(t) <= high + 0.05]
+    return {"title": title, "values": ticks, "labelExpr": _LABEL, "grid": True}
+
+
+def _position(field: str, low: float, high: float, title: str) -> dict:
+    return {"field": field, "type": "quantitative", "axis": _axis(title, low, high),
+            "scale": {"zero": False, "nice": False, "domain": [float(low) - 0.1, float(high) + 0.1]}}
+
+
+def _tip(field: str, title: str | None = None, number: str | None = None) -> dict:
+    tip = {"field": field, "type": "quantitative" if number else "nominal"}
+    if number:
+        tip["format"] = number
+    if title:
+        tip["title"] = title
+    return tip
+
+
+def _records(frame) -> list[dict]:
+    """Plain JSON records (NaN → None) of a small frame."""
+    return [{key: (None if isinstance(value, float) and not np.isfinite(value) else value) for key, value in row.items()}
+            for row in frame.to_dict("records")]
 
 
 def accuracy_on_the_line(population, bands, ours, paper, *, labels: list[str], kinds: list[str],
                          set_labels: dict[str, str], columns: int = 2, width: int = 300, height: int = 250):
-    """The chart. `population`: rows `benchmark, kind, point, imagenet, shifted`; `bands`: `line_bands(...)`;
-    `ours`: `effective_robustness_table(...)` with a `label` column; `paper`: `paper_points(...)` with `label`;
-    `labels`: our models in registry order; `kinds`: the population's two shades in order."""
+    """The chart, as a Vega-Lite spec (`SpecChart`). `population`: rows `benchmark, kind, point, imagenet,
+    shifted`; `bands`: `line_bands(...)`; `ours`: `effective_robustness_table(...)` with a `label` column;
+    `paper`: `paper_points(...)` with `label`; `labels`: our models in registry order; `kinds`: the
+    population's two shades in order. None when no set has a line.
+
+    Written as a plain spec rather than through Altair: Altair copies and converts inline data at every
+    composition step (about 2 s for ~8,000 points on 2 busy cores), which the page would pay on every change
+    of model selection; this takes a few tens of milliseconds.
+    """
     import altair as alt
 
     series = list(labels) + list(kinds)
-    colour = alt.Color("series:N", title=None, scale=alt.Scale(
-        domain=series, range=[PALETTE[i % len(PALETTE)] for i in range(len(labels))] + list(POPULATION_SHADES)),
-        legend=alt.Legend(orient="bottom", columns=2, labelLimit=400, symbolOpacity=1))
+    colour = {"field": "series", "type": "nominal", "title": None,
+              "scale": {"domain": series,
+                        "range": [PALETTE[i % len(PALETTE)] for i in range(len(labels))] + list(POPULATION_SHADES)},
+              "legend": {"orient": "bottom", "columns": 2, "labelLimit": 400, "symbolOpacity": 1}}
     population = logit_frame(population, {"imagenet": "x", "shifted": "y"})[["benchmark", "kind", "point", "x", "y"]] \
         .rename(columns={"kind": "series"})
     bands = logit_frame(bands, {"imagenet": "x", "predicted": "y", "low": "y_low", "high": "y_high"})
     ours = logit_frame(ours, {"imagenet": "x", "shifted": "y", "imagenet_low": "x_low", "imagenet_high": "x_high",
                               "shifted_low": "y_low", "shifted_high": "y_high"}).assign(series=lambda f: f["label"])
     paper = logit_frame(paper, {"imagenet": "x", "shifted": "y"})
-    panels = []
+    panels, datasets = [], {}
     for benchmark in [key for key in set_labels if key in set(bands["benchmark"])]:
         dots = population[population["benchmark"] == benchmark].drop(columns="benchmark")
-        band = bands[bands["benchmark"] == benchmark]
+        name = f"population-{benchmark}"
+        datasets[name] = dots.to_dict("records")
+        band = bands[bands["benchmark"] == benchmark].drop(columns="benchmark")
         mine = ours[ours["benchmark"] == benchmark]
         marks = paper[paper["benchmark"] == benchmark]
-        xs = np.r_[dots["x"], band["x"], mine.get("x_low", []), mine.get("x_high", []), marks["x"]]
-        ys = np.r_[dots["y"], mine.get("y_low", []), mine.get("y_high", []), marks["y"]]
-        x = alt.X("x:Q", scale=alt.Scale(zero=False, nice=False, domain=[float(xs.min()) - 0.1, float(xs.max()) + 0.1]),
-                  axis=_axis("ImageNet top-1 (logit axis)", xs.min(), xs.max()))
-        y = alt.Y("y:Q", scale=alt.Scale(zero=False, nice=False, domain=[float(ys.min()) - 0.1, float(ys.max()) + 0.1]),
-                  axis=_axis(f"{set_labels[benchmark]} top-1", ys.min(), ys.max()))
+        xs = np.r_[dots["x"], band["x"], mine["x_low"], mine["x_high"], marks["x"]]
+        ys = np.r_[dots["y"], mine["y_low"], mine["y_high"], marks["y"]]
+        x = _position("x", xs.min(), xs.max(), "ImageNet top-1 (logit axis)")
+        y = _position("y", ys.min(), ys.max(), "top-1 on the set (logit axis)")
         layers = [
-            alt.Chart(dots).mark_circle(size=14, opacity=0.75).transform_calculate(
-                imagenet=_ACCURACY.format("x"), shifted=_ACCURACY.format("y")).encode(
-                x=x, y=y, color=colour, tooltip=[alt.Tooltip("point:N", title="model"), alt.Tooltip("series:N", title="kind"),
-                                                 alt.Tooltip("imagenet:Q", format=".1%"),
-                                                 alt.Tooltip("shifted:Q", format=".1%", title=set_labels[benchmark])]),
-            alt.Chart(band).mark_area(opacity=0.25, color="#555555").encode(x=x, y=alt.Y("y_low:Q"), y2="y_high:Q"),
-            alt.Chart(band).mark_line(color="#333333", strokeWidth=1.5).encode(
-                x=x, y=y, tooltip=[alt.Tooltip("imagenet:Q", format=".1%"),
-                                   alt.Tooltip("predicted:Q", format=".1%", title="line's prediction"),
-                                   alt.Tooltip("low:Q", format=".1%", title="band low"),
-                                   alt.Tooltip("high:Q", format=".1%", title="band high")]),
+            {"data": {"name": name}, "mark": {"type": "circle", "size": 14, "opacity": 0.75},
+             "transform": [{"calculate": _ACCURACY.format("x"), "as": "imagenet"},
+                           {"calculate": _ACCURACY.format("y"), "as": "shifted"}],
+             "encoding": {"x": x, "y": y, "color": colour, "tooltip": [
+                 _tip("point", "model"), _tip("series", "kind"), _tip("imagenet", None, ".1%"),
+                 _tip("shifted", set_labels[benchmark], ".1%")]}},
+            {"data": {"values": _records(band)}, "mark": {"type": "area", "opacity": 0.25, "color": "#555555",
+                                                          "clip": True},
+             "encoding": {"x": x, "y": {"field": "y_low", "type": "quantitative"},
+                          "y2": {"field": "y_high"}}},
+            {"data": {"values": _records(band)}, "mark": {"type": "line", "color": "#333333", "strokeWidth": 1.5,
+                                                          "clip": True},
+             "encoding": {"x": x, "y": y, "tooltip": [
+                 _tip("imagenet", None, ".1%"), _tip("predicted", "line's prediction", ".1%"),
+                 _tip("low", "band low", ".1%"), _tip("high", "band high", ".1%")]}},
         ]
         if len(marks):
-            layers.append(alt.Chart(marks).mark_point(shape="diamond", filled=False, size=110, color="black",
-                                                      strokeWidth=1.5).encode(
-                x=x, y=y, tooltip=["label:N", alt.Tooltip("imagenet:Q", format=".1%", title="paper ImageNet"),
-                                   alt.Tooltip("shifted:Q", format=".1%", title="paper"), "tag:N"]))
+            layers.append({"data": {"values": _records(marks[["label", "x", "y", "imagenet", "shifted", "tag"]])},
+                           "mark": {"type": "point", "shape": "diamond", "filled": False, "size": 110,
+                                    "color": "black", "strokeWidth": 1.5},
+                           "encoding": {"x": x, "y": y, "tooltip": [
+                               _tip("label"), _tip("imagenet", "paper ImageNet", ".1%"),
+                               _tip("shifted", "paper", ".1%"), _tip("tag")]}})
         if len(mine):
-            tips = ["label:N", alt.Tooltip("imagenet:Q", format=".1%"), alt.Tooltip("shifted:Q", format=".1%"),
-                    alt.Tooltip("predicted:Q", format=".1%", title="line's prediction"),
-                    alt.Tooltip("effective_robustness:Q", format="+.1%", title="effective robustness"),
-                    alt.Tooltip("ci_low:Q", format="+.1%"), alt.Tooltip("ci_high:Q", format="+.1%")]
-            layers += [alt.Chart(mine).mark_rule(strokeWidth=2).encode(x="x_low:Q", x2="x_high:Q", y=y, color=colour),
-                       alt.Chart(mine).mark_rule(strokeWidth=2).encode(x=x, y="y_low:Q", y2="y_high:Q", color=colour),
-                       alt.Chart(mine).mark_point(filled=True, size=150, opacity=1, stroke="white",
-                                                  strokeWidth=1).encode(x=x, y=y, color=colour, tooltip=tips)]
-        panels.append(alt.layer(*layers).properties(width=width, height=height, title=set_labels[benchmark]))
+            values = {"values": _records(mine[["label", "series", "x", "y", "x_low", "x_high", "y_low", "y_high",
+                                               "imagenet", "shifted", "predicted", "effective_robustness", "ci_low",
+                                               "ci_high"]])}
+            tips = [_tip("label"), _tip("imagenet", None, ".1%"), _tip("shifted", None, ".1%"),
+                    _tip("predicted", "line's prediction", ".1%"),
+                    _tip("effective_robustness", "effective robustness", "+.1%"), _tip("ci_low", None, "+.1%"),
+                    _tip("ci_high", None, "+.1%")]
+            layers += [
+                {"data": values, "mark": {"type": "rule", "strokeWidth": 2},
+                 "encoding": {"x": {"field": "x_low", "type": "quantitative"}, "x2": {"field": "x_high"}, "y": y,
+                              "color": colour}},
+                {"data": values, "mark": {"type": "rule", "strokeWidth": 2},
+                 "encoding": {"x": x, "y": {"field": "y_low", "type": "quantitative"}, "y2": {"field": "y_high"},
+                              "color": colour}},
+                {"data": values, "mark": {"type": "point", "filled": True, "size": 150, "opacity": 1,
+                                          "stroke": "white", "strokeWidth": 1},
+                 "encoding": {"x": x, "y": y, "color": colour, "tooltip": tips}}]
+        panels.append({"title": set_labels[benchmark], "width": width, "height": height, "layer": layers})
     if not panels:
         return None
-    return alt.concat(*panels, columns=columns).resolve_scale(color="shared")
+    return SpecChart({"$schema": alt.SCHEMA_URL, "concat": panels, "columns": columns,
+                      "resolve": {"scale": {"color": "shared"}}, "datasets": datasets})
