@@ -82,3 +82,27 @@ def why_outside(row) -> str:
     if row["ours"] < 0.01:
         return "ours at chance level: not the publisher's trained weights (random weights?)"
     return "outside our 95% interval: preprocessing, head or weights differ from the publisher's"
+
+
+def run_checks(runs):
+    """Published top-1 beside each finished run of ours whose model is a published checkpoint (Evaluations page):
+    rows of `published_check` plus `protocol`. None when no published table is downloaded."""
+    import pandas as pd
+
+    from core.analysis.tables import count_accuracy
+    from core.errors import UserError
+
+    try:
+        read_population()
+    except UserError:
+        return None
+    mine = runs[(runs["source"] == "ours") & (runs["variant"] == "") & runs["accuracy"].notna() & (runs["done"] > 0)]
+    frames = []
+    for protocol, group in mine.drop_duplicates(["model", "benchmark", "protocol"], keep="last").groupby("protocol"):
+        n = (group["done"] - group["errors"].fillna(0)).clip(lower=1).astype(int)
+        ours = pd.DataFrame([{"model": row.model, "benchmark": row.benchmark,
+                              **count_accuracy(round(float(row.accuracy) * count), count, n_resamples=300)}
+                             for row, count in zip(group.itertuples(index=False), n)])
+        checked = checks(ours, comparable_specs(list(group["model"].unique()), str(protocol)))
+        frames.append(checked.assign(protocol=protocol))
+    return pd.concat(frames, ignore_index=True) if frames else None

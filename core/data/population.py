@@ -115,7 +115,7 @@ def _empty():
 def _stamp(publisher: str) -> tuple:
     folder = population_folder(publisher)
     names = TIMM_FILES if publisher == "timm" else (OPENCLIP_FILE,)
-    return tuple((name, (folder / name).stat().st_mtime_ns) for name in names if (folder / name).is_file())
+    return tuple((str(folder / name), (folder / name).stat().st_mtime_ns) for name in names if (folder / name).is_file())
 
 
 def population_version() -> tuple:
