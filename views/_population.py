@@ -106,3 +106,27 @@ def run_checks(runs):
         checked = checks(ours, comparable_specs(list(group["model"].unique()), str(protocol)))
         frames.append(checked.assign(protocol=protocol))
     return pd.concat(frames, ignore_index=True) if frames else None
+
+
+def beyond_result():
+    """The Findings card beyond the paper (CLIP more effectively robust), cached by the robustness runs and the
+    population version; computed once across sessions."""
+    from core.analysis import evidence
+    from core.analysis.beyond import collect_effective_robustness
+    from core.errors import UserError
+    from core.store import ResultsStore
+    from views._reads import keys_of, runs_table
+
+    store, runs = ResultsStore(), runs_table()
+    used = evidence.section_inputs(runs, "robustness", store) if len(runs) else runs
+    version = population_version()
+    key = (str(store.path), keys_of(tuple(used["run_id"])) if len(used) else (), version)
+
+    def compute():
+        try:
+            population_frame = _population(version)
+        except UserError:
+            population_frame = None
+        return collect_effective_robustness(store, used, population_frame)
+
+    return cache("findings.beyond", 8).get(key, compute)
