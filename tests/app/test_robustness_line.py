@@ -8,7 +8,6 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.data.population import OPENCLIP_FILE, population_folder
 from tests.unit.data import published as tables
 
 
@@ -22,13 +21,7 @@ def _page(monkeypatch, db, data) -> AppTest:
 
 @pytest.fixture
 def published(monkeypatch, tmp_path):
-    monkeypatch.setenv("BAE_DATA_DIR", str(tmp_path / "data"))
-    timm = population_folder("timm")
-    timm.mkdir(parents=True)
-    for name, data in tables.timm_files().items():
-        (timm / name).write_bytes(data)
-    population_folder("open_clip").mkdir(parents=True)
-    (population_folder("open_clip") / OPENCLIP_FILE).write_bytes(tables.openclip_file())
+    tables.write_tables(monkeypatch, tmp_path / "data")
     return tmp_path / "data"
 
 

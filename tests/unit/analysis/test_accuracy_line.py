@@ -12,20 +12,14 @@ from scipy import special
 from core.analysis.accuracy_line import (LINE_SETS, effective_robustness_table, line_bands, paper_points,
                                          population_lines, published_check)
 from core.analysis.line_chart import accuracy_on_the_line
-from core.data.population import OPENCLIP_FILE, population, population_folder, published_entries
+from core.data.population import population, published_entries
 from core.paper import paper_values
 from tests.unit.data import published as tables
 
 
 @pytest.fixture
 def table(monkeypatch, tmp_path):
-    monkeypatch.setenv("BAE_DATA_DIR", str(tmp_path / "data"))
-    timm = population_folder("timm")
-    timm.mkdir(parents=True)
-    for name, data in tables.timm_files().items():
-        (timm / name).write_bytes(data)
-    population_folder("open_clip").mkdir(parents=True)
-    (population_folder("open_clip") / OPENCLIP_FILE).write_bytes(tables.openclip_file())
+    tables.write_tables(monkeypatch, tmp_path / "data")
     return population()
 
 

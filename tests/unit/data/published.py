@@ -73,3 +73,17 @@ def openclip_file() -> bytes:
             values[column] = f"{float(on_line(np.array(top1), intercept + CLIP_BONUS)):.4f}"
         lines.append(",".join(values[column] for column in columns))
     return ("\n".join(lines) + "\n").encode()
+
+
+def write_tables(monkeypatch, data_dir) -> None:
+    """Both tiny tables where `python -m core download timm-results openclip-results` puts them, under
+    `data_dir` (set as BAE_DATA_DIR)."""
+    from core.data.population import OPENCLIP_FILE, population_folder
+
+    monkeypatch.setenv("BAE_DATA_DIR", str(data_dir))
+    timm = population_folder("timm")
+    timm.mkdir(parents=True)
+    for name, data in timm_files().items():
+        (timm / name).write_bytes(data)
+    population_folder("open_clip").mkdir(parents=True)
+    (population_folder("open_clip") / OPENCLIP_FILE).write_bytes(openclip_file())

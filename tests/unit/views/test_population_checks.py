@@ -5,20 +5,13 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from core.data.population import OPENCLIP_FILE, population_folder
 from tests.unit.data import published as tables
 from views import _population as population_ui
 
 
 @pytest.fixture
 def published(monkeypatch, tmp_path):
-    monkeypatch.setenv("BAE_DATA_DIR", str(tmp_path / "data"))
-    timm = population_folder("timm")
-    timm.mkdir(parents=True)
-    for name, data in tables.timm_files().items():
-        (timm / name).write_bytes(data)
-    population_folder("open_clip").mkdir(parents=True)
-    (population_folder("open_clip") / OPENCLIP_FILE).write_bytes(tables.openclip_file())
+    tables.write_tables(monkeypatch, tmp_path / "data")
 
 
 def _runs(rows):
