@@ -55,3 +55,25 @@ def test_without_the_published_tables_the_page_says_what_to_download(monkeypatch
     assert not at.exception
     assert any("python -m core download timm-results openclip-results" in info.value for info in at.info)
     assert at.dataframe[0].value is not None  # the bars and their table are still there
+
+
+def test_the_line_chart_pins_and_exports_like_the_others(monkeypatch, analysis_store, published, tmp_path):
+    import shutil
+
+    import vl_convert as vlc
+
+    from core.store import ResultsStore
+
+    db = tmp_path / "pins.duckdb"
+    shutil.copy(analysis_store, db)
+    at = _page(monkeypatch, db, published)
+    at.text_input(key="robustness_line_pin_note").input("CLIP above the line")
+    at.button(key="robustness_line_pin").click().run()
+    assert not at.exception
+    pins = ResultsStore(db).pins()
+    assert len(pins) == 1 and pins["note"][0] == "CLIP above the line"
+    spec = json.loads(pins["chart"][0])
+    assert len(spec["concat"]) == 5 and spec["datasets"]
+    assert json.loads(pins["state"][0])["robustness_fit_on"] in ("timm", ["timm"])  # the URL state, as saved
+    assert "effective_robustness" in pins["table_csv"][0].splitlines()[0]
+    assert vlc.vegalite_to_svg(pins["chart"][0]).startswith("<svg")  # what the Findings exports render
