@@ -1,7 +1,8 @@
 """The paper's published (or figure-estimated) numbers, as labelled reference values.
 
 Never our measurements: every value carries its provenance tag — P printed, P- worked out from a
-printed margin, E estimated from figure pixels, R from the authors' repository.
+printed margin, E estimated from figure pixels, R from the authors' repository; T and O tag
+another publisher's numbers (timm's, open_clip's tables of their own checkpoints).
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from pathlib import Path
 __all__ = ["paper_values", "TAGS"]
 
 TAGS = {"P": "printed in the paper", "P-": "worked out from a printed margin (±0.1)",
-        "E": "estimated from the paper's figure pixels", "R": "from the authors' released results"}
+        "E": "estimated from the paper's figure pixels", "R": "from the authors' released results",
+        "T": "published by timm (results/ tables of pytorch-image-models)",
+        "O": "published by open_clip (docs/openclip_classification_results.csv)"}
 
 
 @lru_cache(maxsize=1)

@@ -10,7 +10,9 @@ from core.run import jobs
 from core.data import BENCHMARKS
 from core.data.download import data_dir
 from core.errors import UserError
+from core.paper import TAGS
 from views import _models as models_ui
+from views import _population as population_ui
 from views import _reads as reads
 from views import _view as view
 from views import _widgets as widgets
@@ -60,6 +62,23 @@ def _progress() -> None:
 
 
 _progress()
+
+try:
+    _checks = population_ui.run_checks(reads.runs_table())
+except UserError as error:
+    widgets.show_user_error(error)
+    _checks = None
+if _checks is not None and len(_checks):
+    st.subheader("Published numbers as a check on ours")
+    _checks["model"] = _checks["model"].map(models_ui.model_label)
+    _checks["flag"] = _checks.apply(population_ui.why_outside, axis=1)
+    _checks["tag"] = "[" + _checks["tag"] + "]"
+    st.dataframe(_checks[["model", "benchmark", "protocol", "ours", "published", "difference", "flag", "ci_low",
+                          "ci_high", "tag", "checkpoint"]], hide_index=True, width="stretch", column_config={
+        name: st.column_config.NumberColumn(format="percent") for name in ("ours", "published", "difference",
+                                                                           "ci_low", "ci_high")})
+    st.caption(f"[T] {TAGS['T']}; [O] {TAGS['O']}: the publisher's top-1 of the exact checkpoint we evaluated (timm's "
+               "only under the `library` protocol, its own preprocessing), a reference, not our measurement.")
 
 st.subheader("The study: what each claim of the Findings still needs")
 try:

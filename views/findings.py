@@ -12,6 +12,7 @@ from core.analysis.findings import VERDICT_RULE, claim_rule, evidence_chart, num
 from core.paper import TAGS
 from views import _charts as charts
 from views import _models as models_ui
+from views import _population as population_ui
 from views import _reads as reads
 from views import _state as state
 from views import _study as study
@@ -55,12 +56,13 @@ def _provenance_line(result) -> str:
     return "Fed by " + " and ".join(parts) + "."
 
 
-def _card(result, labels: dict[str, str], *, big: bool = False) -> None:
+def _card(result, labels: dict[str, str], *, big: bool = False, salt: str = "") -> None:
+    """One claim's card; `salt` joins its cache key where the result reads more than the runs (the population)."""
     claim = result.claim
     heading = "##" if big else "###"
     st.markdown(f"{heading} {claim.number}. {claim.title}")
     st.markdown(f"{_badge(result.verdict)} &nbsp; {claim.sentence}")
-    inputs = f"{FINDINGS_KEY}:{claim.number}:{hash(tuple(sorted(labels.items())))}"
+    inputs = f"{FINDINGS_KEY}:{claim.number}:{hash(tuple(sorted(labels.items())))}{salt}"
     chart = Lazy.of(evidence_chart, result, labels, then=_big if big else None, key=inputs)
     if charts.spec(chart) is None:
         chart = None
@@ -274,6 +276,13 @@ st.caption(" · ".join(f"{verdict}: {counts.get(verdict, 0)}" for verdict in VER
 for result in results:
     with st.container(border=True):
         _card(result, labels)
+
+st.subheader("Beyond the paper")
+st.caption("Kept apart from the paper's 8 claims: the claim below is ours, not the paper's. It reads the robustness "
+           "runs against the published model population (timm's and open_clip's own tables) and is decided with the "
+           "same rule.")
+with st.container(border=True):
+    _card(population_ui.beyond_result(), labels, salt=repr(population_ui.population_version()))
 
 _pins_section(pins)
 _exports(results, pins)

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core.analysis.accuracy_line import FIT_ON, LINE_SETS, paper_points
+from core.analysis.line_chart import accuracy_on_the_line
 from core.analysis.tables import SHIFTED
 from core.analysis.charts import grouped_bars
 from core.data import BENCHMARKS
+from core.data.population import KINDS
+from core.errors import UserError
 from core.paper import TAGS, paper_values
+from views import _population as population_ui
+from views import _state as state
 from views import _models as models_ui
 from views import _reads as reads
 from views import _widgets as widgets
@@ -55,3 +61,71 @@ n_per = table.set_index(["label", "benchmark"])["n"]
 st.caption("Images per cell: " + ", ".join(f"{b}: {int(n_per.xs(b, level='benchmark').max()):,}" for b in present))
 
 widgets.note_close_calls(table, group="benchmark")
+
+
+st.subheader("Accuracy on the line: good *for its ImageNet accuracy*?")
+st.caption("Across hundreds of models, top-1 on a shifted set follows ImageNet top-1 along a line on logit axes "
+           "(Recht et al. 2019; Taori et al. 2020; Miller et al. 2021). A model's **effective robustness** is how far "
+           "it sits above that line: measured top-1 minus the line's prediction at its own ImageNet top-1. Grey: "
+           "the published population (timm's and open_clip's own tables); the band: 95% over refits on resampled "
+           "population models. ImageNet-C and -Hard have no published population, so no line.")
+try:
+    population = population_ui.read_population()
+except UserError as error:
+    st.info(str(error), icon=":material/download:")
+else:
+    state.bind("robustness_fit_on", options=list(FIT_ON))
+    fit_on = st.radio("Line fitted on", list(FIT_ON), format_func=FIT_ON.get, horizontal=True, key="robustness_fit_on",
+                      help="Taori et al. fit the line on models trained on ImageNet; CLIP zero-shot models then show "
+                           "how far above it they sit.")
+    run_keys = reads.keys_of(run_ids)
+    er = population_ui.er_table(fit_on, run_keys, table)
+    er["label"] = er["model"].map(models_ui.model_label)
+    points = paper_points(paper_values("robustness_top1"), models)
+    points["label"] = points["model"].map(models_ui.model_label)
+    edges = [population["imagenet"].min(), population["imagenet"].max(), *er["imagenet_low"], *er["imagenet_high"],
+             *points["imagenet"]]
+    bands = population_ui.bands(fit_on, max(min(edges) - 0.01, 0.0005), min(max(edges) + 0.01, 0.9995))
+    set_labels = {key: BENCHMARKS[key].label if key in BENCHMARKS else "ImageNet-ReaL" for key in LINE_SETS}
+    labels = list(dict.fromkeys(table["label"]))
+    kinds = [KINDS[publisher] for publisher in KINDS if publisher in set(population["publisher"])]
+    line_chart = Lazy.of(accuracy_on_the_line, population[["benchmark", "kind", "point", "imagenet", "shifted"]],
+                         bands, er, points, labels=labels, kinds=kinds, set_labels=set_labels,
+                         key=f"robustness-line:{population_ui.population_version()}:{fit_on}:{run_keys}:{tuple(labels)}")
+    shown = er[["label", "benchmark", "imagenet", "shifted", "predicted", "effective_robustness", "ci_low", "ci_high",
+                "n_population"]]
+    widgets.chart_with_downloads(line_chart, shown, "accuracy_on_the_line", "robustness_line")
+    st.caption(f"Large marks: our models with 95% intervals on both axes. Hollow diamonds: the paper's values "
+               f"([P] {TAGS['P']}; [P-] {TAGS['P-']}), references, not measurements. Hover a grey point for its name.")
+    if er.empty:
+        st.info("None of the selected models has both ImageNet val and a shifted set with a line: effective "
+                "robustness needs both (python -m core evaluate --benchmark imagenet-val …).")
+    else:
+        st.dataframe(shown.rename(columns={"label": "model", "benchmark": "set", "imagenet": "ImageNet top-1",
+                                           "shifted": "top-1", "predicted": "line's prediction",
+                                           "effective_robustness": "effective robustness", "ci_low": "95% low",
+                                           "ci_high": "95% high", "n_population": "models in the fit"}),
+                     hide_index=True, width="stretch", column_config={
+                         name: st.column_config.NumberColumn(format="percent") for name in
+                         ("ImageNet top-1", "top-1", "line's prediction", "effective robustness", "95% low",
+                          "95% high")})
+        st.caption("Interval: percentile bootstrap joining the line's refits over the population's models and "
+                   "binomial draws of both of the model's own accuracies.")
+
+    protocol = str(runs["protocol"].iloc[0]) if len(runs) else "paper"
+    checks = population_ui.checks(table, population_ui.comparable_specs(models, protocol))
+    st.subheader("Published numbers as a check on ours")
+    if checks.empty:
+        st.caption("No selected model is a checkpoint that timm or open_clip published under this protocol (timm's "
+                   "numbers use its own preprocessing: choose the `library` protocol to compare them).")
+    else:
+        checks["label"] = checks["model"].map(models_ui.model_label)
+        checks["flag"] = checks.apply(population_ui.why_outside, axis=1)
+        checks["tag"] = "[" + checks["tag"] + "]"
+        st.dataframe(checks[["label", "benchmark", "ours", "published", "difference", "flag", "ci_low", "ci_high",
+                             "tag", "checkpoint"]].rename(columns={"label": "model"}), hide_index=True,
+                     width="stretch", column_config={name: st.column_config.NumberColumn(format="percent")
+                                                     for name in ("ours", "ci_low", "ci_high", "published",
+                                                                  "difference")})
+        st.caption(f"[T] {TAGS['T']}; [O] {TAGS['O']}: the publisher's top-1 of the exact checkpoint we evaluated, a "
+                   "reference, not our measurement.")

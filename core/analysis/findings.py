@@ -198,4 +198,8 @@ def evidence_chart(result: ClaimResult, labels: dict[str, str] | None = None):
     if key == "invariance":
         return charts.grouped_bars(table, x="kind", order=["scale", "shift", "resolution"], value="value",
                                    title="mean top-1 over the settings")
+    if key == "effective_robustness":  # the claim beyond the paper (core.analysis.beyond)
+        from core.analysis.beyond import effective_robustness_chart
+
+        return effective_robustness_chart(table, labels)
     return None

@@ -298,3 +298,40 @@ def get_source(name: str) -> Source:
     close = difflib.get_close_matches(name, list(SOURCES), n=5, cutoff=0.5)
     hint = f" Did you mean: {', '.join(close)}?" if close else " See: python -m core download --list"
     raise UserError(f"No download named `{name}`.{hint}")
+
+
+# ---- published results of other models (the population of the Robustness page's "accuracy on the line") ----
+# Appended here (not in _ENTRIES' order) so the dataset entries above stay as they are. Each file is pinned to one
+# commit of its repository; its SHA-256 is that of `git show <commit>:<path>` (checked 2026-12-03).
+_TIMM_COMMIT = "aa4b5850c1543fa488abf260f18390eda46cf85d"
+_TIMM_FILES = (  # results/<file>, bytes, sha256
+    ("results-imagenet.csv", 123_104, "30972bf7c7ab451bbd4480ec6116b13d0a84441c57bbc946896fd312264acfcd"),
+    ("results-imagenetv2-matched-frequency.csv", 152_771,
+     "1d066d8897c40224b14f3cf1d02029c49ebdc56b761ba9a3841bd3bdd3bd0a8e"),
+    ("results-imagenet-real.csv", 150_724, "e94696aed665475e4d0235195733775c5e1b3f36d6f5f7de99f4386e7ed11630"),
+    ("results-sketch.csv", 156_199, "f3176de38d4a26aa808b3d0cc1fee4261268d70b2be7c9d43e65cb03b3864f46"),
+    ("results-imagenet-r.csv", 156_142, "2dcc1f3dea098ffc1080ad04309b11477646f6f25837b041ce6075610f863209"),
+    ("results-imagenet-a.csv", 155_354, "89471dcea0cd98b56211e2b808cb6bbf7b3c8bb4fe691ba58fec1f198e3fcf91"),
+)
+_OPENCLIP_COMMIT = "89fb801f1e6087880e951fc8354b8a2077b79c6d"
+_OPENCLIP_FILE = ("openclip_classification_results.csv", 36_265,
+                  "9cc4f1ca941d99004819310175f19b6f9031c1590d96650ae72a42f7daba93ac")
+
+SOURCES["timm-results"] = Source(
+    "timm-results", "published/timm", "", "timm's published top-1 of its pretrained models",
+    tuple(Remote(f"https://raw.githubusercontent.com/huggingface/pytorch-image-models/{_TIMM_COMMIT}/results/{name}",
+                 f"timm-{name}", size, sha256=sha256, unpack="none", target=name) for name, size, sha256 in _TIMM_FILES),
+    size_text="0.9 MB", licence="Apache-2.0 (huggingface/pytorch-image-models)",
+    page=f"https://github.com/huggingface/pytorch-image-models/tree/{_TIMM_COMMIT}/results",
+    confirmed="results/README.md: ImageNet val, ReaL, V2 matched frequency, Sketch, -A and -R (the last two over their "
+              "200 classes); columns model,img_size,top1,top1_err,top5,top5_err,param_count,crop_pct,interpolation "
+              "(+ top1_diff,top5_diff,rank_diff on the test sets); top-1 in percent; ~1,550 rows each")
+SOURCES["openclip-results"] = Source(
+    "openclip-results", "published/open_clip", "", "open_clip's published zero-shot results of its pretrained models",
+    (Remote(f"https://raw.githubusercontent.com/mlfoundations/open_clip/{_OPENCLIP_COMMIT}/docs/{_OPENCLIP_FILE[0]}",
+            f"open_clip-{_OPENCLIP_FILE[0]}", _OPENCLIP_FILE[1], sha256=_OPENCLIP_FILE[2], unpack="none",
+            target=_OPENCLIP_FILE[0]),),
+    size_text="36 kB", licence="MIT (mlfoundations/open_clip)",
+    page=f"https://github.com/mlfoundations/open_clip/blob/{_OPENCLIP_COMMIT}/docs/openclip_classification_results.csv",
+    confirmed="one row per (name, pretrained); zero-shot top-1 as fractions in columns 'ImageNet 1k', 'ImageNet v2', "
+              "'ImageNet Sketch', 'ImageNet-A', 'ImageNet-R', 'ObjectNet' and 29 other datasets; 121 models")

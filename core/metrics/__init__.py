@@ -6,6 +6,8 @@ from core.metrics.calibration import (DERIVED_COLUMNS, TemperatureFit, brier_sco
                                       ece_bootstrap_interval, ece_interval, expected_calibration_error,
                                       fit_temperature,
                                       maximum_calibration_error, negative_log_likelihood, reliability_bins, softmax)
+from core.metrics.effective_robustness import (EffectiveRobustness, LineFit, bootstrap_lines,
+                                                effective_robustness, fit_line, line_band)
 from core.metrics.imagenet_x import error_ratio_intervals, imagenet_x_error_ratios, slice_accuracy
 from core.metrics.paired import (COMBINATION_RULE, Difference, bootstrap_p_value, combine_verdicts, decide,
                                  difference, difference_from_intervals, holm_adjust, image_cells, kth_highest_margin,
@@ -21,4 +23,5 @@ __all__ = ["bootstrap_interval", "bootstrap_counts", "percentile_interval", "pro
            "COMBINATION_RULE", "Difference", "bootstrap_p_value", "combine_verdicts", "decide", "difference",
            "holm_adjust", "image_cells", "newcombe_paired_interval", "part_verdict", "resample_weights",
            "shared_images", "weighted_accuracy", "weighted_ece", "weighted_error_ratios", "weighted_shape_bias",
-           "stratified_accuracy", "kth_highest_margin", "difference_from_intervals", "ece_columns"]
+           "stratified_accuracy", "kth_highest_margin", "difference_from_intervals", "ece_columns",
+           "EffectiveRobustness", "LineFit", "bootstrap_lines", "effective_robustness", "fit_line", "line_band"]

@@ -256,6 +256,17 @@ def imagenet_c(name: str = "imagenet-c"):
     return served, replace(source, remotes=remotes, classes=2, images=10 * len(source.members)), members_all
 
 
+def published(name: str):
+    """timm's six result tables or open_clip's one, tiny, in the publishers' formats; checksums of the tiny copy."""
+    from tests.unit.data import published as tables
+
+    source = SOURCES[name]
+    data = tables.timm_files() if name == "timm-results" else {source.remotes[0].target: tables.openclip_file()}
+    served = {_path(remote.url): data[remote.target] for remote in source.remotes}
+    remotes = tuple(replace(remote, sha256=hashlib.sha256(data[remote.target]).hexdigest()) for remote in source.remotes)
+    return served, replace(source, remotes=remotes), {}
+
+
 BUILDERS = {
     "cue-conflict": cue_conflict,
     "paper-decisions": lambda: decisions("paper-decisions"),
@@ -267,6 +278,8 @@ BUILDERS = {
     "imagenet-hard": imagenet_hard,
     "pug-imagenet": pug_imagenet,
     "imagenet-c": imagenet_c,
+    "timm-results": lambda: published("timm-results"),
+    "openclip-results": lambda: published("openclip-results"),
 }
 
 

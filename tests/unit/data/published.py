@@ -1,0 +1,89 @@
+"""Tiny copies of timm's and open_clip's published result tables, in the publishers' real formats.
+
+Headers are copied from the pinned files (timm results/*.csv at aa4b585, open_clip
+docs/openclip_classification_results.csv at 89fb801); the rows are a synthetic population on a known line
+(logit(shifted) = INTERCEPT + SLOPE · logit(imagenet), exactly), plus the paper's checkpoints and a near name.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import special
+
+TIMM_HEADER = "model,img_size,top1,top1_err,top5,top5_err,param_count,crop_pct,interpolation"
+TIMM_TEST_HEADER = TIMM_HEADER + ",top1_diff,top5_diff,rank_diff"
+OPENCLIP_HEADER = ("name,pretrained,params (M),FLOPs (B),Average perf. on 35 datasets,ImageNet 1k,Caltech-101,CIFAR-10,"
+                   "CIFAR-100,CLEVR Counts,CLEVR Distance,Country211,Describable Textures,EuroSAT,FGVC Aircraft,"
+                   "Food-101,GTSRB,ImageNet Sketch,ImageNet v2,ImageNet-A,ImageNet-O,ImageNet-R,KITTI Vehicle Distance,"
+                   "MNIST,ObjectNet,Oxford Flowers-102,Oxford-IIIT Pet,Pascal VOC 2007,PatchCamelyon,Rendered SST2,"
+                   "RESISC45,Stanford Cars,STL-10,SUN397,SVHN,iWildCam,Camelyon17,FMoW,Dollar Street,GeoDE")
+SETS = {"results-imagenetv2-matched-frequency.csv": ("imagenet-v2", -0.6), "results-imagenet-real.csv": ("imagenet-real", 0.4),
+        "results-sketch.csv": ("imagenet-sketch", -1.4), "results-imagenet-r.csv": ("imagenet-r", -1.0),
+        "results-imagenet-a.csv": ("imagenet-a", -2.0)}
+"""timm file → (benchmark, the fixture line's intercept)."""
+SLOPE = 1.2
+N_TIMM = 40
+# the paper's two timm checkpoints, as timm lists them (two sizes for ConvNeXt), and a near name that must not match
+PAPER_ROWS = (("deit3_base_patch16_224.fb_in22k_ft_in1k", 224, 85.728, "1.000"),
+              ("convnext_base.fb_in22k_ft_in1k", 288, 86.302, "1.000"),
+              ("convnext_base.fb_in22k_ft_in1k", 224, 85.814, "0.875"),
+              ("deit3_base_patch16_224.fb_in1k", 224, 83.786, "0.900"))
+
+
+def on_line(imagenet: np.ndarray, intercept: float) -> np.ndarray:
+    return special.expit(intercept + SLOPE * special.logit(imagenet))
+
+
+def timm_population() -> list[tuple[str, int, float, str]]:
+    imagenet = np.linspace(60.0, 88.0, N_TIMM)
+    return [(f"fixture_net_{i}.a1_in1k", 224, round(float(top1), 3), "0.950") for i, top1 in enumerate(imagenet)] \
+        + list(PAPER_ROWS)
+
+
+def timm_files() -> dict[str, bytes]:
+    rows = timm_population()
+    files = {"results-imagenet.csv": "\n".join([TIMM_HEADER] + [
+        f"{name},{size},{top1:.3f},{100 - top1:.3f},95.000,5.000,\"1,013.01\",{crop},bicubic"
+        for name, size, top1, crop in rows]) + "\n"}
+    for file, (_, intercept) in SETS.items():
+        lines = [TIMM_TEST_HEADER]
+        for name, size, top1, crop in rows:
+            shifted = 100 * on_line(np.array(top1 / 100), intercept)
+            lines.append(f"{name},{size},{shifted:.3f},{100 - shifted:.3f},80.000,20.000,86.59,{crop},bicubic,"
+                         f"{shifted - top1:+.3f},-10.000,+1")
+        files[file] = "\n".join(lines) + "\n"
+    return {name: text.encode() for name, text in files.items()}
+
+
+OPENCLIP_ROWS = (("ViT-B-16", "laion400m_e31", 0.6698), ("convnext_base", "laion400m_s13b_b51k", 0.6627),
+                 ("ViT-B-16", "laion400m_e32", 0.6707), ("RN50", "openai", 0.5982), ("ViT-L-14", "openai", 0.7554))
+CLIP_BONUS = 0.5
+"""The fixture's CLIP models sit this far above the timm line (logit units): effectively robust."""
+
+
+def openclip_file() -> bytes:
+    columns = OPENCLIP_HEADER.split(",")
+    lines = [OPENCLIP_HEADER]
+    for name, pretrained, top1 in OPENCLIP_ROWS:
+        values = {column: "0.5000" for column in columns}
+        values.update({"name": name, "pretrained": pretrained, "params (M)": "149.62", "FLOPs (B)": "41.09",
+                       "ImageNet 1k": f"{top1:.4f}"})
+        for column, intercept in (("ImageNet v2", -0.6), ("ImageNet Sketch", -1.4), ("ImageNet-R", -1.0),
+                                  ("ImageNet-A", -2.0)):
+            values[column] = f"{float(on_line(np.array(top1), intercept + CLIP_BONUS)):.4f}"
+        lines.append(",".join(values[column] for column in columns))
+    return ("\n".join(lines) + "\n").encode()
+
+
+def write_tables(monkeypatch, data_dir) -> None:
+    """Both tiny tables where `python -m core download timm-results openclip-results` puts them, under
+    `data_dir` (set as BAE_DATA_DIR)."""
+    from core.data.population import OPENCLIP_FILE, population_folder
+
+    monkeypatch.setenv("BAE_DATA_DIR", str(data_dir))
+    timm = population_folder("timm")
+    timm.mkdir(parents=True)
+    for name, data in timm_files().items():
+        (timm / name).write_bytes(data)
+    population_folder("open_clip").mkdir(parents=True)
+    (population_folder("open_clip") / OPENCLIP_FILE).write_bytes(openclip_file())
