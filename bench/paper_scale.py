@@ -212,11 +212,13 @@ def _peak_rss_mib() -> float:
 
 
 HEAVY = ("torch", "timm", "open_clip")
+URL_PATHS = {"shape_texture": "shape-texture"}  # pages whose url_path (app.py) differs from their file name
 
 
 def time_pages(path: Path, pages: tuple[str, ...] = PAGES, *, direct: bool = False) -> list[dict]:
     """Each page's first open and one change; `direct`: the page is the first one the server runs (no Home)."""
     from streamlit.testing.v1 import AppTest
+    from streamlit.util import calc_hash
 
     os.environ["BAE_RESULTS_DB"] = str(path)
     results = []
@@ -224,16 +226,21 @@ def time_pages(path: Path, pages: tuple[str, ...] = PAGES, *, direct: bool = Fal
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600)
         if not direct:
             at.run()
+        at.switch_page(f"views/{page}.py")
+        if direct and page in URL_PATHS:  # before a first run, AppTest knows a page by its file name only
+            at._page_hash = calc_hash(URL_PATHS[page])  # what st.Page names it by (its url_path)
         began = time.perf_counter()
-        at.switch_page(f"views/{page}.py").run()
+        at.run()
         first = time.perf_counter() - began
+        title = at.title[0].value if at.title else ""
         problem = at.exception[0].value if at.exception else ""
         heavy = " ".join(name for name in HEAVY if name in sys.modules) or "none"
         change = _change(at, page)
         began = time.perf_counter()
         at.run()
         second = time.perf_counter() - began
-        row = {"page": page, "first_open_s": first, "widget_change_s": second, "change": change, "imported": heavy,
+        row = {"page": page, "title": title, "first_open_s": first, "widget_change_s": second, "change": change,
+               "imported": heavy,
                "exception": problem or (at.exception[0].value if at.exception else "")}
         if page == "calibration":
             row["peak_rss_before_temperature_mib"] = _peak_rss_mib()

@@ -104,10 +104,9 @@ def _hub_lookup_note() -> None:
                    "Models loaded from a file still work; `python -m core models` in a terminal shows the whole "
                    "message.", icon=":material/warning:")
     else:
-        st.info("Looking up where timm and open_clip publish each hub model's weights, in the background: once per "
-                "installed version of the two libraries (a process that imports them, 10–30 s on a 2-core "
-                "machine). Until then those models are listed as being checked; this page updates itself.",
-                icon=":material/hourglass_top:")
+        st.info("Looking up where timm and open_clip publish each hub model's weights, in the background (a process "
+                "that imports them: 10–30 s on a 2-core machine, once, then kept). Until then those models are listed "
+                "as being checked; this page updates itself when it is done.", icon=":material/hourglass_top:")
 
 
 @st.cache_resource(show_spinner=False, max_entries=6)

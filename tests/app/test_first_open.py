@@ -25,19 +25,21 @@ _RENDER = """
 import json, sys
 from streamlit.testing.v1 import AppTest
 
+at = AppTest.from_file("app.py", default_timeout=300).run()  # Home; after it, pages switch by their url_path
 for page in sys.argv[1].split(","):
-    at = AppTest.from_file("app.py", default_timeout=300)
-    at.switch_page(f"views/{page}.py").run()
+    if page != "home":
+        at.switch_page(f"views/{page}.py").run()
     captions = [caption.value for caption in at.caption]
     print(json.dumps({"page": page, "exception": [str(e.value)[:300] for e in at.exception],
+                      "title": at.title[0].value if at.title else "",
                       "heavy": [name for name in %r if name in sys.modules],
                       "wrong_images": sum(caption.startswith("true: ") for caption in captions)}), flush=True)
 """ % (HEAVY,)
 
 
 def _render_in_fresh_interpreter(pages: tuple[str, ...], db) -> list[dict]:
-    """Open `pages` one after another in one fresh interpreter (AppTest, from app.py), reporting after each which
-    model libraries the interpreter has imported so far."""
+    """Open Home, then `pages` one after another, in one fresh interpreter (AppTest, from app.py), reporting after
+    each which model libraries the interpreter has imported so far."""
     env = {**os.environ, "BAE_RESULTS_DB": str(db)}
     done = subprocess.run([sys.executable, "-c", _RENDER, ",".join(pages)], cwd=PROJECT_ROOT, env=env,
                           capture_output=True, text=True, timeout=900)
@@ -51,6 +53,7 @@ def test_pages_that_read_the_store_import_no_model_library(analysis_store):
     shows that the check sees them."""
     rows = _render_in_fresh_interpreter((*READING_PAGES, "compare"), analysis_store)
     assert [row["page"] for row in rows] == [*READING_PAGES, "compare"]
+    assert len({row["title"] for row in rows}) == len(rows)  # each page rendered itself, not Home again
     assert {row["page"]: row["exception"] for row in rows if row["exception"]} == {}
     assert {row["page"]: row["heavy"] for row in rows[:-1] if row["heavy"]} == {}
     assert next(row["wrong_images"] for row in rows if row["page"] == "mistakes") > 0
