@@ -8,9 +8,14 @@ background `StoreWriter` (real val file names, labels and ReaL labels from the i
 synthetic, seeded logits whose top-1 matches the paper's accuracy of each model on each benchmark), and
 the temperature fit `evaluate` stores when it finishes an ImageNet val/R/A run.
 Then, in a fresh process, opens every analysis page and the Evaluations page with Streamlit's
-AppTest (first open, then one widget change) and reports seconds and the process's peak RSS.
+AppTest (first open, then one widget change) and reports seconds, the process's peak RSS and which of
+torch, timm and open_clip the process had imported after the page's first open.
 
-    bash scripts/dev python bench/paper_scale.py [--store /tmp/paper_scale.duckdb] [--rebuild] [--repeat 3]
+    bash scripts/dev python bench/paper_scale.py [--store /tmp/paper_scale.duckdb] [--rebuild] [--repeat 3] [--cold]
+
+`--cold` opens each page (Home too) in a process of its own with a fresh, empty cache folder, as the first
+page that fresh server shows (a newcomer following a link to it); without it, the pages share one process and
+`cache/` beside the store, and each first open follows an untimed open of Home.
 
 The synthetic predictions are for timing only: never report them as results.
 """
@@ -189,6 +194,8 @@ def _change_widget(at, page: str) -> str:
     if page == "evaluations":
         at.selectbox(key="evaluations_benchmark").select("imagenet-r")
         return "form benchmark"
+    if page == "home":
+        return "rerun"
     raise ValueError(page)
 
 
@@ -204,22 +211,36 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def time_pages(path: Path) -> list[dict]:
+HEAVY = ("torch", "timm", "open_clip")
+URL_PATHS = {"shape_texture": "shape-texture"}  # pages whose url_path (app.py) differs from their file name
+
+
+def time_pages(path: Path, pages: tuple[str, ...] = PAGES, *, direct: bool = False) -> list[dict]:
+    """Each page's first open and one change; `direct`: the page is the first one the server runs (no Home)."""
     from streamlit.testing.v1 import AppTest
+    from streamlit.util import calc_hash
 
     os.environ["BAE_RESULTS_DB"] = str(path)
     results = []
-    for page in PAGES:
-        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600).run()
+    for page in pages:
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=600)
+        if not direct:
+            at.run()
+        at.switch_page(f"views/{page}.py")
+        if direct and page in URL_PATHS:  # before a first run, AppTest knows a page by its file name only
+            at._page_hash = calc_hash(URL_PATHS[page])  # what st.Page names it by (its url_path)
         began = time.perf_counter()
-        at.switch_page(f"views/{page}.py").run()
+        at.run()
         first = time.perf_counter() - began
+        title = at.title[0].value if at.title else ""
         problem = at.exception[0].value if at.exception else ""
+        heavy = " ".join(name for name in HEAVY if name in sys.modules) or "none"
         change = _change(at, page)
         began = time.perf_counter()
         at.run()
         second = time.perf_counter() - began
-        row = {"page": page, "first_open_s": first, "widget_change_s": second, "change": change,
+        row = {"page": page, "title": title, "first_open_s": first, "widget_change_s": second, "change": change,
+               "imported": heavy,
                "exception": problem or (at.exception[0].value if at.exception else "")}
         if page == "calibration":
             row["peak_rss_before_temperature_mib"] = _peak_rss_mib()
@@ -237,37 +258,59 @@ def time_pages(path: Path) -> list[dict]:
     return results
 
 
+def _timing_pass(store: Path, cold: bool) -> list[dict]:
+    """One pass over the pages: in one process with `cache/` beside the store, or (cold) one fresh process and
+    one fresh cache folder per page."""
+    import tempfile
+
+    def run(pages: tuple[str, ...], cache: Path) -> list[dict]:
+        env = {**os.environ, "BAE_CACHE_DIR": str(cache)}
+        command = [sys.executable, __file__, "--store", str(store), "--time-only", "--pages", ",".join(pages)]
+        output = subprocess.run(command + (["--cold"] if cold else []), env=env, cwd=ROOT, capture_output=True,
+                                text=True, check=True).stdout
+        return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+
+    if not cold:
+        return run(PAGES, store.parent / "cache")
+    rows = []
+    for page in ("home", *PAGES):
+        with tempfile.TemporaryDirectory(prefix="bae-cold-cache-") as cache:
+            rows += run((page,), Path(cache))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--store", type=Path, default=Path("/tmp/paper_scale/results.duckdb"))
     parser.add_argument("--rebuild", action="store_true")
     parser.add_argument("--repeat", type=int, default=1, help="timing passes, each in a fresh process (medians)")
+    parser.add_argument("--cold", action="store_true",
+                        help="each page in a fresh process with a fresh, empty cache folder (a newcomer's first visit)")
     parser.add_argument("--time-only", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--pages", default=",".join(PAGES), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.time_only:
-        time_pages(args.store)
+        time_pages(args.store, tuple(args.pages.split(",")), direct=args.cold)
         return
     if args.rebuild and args.store.exists():
         args.store.unlink()
     if not args.store.exists():
         args.store.parent.mkdir(parents=True, exist_ok=True)
         build(args.store)
-    passes = []
-    for _ in range(args.repeat):
-        env = {**os.environ, "BAE_CACHE_DIR": str(args.store.parent / "cache")}
-        output = subprocess.run([sys.executable, __file__, "--store", str(args.store), "--time-only"], env=env,
-                                cwd=ROOT, capture_output=True, text=True, check=True).stdout
-        passes.append([json.loads(line) for line in output.splitlines() if line.startswith("{")])
-    print(f"\n{os.cpu_count()} CPUs; {args.repeat} pass(es), medians; peak RSS = max over the pass's process\n")
-    print("| page | first open (s) | widget change (s) | change | peak RSS so far (MiB) |")
-    print("|---|---|---|---|---|")
-    for index, page in enumerate(PAGES):
+    load = " ".join(f"{value:.1f}" for value in os.getloadavg())
+    passes = [_timing_pass(args.store, args.cold) for _ in range(args.repeat)]
+    print(f"\n{os.cpu_count()} CPUs; {args.repeat} pass(es), medians; peak RSS = max over the pass's process"
+          f"{'es (one per page, each with a fresh cache folder)' if args.cold else ''}; load average before: {load}, "
+          f"after: {' '.join(f'{value:.1f}' for value in os.getloadavg())}\n")
+    print("| page | first open (s) | widget change (s) | change | peak RSS so far (MiB) | imported after first open |")
+    print("|---|---|---|---|---|---|")
+    for index, page in enumerate(("home", *PAGES) if args.cold else PAGES):
         rows = [p[index] for p in passes]
         first = np.median([r["first_open_s"] for r in rows])
         change = np.median([r["widget_change_s"] for r in rows])
         rss = max(r["peak_rss_mib"] for r in rows)
         flag = f" (exception: {rows[0]['exception'][:60]})" if rows[0]["exception"] else ""
-        print(f"| {page} | {first:.2f} | {change:.2f} | {rows[0]['change']}{flag} | {rss:.0f} |")
+        print(f"| {page} | {first:.2f} | {change:.2f} | {rows[0]['change']}{flag} | {rss:.0f} | {rows[0]['imported']} |")
         if page == "calibration":
             print(f"| (peak RSS before temperature scaling was switched on) | | | | "
                   f"{max(r['peak_rss_before_temperature_mib'] for r in rows):.0f} |")

@@ -9,10 +9,11 @@ import threading
 import streamlit as st
 
 from core.config import models_toml_path
-from core.models import ModelSpec, ModelStatus, model_status, registry
+from core.models import ModelSpec, ModelStatus, hub_cfg, model_status, registry
 from views._cache import cache
 
-__all__ = ['import_model_stack', 'EXAMPLES', 'models', 'statuses', 'loaded_model', 'load', 'head_for', 'head_estimate_seconds', 'example_bytes', 'model_label']
+__all__ = ['import_model_stack', 'EXAMPLES', 'models', 'statuses', 'hub_models_located', 'loaded_model', 'load',
+           'head_for', 'head_estimate_seconds', 'example_bytes', 'model_label']
 
 
 _STACK_LOCK = threading.Lock()
@@ -72,10 +73,40 @@ def models() -> tuple[tuple[ModelSpec, ...], tuple[str, ...]]:
     return specs, problems
 
 
-def statuses() -> list[ModelStatus]:
-    """Fresh each run: a download or a computed head shows up without a restart."""
+def statuses(*, note: bool = True) -> list[ModelStatus]:
+    """Fresh each run: a download or a computed head shows up without a restart. Never waits to learn where timm
+    and open_clip publish the hub models' weights (`core.models.hub_cfg`): while that is looked up in the
+    background, those models are `checking`, and (`note`) the page says so and refreshes itself when it is done."""
     specs, _ = models()
-    return [model_status(spec) for spec in specs]
+    found = [model_status(spec, wait=False) for spec in specs]
+    if any(status.checking for status in found):
+        hub_models_located(note=note)
+    return found
+
+
+def hub_models_located(*, note: bool = True) -> bool:
+    """True when every hub model's published locations are known; otherwise starts looking them up in the
+    background, says so on the page (`note`) and reruns the page once they are known."""
+    if hub_cfg.locate_in_background():
+        return True
+    if note:
+        _hub_lookup_note()
+    return False
+
+
+@st.fragment(run_every=2.0)
+def _hub_lookup_note() -> None:
+    if hub_cfg.locate_in_background():
+        st.rerun()  # the whole page: its model lists and plan can now be complete
+    failure = hub_cfg.background_failure()
+    if failure:
+        st.warning(f"Could not look up where timm and open_clip publish the models' weights ({failure[-300:]}). "
+                   "Models loaded from a file still work; `python -m core models` in a terminal shows the whole "
+                   "message.", icon=":material/warning:")
+    else:
+        st.info("Looking up where timm and open_clip publish each hub model's weights, in the background (a process "
+                "that imports them: 10–30 s on a 2-core machine, once, then kept). Until then those models are listed "
+                "as being checked; this page updates itself when it is done.", icon=":material/hourglass_top:")
 
 
 @st.cache_resource(show_spinner=False, max_entries=6)

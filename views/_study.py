@@ -29,6 +29,12 @@ def plan_tables(version: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     return rows, summary
 
 
+def as_text(values: pd.Series, pattern: str) -> pd.Series:
+    """Numbers as text for a table, a missing one as "—": st.dataframe draws a missing number as a faded "None"
+    (Streamlit 1.67, whatever the column's format), which reads as a value."""
+    return values.map(lambda value: "—" if pd.isna(value) else pattern.format(value))
+
+
 def claim_link(number: int) -> None:
     """A link from a Findings card to its part of the plan."""
     st.page_link("views/evaluations.py", label="What this claim still needs: the study plan",
@@ -57,16 +63,17 @@ def show_plan(version: str) -> pd.DataFrame:
     rows, summary = plan_tables(version)
     titles = {claim.number: claim.title for claim in CLAIMS}
     claim = _chosen_claim(titles)
-    shown = summary.assign(title=summary["claim"].map(titles), minutes=summary["seconds"] / 60)
+    shown = summary.assign(title=summary["claim"].map(titles), minutes=as_text(summary["seconds"] / 60, "{:.0f}"))
     if claim is not None:
         shown = shown[shown["claim"] == claim]
     st.dataframe(shown[["claim", "title", "runs", "stored", "running", "runnable", "blocked", "minutes"]],
                  hide_index=True, width="stretch", key="evaluations_plan_claims", column_config={
-                     "minutes": st.column_config.NumberColumn("runnable: minutes here", format="%.0f")})
+                     "minutes": st.column_config.TextColumn("runnable: minutes here")})
     table = rows if claim is None else rows[rows["claim"] == claim]
-    st.dataframe(table, hide_index=True, width="stretch", key="evaluations_plan", column_config={
-        "minutes": st.column_config.NumberColumn("minutes left", format="%.1f"),
-        "what next": st.column_config.TextColumn("what next", width="large")})
+    st.dataframe(table.assign(minutes=as_text(table["minutes"], "{:.1f}")), hide_index=True, width="stretch",
+                 key="evaluations_plan", column_config={
+                     "minutes": st.column_config.TextColumn("minutes left"),
+                     "what next": st.column_config.TextColumn("what next", width="large")})
     st.caption("stored: measured here (ours) or the authors' released decisions; runnable: data and weights are "
                "here; blocked: run the commands under 'what next'. Times come from a short timing of each model "
                "(python -m core study --plan measures it once).")

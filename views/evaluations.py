@@ -47,14 +47,13 @@ def _progress() -> None:
         "model": runs["model"], "benchmark": runs["benchmark"], "variant": runs["variant"].replace("", "—"),
         "protocol": runs["protocol"], "source": runs["source"], "status": runs["status"],
         "progress": runs["done"] / runs["n_total"].clip(lower=1), "images": runs["done"],
-        "accuracy": runs["accuracy"], "images/s": runs["images_per_s"],
+        "accuracy": runs["accuracy"], "images/s": study.as_text(runs["images_per_s"], "{:.1f}"),
         "data revision": [revision_label(value) if source == "ours" else "—"
                           for value, source in zip(runs.get("data_revision", [""] * len(runs)), runs["source"])],
-    })
+    })  # imported decisions have no speed: "—", not "None"
     st.dataframe(table, hide_index=True, width="stretch", column_config={
         "progress": st.column_config.ProgressColumn("progress", format="percent", min_value=0.0, max_value=1.0),
         "accuracy": st.column_config.NumberColumn("top-1 / 16-class acc.", format="percent"),
-        "images/s": st.column_config.NumberColumn(format="%.1f"),
     })
     st.caption("source 'authors' = decisions released with the paper's code, not measured here. data revision: the "
                "publisher revision the images came from (the download manifest), or 'unverified copy' for a folder "
@@ -81,18 +80,19 @@ if _checks is not None and len(_checks):
                "only under the `library` protocol, its own preprocessing), a reference, not our measurement.")
 
 st.subheader("The study: what each claim of the Findings still needs")
-try:
-    _summary = study.show_plan(reads.store_version())
-    study.run_missing_button(_summary)
-except UserError as error:
-    widgets.show_user_error(error)
+if models_ui.hub_models_located():  # else it says what it is looking up, and reruns the page when done
+    try:
+        _summary = study.show_plan(reads.store_version())
+        study.run_missing_button(_summary)
+    except UserError as error:
+        widgets.show_user_error(error)
 
 st.subheader("Start an evaluation")
 if not view.writes_allowed("starting and stopping evaluations"):
     st.stop()
 _RAY_MODES = {"this process": None, "Ray on this machine": "local", "Ray cluster started here": "auto",
               "Ray cluster at…": "address"}
-statuses = models_ui.statuses()
+statuses = models_ui.statuses(note=False)  # the plan above says what is still being looked up
 live = [status.spec.name for status in statuses if status.live]
 with st.form("evaluations_start"):
     models = st.multiselect("Models", live, default=live[:1], key="evaluations_models",

@@ -33,7 +33,9 @@ with st.spinner("Checking which models can run here…"):
 rows = []
 for status in statuses:
     spec = status.spec
-    if status.live:
+    if status.checking:
+        state = "🔎 checking where its weights are published…"
+    elif status.live:
         state = "✅ live"
     elif status.weights_present:
         state = "⏳ weights present, zero-shot head not computed"
@@ -55,7 +57,7 @@ for status in statuses:
         "source": source,
     })
 st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="home_models")
-missing = [status for status in statuses if not status.weights_present]
+missing = [status for status in statuses if not status.weights_present and not status.checking]
 if missing:
     with st.expander(f"How to get the weights of {len(missing)} model(s)"):
         st.markdown("On a machine with internet, run once (weights go to the standard Hugging Face / torch / "

@@ -85,8 +85,7 @@ wrong = slices[model][1] if model in slices else None
 if wrong is None or wrong.empty:
     st.caption("No wrong predictions in this slice.")
 else:
-    models_ui.import_model_stack()  # display_labels reads timm's ImageNet metadata
-    names = display_labels()
+    names = display_labels()  # the class table we ship: no model library imported
     start, stop = widgets.page_of(len(wrong), 18, "mistakes_wrong_page", noun="wrong in this slice",
                                   list_key=(model, tuple(chosen)))
     grid = st.columns(6)

@@ -247,6 +247,10 @@ def claim_summary(states: list[RunState]) -> list[dict]:
     return rows
 
 
+_STORED_BY = {"ours": "measured here (ours)", "authors": "the authors' released decisions"}
+"""What a stored run's "what next" says, by its source."""
+
+
 def plan_rows(states: list[RunState]) -> list[dict]:
     """One row per claim and run (a run feeding several claims appears under each), for tables."""
     rows = []
@@ -255,7 +259,7 @@ def plan_rows(states: list[RunState]) -> list[dict]:
             if claim not in state.run.claims:
                 continue
             run = state.run
-            note = {"stored": f"{state.source}'s", "running": f"{state.done:,} images done",
+            note = {"stored": _STORED_BY.get(state.source, state.source), "running": f"{state.done:,} images done",
                     "runnable": (f"resumes at {state.done:,}" if state.done else ""),
                     "blocked": "; ".join(state.unblock)}[state.status]
             rows.append({"claim": claim, "model": run.model, "run": f"{run.benchmark}"

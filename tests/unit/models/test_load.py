@@ -150,3 +150,48 @@ def test_hub_weights_are_keyed_by_their_content(test_root):
         assert weights_key(spec) == f"test_vit.r160_in1k:content={blob[:16]}"
     finally:
         shutil.rmtree(repo)
+
+
+PAPER_HUB_FILES = {  # where the paper's four models are published on the Hugging Face hub (timm 1.0.31, open_clip 3.3.0)
+    "vit_sup": ("timm/deit3_base_patch16_224.fb_in22k_ft_in1k", "model.safetensors"),
+    "convnext_sup": ("timm/convnext_base.fb_in22k_ft_in1k", "model.safetensors"),
+    "vit_clip": ("timm/vit_base_patch16_clip_224.laion400m_e31", "open_clip_model.safetensors"),
+    "convnext_clip": ("laion/CLIP-convnext_base-laion400M-s13B-b51K", "open_clip_model.safetensors"),
+}
+
+
+def test_paper_models_in_a_real_hub_cache_are_listed_without_hashing_their_weights(test_root, monkeypatch):
+    """The hub's own layout (snapshots/<commit>/<file> a relative link to blobs/<SHA-256>): listing the four
+    models, zero-shot head keys included, reads the blob names and never hashes a file (hashing a 350-600 MB
+    file on a page is seconds of waiting)."""
+    import hashlib
+    import os
+
+    from core.models import model_status
+    from core.models import load
+
+    def no_hashing(path):
+        raise AssertionError(f"hashed {path}")
+
+    monkeypatch.setattr(load, "file_sha256", no_hashing)
+    blobs, repos = {}, []
+    try:
+        for name, (repo_id, filename) in PAPER_HUB_FILES.items():
+            repo = test_root / "hf" / "hub" / f"models--{repo_id.replace('/', '--')}"
+            repos.append(repo)
+            blobs[name] = hashlib.sha256(name.encode()).hexdigest()
+            (repo / "blobs").mkdir(parents=True)
+            (repo / "blobs" / blobs[name]).write_bytes(name.encode())
+            (repo / "refs").mkdir()
+            (repo / "refs" / "main").write_text("2" * 40)
+            (repo / "snapshots" / ("2" * 40)).mkdir(parents=True)
+            os.symlink(f"../../blobs/{blobs[name]}", repo / "snapshots" / ("2" * 40) / filename)
+        for name in PAPER_HUB_FILES:
+            spec = MODELS.get(name)
+            status = model_status(spec, wait=False)
+            assert status.weights_present and not status.checking, status.weights_message
+            assert status.head_cached is (False if spec.head == "zero_shot" else None)
+            assert weights_key(spec).endswith(f":content={blobs[name][:16]}")
+    finally:
+        for repo in repos:
+            shutil.rmtree(repo, ignore_errors=True)

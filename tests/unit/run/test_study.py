@@ -10,7 +10,7 @@ import pytest
 from core.models.preprocess import INVARIANCE_VARIANTS
 from core.store import ResultsStore, RunInfo
 from core.run.study import (BENCHMARK_IMAGES, INVARIANCE_LIMIT, PAPER_MODELS, Facts, build_plan, claim_summary,
-                             gather_facts, order_for_verdicts, plan, study_runs)
+                             gather_facts, order_for_verdicts, plan, plan_rows, study_runs)
 
 SHIFTED = ("imagenet-v2", "imagenet-a", "imagenet-r", "imagenet-sketch", "imagenet-hard", "imagenet-c")
 N_SETTINGS = sum(len(settings) for settings in INVARIANCE_VARIANTS.values())
@@ -77,6 +77,7 @@ def test_only_the_authors_decisions_mark_claim_5_stored_and_nothing_else(store, 
     assert {(state.status, state.source) for state in claim5} == {("stored", "authors")}
     assert all(state.status == "blocked" for state in states if 5 not in state.run.claims)
     assert {row["claim"]: row["stored"] for row in claim_summary(states)}[5] == 5
+    assert {row["what next"] for row in plan_rows(states) if row["claim"] == 5} == {"the authors' released decisions"}
 
 
 def test_full_synthetic_store_is_all_stored(store, tmp_path):
@@ -91,6 +92,7 @@ def test_full_synthetic_store_is_all_stored(store, tmp_path):
     states = _states(store, tmp_path)
     assert {state.status for state in states} == {"stored"}
     assert {state.source for state in states if state.run.kind == "evaluate"} == {"ours"}
+    assert {row["what next"] for row in plan_rows(states) if row["kind"] == "evaluate"} == {"measured here (ours)"}
     assert {state.run.benchmark for state in states if state.run.kind == "probe"} == {"flowers"}
 
 
