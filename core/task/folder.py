@@ -125,7 +125,7 @@ def _read_file(path: Path) -> str | None:
     try:
         data = path.read_bytes()
         with Image.open(path) as image:
-            image.verify()
+            image.load()  # a full decode: `verify` passes a truncated JPEG
     except Exception:  # noqa: BLE001 - any decode failure (truncated, not an image, unreadable) skips the file
         return None
     return hashlib.sha256(data).hexdigest()
@@ -164,7 +164,7 @@ def stratified_split(labels: np.ndarray, *, test_fraction: float, val_fraction: 
     round(rest × val_fraction) to val (at least 1 when 2 or more remain), the others train.
 
     >>> stratified_split(np.array([0, 0, 0, 1, 1, 1]), test_fraction=1 / 3, val_fraction=0.0, seed=0).tolist()
-    ['test', 'train', 'train', 'train', 'test', 'train']
+    ['train', 'train', 'test', 'train', 'train', 'test']
     """
     if not 0 < test_fraction < 1:
         raise TaskInvalid(f"Expected --test-fraction between 0 and 1, got {test_fraction}; e.g. 0.3.")
