@@ -10,7 +10,7 @@ import streamlit as st
 from core.errors import UserError
 from core.task import charts as task_charts
 from core.task.decision import DEFAULT_MIX, PRIORITIES
-from core.task.measures import capped_shots
+from core.task.measures import capped_shots, corruption_curves_table
 from views import _models as models_ui
 from views import _reads as reads
 from views import _state as state
@@ -185,10 +185,7 @@ corruption = tables["corruption"]
 if corruption.empty:
     st.info("No corrupted test images stored: run `task run` with --corruptions.")
 else:
-    clean = summary[summary["method"] != "k-shot"][["model", "method", "candidate", "accuracy"]].assign(severity=0)
-    curves = pd.concat([clean.merge(corruption[["corruption"]].drop_duplicates(), how="cross").assign(drop=0.0),
-                        corruption[["model", "method", "candidate", "corruption", "severity", "accuracy", "drop"]]])
-    curves["label"] = curves["model"].map(models_ui.model_label)
+    curves = corruption_curves_table(summary, corruption, {model: models_ui.model_label(model) for model in models})
     widgets.chart_with_downloads(Lazy.of(task_charts.corruption_curves, curves, labels,
                                          list(dict.fromkeys(curves["candidate"]))), curves, f"{task}_corruptions",
                                  "task_corruptions")

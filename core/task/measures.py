@@ -15,7 +15,8 @@ import pandas as pd
 from core.metrics.agreement import error_consistency, top_confusions, weighted_error_consistency
 
 __all__ = ["TaskData", "read_task", "candidate_label", "summary_table", "kshot_table", "corruption_table",
-           "reliability_table", "kappa_table", "disagreements", "class_table", "confusion_table", "capped_shots"]
+           "reliability_table", "kappa_table", "disagreements", "class_table", "confusion_table", "capped_shots",
+           "corruption_curves_table"]
 
 METHOD_WORDS = {"zero-shot": "zero-shot", "probe": "linear probe"}
 
@@ -250,3 +251,17 @@ def confusion_table(data: TaskData, *, top: int = 5) -> pd.DataFrame:
                             "count": count})
     return pd.DataFrame.from_records(records, columns=["candidate", "true", "predicted", "count"])
 
+
+
+def corruption_curves_table(summary: pd.DataFrame, corruption: pd.DataFrame, labels: dict | None = None) -> pd.DataFrame:
+    """The corruption table with each candidate's clean top-1 as severity 0 of every corruption (the curves' start)."""
+    if corruption.empty:
+        return corruption
+    labels = labels or {}
+    clean = summary[summary["method"] != "k-shot"][["model", "method", "candidate", "accuracy"]].assign(severity=0)
+    clean = clean[clean["candidate"].isin(set(corruption["candidate"]))]
+    curves = pd.concat([clean.merge(corruption[["corruption"]].drop_duplicates(), how="cross").assign(drop=0.0),
+                        corruption[["model", "method", "candidate", "corruption", "severity", "accuracy", "drop"]]],
+                       ignore_index=True)
+    curves["label"] = curves["model"].map(lambda model: labels.get(model, model))
+    return curves

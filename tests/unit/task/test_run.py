@@ -104,3 +104,24 @@ def test_unknown_task_and_corruption_get_one_line(tmp_path):
     store.add_task(*scan_task("few", tmp_path / "images"))
     with pytest.raises(UserError, match="Did you mean gaussian_noise"):
         run_task("few", ["effnet_lite0"], corruptions=("gaussian_nois",), store=store, say=_quiet)
+
+
+@pytest.mark.parametrize("fmt", ["html", "zip", "pptx"])
+def test_task_report_formats(digits_task, tmp_path, fmt):
+    import zipfile
+
+    from core.task.report import write_task_report
+
+    store, _, _, _ = digits_task
+    path = write_task_report("digits", fmt, tmp_path / f"digits.{fmt}", store=store)
+    if fmt == "html":
+        text = path.read_text()
+        assert "For accuracy:" in text and "paired over" in text and text.count("<svg") >= 4
+        assert "<script" not in text and "src=\"http" not in text  # opens offline
+    elif fmt == "zip":
+        names = zipfile.ZipFile(path).namelist()
+        assert {"decision.csv", "summary.csv", "kshot.png", "corruptions.svg", "kappa.csv"} <= set(names)
+    else:
+        from pptx import Presentation
+
+        assert len(Presentation(str(path)).slides) >= 5
