@@ -204,8 +204,9 @@ def kappa_table(data: TaskData, *, n_resamples: int = 300, seed: int = 0) -> pd.
         for j in binary:
             a, b = data.correct[i].astype(bool), data.correct[j].astype(bool)
             kappa = error_consistency(a, b)
-            low, high = (kappa, kappa) if i == j else percentile_interval(
-                weighted_error_consistency(weights, a, b)[~np.isnan(weighted_error_consistency(weights, a, b))])
+            replicates = weighted_error_consistency(weights, a, b)
+            replicates = replicates[~np.isnan(replicates)]
+            low, high = (kappa, kappa) if i == j or not len(replicates) else percentile_interval(replicates)
             records.append({"a": data.candidates.at[i, "candidate"], "b": data.candidates.at[j, "candidate"],
                             "kappa": kappa, "ci_low": low, "ci_high": high})
     return pd.DataFrame.from_records(records)

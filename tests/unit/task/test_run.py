@@ -125,3 +125,14 @@ def test_task_report_formats(digits_task, tmp_path, fmt):
         from pptx import Presentation
 
         assert len(Presentation(str(path)).slides) >= 5
+
+
+def test_reading_a_task_imports_no_torch(digits_task):
+    from tests.unit.test_layout import _imported_after
+
+    store, _, _, _ = digits_task
+    then = (f"from core.store import ResultsStore\nfrom core.task import decision, measures\n"
+            f"data = measures.read_task(ResultsStore({str(store.path)!r}), 'digits')\n"
+            "measures.summary_table(data); measures.kappa_table(data); measures.disagreements(data)\n"
+            "assert decision.decision_card(data, 'mix').top")
+    assert _imported_after(("core.task.measures",), then) == []
