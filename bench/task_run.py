@@ -30,11 +30,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script 
 
 
 def _task_folder(root: Path, per_class: int) -> Path:
-    import numpy as np
     from PIL import Image
-    from sklearn.datasets import load_digits
 
     from core.config import shared_dir
+    from tests.fixtures.task_folders import digits_folder  # the tests' digits task, at 224 px
 
     cue = shared_dir() / "data" / "cue-conflict"
     for folder in sorted(cue.iterdir()):
@@ -45,13 +44,7 @@ def _task_folder(root: Path, per_class: int) -> Path:
         for extra in range(per_class - 80):  # 80 cue-conflict images per class: mirror images fill up the rest
             source = sorted(folder.glob("*.png"))[extra % 80]
             Image.open(source).transpose(Image.FLIP_LEFT_RIGHT).save(target / f"mirror_{extra}.png")
-    digits = load_digits()
-    for label in range(4):
-        target = root / f"digit_{label}"
-        target.mkdir(parents=True, exist_ok=True)
-        for number, index in enumerate(np.flatnonzero(digits.target == label)[:per_class]):
-            pixels = (digits.images[index] * 255 / 16).astype(np.uint8)
-            Image.fromarray(pixels).resize((224, 224), Image.NEAREST).convert("RGB").save(target / f"{number}.png")
+    digits_folder(root, per_class=per_class, side=224, labels=range(4))
     return root
 
 

@@ -16,6 +16,7 @@ first write, with no migration); a read-only store that lacks them reads as hold
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 __all__ = ["TASK_SCHEMA", "TaskTables", "PREDICTION_FIELDS"]
@@ -52,10 +53,22 @@ _FIT_KEYS = ("task", "model", "method", "k", "draw", "condition")
 class TaskTables:
     """The task half of `ResultsStore` (a mixin: it uses the store's connections)."""
 
-    def _task_writer(self):
+    @contextlib.contextmanager
+    def _task_writer(self, *, transaction: bool = False):
+        """A writing connection with the task tables; `transaction`: the block commits whole or not at all."""
         self._ensure_schema()
-        connection = self._connect(read_only=False)
-        return connection
+        with self._connect(read_only=False) as connection:
+            connection.execute(TASK_SCHEMA)
+            if not transaction:
+                yield connection
+                return
+            connection.execute("BEGIN TRANSACTION")
+            try:
+                yield connection
+                connection.execute("COMMIT")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
 
     def _task_query(self, sql: str, parameters: list | None = None):
         """A read that treats a store without the task tables (older, read-only) as holding no task."""
@@ -75,27 +88,20 @@ class TaskTables:
 
         import pyarrow as pa
 
-        with self._task_writer() as connection:
-            connection.execute(TASK_SCHEMA)
-            table = pa.table({"task": [spec.name] * len(images), "image_id": [i.image_id for i in images],
-                              "path": [i.path for i in images], "label": pa.array([i.label for i in images], pa.int32()),
-                              "split": [i.split for i in images], "sha256": [i.sha256 for i in images]})
-            connection.execute("BEGIN TRANSACTION")
-            try:
-                for name in ("tasks", "task_images", "task_fits", "task_predictions", "task_costs"):
-                    column = "name" if name == "tasks" else "task"
-                    connection.execute(f"DELETE FROM {name} WHERE {column} = ?", [spec.name])
-                connection.execute("INSERT INTO tasks VALUES (?, ?, ?, now())",
-                                   [spec.name, json.dumps(dataclasses.asdict(spec)),
-                                    json.dumps({"unreadable": list(report.unreadable), "duplicates": report.duplicates,
-                                                "train_counts": report.train_counts})])
-                connection.register("new_images", table)
-                connection.execute("INSERT INTO task_images SELECT * FROM new_images")
-                connection.unregister("new_images")
-                connection.execute("COMMIT")
-            except BaseException:
-                connection.execute("ROLLBACK")
-                raise
+        table = pa.table({"task": [spec.name] * len(images), "image_id": [i.image_id for i in images],
+                          "path": [i.path for i in images], "label": pa.array([i.label for i in images], pa.int32()),
+                          "split": [i.split for i in images], "sha256": [i.sha256 for i in images]})
+        with self._task_writer(transaction=True) as connection:
+            for name in ("tasks", "task_images", "task_fits", "task_predictions", "task_costs"):
+                column = "name" if name == "tasks" else "task"
+                connection.execute(f"DELETE FROM {name} WHERE {column} = ?", [spec.name])
+            connection.execute("INSERT INTO tasks VALUES (?, ?, ?, now())",
+                               [spec.name, json.dumps(dataclasses.asdict(spec)),
+                                json.dumps({"unreadable": list(report.unreadable), "duplicates": report.duplicates,
+                                            "train_counts": report.train_counts})])
+            connection.register("new_images", table)
+            connection.execute("INSERT INTO task_images SELECT * FROM new_images")
+            connection.unregister("new_images")
 
     def tasks(self):
         """Every task: name, spec (dict), report (dict), created_at, n_images, n_test."""
@@ -126,7 +132,6 @@ class TaskTables:
         table = pa.table({"feature_key": [r[0] for r in rows], "sha256": [r[1] for r in rows],
                           "vector": pa.array([r[2] for r in rows], pa.binary())})
         with self._task_writer() as connection:
-            connection.execute(TASK_SCHEMA)
             connection.register("new_features", table)
             connection.execute("INSERT OR IGNORE INTO task_features SELECT * FROM new_features")
             connection.unregister("new_features")
@@ -157,30 +162,22 @@ class TaskTables:
         if not fits:
             return
         fit_frame = pd.DataFrame(fits)
-        with self._task_writer() as connection:
-            connection.execute(TASK_SCHEMA)
-            connection.execute("BEGIN TRANSACTION")
-            try:
-                connection.register("new_fits", fit_frame)
-                connection.register("new_predictions", predictions)
-                on = " AND ".join(f"t.{key} = n.{key}" for key in _FIT_KEYS)
-                for table in ("task_fits", "task_predictions"):
-                    connection.execute(f"DELETE FROM {table} t USING new_fits n WHERE {on}")
-                connection.execute("INSERT INTO task_fits SELECT task, model, method, k, draw, condition, fit_key, c, "
-                                   "n_train, n_test, now() FROM new_fits")
-                connection.execute("INSERT INTO task_predictions SELECT " + ", ".join((*_FIT_KEYS, *PREDICTION_FIELDS))
-                                   + " FROM new_predictions")
-                connection.unregister("new_fits")
-                connection.unregister("new_predictions")
-                connection.execute("COMMIT")
-            except BaseException:
-                connection.execute("ROLLBACK")
-                raise
+        with self._task_writer(transaction=True) as connection:
+            connection.register("new_fits", fit_frame)
+            connection.register("new_predictions", predictions)
+            on = " AND ".join(f"t.{key} = n.{key}" for key in _FIT_KEYS)
+            for table in ("task_fits", "task_predictions"):
+                connection.execute(f"DELETE FROM {table} t USING new_fits n WHERE {on}")
+            connection.execute("INSERT INTO task_fits SELECT task, model, method, k, draw, condition, fit_key, c, "
+                               "n_train, n_test, now() FROM new_fits")
+            connection.execute("INSERT INTO task_predictions SELECT " + ", ".join((*_FIT_KEYS, *PREDICTION_FIELDS))
+                               + " FROM new_predictions")
+            connection.unregister("new_fits")
+            connection.unregister("new_predictions")
 
     def write_task_cost(self, task: str, model: str, images_per_s: float, params: int, n_images: int,
                         device: str) -> None:
         with self._task_writer() as connection:
-            connection.execute(TASK_SCHEMA)
             connection.execute("INSERT OR REPLACE INTO task_costs VALUES (?, ?, ?, ?, ?, ?)",
                                [task, model, images_per_s, params, n_images, device])
 
