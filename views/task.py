@@ -10,6 +10,7 @@ import streamlit as st
 from core.errors import UserError
 from core.task import charts as task_charts
 from core.task.decision import DEFAULT_MIX, PRIORITIES
+from core.task.folder import ScanReport
 from core.task.measures import capped_shots, corruption_curves_table
 from views import _models as models_ui
 from views import _reads as reads
@@ -107,6 +108,8 @@ models = tuple(name for name in available if name in models)
 data = task_reads.task_data(task, models)
 spec = data.spec
 st.caption(f"{len(spec.classes)} classes · {data.n_images:,} test images · layout {spec.layout} · {spec.root}")
+for line in ScanReport(tuple(data.report.get("unreadable", ())), int(data.report.get("duplicates", 0))).messages(()):
+    st.warning(line, icon=":material/warning:")
 
 # --- the decision card ------------------------------------------------------------------------------
 state.bind("task_priority", options=list(PRIORITIES))
