@@ -70,7 +70,9 @@ def read_task(store, name: str, labels: dict | None = None) -> TaskData | None:
     labels = labels or {}
     keys = rows[["model", "method", "k"]].drop_duplicates()
     keys["order"] = keys["method"].map({"zero-shot": 0, "probe": 1, "k-shot": 2})
-    keys = keys.sort_values(["model", "order"]).reset_index(drop=True)
+    rank = {model: i for i, model in enumerate(labels)}  # registry order when the caller gives it
+    keys["rank"] = keys["model"].map(lambda model: rank.get(model, len(rank)))
+    keys = keys.sort_values(["rank", "model", "order"]).drop(columns="rank").reset_index(drop=True)
     keys["candidate"] = [candidate_label(labels.get(m, m), method, k) for m, method, k in
                          zip(keys["model"], keys["method"], keys["k"])]
     index = {image_id: i for i, image_id in enumerate(test["image_id"])}

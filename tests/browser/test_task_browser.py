@@ -48,7 +48,7 @@ def test_task_page_draws_the_card_and_every_chart(task_url):
     SHOTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1500, "height": 2000})
+        page = browser.new_page(viewport={"width": 1500, "height": 6000})
         page.set_default_timeout(180_000)
         page.goto(f"{task_url}/task")
         page.get_by_role("heading", name="Your task: which model for my images?").wait_for()
