@@ -50,6 +50,8 @@ def _subset(data, models: tuple[str, ...], labels: dict):
         data, candidates=candidates, correct=data.correct[keep], conf=data.conf[keep], brier=data.brier[keep],
         prob_true=data.prob_true[keep], pred=data.pred[keep], kshot=data.kshot[data.kshot["model"].isin(models)],
         corrupted=data.corrupted[data.corrupted["model"].isin(models)],
+        conditions=data.conditions[data.conditions["model"].isin(models)] if not data.conditions.empty
+        else data.conditions,
         costs=data.costs[data.costs["model"].isin(models)] if not data.costs.empty else data.costs)
 
 

@@ -7,7 +7,7 @@ scored on the same test images, so the tables below and the decision card compar
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -40,8 +40,9 @@ class TaskData:
     prob_true: np.ndarray
     pred: np.ndarray  # (candidates, images) int: −1 for k-shot
     kshot: pd.DataFrame  # model, k, draw, accuracy, n
-    corrupted: pd.DataFrame  # model, method, condition, image_id, correct (zero-shot and probe)
+    corrupted: pd.DataFrame  # model, method, image_id, correct: the mean over corrupted conditions (robustness)
     costs: pd.DataFrame  # model, images_per_s, params
+    conditions: pd.DataFrame = field(default_factory=pd.DataFrame)  # model, method, condition, accuracy, n
 
     @property
     def n_images(self) -> int:
@@ -90,11 +91,16 @@ def read_task(store, name: str, labels: dict | None = None) -> TaskData | None:
             arrays["conf"][row_number] = np.nan
     kshot = store._task_query("SELECT model, k, draw, avg(correct::DOUBLE) AS accuracy, count(*) AS n FROM "
                               "task_predictions WHERE task = ? AND method = 'k-shot' GROUP BY ALL ORDER BY ALL", [name])
-    corrupted = store._task_query("SELECT model, method, condition, image_id, correct FROM task_predictions WHERE "
-                                  "task = ? AND condition <> 'clean' ORDER BY ALL", [name])
+    # aggregated in the store: 20,000 test images × 8 candidates × 15 conditions would be 2.4 M rows in pandas
+    corrupted = store._task_query("SELECT model, method, image_id, avg(correct::DOUBLE) AS correct FROM "
+                                  "task_predictions WHERE task = ? AND condition <> 'clean' GROUP BY ALL ORDER BY ALL",
+                                  [name])
+    conditions = store._task_query("SELECT model, method, condition, avg(correct::DOUBLE) AS accuracy, count(*) AS n "
+                                   "FROM task_predictions WHERE task = ? AND condition <> 'clean' GROUP BY ALL "
+                                   "ORDER BY ALL", [name])
     keys = keys.drop(columns="order")
     return TaskData(spec, report, test, keys, arrays["correct"], arrays["conf"], arrays["brier"], arrays["prob_true"],
-                    pred, kshot, corrupted, store.task_costs(name))
+                    pred, kshot, corrupted, store.task_costs(name), conditions)
 
 
 def _accuracy_interval(correct: np.ndarray, weights: np.ndarray) -> tuple[float, float]:
@@ -166,10 +172,10 @@ def capped_shots(data: TaskData, shots) -> list[str]:
 
 def corruption_table(data: TaskData, labels: dict | None = None) -> pd.DataFrame:
     """Per model, method, corruption and severity: top-1 and the relative drop from clean, 1 − acc / clean acc."""
-    if data.corrupted.empty:
+    if data.conditions.empty:
         return pd.DataFrame(columns=["model", "method", "candidate", "corruption", "severity", "accuracy", "drop"])
     labels = labels or {}
-    table = data.corrupted.groupby(["model", "method", "condition"], as_index=False)["correct"].mean()
+    table = data.conditions.drop(columns="n").rename(columns={"accuracy": "correct"})
     table[["corruption", "severity"]] = table["condition"].str.split("/", expand=True)
     table["severity"] = table["severity"].astype(int)
     clean = {(r.model, r.method): data.correct[i].mean() for i, r in data.candidates.iterrows()}
