@@ -44,10 +44,12 @@ def weighted_error_consistency(weights: np.ndarray, correct_a: np.ndarray, corre
     """κ per row of `weights` (R × n counts of each image in a bootstrap replicate, `resample_weights`):
     one product gives every replicate; rows where κ is undefined are NaN."""
     a, b = _check_pair(correct_a, correct_b)
-    weights = np.asarray(weights, dtype=np.float64)
-    total = weights.sum(axis=1)
-    p_a, p_b = weights @ a / total, weights @ b / total
-    observed = weights @ (a == b) / total
+    weights = np.asarray(weights)
+    if weights.dtype not in (np.float32, np.float64):
+        weights = weights.astype(np.float64)
+    total = weights.sum(axis=1, dtype=np.float64)
+    columns = np.stack([a, b, a == b], axis=1).astype(weights.dtype)
+    p_a, p_b, observed = ((weights @ columns).astype(np.float64) / total[:, None]).T
     expected = p_a * p_b + (1 - p_a) * (1 - p_b)
     with np.errstate(invalid="ignore", divide="ignore"):
         kappa = (observed - expected) / (1 - expected)

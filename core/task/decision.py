@@ -17,6 +17,7 @@ Priorities (higher score is better):
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Literal
 
@@ -105,6 +106,15 @@ def _single(data, priority: str, weights: np.ndarray, speed: dict) -> dict[int, 
 
 
 
+@functools.lru_cache(maxsize=2)
+def _resample_weights(n: int, n_resamples: int, seed: int) -> np.ndarray:
+    """The card's replicate weights, kept between cards on the same images (a click on another priority);
+    float32 halves them (counts stay exact). Read-only: every statistic only multiplies by them."""
+    weights = resample_weights(n, n_resamples=n_resamples, seed=seed, dtype=np.float32)
+    weights.setflags(write=False)
+    return weights
+
+
 def decision_card(data, priority: str = "accuracy", *, mix: dict | None = None, n_resamples: int = 1000,
                   seed: int = 0) -> DecisionCard:
     """Rank the candidates by `priority` and compare the top one with each other on paired differences."""
@@ -115,7 +125,7 @@ def decision_card(data, priority: str = "accuracy", *, mix: dict | None = None, 
     if not point:
         return DecisionCard(priority, None, float("nan"), (), left_out,
                             f"No candidate can be scored for {priority} yet.")
-    replicates = score_replicates(data, priority, resample_weights(n, n_resamples=n_resamples, seed=seed), mix=mix)
+    replicates = score_replicates(data, priority, _resample_weights(n, n_resamples, seed), mix=mix)
     order = sorted(point, key=lambda i: -float(point[i][0]))
     top = order[0]
     metric, scale, unit = _METRIC[priority]

@@ -206,17 +206,19 @@ def kappa_table(data: TaskData, *, n_resamples: int = 300, seed: int = 0) -> pd.
     from core.metrics.paired import resample_weights
 
     binary = [i for i, row in data.candidates.iterrows() if row["method"] != "k-shot"]
-    weights = resample_weights(data.n_images, n_resamples=n_resamples, seed=seed)
-    records = []
-    for i in binary:
-        for j in binary:
+    weights = resample_weights(data.n_images, n_resamples=n_resamples, seed=seed, dtype=np.float32)
+    found = {}
+    for x, i in enumerate(binary):
+        for j in binary[x:]:  # κ is symmetric: each pair once, then mirrored
             a, b = data.correct[i].astype(bool), data.correct[j].astype(bool)
             kappa = error_consistency(a, b)
-            replicates = weighted_error_consistency(weights, a, b)
+            replicates = weighted_error_consistency(weights, a, b) if i != j else np.array([])
             replicates = replicates[~np.isnan(replicates)]
-            low, high = (kappa, kappa) if i == j or not len(replicates) else percentile_interval(replicates)
-            records.append({"a": data.candidates.at[i, "candidate"], "b": data.candidates.at[j, "candidate"],
-                            "kappa": kappa, "ci_low": low, "ci_high": high})
+            low, high = percentile_interval(replicates) if len(replicates) else (kappa, kappa)
+            found[(i, j)] = found[(j, i)] = (kappa, low, high)
+    records = [{"a": data.candidates.at[i, "candidate"], "b": data.candidates.at[j, "candidate"],
+                "kappa": found[(i, j)][0], "ci_low": found[(i, j)][1], "ci_high": found[(i, j)][2]}
+               for i in binary for j in binary]
     return pd.DataFrame.from_records(records)
 
 
