@@ -1,4 +1,4 @@
-"""Command line: `python -m core COMMAND`. One module per command group (models, data, runs); each adds its
+"""Command line: `python -m core COMMAND`. One module per command group (models, data, runs, task); each adds its
 subcommands and handlers, and `main` dispatches, turning a `UserError` into its one line and exit code 2."""
 
 from __future__ import annotations
@@ -6,13 +6,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from core.cli import data, models, runs
+from core.cli import data, models, runs, task
 from core.cli._common import STOPPED_MESSAGE
 from core.errors import UserError
 
 __all__ = ["STOPPED_MESSAGE", "main"]
 
-GROUPS = (models, data, runs)
+GROUPS = (models, data, runs, task)
 
 
 def _parser() -> tuple[argparse.ArgumentParser, dict]:

@@ -26,6 +26,7 @@ from core.config import refuse_in_view_mode
 from core.store.derived import DerivedResults, _delete_temperature_fit
 from core.store.logits import LOGIT_FILE_COLUMNS, LogitFiles
 from core.store.pins import Pins
+from core.store.tasks import TaskTables
 from core.store.schema import (_SCHEMA, PREDICTION_COLUMNS, SCHEMA_VERSION, RowBlock, RunInfo, SchemaMismatch,
                                StoreLocked, _schema_version, migrate_v1, mismatch_message, results_path)
 from core.store.tables import _dict_block, _logit_table, _prediction_table
@@ -46,7 +47,7 @@ def _is_lock_error(error: Exception) -> bool:
     return "lock" in text or "conflicting" in text or "being used by another process" in text
 
 
-class ResultsStore(LogitFiles, DerivedResults, Pins):
+class ResultsStore(LogitFiles, DerivedResults, Pins, TaskTables):
     """Short-lived DuckDB access with retries; the one place that talks SQL."""
 
     def __init__(self, path: Path | None = None, *, timeout_s: float = 60.0) -> None:

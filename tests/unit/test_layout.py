@@ -18,6 +18,7 @@ STORE_READERS = (
     "core.analysis.charts", "core.analysis.report", "core.analysis.temperature", "core.metrics", "core.paper",
     "core.data", "core.data.imagenet_x", "core.data.cue_conflict", "core.imagenet", "core.models",
     "core.models.registry", "views._reads", "views._widgets", "views._models", "views._state",
+    "core.task.measures", "core.task.decision", "core.task.charts", "core.task.report", "views._task",
 )
 """What the analysis pages, the Findings page and the exports import to read the store and draw it."""
 

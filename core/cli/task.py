@@ -1,0 +1,135 @@
+"""Your own task: `task add`, `task list`, `task run`, `task report`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from core.cli._common import STOPPED_MESSAGE, stop_on_sigterm
+
+
+def add_commands(commands) -> dict:
+    """Adds this group's subcommands to `commands`; returns their handlers by name."""
+    task = commands.add_parser("task", help="your own labelled images as a task: add, list, run, report")
+    actions = task.add_subparsers(dest="task_command", required=True)
+    add = actions.add_parser("add", help="register a labelled folder (ROOT/<class>/…, ROOT/{train,val,test}/<class>/…) "
+                                         "or a CSV of path,label[,split]")
+    add.add_argument("name", help="the task's name (letters, digits, _ - .)")
+    add.add_argument("--data", type=Path, required=True, help="the folder or CSV")
+    add.add_argument("--names", type=Path, help="CSV of class,prompt name for zero-shot (e.g. m6_bolt,an M6 hex bolt)")
+    add.add_argument("--templates", type=Path, help="text file of zero-shot templates, one per line with {} "
+                                                    "(default: the 80 ImageNet templates)")
+    add.add_argument("--test-fraction", type=float, default=0.3, help="share of each class held out for test "
+                                                                      "(class-folder and split-less CSV layouts)")
+    add.add_argument("--seed", type=int, default=0, help="seed of the split and the k-shot draws")
+    actions.add_parser("list", help="every task: classes, images, test images, warnings")
+    run = actions.add_parser("run", help="features, zero-shot heads, full and k-shot probes, corruptions (resumable)")
+    run.add_argument("name")
+    run.add_argument("--models", default="", help="comma-separated model keys (default: every model ready here)")
+    run.add_argument("--shots", default="1,2,4,8,16", help="k of the k-shot probes, comma-separated")
+    run.add_argument("--corruptions", default=None,
+                     help="comma-separated ImageNet-C corruptions (default: gaussian_noise,defocus_blur,motion_blur,"
+                          "contrast,jpeg_compression; 'none' for none)")
+    run.add_argument("--severities", default="1,3,5", help="severities 1-5, comma-separated")
+    run.add_argument("--protocol", default="paper", choices=["paper", "library"])
+    run.add_argument("--batch-size", type=int, default=32)
+    report = actions.add_parser("report", help="the task's page as a file: html, pptx or zip")
+    report.add_argument("name")
+    report.add_argument("--format", choices=["html", "pptx", "zip"], default="html")
+    report.add_argument("--out", type=Path, required=True)
+    report.add_argument("--priority", default="accuracy",
+                        choices=["accuracy", "calibration", "robustness", "speed", "mix"])
+    return {"task": _task}
+
+
+def _task(args) -> int:
+    return {"add": _add, "list": _list, "run": _run, "report": _report}[args.task_command](args)
+
+
+def _add(args) -> int:
+    from core.config import refuse_in_view_mode
+    from core.store import ResultsStore
+    from core.task import scan_task
+
+    refuse_in_view_mode("adding a task")
+    spec, images, report = scan_task(args.name, args.data, names=args.names, templates=args.templates,
+                                     test_fraction=args.test_fraction, seed=args.seed)
+    ResultsStore().add_task(spec, images, report)
+    counts = {part: sum(1 for image in images if image.split == part) for part in ("train", "val", "test")}
+    print(f"Task {spec.name}: {len(spec.classes)} classes, {len(images):,} images ({counts['train']:,} train, "
+          f"{counts['val']:,} val, {counts['test']:,} test; layout: {spec.layout}).")
+    for line in report.messages():
+        print(line, file=sys.stderr)
+    print(f"Next: python -m core task run {spec.name} --models effnet_lite0")
+    return 0
+
+
+def _list(args) -> int:
+    from core.store import ResultsStore
+
+    tasks = ResultsStore().tasks()
+    if tasks.empty:
+        print("No task yet. Add one: python -m core task add NAME --data PATH")
+        return 0
+    for row in tasks.itertuples():
+        spec, report = row.spec, row.report
+        warnings = []
+        if report.get("unreadable"):
+            warnings.append(f"{len(report['unreadable'])} unreadable skipped")
+        if report.get("duplicates"):
+            warnings.append(f"{report['duplicates']} test duplicates of training images")
+        print(f"{row.name}: {len(spec['classes'])} classes, {row.n_images:,} images, {row.n_test:,} test · "
+              f"{spec['layout']} · {spec['root']}" + (f" · {'; '.join(warnings)}" if warnings else ""))
+    return 0
+
+
+def _numbers(text: str, what: str) -> tuple[int, ...]:
+    from core.errors import UserError
+
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise UserError(f"Expected {what} as comma-separated whole numbers (e.g. 1,2,4), got {text!r}.") from None
+
+
+def _run(args) -> int:
+    from tqdm import tqdm
+
+    from core.cli._common import selected
+    from core.task.run import DEFAULT_CORRUPTIONS, run_task
+
+    models = [spec.name for spec in selected(args.models)]
+    corruptions = DEFAULT_CORRUPTIONS if args.corruptions is None else tuple(
+        part.strip() for part in args.corruptions.split(",") if part.strip() and part.strip() != "none")
+    stop = stop_on_sigterm()
+    bar = {}
+
+    def progress(done: int, total: int, message: str) -> None:
+        if "bar" not in bar:
+            bar["bar"] = tqdm(total=total, unit="img", dynamic_ncols=True)
+        bar["bar"].update(done - bar["bar"].n)
+
+    try:
+        summary = run_task(args.name, models, shots=_numbers(args.shots, "--shots"), corruptions=corruptions,
+                           severities=_numbers(args.severities, "--severities"), protocol=args.protocol,
+                           batch_size=args.batch_size, stop=stop, progress=progress)
+    finally:
+        if "bar" in bar:
+            bar["bar"].close()
+    if summary.stopped:
+        print(STOPPED_MESSAGE, file=sys.stderr)
+        return 130
+    computed = sum(summary.features.values())
+    fits = sum(summary.fits.values())
+    print(f"{args.name}: {computed:,} feature vectors and {fits:,} fits computed"
+          + (" (everything was stored already)." if not computed and not fits else ".")
+          + f" See it: the app's Your task page, or python -m core task report {args.name} --out report.html")
+    return 0
+
+
+def _report(args) -> int:
+    from core.task.report import write_task_report
+
+    path = write_task_report(args.name, args.format, args.out, priority=args.priority)
+    print(f"Wrote {path}")
+    return 0

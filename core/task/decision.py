@@ -1,0 +1,167 @@
+"""The decision card: which (model, method) to pick for the user's priority, and how sure that choice is.
+
+Every candidate was scored on the same test images, so each comparison with the top candidate is a paired
+difference: one `resample_weights` matrix (1,000 replicates over the test images) serves every candidate,
+and top − other gets its percentile interval and bootstrap p-value (`core.metrics.paired.difference`).
+The verdict is the rule of the Findings page (`core.metrics.paired.decide`, "top is higher"): *ahead* when
+the interval lies above 0, *behind* when below with a Holm-corrected p < 0.05 over the card's comparisons,
+otherwise the data *cannot separate* the two.
+
+Priorities (higher score is better):
+    accuracy     top-1 on the clean test images (k-shot: the mean over its draws)
+    calibration  −ECE (15 equal-width bins) of zero-shot and full-probe candidates
+    robustness   top-1 averaged over every corrupted condition of the test images
+    speed        images/s of the model's forward pass here: measured once, no per-image interval
+    mix          w_acc × top-1 − w_cal × ECE + w_rob × corrupted top-1 + w_speed × images/s ÷ the fastest's
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from core.metrics.paired import Difference, decide, difference, resample_weights, weighted_accuracy, weighted_ece
+
+__all__ = ["PRIORITIES", "DEFAULT_MIX", "Priority", "Comparison", "DecisionCard", "decision_card", "score_replicates"]
+
+Priority = Literal["accuracy", "calibration", "robustness", "speed", "mix"]
+PRIORITIES: tuple[str, ...] = ("accuracy", "calibration", "robustness", "speed", "mix")
+DEFAULT_MIX = {"accuracy": 0.5, "calibration": 0.2, "robustness": 0.2, "speed": 0.1}
+_METRIC = {"accuracy": ("top-1", 100, "pp"), "calibration": ("ECE", 100, "pp"),
+           "robustness": ("corrupted top-1", 100, "pp"), "speed": ("images/s", 1, ""), "mix": ("mixed score", 100, "")}
+_VERDICT = {"reproduced": "ahead", "contradicted": "behind", "inconclusive": "cannot separate",
+            "not measured": "not measured"}
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The top candidate against one other: the difference in the priority's metric and its verdict."""
+
+    candidate: str
+    value: float
+    difference: Difference | None
+    verdict: str
+    sentence: str
+
+
+@dataclass(frozen=True)
+class DecisionCard:
+    priority: str
+    top: str | None
+    top_value: float
+    comparisons: tuple[Comparison, ...]
+    left_out: tuple[str, ...]
+    headline: str
+
+
+def _robust_correct(data) -> dict[int, np.ndarray]:
+    """Per candidate row with corruptions: each test image's top-1 averaged over the corrupted conditions."""
+    if data.corrupted.empty:
+        return {}
+    index = {image_id: i for i, image_id in enumerate(data.test["image_id"])}
+    means = data.corrupted
+    found = {}
+    for i, row in data.candidates.iterrows():
+        part = means[(means["model"] == row["model"]) & (means["method"] == row["method"])]
+        if row["method"] != "k-shot" and len(part) == data.n_images:
+            values = np.empty(data.n_images)
+            values[part["image_id"].map(index).to_numpy()] = part["correct"].to_numpy()
+            found[i] = values
+    return found
+
+
+def score_replicates(data, priority: str, weights: np.ndarray, *, mix: dict | None = None) -> dict[int, np.ndarray]:
+    """{candidate row: the priority's score under each row of `weights`} (higher is better; calibration's is −ECE).
+    Candidates the priority cannot score (k-shot for calibration, no corruptions, no speed) are left out."""
+    if priority not in PRIORITIES:
+        raise ValueError(f"Expected a priority among {PRIORITIES}, got {priority!r}.")
+    speed = {} if data.costs.empty else dict(zip(data.costs["model"], data.costs["images_per_s"].astype(float)))
+    if priority != "mix":
+        return _single(data, priority, weights, speed)
+    used = {name: float(w) for name, w in (mix or DEFAULT_MIX).items() if w}
+    parts = {name: _single(data, name, weights, speed) for name in used}
+    fastest = max(speed.values()) if speed else np.nan
+    common = set(range(len(data.candidates)))
+    for name in used:
+        common &= set(parts[name])
+    return {i: sum(w * (parts[name][i] / fastest if name == "speed" else parts[name][i]) for name, w in used.items())
+            for i in sorted(common)}
+
+
+def _single(data, priority: str, weights: np.ndarray, speed: dict) -> dict[int, np.ndarray]:
+    rows = range(len(data.candidates))
+    methods = data.candidates["method"].to_numpy()
+    if priority == "accuracy":
+        return {i: weighted_accuracy(weights, data.correct[i]) for i in rows}
+    if priority == "calibration":
+        return {i: -weighted_ece(weights, data.conf[i], data.correct[i].astype(bool)) for i in rows
+                if methods[i] != "k-shot"}
+    if priority == "robustness":
+        return {i: weighted_accuracy(weights, values) for i, values in _robust_correct(data).items()}
+    return {i: np.full(len(weights), speed[model]) for i, model in zip(rows, data.candidates["model"])
+            if model in speed}
+
+
+
+@functools.lru_cache(maxsize=2)
+def _resample_weights(n: int, n_resamples: int, seed: int) -> np.ndarray:
+    """The card's replicate weights, kept between cards on the same images (a click on another priority);
+    float32 halves them (counts stay exact). Read-only: every statistic only multiplies by them."""
+    weights = resample_weights(n, n_resamples=n_resamples, seed=seed, dtype=np.float32)
+    weights.setflags(write=False)
+    return weights
+
+
+def decision_card(data, priority: str = "accuracy", *, mix: dict | None = None, n_resamples: int = 1000,
+                  seed: int = 0) -> DecisionCard:
+    """Rank the candidates by `priority` and compare the top one with each other on paired differences."""
+    n = data.n_images
+    point = score_replicates(data, priority, np.ones((1, n)), mix=mix)
+    names = data.candidates["candidate"].to_numpy()
+    left_out = tuple(names[i] for i in range(len(names)) if i not in point)
+    if not point:
+        return DecisionCard(priority, None, float("nan"), (), left_out,
+                            f"No candidate can be scored for {priority} yet.")
+    replicates = score_replicates(data, priority, _resample_weights(n, n_resamples, seed), mix=mix)
+    order = sorted(point, key=lambda i: -float(point[i][0]))
+    top = order[0]
+    metric, scale, unit = _METRIC[priority]
+    sign = -1 if priority == "calibration" else 1  # shown in ECE, ranked on −ECE
+    diffs = []
+    for other in order[1:]:
+        if priority == "speed":
+            diffs.append(None)
+            continue
+        diffs.append(difference(point[top][0], point[other][0], replicates[top], replicates[other], n=n, paired=True))
+    verdicts, _ = decide([(d, "higher") for d in diffs if d is not None]) if any(d is not None for d in diffs) \
+        else ([], "")
+    verdicts = iter(verdicts)
+    comparisons = []
+    for other, diff in zip(order[1:], diffs):
+        if diff is None:
+            value = float(point[top][0] - point[other][0])
+            sentence = (f"{names[top]} − {names[other]} {metric} = {value:+,.1f} (measured once on this machine; "
+                        "no interval)")
+            comparisons.append(Comparison(names[other], float(point[other][0]), None, "measured once", sentence))
+            continue
+        verdict = _VERDICT[next(verdicts)]
+        low, high = sorted((sign * diff.ci_low * scale, sign * diff.ci_high * scale))
+        sentence = (f"{names[top]} − {names[other]} {metric} = {sign * diff.value * scale:+.1f} {unit} "
+                    f"[{low:+.1f}, {high:+.1f}], {diff.method}" + (": the data cannot separate them"
+                                                                     if verdict == "cannot separate" else ""))
+        comparisons.append(Comparison(names[other], sign * float(point[other][0]), diff, verdict,
+                                      sentence.replace("  ", " ")))
+    top_value = sign * float(point[top][0])
+    ties = [c.candidate for c in comparisons if c.verdict == "cannot separate"]
+    shown = {"speed": f"{top_value:,.1f}", "mix": f"{top_value * scale:.1f}"}.get(priority, f"{top_value:.1%}")
+    headline = f"For {priority}: {names[top]} ({metric} {shown})"
+    if priority == "speed":
+        headline += ": speed is measured once on this machine, so no interval backs this ranking."
+    elif ties:
+        headline += f"; the data cannot separate it from {', '.join(ties[:3])}{' …' if len(ties) > 3 else ''}."
+    else:
+        headline += " is ahead of every other candidate." if comparisons else "."
+    return DecisionCard(priority, names[top], top_value, tuple(comparisons), left_out, headline)

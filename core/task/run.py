@@ -1,0 +1,240 @@
+"""`task run`: one pass over a task's images for every model, then the classifiers, all stored.
+
+The pass decodes each image (and makes each of its corrupted versions, with the Compare page's
+`core.explain.corruptions`) once, and feeds every model that still lacks its features: features are
+stored per (model, weights, preprocessing, condition) and image content, so a rerun computes nothing,
+a stopped run resumes at the next batch, and adding a model computes only that model. Clean features
+are computed for every image; corrupted ones for the test split only.
+
+Then per model (skipped when every fit is stored under the same key): the zero-shot head for CLIP models
+(the task's prompt names and templates, cached like ImageNet's by `core.models.zero_shot`), the full
+probe and the k-shot probes (`core.task.probes`), scored on the clean test images and, for zero-shot
+and the full probe, on every corrupted condition.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+
+from core.errors import UserError
+from core.task.folder import DEFAULT_SHOTS, TaskSpec
+
+__all__ = ["DEFAULT_CORRUPTIONS", "DEFAULT_SEVERITIES", "UnknownTask", "TaskRunSummary", "load_task", "run_task",
+           "task_templates", "check_corruptions"]
+
+DEFAULT_CORRUPTIONS: tuple[str, ...] = ("gaussian_noise", "defocus_blur", "motion_blur", "contrast",
+                                        "jpeg_compression")
+"""Noisy, blurred (two kinds), darker and flatter, compressed: five of ImageNet-C's fifteen."""
+DEFAULT_SEVERITIES: tuple[int, ...] = (1, 3, 5)
+CORRUPTION_SEED = 0
+"""The Compare page's seed: the same image, corruption and severity give the same pixels everywhere."""
+
+
+class UnknownTask(UserError):
+    """A task name the store does not hold."""
+
+
+@dataclass
+class TaskRunSummary:
+    """What a run did: features computed per model, fits written per model, and whether it was stopped."""
+
+    features: dict = field(default_factory=dict)
+    fits: dict = field(default_factory=dict)
+    stopped: bool = False
+    skipped_images: int = 0
+    forward_s: float = 0.0
+
+
+def _key(**parts) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:20]
+
+
+def load_task(store, name: str) -> tuple[TaskSpec, "object", dict]:
+    """(spec, images frame, report) of a stored task."""
+    tasks = store.tasks()
+    found = tasks[tasks["name"] == name] if not tasks.empty else tasks
+    if found.empty:
+        known = ", ".join(tasks["name"]) if not tasks.empty else "none yet"
+        raise UnknownTask(f"No task named `{name}` (tasks: {known}). Add it: python -m core task add {name} "
+                          "--data PATH.")
+    row = found.iloc[0]
+    spec = dict(row["spec"])
+    spec["classes"], spec["prompt_names"], spec["templates"] = (tuple(spec[k]) for k in
+                                                                ("classes", "prompt_names", "templates"))
+    return TaskSpec(**spec), store.task_images(name), row["report"]
+
+
+def task_templates(spec: TaskSpec) -> tuple:
+    if spec.templates:
+        return tuple(spec.templates)
+    from core.models.zero_shot import openai_templates
+
+    return tuple(openai_templates())
+
+
+def check_corruptions(names: Sequence[str], severities: Sequence[int]) -> None:
+    from core.explain.corruptions import CORRUPTIONS, UnknownCorruption
+
+    import difflib
+
+    for name in names:
+        if name not in CORRUPTIONS:
+            close = difflib.get_close_matches(name, CORRUPTIONS, n=5, cutoff=0.4)
+            raise UnknownCorruption(f"Unknown corruption {name!r}." + (f" Did you mean {', '.join(close)}?" if close
+                                    else f" Known: {', '.join(CORRUPTIONS)}."))
+    bad = [s for s in severities if s not in (1, 2, 3, 4, 5)]
+    if bad:
+        raise UserError(f"Expected severities from 1 to 5, got {', '.join(map(str, bad))}.")
+
+
+@dataclass
+class _Model:
+    resolved: object
+    cfg: object
+    keys: dict  # condition → feature key
+    loaded: object = None
+    forward_s: float = 0.0
+    forward_n: int = 0
+
+    def load(self, device: str):
+        if self.loaded is None:
+            self.loaded = self.resolved.load(device=device)
+        return self.loaded
+
+
+def _features(loaded, batch):
+    """Pre-logit features (timm) or the image embedding (open_clip), float32 numpy."""
+    module = loaded.module
+    if loaded.spec.head == "zero_shot":
+        return module.encode_image(batch).float().cpu().numpy()
+    return module.forward_head(module.forward_features(batch), pre_logits=True).float().cpu().numpy()
+
+
+def _feature_pass(models: dict, needs: dict, paths: dict, test_shas: set, conditions: list, *, store, device: str,
+                  batch_size: int, stop: dict | None, progress: Callable | None, summary: TaskRunSummary) -> None:
+    """Compute every missing (model, condition, image) feature, one decode (and corruption) per image."""
+    import torch
+
+    from core.explain.corruptions import corrupted_versions
+    from core.images import decode_image
+    from core.models.load import autocast
+    from core.models.preprocess import crop_for_model, to_model_tensor
+
+    todo = sorted({sha for wanted in needs.values() for sha in wanted})
+    started = time.perf_counter()
+    for start in range(0, len(todo), batch_size):
+        if stop and stop.get("requested"):
+            summary.stopped = True
+            return
+        inputs: dict[tuple[str, str], list] = {}
+        for sha in todo[start:start + batch_size]:
+            try:
+                with open(paths[sha], "rb") as handle:
+                    decoded = decode_image(handle.read(), paths[sha], max_bytes=1 << 31)
+            except (OSError, UserError):
+                summary.skipped_images += 1
+                continue
+            versions = {"clean": decoded.image}
+            if sha in test_shas:
+                by_corruption: dict[str, list[int]] = {}
+                for condition in conditions[1:]:
+                    if any(sha in needs[(name, condition)] for name in models):
+                        corruption, severity = condition.split("/")
+                        by_corruption.setdefault(corruption, []).append(int(severity))
+                for corruption, severities in by_corruption.items():
+                    for severity, version in zip(severities, corrupted_versions(decoded, corruption, seed=CORRUPTION_SEED,
+                                                                                severities=tuple(severities))):
+                        versions[f"{corruption}/{severity}"] = version.image
+            for (name, condition), wanted in needs.items():
+                if sha in wanted and condition in versions:
+                    cfg = models[name].cfg
+                    inputs.setdefault((name, condition), []).append(
+                        (sha, to_model_tensor(crop_for_model(versions[condition], cfg), cfg)))
+        rows = []
+        for (name, condition), pairs in inputs.items():
+            model = models[name]
+            loaded = model.load(device)
+            batch = torch.stack([tensor for _, tensor in pairs]).to(device)
+            began = time.perf_counter()
+            with torch.inference_mode(), autocast(device):
+                vectors = _features(loaded, batch).astype(np.float32)
+            model.forward_s += time.perf_counter() - began
+            model.forward_n += len(pairs)
+            rows += [(model.keys[condition], sha, vector.tobytes()) for (sha, _), vector in zip(pairs, vectors)]
+            summary.features[name] = summary.features.get(name, 0) + len(pairs)
+        store.write_task_features(rows)
+        if progress:
+            done = min(start + batch_size, len(todo))
+            rate = done / max(time.perf_counter() - started, 1e-9)
+            progress(done, len(todo), f"{done:,}/{len(todo):,} images · {rate:,.1f}/s · "
+                                      f"about {(len(todo) - done) / rate:,.0f} s left")
+
+
+def run_task(name: str, model_names: Sequence[str], *, shots: Sequence[int] = DEFAULT_SHOTS,
+             corruptions: Sequence[str] = DEFAULT_CORRUPTIONS, severities: Sequence[int] = DEFAULT_SEVERITIES,
+             protocol: str = "paper", draws: int | None = None, batch_size: int = 32, store=None,
+             device: str | None = None, stop: dict | None = None, progress: Callable | None = None,
+             say: Callable[[str], None] = print) -> TaskRunSummary:
+    """Features, heads and probes of `model_names` on task `name`, stored; returns what was computed.
+
+    Raises:
+        UnknownTask: no such task. UnknownModel: a model not in the registry. UnknownCorruption: a bad name.
+    """
+    from core.config import refuse_in_view_mode
+    from core.models.load import best_device
+    from core.models.resolved import resolve_model
+    from core.store import ResultsStore
+    from core.task.fits import fit_model
+    from core.task.probes import KSHOT_DRAWS
+
+    refuse_in_view_mode("running a task")
+    store = store or ResultsStore()
+    spec, images, _ = load_task(store, name)
+    if not model_names:
+        raise UserError("Name at least one model: --models effnet_lite0,vit_clip (python -m core models lists them).")
+    shots = tuple(sorted({int(k) for k in shots}))
+    if any(k < 1 for k in shots):
+        raise UserError(f"Expected shot counts >= 1, got {', '.join(map(str, shots))}.")
+    check_corruptions(corruptions, severities)
+    device = device or best_device()
+    conditions = ["clean"] + [f"{c}/{s}" for c in corruptions for s in sorted(set(severities))]
+    test = images[images["split"] == "test"]
+    all_shas, test_shas = set(images["sha256"]), set(test["sha256"])
+    paths = dict(zip(images["sha256"], images["path"]))
+    models, needs = {}, {}
+    for model_name in model_names:
+        resolved = resolve_model(model_name)
+        cfg = resolved.preprocess(protocol)
+        keys = {condition: _key(kind="task-features", model=model_name, weights=resolved.weights_key,
+                                preprocess=cfg.key(), condition=condition,
+                                seed=CORRUPTION_SEED if condition != "clean" else None) for condition in conditions}
+        models[model_name] = _Model(resolved, cfg, keys)
+        for condition in conditions:
+            wanted = all_shas if condition == "clean" else test_shas
+            needs[(model_name, condition)] = wanted - store.task_feature_shas(keys[condition])
+    missing = sum(len(wanted) for wanted in needs.values())
+    summary = TaskRunSummary()
+    if missing:
+        say(f"{name}: {missing:,} feature vectors to compute ({len(models)} model(s), {len(conditions)} condition(s)) "
+            f"on {device}…")
+        _feature_pass(models, needs, paths, test_shas, conditions, store=store, device=device, batch_size=batch_size,
+                      stop=stop, progress=progress, summary=summary)
+        for model_name, model in models.items():
+            if model.forward_n:
+                params = sum(p.numel() for p in model.loaded.module.parameters())
+                store.write_task_cost(name, model_name, model.forward_n / model.forward_s, int(params), model.forward_n,
+                                      device)
+                summary.forward_s += model.forward_s
+        if summary.stopped:
+            return summary
+    for model_name, model in models.items():
+        written = fit_model(spec, images, model_name, model, conditions, shots=shots,
+                            draws=KSHOT_DRAWS if draws is None else draws, store=store, device=device, say=say)
+        summary.fits[model_name] = written
+    return summary

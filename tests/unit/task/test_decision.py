@@ -1,0 +1,105 @@
+"""The decision card: paired differences equal a plain numpy loop with the same seed; the verdict follows
+the Findings rule; the k-shot sampler is stratified and deterministic per seed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.task.decision import decision_card
+from core.task.folder import TaskSpec
+from core.task.measures import TaskData, kappa_table, summary_table
+from core.task.probes import kshot_indices, prediction_columns
+
+
+def _data(rng, n=400, accuracies=(0.80, 0.70, 0.79)) -> TaskData:
+    labels = rng.integers(0, 4, n)
+    shared = rng.random(n)
+    correct = np.stack([(shared * 0.5 + rng.random(n) * 0.5) < a for a in accuracies]).astype(float)
+    conf = np.clip(correct * 0.3 + rng.random(correct.shape) * 0.7, 0.26, 1.0)
+    pred = np.where(correct.astype(bool), labels, (labels + 1) % 4)
+    candidates = pd.DataFrame({"candidate": ["A · linear probe", "B · zero-shot", "C · linear probe"],
+                               "model": ["a", "b", "c"], "method": ["probe", "zero-shot", "probe"], "k": [0, 0, 0]})
+    test = pd.DataFrame({"image_id": [f"{i:04d}" for i in range(n)], "path": "", "label": labels})
+    spec = TaskSpec("t", "", "folders", ("w", "x", "y", "z"), ("w", "x", "y", "z"))
+    costs = pd.DataFrame({"model": ["a", "b", "c"], "images_per_s": [10.0, 30.0, 20.0], "params": [1, 2, 3]})
+    return TaskData(spec, {}, test, candidates, correct, conf, 1 - conf, conf, pred, pd.DataFrame(), pd.DataFrame(),
+                    costs)
+
+
+def _numpy_loop(values_a, values_b, statistic, n, *, seed=0, n_resamples=1000):
+    rng = np.random.default_rng(seed)
+    reps = []
+    for _ in range(n_resamples):
+        draw = rng.integers(0, n, n)
+        reps.append(statistic(values_a, draw) - statistic(values_b, draw))
+    return np.percentile(reps, [2.5, 97.5])
+
+
+def test_accuracy_differences_equal_a_numpy_loop(rng):
+    data = _data(rng)
+    card = decision_card(data, "accuracy", seed=7)
+    assert card.top == "A · linear probe"
+    mean = lambda values, draw: values[draw].mean()  # noqa: E731
+    for comparison, other in zip(card.comparisons, (2, 1)):
+        low, high = _numpy_loop(data.correct[0], data.correct[other], mean, data.n_images, seed=7)
+        assert comparison.candidate == data.candidates.at[other, "candidate"]
+        # the card's replicate weights are float32 (exact counts; sums rounded near 1e-8), the loop float64
+        assert comparison.difference.ci_low == pytest.approx(min(low, comparison.difference.value), abs=1e-6)
+        assert comparison.difference.ci_high == pytest.approx(max(high, comparison.difference.value), abs=1e-6)
+        assert comparison.difference.value == pytest.approx(data.correct[0].mean() - data.correct[other].mean())
+    assert card.comparisons[0].verdict == "cannot separate"  # 0.80 vs 0.79 on 400 images
+    assert card.comparisons[1].verdict == "ahead"  # 0.80 vs 0.70
+    assert "paired over 400 images" in card.comparisons[1].sentence
+
+
+def test_calibration_differences_equal_a_numpy_loop_over_ece(rng):
+    from core.metrics.calibration import expected_calibration_error
+
+    data = _data(rng)
+    card = decision_card(data, "calibration", seed=3, n_resamples=200)
+    ece = [expected_calibration_error(data.conf[i], data.correct[i].astype(bool)) for i in range(3)]
+    top = int(np.argmin(ece))
+    assert card.top == data.candidates.at[top, "candidate"] and card.top_value == pytest.approx(ece[top])
+    other = data.candidates.index[data.candidates["candidate"] == card.comparisons[0].candidate][0]
+    statistic = lambda i, draw: -expected_calibration_error(data.conf[i][draw], data.correct[i][draw].astype(bool))  # noqa: E731
+    low, high = _numpy_loop(top, other, statistic, data.n_images, seed=3, n_resamples=200)
+    diff = card.comparisons[0].difference
+    assert (diff.ci_low, diff.ci_high) == pytest.approx((min(low, diff.value), max(high, diff.value)), abs=1e-6)
+
+
+def test_speed_is_ranked_without_an_interval(rng):
+    card = decision_card(_data(rng), "speed")
+    assert card.top == "B · zero-shot" and all(c.difference is None for c in card.comparisons)
+    assert "no interval" in card.headline
+
+
+def test_summary_and_kappa_tables(rng):
+    from sklearn.metrics import cohen_kappa_score
+
+    data = _data(rng)
+    summary = summary_table(data)
+    assert summary["accuracy"].tolist() == pytest.approx(data.correct.mean(axis=1).tolist())
+    kappa = kappa_table(data).set_index(["a", "b"])
+    expected = cohen_kappa_score(data.correct[0].astype(int), data.correct[1].astype(int))
+    assert kappa.loc[("A · linear probe", "B · zero-shot"), "kappa"] == pytest.approx(expected)
+    row = kappa.loc[("A · linear probe", "B · zero-shot")]
+    assert row["ci_low"] <= row["kappa"] <= row["ci_high"]
+
+
+def test_kshot_sampler_is_stratified_and_deterministic():
+    labels = np.repeat(np.arange(5), [20, 20, 20, 20, 3])
+    first = kshot_indices(labels, 4, seed=11)
+    assert np.bincount(labels[first]).tolist() == [4, 4, 4, 4, 3]  # the small class gives all it has
+    assert (first == kshot_indices(labels, 4, seed=11)).all()
+    assert not np.array_equal(first, kshot_indices(labels, 4, seed=12))
+
+
+def test_prediction_columns_brier_matches_a_hand_sum(rng):
+    probs = rng.dirichlet(np.ones(6), size=50)
+    labels = rng.integers(0, 6, 50)
+    columns = prediction_columns(probs, labels)
+    onehot = np.eye(6)[labels]
+    assert columns["brier"] == pytest.approx(((probs - onehot) ** 2).sum(axis=1))
+    assert columns["prob_true"] == pytest.approx(probs[np.arange(50), labels])
