@@ -90,10 +90,10 @@ def _evaluate(args) -> int:
 
         def evaluate(*positional, resize, compile, workers, decode, **options):  # the Ray path's own workers
             if decode != "pil":
-                raise UserError("--ray decodes with PIL in its actors; run --decode device without --ray.")
-            if compile or workers is not None:
-                print("--compile and --workers apply without --ray; ignored.", file=sys.stderr)
-            return evaluate_ray(*positional, ray=args.ray, resize=resize, **options)
+                raise UserError("--ray decodes with PIL in its decode tasks; run --decode device without --ray.")
+            if workers is not None:
+                print("--workers applies without --ray; ignored.", file=sys.stderr)
+            return evaluate_ray(*positional, ray=args.ray, resize=resize, compile=compile, **options)
 
     with store.writer_lock(on_wait=lambda message: print(message, file=sys.stderr)):
         try:
