@@ -227,6 +227,9 @@ def table(results: dict, *, n: int, names, workers: int, resize: str, decode: st
             for stage, label in (("preprocess_s", f"preprocess ({decode} decode, {resize} resize)"),
                                  ("forward_s", "forward"), ("rows_s", "rows (own thread)")):
                 lines.append(f"| ours {name}: {label} | {images / max(timing[stage], 1e-9):,.0f} | {timing[stage]:.1f} |")
+        if device == "cuda":
+            lines.append("| (per-model stage times above: host time to launch them; on CUDA the stages overlap, "
+                         "so the loop's time below is what counts) | | |")
         lines.append(f"| ours: store ({stats['store_rows']:,} rows, {stats['store_commits']} commits, own thread) | "
                      f"{stats['store_rows'] / max(stats['store_s'], 1e-9):,.0f} rows/s | {stats['store_s']:.1f} |")
         lines.append(f"| ours: waiting for the loader | | {stats['decode_wait_s']:.1f} |")
