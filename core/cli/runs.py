@@ -23,6 +23,9 @@ def add_commands(commands) -> dict:
     evaluate.add_argument("--resize", choices=("pil", "tensor"), default="pil",
                           help="pil (default): each model's crop with PIL, as the paper's code; tensor: decode once, "
                                "crop on the device in batches (fast on a GPU; not pixel-identical, keyed apart)")
+    evaluate.add_argument("--decode", choices=("pil", "device"), default="pil",
+                          help="pil (default): workers decode with PIL; device: workers read bytes, JPEGs are decoded "
+                               "in batches on the device (nvJPEG on a GPU; needs --resize tensor; keyed apart)")
     evaluate.add_argument("--compile", action="store_true", help="torch.compile each model (pays off on a GPU)")
     evaluate.add_argument("--ray", metavar="auto|local|ADDRESS",
                           help="evaluate on Ray: local (start Ray on this machine), auto (the cluster `ray start` "
@@ -82,18 +85,21 @@ def _evaluate(args) -> int:
 
     store = ResultsStore()
     if args.ray:
+        from core.errors import UserError
         from core.run.distributed import evaluate_ray
 
-        def evaluate(*positional, resize, compile, workers, **options):  # the Ray path's own workers
-            if compile or workers is not None:
-                print("--compile and --workers apply without --ray; ignored.", file=sys.stderr)
-            return evaluate_ray(*positional, ray=args.ray, resize=resize, **options)
+        def evaluate(*positional, resize, compile, workers, decode, **options):  # the Ray path's own workers
+            if decode != "pil":
+                raise UserError("--ray decodes with PIL in its decode tasks; run --decode device without --ray.")
+            if workers is not None:
+                print("--workers applies without --ray; ignored.", file=sys.stderr)
+            return evaluate_ray(*positional, ray=args.ray, resize=resize, compile=compile, **options)
 
     with store.writer_lock(on_wait=lambda message: print(message, file=sys.stderr)):
         try:
             summaries = evaluate([name.strip() for name in args.models.split(",") if name.strip()], args.benchmark,
                                  data, variant=args.variant, protocol=args.protocol, resize=args.resize,
-                                 limit=args.limit, seed=args.seed, compile=args.compile,
+                                 decode=args.decode, limit=args.limit, seed=args.seed, compile=args.compile,
                                  batch_size=args.batch_size, workers=args.workers, store=store, progress=progress,
                                  should_stop=lambda: stop["requested"],
                                  say=lambda message: print(message, file=sys.stderr))

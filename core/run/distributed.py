@@ -2,7 +2,7 @@
 
 The images still missing from the store are split into blocks of `batch_size` images. Ray Data
 decodes each block on CPU tasks (`_decode_block`: read, decode, each model's PIL crop, as uint8
-arrays), and an actor pool (`_ModelActor`, `ActorPoolStrategy`, one GPU per actor where the cluster
+arrays; with `--resize tensor` the decoded image only, cropped on the actor's device), and an actor pool (`_ModelActor`, `ActorPoolStrategy`, one GPU per actor where the cluster
 has GPUs) runs every selected model on it with the single-process path's own per-batch step
 (`core.run.evaluation.evaluate_batch`), so rows are built by the same code. Each actor returns its block
 as one Parquet shard (`core.store.shard_table`); the driver writes it under the run's folder
@@ -183,8 +183,10 @@ def _check_visible(bench_key: str, root: Path, items: Sequence, *, timeout_s: fl
 
 # --- the workers ----------------------------------------------------------------------------------
 
-def _decode_block(batch: dict, *, bench_key: str, items: Sequence, blocks: Sequence, cfgs: dict) -> dict:
-    """Ray Data task: read and decode one block's images and make each model's PIL crop (uint8 HWC).
+def _decode_block(batch: dict, *, bench_key: str, items: Sequence, blocks: Sequence, cfgs: dict,
+                  resize: str = "pil") -> dict:
+    """Ray Data task: read and decode one block's images and make each model's PIL crop (uint8 HWC), or with
+    the `tensor` resize only decode (one uint8 HWC array per image; the actor crops on its device).
     The payload is pickled by us, so a block travels as one binary value whatever its images' sizes."""
     import numpy as np
 
@@ -201,6 +203,8 @@ def _decode_block(batch: dict, *, bench_key: str, items: Sequence, blocks: Seque
             image, error = _decode(adapter, items[index])
             if image is None:
                 decoded.append((index, None, error))
+            elif resize == "tensor":
+                decoded.append((index, np.asarray(image), None))
             else:
                 decoded.append((index, {name: np.asarray(crop_for_model(image, cfg)) for name, cfg in cfgs.items()},
                                 None))
@@ -213,7 +217,7 @@ class _ModelActor:
     """Ray Data actor: loads every model once, then turns decoded blocks into Parquet shards (bytes)."""
 
     def __init__(self, *, plans: Sequence[_ModelPlan], todo: dict, bench_key: str, subset, items: Sequence,
-                 store_logits: bool, threads: int) -> None:
+                 store_logits: bool, threads: int, compile: bool = False, batch_size: int = 1) -> None:
         import torch
 
         from core.data import get_benchmark
@@ -235,26 +239,22 @@ class _ModelActor:
             head = plan.head.to(device) if plan.head is not None else None
             self.jobs[plan.name] = EvalJob(loaded, plan.cfg, head, plan.run_id, set(todo[plan.name]))
             self.cfgs[plan.name] = plan.cfg
-        if device.startswith("cuda"):
-            _prepare(self.jobs, 1, cuda=True, compile=False, say=lambda message: None)
+        if device.startswith("cuda") or compile:
+            _prepare(self.jobs, batch_size, cuda=device.startswith("cuda"), compile=compile, say=lambda message: None)
 
     def __call__(self, batch: dict) -> dict:
         import io
 
         import numpy as np
         import pyarrow.parquet as pq
-        from PIL import Image
 
         from core.run.evaluation import evaluate_batch
-        from core.models.preprocess import to_model_tensor
         from core.store import shard_table
 
         shards, counts = [], []
         for payload in batch["payload"]:
             decoded = pickle.loads(payload)
-            ready = [(index, None if data is None else
-                      {name: to_model_tensor(Image.fromarray(data[name]), self.cfgs[name]) for name in data}, error)
-                     for index, data, error in decoded]
+            ready = [(index, _model_input(data, self.cfgs), error) for index, data, error in decoded]
             parts = [part for blocks in evaluate_batch(self.jobs, self.bench, self.subset, ready, self.items,
                                                        store_logits=self.store_logits).values() for part in blocks]
             buffer = io.BytesIO()
@@ -264,6 +264,21 @@ class _ModelActor:
             counts.append(table.num_rows)
         return {"block": np.asarray(batch["block"], dtype=np.int64), "shard": np.array(shards, dtype=object),
                 "rows": np.array(counts, dtype=np.int64)}
+
+
+def _model_input(data, cfgs: dict):
+    """What the per-batch step takes from a decoded block entry: per-model tensors (pil resize: the decode
+    task's crops) or one CHW uint8 image tensor (tensor resize: cropped on the actor's device)."""
+    import torch
+    from PIL import Image
+
+    from core.models.preprocess import to_model_tensor
+
+    if data is None:
+        return None
+    if isinstance(data, dict):
+        return {name: to_model_tensor(Image.fromarray(data[name]), cfgs[name]) for name in data}
+    return torch.from_numpy(data).permute(2, 0, 1)
 
 
 # --- the driver -----------------------------------------------------------------------------------
@@ -313,7 +328,8 @@ def _unwrap(error: BaseException) -> BaseException:
 
 
 def evaluate_ray(model_names: Sequence[str], benchmark: str, root, *, ray: str = "local", variant: str = "",
-                 protocol: str = "paper", resize: str = "pil", limit: int | None = None, seed: int = 0,
+                 protocol: str = "paper", resize: str = "pil", compile: bool = False, limit: int | None = None,
+                 seed: int = 0,
                  batch_size: int | None = None, store=None, num_cpus: int | None = None,
                  num_actors: int | None = None, object_store_mb: int | None = None, fold_every_s: float = 1.0,
                  progress=None, should_stop=None, say=print, stats: dict | None = None):
@@ -339,9 +355,10 @@ def evaluate_ray(model_names: Sequence[str], benchmark: str, root, *, ray: str =
     began_all = time.perf_counter()
     mode = ray  # the name `ray` is the module below
     store = store or ResultsStore()
-    if resize != "pil":
-        raise UserError(f"--ray runs the default pil resize backend only, got --resize {resize}. "
-                        "Run --resize tensor without --ray.")
+    from core.models.tensor_preprocess import RESIZE_BACKENDS
+
+    if resize not in RESIZE_BACKENDS:
+        raise UserError(f"Expected --resize in {', '.join(RESIZE_BACKENDS)}, got {resize!r}.")
     bench, root, items, data_fingerprint, sample, subset = plan_items(benchmark, root, variant=variant,
                                                                       limit=limit, seed=seed)
     plans: list[_ModelPlan] = []
@@ -419,13 +436,15 @@ def evaluate_ray(model_names: Sequence[str], benchmark: str, root, *, ray: str =
                    # keeps decoding on CPU tasks of its own instead of fused into the model actors
                    .map_batches(_decode_block, batch_size=1, num_cpus=1, memory=batch_size * 2 * 2**20,
                                 batch_format="numpy",
-                                fn_kwargs={"bench_key": bench.key, "items": pending, "blocks": blocks, "cfgs": cfgs})
+                                fn_kwargs={"bench_key": bench.key, "items": pending, "blocks": blocks, "cfgs": cfgs,
+                                           "resize": resize})
                    .map_batches(_ModelActor, batch_size=1, batch_format="numpy",
                                 compute=ray.data.ActorPoolStrategy(size=actors), num_cpus=actor_cpus,
                                 num_gpus=actor_gpus,
                                 fn_constructor_kwargs={"plans": plans, "todo": todo, "bench_key": bench.key,
                                                        "subset": subset, "items": pending,
-                                                       "store_logits": bench.store_logits, "threads": threads}))
+                                                       "store_logits": bench.store_logits, "threads": threads,
+                                                       "compile": compile, "batch_size": batch_size}))
         unfolded: list[Path] = []
         last_fold, done_images = time.monotonic(), 0
         for row in dataset.iter_rows():

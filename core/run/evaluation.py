@@ -7,6 +7,14 @@ the blocks to a `StoreWriter`, which commits them on a background thread about o
 the models never wait for the store. On CUDA: bf16 autocast, channels_last, batch 256 by default,
 and optionally `torch.compile` (`compile=True`; its one-off time is reported apart).
 
+Decode backends (part of the run key when not the default; `core.run.decode`):
+    pil (default): workers decode each file with PIL (`core.images.decode_image`).
+    device: workers only read bytes; JPEGs are decoded in batches on the run's device (nvJPEG on CUDA),
+        what the batched decoder does not take per image on the CPU. Needs `--resize tensor`.
+
+The batch loop (`core.run.pipeline.run_batches`) overlaps its stages: batch i+1 is fetched and cropped
+while batch i's forwards run, and batch i-1's rows are built on a CPU thread.
+
 Resize backends (part of the run key when not the default):
     pil (default): each model's crop made with PIL in the workers, as the paper's code did.
     tensor: workers only decode; each model's resize/crop/normalisation runs on the device in batches
@@ -61,6 +69,7 @@ class EvalJob:
     todo: set
     forward: Callable | None = None  # compiled forward (logits of a batch) when compile=True
     channels_last: bool = False
+    pad_to: int | None = None  # compiled forward: the one batch size it runs (a partial batch is padded)
     timings: dict = field(default_factory=lambda: {"preprocess_s": 0.0, "forward_s": 0.0, "rows_s": 0.0})
 
 
@@ -176,15 +185,19 @@ class RunPlan:
 
 
 def plan_run(model, bench, root, *, benchmark: str, variant: str, protocol: str, resize: str, items,
-             data_fingerprint: str, subset, sample: int | None, seed: int, device: str) -> RunPlan:
+             data_fingerprint: str, subset, sample: int | None, seed: int, device: str,
+             decode: str = "pil") -> RunPlan:
     """What identifies one model's run (run key, `RunInfo`) from its `ResolvedModel`; loads the model only
     when its weights need a download (`load_model` raises `WeightsUnavailable` with the fix otherwise).
     Shared by the single-process and the Ray paths, so both write the same run keys."""
     import json
 
+    from core.run.decode import decode_key
     from core.store import RunInfo, packages_json
 
     keyed_resize = {"resize": resize} if resize != "pil" else {}  # the default keeps today's run keys
+    decoder = decode_key(decode, device)  # None for pil: today's run keys
+    keyed_resize |= {"decode": decoder} if decoder else {}
     spec = model.spec
     cfg = model.preprocess(protocol, variant=variant, raw_input=bench.paper_raw_input)
     image_size = model.image_size(variant)
@@ -199,11 +212,12 @@ def plan_run(model, bench, root, *, benchmark: str, variant: str, protocol: str,
     run_id = run_id_for(model=spec.name, weights=weights, benchmark=benchmark, variant=variant,
                         protocol=protocol, preprocess=cfg.key(), head=model.head_key, data=data_fingerprint,
                         sample=sample, seed=seed if sample is not None else None, **keyed_resize)
-    preprocess = dataclasses.asdict(cfg) | ({"resize_backend": resize} if keyed_resize else {})
+    preprocess = (dataclasses.asdict(cfg) | ({"resize_backend": resize} if resize != "pil" else {})
+                  | ({"decode_backend": decoder} if decoder else {}))
     info = RunInfo(run_id, spec.name, benchmark, variant, protocol, len(items),
                    class_subset=json.dumps(subset) if subset else None, convention=bench.convention,
                    model_spec=json.dumps(dataclasses.asdict(spec), sort_keys=True), weights_key=weights,
-                   preprocess_key=cfg.key() + (f"+{resize}" if keyed_resize else ""),
+                   preprocess_key=cfg.key() + (f"+{resize}" if resize != "pil" else "") + (f"+{decoder}" if decoder else ""),
                    preprocess=json.dumps(preprocess), head_key=model.head_key,
                    data_root=str(root), data_fingerprint=data_fingerprint,
                    data_revision=bench.adapter.revision(root), sample_limit=sample,
@@ -220,64 +234,20 @@ def forward_logits(loaded, batch, head=None):
 
 
 def evaluate_batch(jobs: dict[str, EvalJob], bench, subset, batch: Sequence, items: Sequence, *,
-                   store_logits: bool = True) -> dict:
-    """One decoded batch through every model: {model: RowBlock} of the images each model still needs.
+                   store_logits: bool = True, decode_device: str | None = None) -> dict:
+    """One loader batch through every model: {model: RowBlock} of the images each model still needs.
 
-    `batch` holds what a loader returns, (position in `items`, decoded image or per-model tensors,
-    error); unreadable images become rows with their error (a block of their own, without logits).
-    Writes nothing: the caller decides where the blocks go (the results store, a shard file, another
+    `batch` holds what a loader returns, (position in `items`, decoded image, per-model tensors or encoded
+    JPEG bytes (`decode_device`: the `device` decode backend), error); unreadable images become rows with
+    their error (a block of their own, without logits). Runs `core.run.pipeline`'s four steps one after the
+    other; writes nothing: the caller decides where the blocks go (the results store, a shard file, another
     machine). Returns {model: [RowBlock, …]}.
     """
-    import numpy as np
-    import torch
+    from core.run.pipeline import build_rows, forward_batch, logits_to_host, prepare_batch
 
-    from core.models.tensor_preprocess import preprocess_batch
-    from core.run.rows import item_columns, result_columns
-    from core.store import RowBlock
-
-    blocks = {}
-    crops_by_cfg: dict[str, object] = {}  # the tensor backend crops once per distinct transform
-    for name, job in jobs.items():
-        failed = [(items[i], error) for i, data, error in batch if data is None and items[i].image_id in job.todo]
-        ready = [(items[i], data) for i, data, error in batch if data is not None and items[i].image_id in job.todo]
-        parts = []
-        if failed:
-            columns = item_columns(job.run_id, [item for item, _ in failed])
-            columns["error"] = [error for _, error in failed]
-            parts.append(RowBlock(columns))
-        if ready:
-            device = job.loaded.device
-            began = time.perf_counter()
-            if isinstance(ready[0][1], dict):  # pil backend: the workers made each model's tensor
-                inputs = torch.stack([data[name] for _, data in ready]).to(device, non_blocking=True)
-                if job.channels_last:
-                    inputs = inputs.contiguous(memory_format=torch.channels_last)
-            else:
-                key = f"{job.cfg.key()}|{device}|{len(ready)}|{job.channels_last}"
-                if key not in crops_by_cfg:
-                    crops_by_cfg[key] = preprocess_batch([data for _, data in ready], job.cfg, device=device,
-                                                         channels_last=job.channels_last)
-                inputs = crops_by_cfg[key]
-            _sync(device)
-            job.timings["preprocess_s"] += time.perf_counter() - began
-            began = time.perf_counter()
-            with torch.inference_mode(), autocast(device):
-                logits = (job.forward or (lambda x: forward_logits(job.loaded, x, job.head)))(inputs)
-                logits = logits.float().cpu().numpy()
-            job.timings["forward_s"] += time.perf_counter() - began
-            began = time.perf_counter()
-            chosen = [item for item, _ in ready]
-            columns = item_columns(job.run_id, chosen)
-            labels = columns["label"]
-            columns.update(result_columns(
-                logits, labels=labels, class_subset=subset,
-                accepted=[item.labels or (item.label,) for item in chosen] if bench.key in _HARD_LABELS else None,
-                shapes=[item.shape for item in chosen] if bench.adapter.classes == "in16" else None))
-            parts.append(RowBlock(columns, logits.astype(np.float16) if store_logits else None))
-            job.timings["rows_s"] += time.perf_counter() - began
-        if parts:
-            blocks[name] = parts
-    return blocks
+    prepared = prepare_batch(jobs, batch, items, decode_device=decode_device)
+    host, event = logits_to_host(forward_batch(jobs, prepared))
+    return build_rows(jobs, bench, subset, prepared, host, event=event, store_logits=store_logits)
 
 
 def _sync(device: str) -> None:
@@ -290,14 +260,17 @@ def _sync(device: str) -> None:
 def evaluate(model_names: Sequence[str], benchmark: str, root, *, variant: str = "", protocol: str = "paper",
              resize: str = "pil", limit: int | None = None, seed: int = 0, batch_size: int | None = None,
              workers: int | None = None, store=None, device: str | None = None, compile: bool = False,
-             progress=None, should_stop=None, say=print, stats: dict | None = None) -> list[RunSummary]:
+             progress=None, should_stop=None, say=print, stats: dict | None = None,
+             decode: str = "pil", overlap: bool = True) -> list[RunSummary]:
     """Predict every image of `benchmark` at `root` with each model and store per-image rows.
 
     Resumable: rows already in the store are skipped, and rows are committed in whole batches, so an
     interrupted run (Ctrl-C, SIGTERM, SIGKILL) continues where it stopped. `limit`/`seed` draw a
     reproducible random sample (part of the run key), and so does a `resize` backend other than
     `pil`. `should_stop()` is checked after every batch. `stats`, when given, receives timings per
-    stage (decode wait, preprocess, forward, rows, store) and the compile time.
+    stage (decode wait, preprocess, forward, rows, store) and the compile time. `decode="device"` decodes
+    JPEGs in batches on the device (with `resize="tensor"`; keyed apart); `overlap=False` runs each batch's
+    stages one after the other (same rows; for comparison).
     """
     import torch
 
@@ -305,6 +278,7 @@ def evaluate(model_names: Sequence[str], benchmark: str, root, *, variant: str =
     from core.models.load import best_device
     from core.models.resolved import resolve_model
     from core.models.tensor_preprocess import RESIZE_BACKENDS
+    from core.run.decode import DECODE_BACKENDS
     from core.store import ResultsStore
 
     began_all = time.perf_counter()
@@ -312,6 +286,11 @@ def evaluate(model_names: Sequence[str], benchmark: str, root, *, variant: str =
     device = device or best_device()
     if resize not in RESIZE_BACKENDS:
         raise UserError(f"Expected --resize in {', '.join(RESIZE_BACKENDS)}, got {resize!r}.")
+    if decode not in DECODE_BACKENDS:
+        raise UserError(f"Expected --decode in {', '.join(DECODE_BACKENDS)}, got {decode!r}.")
+    if decode == "device" and resize != "tensor":
+        raise UserError("--decode device decodes on the device, where only the tensor resize runs: "
+                        "add --resize tensor (or keep the default --decode pil).")
     cuda = device.startswith("cuda")
     batch_size = batch_size or (256 if cuda else 32)
     bench, root, items, data_fingerprint, sample, subset = plan_items(benchmark, root, variant=variant,
@@ -321,7 +300,7 @@ def evaluate(model_names: Sequence[str], benchmark: str, root, *, variant: str =
     for name in model_names:
         plan = plan_run(resolve_model(name), bench, root, benchmark=benchmark, variant=variant, protocol=protocol,
                         resize=resize, items=items, data_fingerprint=data_fingerprint, subset=subset, sample=sample,
-                        seed=seed, device=device)
+                        seed=seed, device=device, decode=decode)
         spec, cfg, run_id, info, loaded = plan.spec, plan.cfg, plan.run_id, plan.info, plan.loaded
         if store.run_status(run_id) == "done":  # a finished run loads no model
             say(f"{name}: {bench.label} already complete in the store (run {run_id}); nothing to do.")
@@ -348,8 +327,7 @@ def evaluate(model_names: Sequence[str], benchmark: str, root, *, variant: str =
 
     compile_s = _prepare(jobs, batch_size, cuda=cuda, compile=compile, say=say)
     workers = (min(2, os.cpu_count() or 1) if not cuda else min(16, os.cpu_count() or 1)) if workers is None else workers
-    dataset = (DecodedItems(bench.adapter, pending, {name: job.cfg for name, job in jobs.items()}) if resize == "pil"
-               else DecodedImages(bench.adapter, pending))
+    dataset = _dataset(bench.adapter, pending, jobs, resize=resize, decode=decode)
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, num_workers=workers, collate_fn=_collate,
                                          pin_memory=cuda and resize == "pil", worker_init_fn=_one_thread,
                                          prefetch_factor=4 if workers else None, persistent_workers=False)
@@ -357,27 +335,31 @@ def evaluate(model_names: Sequence[str], benchmark: str, root, *, variant: str =
     say(f"{bench.label}: {total:,} images × {len(jobs)} model(s) on {device}; "
         + _expected(jobs, total, device, batch_size=batch_size, workers=workers))
     written = {name: 0 for name in jobs}
-    started, done_images, status, waited = time.perf_counter(), 0, "done", 0.0
+    started, counts = time.perf_counter(), {"done": 0, "status": "done"}
     writer = store.writer()
+
+    def deliver(blocks: dict, size: int) -> bool:
+        """One batch's blocks, in order: to the store's writer; True once the run should stop."""
+        for name, parts in blocks.items():
+            for part in parts:
+                writer.put(part)
+                written[name] += len(part)
+                jobs[name].todo.difference_update(part.columns["image_id"])
+        counts["done"] += size
+        rate = counts["done"] / max(time.perf_counter() - started, 1e-9)
+        if progress:
+            progress(EvalProgress(counts["done"], total, rate, (total - counts["done"]) / max(rate, 1e-9)))
+        if should_stop and should_stop():
+            counts["status"] = "stopped"
+            return True
+        return False
+
     try:
-        waiting = time.perf_counter()
-        for batch in loader:
-            waited += time.perf_counter() - waiting
-            blocks = evaluate_batch(jobs, bench, subset, batch, pending, store_logits=bench.store_logits)
-            for name, parts in blocks.items():
-                for part in parts:
-                    writer.put(part)
-                    written[name] += len(part)
-                    jobs[name].todo.difference_update(part.columns["image_id"])
-            done_images += len(batch)
-            elapsed = time.perf_counter() - started
-            rate = done_images / max(elapsed, 1e-9)
-            if progress:
-                progress(EvalProgress(done_images, total, rate, (total - done_images) / max(rate, 1e-9)))
-            if should_stop and should_stop():
-                status = "stopped"
-                break
-            waiting = time.perf_counter()
+        from core.run.pipeline import run_batches
+
+        waited = run_batches(jobs, bench, subset, loader, pending, deliver=deliver, store_logits=bench.store_logits,
+                             decode_device=device if decode == "device" else None,
+                             overlap=overlap)["decode_wait_s"]
         writer.close()  # every row computed so far is committed before a run is marked
     except BaseException as error:
         try:
@@ -389,6 +371,7 @@ def evaluate(model_names: Sequence[str], benchmark: str, root, *, variant: str =
                              message=str(error)[:500])
         raise
     loop_s = time.perf_counter() - started
+    done_images, status = counts["done"], counts["status"]
     rate = done_images / max(loop_s, 1e-9)
     for name, job in jobs.items():
         final = status if job.todo or status == "stopped" else "done"
@@ -401,6 +384,18 @@ def evaluate(model_names: Sequence[str], benchmark: str, root, *, variant: str =
                      store_s=writer.stats.seconds,
                      models={name: dict(job.timings) for name, job in jobs.items()})
     return summaries
+
+
+def _dataset(adapter, pending, jobs: dict, *, resize: str, decode: str):
+    """What the loader workers do per image: decode and crop for every model (`pil` resize), decode only
+    (`tensor`), or read bytes only (`device` decode, `core.run.decode`)."""
+    if decode == "device":
+        from core.run.decode import EncodedImages
+
+        return EncodedImages(adapter, pending)
+    if resize == "pil":
+        return DecodedItems(adapter, pending, {name: job.cfg for name, job in jobs.items()})
+    return DecodedImages(adapter, pending)
 
 
 def _fit_temperatures(store, summaries, bench, variant: str, subset, say) -> None:
@@ -424,6 +419,7 @@ def _prepare(jobs: dict[str, EvalJob], batch_size: int, *, cuda: bool, compile: 
         if compile:
             loaded, head = job.loaded, job.head
             job.forward = torch.compile(lambda x, loaded=loaded, head=head: forward_logits(loaded, x, head))
+            job.pad_to = batch_size  # static shapes: a partial last batch is padded, not recompiled
             size = job.cfg.input_size if job.cfg.resize_mode != "none" else 224
             dummy = torch.zeros(batch_size, 3, size, size, device=loaded.device)
             if job.channels_last:

@@ -110,6 +110,21 @@ def test_ray_local_equals_the_single_process_run(ray_local, cue_copy, reference,
     assert not list((shards / "ray-runs").glob("*/block-*"))  # folded, then removed once the run is done
 
 
+def test_ray_local_tensor_resize_equals_the_single_process_tensor_run(ray_local, cue_copy, shards, tmp_path):
+    """`--resize tensor` on Ray: decode tasks send decoded images, actors crop them with the same per-batch
+    step; the run key and every row and logit equal the single-process `--resize tensor` run."""
+    root, broken_id = cue_copy
+    single = ResultsStore(tmp_path / "single.duckdb")
+    expected = evaluate(["effnet_lite0"], "cue-conflict", root, resize="tensor", limit=LIMIT, seed=SEED,
+                        batch_size=BATCH, store=single, say=_quiet)[0]
+    store = ResultsStore(tmp_path / "results.duckdb")
+    summaries = evaluate_ray(["effnet_lite0"], "cue-conflict", root, ray="local", resize="tensor", limit=LIMIT,
+                             seed=SEED, batch_size=BATCH, store=store, say=_quiet)
+    assert [(s.status, s.written) for s in summaries] == [("done", LIMIT)]
+    _assert_same_rows(store, (single, expected.run_id), summaries[0].run_id)
+    assert isinstance(store.predictions(expected.run_id).set_index("image_id").loc[broken_id, "error"], str)
+
+
 def _model_actor_pids() -> list[int]:
     pids = []
     for entry in Path("/proc").iterdir():

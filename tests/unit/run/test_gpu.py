@@ -62,3 +62,46 @@ def test_cuda_compile_and_tiny_models_store_every_row(tmp_path, tiny_models_toml
                          store=store, device="cuda", compile=True, stats=stats, say=_quiet)
     assert [summary.written for summary in summaries] == [300, 300]
     assert stats["compile_s"] > 0 and set(store.runs().status) == {"done"}
+
+
+# --- the device decode backend (nvJPEG through torchvision.io.decode_jpeg) ----------------------------
+
+from tests.unit.run.test_pipeline import jpeg_folder  # noqa: E402,F401  (the fixture: baseline JPEGs + odd files)
+
+
+def test_nvjpeg_decodes_baseline_jpegs_within_rounding_of_the_cpu_decoder(jpeg_folder):  # noqa: F811
+    from core.data import get_benchmark, load_items
+    from core.run.decode import Encoded, EncodedImages, decode_payloads
+
+    bench = get_benchmark("imagefolder")
+    items = load_items(bench, jpeg_folder)
+    dataset = EncodedImages(bench.adapter, items)
+    batch = [dataset[i] for i in range(len(items))]
+    assert sum(isinstance(data, Encoded) for _, data, _ in batch) == 54
+    on_gpu = decode_payloads(batch, items, device="cuda")
+    on_cpu = decode_payloads(batch, items, device="cpu")
+    for (index, gpu, gpu_error), (_, cpu, cpu_error) in zip(on_gpu, on_cpu):
+        assert gpu_error == cpu_error, items[index].image_id
+        if cpu is None:
+            continue
+        assert gpu.shape == cpu.shape, items[index].image_id
+        difference = (gpu.cpu().int() - cpu.int()).abs()
+        assert difference.float().mean() < 1.0 and difference.max() <= 32, items[index].image_id  # IDCT/upsampling rounding
+
+
+def test_cuda_device_decode_overlapped_and_compiled_stores_every_file_once(tmp_path, tiny_models_toml,
+                                                                         jpeg_folder):  # noqa: F811
+    """nvJPEG, the tensor crops and the overlapped loop with torch.compile (batch 16: the last batch of 60 is
+    padded): one row per file, the two unreadable ones as errors, and the top-1 of the serial loop."""
+    runs = {}
+    for overlap in (False, True):
+        store = ResultsStore(tmp_path / f"overlap-{overlap}.duckdb")
+        summary = evaluate(["tiny_convnext"], "imagefolder", jpeg_folder, resize="tensor", decode="device",
+                           batch_size=16, store=store, device="cuda", compile=overlap, overlap=overlap, say=_quiet)[0]
+        assert summary.written == 60 and summary.status == "done"
+        runs[overlap] = store.predictions(summary.run_id).set_index("image_id").sort_index()
+        assert "+nvjpeg" in store.runs()["preprocess_key"].iloc[0]
+    serial, overlapped = runs[False], runs[True]
+    assert serial["error"].notna().sum() == overlapped["error"].notna().sum() == 2
+    ok = serial["error"].isna()
+    assert float(np.mean(serial.loc[ok, "pred"] == overlapped.loc[ok, "pred"])) >= 0.95  # bf16, compiled vs eager
