@@ -345,8 +345,6 @@ def evaluate_ray(model_names: Sequence[str], benchmark: str, root, *, ray: str =
 
     Returns the same `RunSummary` list as `evaluate`; `stats` receives blocks, shards, fold time.
     """
-    import numpy as np
-
     from core.models.resolved import resolve_model
     from core.run.evaluation import EvalProgress, RunSummary, plan_items, plan_run
     from core.store import ResultsStore

@@ -8,11 +8,15 @@ scored on the same test images, so the tables below and the decision card compar
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from core.metrics.agreement import error_consistency, top_confusions, weighted_error_consistency
+
+if TYPE_CHECKING:
+    from core.task.folder import TaskSpec
 
 __all__ = ["TaskData", "read_task", "candidate_label", "summary_table", "kshot_table", "corruption_table",
            "reliability_table", "kappa_table", "disagreements", "class_table", "confusion_table", "capped_shots",
