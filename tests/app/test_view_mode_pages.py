@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 from core.store import ResultsStore
 
 PAGES = ("home", "findings", "compare", "evaluations", "mistakes", "shape_texture", "calibration", "robustness",
-         "pug", "invariance", "transfer")
+         "pug", "invariance", "transfer", "task")
 READ_ONLY = {"findings_present"}
 """Buttons that only change the view (presenter mode); every other enabled button writes or starts something."""
 
