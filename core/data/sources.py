@@ -141,6 +141,19 @@ def _imagenet_c(corruptions: tuple[str, ...], name: str) -> Source:
                             "digital (+ extra); each corruption has severities 1-5 of 50,000 val images in WNID folders")
 
 
+_MODEL_VS_HUMAN_COMMIT = "79ed7cd1d9ac3a114e71b6638f0a98bdd627316c"
+_HUMAN_SHA256 = (  # subjects 01 … 10, from `git show <commit>:raw-data/cue-conflict/<file> | sha256sum`
+    "8e100c7aad0e4ab891cb16a1fea9768edc882f9e47369549d45aa765b0897b1a",
+    "e9988e3eee0d4f9500fdf626d043e8382e96032a3f791b0d4886807a46e632ad",
+    "d3907fee2e612e6cd13c316a069f2e5fd41b0a55218b79be9537e1276c507d88",
+    "1d7b093f1174229a68e3bfac2f68877b2747bac001ad4aadbff5d5f89a44630e",
+    "f7e69864b7a981f6daaf51d9fc9945b185020e482956b38f477bf8eec9a5fa86",
+    "b63d7b4c52374a583f5e342aab46de5c445ef314501abc4b36736531c4d5f532",
+    "75959b12b8ccb9a265e20cb2beef05ac0dbf4052746742dd7e88818e69e2774c",
+    "b50f6956933c0a20eaf19e846c1fb5896068550da4597e8a7fc30aaf557ea02f",
+    "c94aba7fb9bf6887ec2fd0f554b145a6ed66c295b26a5c19594e1c0174253878",
+    "aa7b4f124bf605fd614b704d7556bb1a8088364b3113f9f918257b5cd3925f1b",
+)
 _TORCH_UNCERTAINTY = ("third party: torch-uncertainty (ENSTA-U2IS-AI/torch-uncertainty, "
                       "torch_uncertainty/datasets/classification/imagenet/imagenet_a.py, imagenet_r.py)")
 """Hendrycks publishes no checksum for imagenet-a.tar or imagenet-r.tar; this widely used library checks
@@ -169,15 +182,16 @@ _ENTRIES = [
            confirmed=f"one model-vs-human CSV per paper model (1,280 decisions each), read at commit "
                      f"{_BEYOND_INET_COMMIT[:7]}; no checksum published"),
     Source("human-decisions", "cue-conflict-human", "", "Human observers' cue-conflict decisions",
-           tuple(Remote("https://raw.githubusercontent.com/bethgelab/model-vs-human/HEAD/raw-data/cue-conflict/"
-                        f"cue-conflict_subject-{number:02d}_session_1.csv",
-                        f"cue-conflict_subject-{number:02d}_session_1.csv", unpack="none",
-                        target=f"cue-conflict_subject-{number:02d}_session_1.csv")
-                 for number in range(1, 11)),
+           tuple(Remote(f"https://raw.githubusercontent.com/bethgelab/model-vs-human/{_MODEL_VS_HUMAN_COMMIT}/"
+                        f"raw-data/cue-conflict/cue-conflict_subject-{number:02d}_session_1.csv",
+                        f"cue-conflict_subject-{number:02d}_session_1.csv", sha256=sha256, unpack="none",
+                        target=f"cue-conflict_subject-{number:02d}_session_1.csv",
+                        checksum_from=f"git show {_MODEL_VS_HUMAN_COMMIT[:7]}:<file> (the publisher's commit)")
+                 for number, sha256 in enumerate(_HUMAN_SHA256, start=1)),
            images=10, size_text="1.2 MB", licence="MIT (model-vs-human)",
            page="https://github.com/bethgelab/model-vs-human (raw-data/cue-conflict)",
-           confirmed="10 subjects, one CSV each; read from HEAD (not pinned: no commit holding them was checked); "
-                     "no checksum published"),
+           confirmed=f"10 subjects, one CSV each (115,974–117,282 B), read at commit {_MODEL_VS_HUMAN_COMMIT[:7]} "
+                     "(2025-04-17; the files last changed 2021-07-20); SHA-256 of each file at that commit"),
     Source("imagenet-v2", "imagenet-v2", "imagenet-v2", "ImageNet-V2 (matched frequency)",
            hub=HubFiles("vaishaal/ImageNetV2", "d626240be2538720e83103a0e1178d24aca8b12c", folder="",
                         suffix="imagenetv2-matched-frequency.tar.gz", unpack="tar",
@@ -272,8 +286,10 @@ def pin_text(source: Source) -> str:
                          "checked)")
         else:
             parts.append(f"{remote.name}: not pinned (no checksum published; file and class counts checked)")
-    if len(parts) > 3 and len({part.split(": ", 1)[1] for part in parts}) == 1:
-        return f"{len(parts)} files: {parts[0].split(': ', 1)[1]}"
+    if len(parts) > 3:  # many files pinned alike: one line ("10 files: sha256 each from …")
+        alike = {re.sub(r"(md5|sha256) [0-9a-f]{12}…", r"\1 each", part.split(": ", 1)[1]) for part in parts}
+        if len(alike) == 1:
+            return f"{len(parts)} files: {alike.pop()}"
     return "; ".join(parts)
 
 

@@ -118,7 +118,8 @@ def test_list_fits_100_columns_and_long_names_each_pin(server, capsys):
     text = "\n".join(lines)
     assert "taesiri/imagenet-hard@32bfa94dcd95e7c3bbe09fa281f5b89870921745" in text
     assert "md5 c3e55429088d… from third party: torch-uncertainty" in text
-    assert "10 files: not pinned" in text  # the human decisions: visibly unpinned
+    assert "10 files: sha256 each from git show 79ed7cd" in text  # the human decisions, pinned file by file
+    assert "not pinned" in text  # the sources that stay unpinned say so (PUG's archive)
 
 
 def test_several_downloads_end_with_one_summary_line_and_fail_if_any_failed(server, monkeypatch, capsys):
@@ -192,3 +193,18 @@ def test_the_pinned_revision_with_a_row_missing_is_refused(server, monkeypatch):
     with pytest.raises(DownloadFailed, match=r"at 32bfa94 holds [\d,]+ rows, expected 10,980 \(the card's count"):
         download("imagenet-hard", say=_quiet)
     assert not (data_dir() / "imagenet-hard").exists()
+
+
+def test_human_decisions_are_pinned_to_a_commit_with_each_files_sha256():
+    """The entry's checksums are those of the human observers' files as model-vs-human publishes them (the copy
+    in ../shared is the publisher's bytes): a pinned commit in every URL, and no file left without a checksum."""
+    from tests.conftest import SHARED_DATA
+
+    folder = SHARED_DATA / "cue-conflict-human"
+    if not folder.is_dir():
+        pytest.skip(f"{folder} is not here")
+    source = SOURCES["human-decisions"]
+    assert len(source.remotes) == 10
+    for remote in source.remotes:
+        assert re.search(r"/model-vs-human/[0-9a-f]{40}/", remote.url), remote.url
+        assert remote.sha256 == hashlib.sha256((folder / remote.target).read_bytes()).hexdigest(), remote.name
