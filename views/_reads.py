@@ -81,8 +81,11 @@ def _predictions(keys: tuple, columns: tuple[str, ...]):
     run_ids = [key[0] for key in keys]
     if not run_ids:
         return pd.DataFrame(columns=["run_id", *columns])
-    marks = ", ".join("?" for _ in run_ids)
-    return _store().query(f"SELECT run_id, {', '.join(columns)} FROM predictions WHERE run_id IN ({marks})", run_ids)
+    return _store().query(_predictions_sql(len(run_ids), columns), run_ids)
+
+
+def _predictions_sql(n_runs: int, columns: tuple[str, ...]) -> str:
+    return f"SELECT run_id, {', '.join(columns)} FROM predictions WHERE run_id IN ({', '.join('?' * n_runs)})"
 
 
 def predictions(run_ids: tuple[str, ...], columns: tuple[str, ...]):
@@ -284,6 +287,24 @@ def _gallery(by_maker: tuple):
     return decision_gallery(rows[["image_id", "shape", "texture", "decision16", "maker"]])
 
 
+def _prefetch_cue_rows(groups: list[tuple]) -> None:
+    """Reads the cue-conflict rows of every group of run keys not cached yet on one connection, a query per run
+    (a cold page open asked once per maker and once more per run for its paths, a connection each), and caches
+    each group's rows and each run's own rows under the keys `_predictions` uses."""
+    import pandas as pd
+
+    wanted = {keys for keys in groups if (keys, _COLUMNS_CUE) not in _predictions.cache}
+    wanted |= {(key,) for keys in groups for key in keys if ((key,), _COLUMNS_CUE) not in _predictions.cache}
+    if len(wanted) < 2:
+        return
+    runs = sorted({key for keys in wanted for key in keys})
+    frames = _store().query_each(_predictions_sql(1, _COLUMNS_CUE), [[key[0]] for key in runs])
+    by_run = dict(zip(runs, frames))
+    for keys in wanted:
+        part = by_run[keys[0]] if len(keys) == 1 else pd.concat([by_run[key] for key in keys], ignore_index=True)
+        _predictions.cache.get((keys, _COLUMNS_CUE), lambda part=part: part)
+
+
 def shape_bias_tables(selected):
     """(overall, per class, gallery) of the cue-conflict runs in `selected` (columns run_id, maker), makers in
     `selected`'s order; each maker's tables cached by its runs' keys."""
@@ -294,6 +315,7 @@ def shape_bias_tables(selected):
     for run_id, maker in makers:
         by_maker.setdefault(maker, []).append(run_id)
     keyed = tuple((maker, keys_of(run_ids)) for maker, run_ids in by_maker.items())
+    _prefetch_cue_rows([keys for _, keys in keyed])
     parts = [_maker_tables(keys, maker) for maker, keys in keyed]
     overall = pd.concat([part[0] for part in parts], ignore_index=True) if parts else pd.DataFrame()
     per_class = pd.concat([part[1] for part in parts], ignore_index=True) if parts else pd.DataFrame()
@@ -357,7 +379,7 @@ def _encode_thumbnail(path: str, size: int) -> bytes | None:
 
 @memo(256, name="reads.stored_paths")
 def _stored_paths(key: tuple) -> dict[str, str]:
-    rows = _predictions((key,), ("image_id", "path"))
+    rows = _predictions((key,), _COLUMNS_CUE)  # read with the makers' rows (`_prefetch_cue_rows`)
     rows = rows[rows["path"].notna()]
     return dict(zip(rows["image_id"].astype(str), rows["path"].astype(str)))
 

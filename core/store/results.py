@@ -123,6 +123,16 @@ class ResultsStore(LogitFiles, DerivedResults, Pins, TaskTables):
         with self._reader() as connection:
             return connection.execute(sql, parameters or []).df()
 
+    def query_each(self, sql: str, parameter_lists: list[list]) -> list:
+        """The same read-only query once per parameter list, on one connection (a page's cold read of many runs
+        pays one connection, and each query keeps its own filter on the scan); empty frames without a store."""
+        import pandas as pd
+
+        if not self.path.exists():
+            return [pd.DataFrame() for _ in parameter_lists]
+        with self._reader() as connection:
+            return [connection.execute(sql, parameters).df() for parameters in parameter_lists]
+
     def version(self) -> str:
         """Changes whenever a batch commits: key for the app's caches of store reads."""
         stamps = []

@@ -115,3 +115,21 @@ def test_an_old_label_link_and_a_new_key_link_open_the_same_view(monkeypatch, tm
         written = at.query_params["shape_makers"]
         assert sorted(written if isinstance(written, list) else [written]) == ["humans", "vit_clip.authors"]
     assert views[0] == views[1] and len(views[0][0]) == 2
+
+
+def test_a_cold_open_reads_every_makers_rows_on_one_connection(monkeypatch, tmp_path):
+    """The four authors' runs and ten observers: the page read each maker's rows, and each run's paths, on a
+    connection of their own (over 20); now one connection reads them all (the runs list takes its own)."""
+    import duckdb
+
+    store = ResultsStore(tmp_path / "results.duckdb")
+    import_author_decisions(SHARED_DATA / "cue-conflict-paper-models", store, say=lambda _: None)
+    import_human_decisions(SHARED_DATA / "cue-conflict-human", store, say=lambda _: None)
+    opened = []
+    connect = duckdb.connect
+    monkeypatch.setattr(duckdb, "connect", lambda *args, **kwargs: opened.append(args) or connect(*args, **kwargs))
+    at = _page(monkeypatch, store.path)
+    assert not at.exception
+    table = at.dataframe[0].value.set_index("label")
+    assert table.loc["Humans (10 observers, pooled)", "n"] == 12_000
+    assert len(opened) <= 4, opened
