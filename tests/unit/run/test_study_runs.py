@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import replace
+
 import pytest
 
 from core.cli import main
@@ -28,8 +31,11 @@ def served(monkeypatch, tmp_path):
     files, _, _ = mini.cue_conflict()
     server.files.update(files)
     for name in ("paper-decisions", "human-decisions"):
+        remotes = []
         for remote in SOURCES[name].remotes:
-            server.files[mini.remote_path(remote)] = _decisions_csv(remote.name.split("_")[1])
+            data = server.files[mini.remote_path(remote)] = _decisions_csv(remote.name.split("_")[1])
+            remotes.append(replace(remote, sha256=hashlib.sha256(data).hexdigest()) if remote.sha256 else remote)
+        monkeypatch.setitem(SOURCES, name, replace(SOURCES[name], remotes=tuple(remotes)))  # this mini copy's checksums
     monkeypatch.setenv("BAE_DATA_MIRROR", server.url)
     monkeypatch.setenv("BAE_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("BAE_RESULTS_DB", str(tmp_path / "results.duckdb"))
