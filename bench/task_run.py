@@ -48,13 +48,33 @@ def _task_folder(root: Path, per_class: int) -> Path:
     return root
 
 
-def bench_run(args) -> None:
+def _forward_batches(model_name: str, repeats: int) -> list[float]:
+    """Seconds of `repeats` forward passes of a batch of 32 preprocessed tensors (after one warm-up)."""
     import torch
 
     from core.models.resolved import resolve_model
+    from core.task.run import _features
+
+    model = resolve_model(model_name)
+    loaded = model.load(device="cpu")
+    cfg = model.preprocess("paper")
+    batch = torch.rand(32, 3, cfg.input_size, cfg.input_size)
+    times = []
+    with torch.inference_mode():
+        _features(loaded, batch)
+        for _ in range(repeats):
+            start = time.perf_counter()
+            _features(loaded, batch)
+            times.append(time.perf_counter() - start)
+    return times
+
+
+def bench_run(args) -> None:
+    import torch
+
     from core.store import ResultsStore
     from core.task import scan_task
-    from core.task.run import _features, run_task
+    from core.task.run import run_task
 
     work = Path(tempfile.mkdtemp(prefix="task-bench-"))
     folder = _task_folder(work / "images", args.per_class)
@@ -66,27 +86,20 @@ def bench_run(args) -> None:
     n_test = sum(image.split == "test" for image in images)
     print(f"task: {len(spec.classes)} classes, {len(images):,} images, {n_test:,} test; torch threads "
           f"{torch.get_num_threads()}; task add {add_s:.1f} s")
+    batch_times = _forward_batches(args.model, args.repeats)
     began = time.perf_counter()
     summary = run_task("bench", [args.model], store=store, device="cpu", say=lambda _: None)
     run_s = time.perf_counter() - began
     passes = sum(summary.features.values())
-    # the forward passes alone: the same count, batches of 32 preprocessed tensors
-    model = resolve_model(args.model)
-    loaded = model.load(device="cpu")
-    cfg = model.preprocess("paper")
-    batch = torch.rand(32, 3, cfg.input_size, cfg.input_size)
-
-    times = []
-    with torch.inference_mode():
-        _features(loaded, batch)  # warm-up
-        for _ in range(args.repeats):
-            start = time.perf_counter()
-            _features(loaded, batch)
-            times.append(time.perf_counter() - start)
-    forward_s = statistics.median(times) / 32 * passes
-    print(f"| what | seconds |\n|---|---|\n| task run (whole) | {run_s:.1f} |\n| forward passes inside the run | "
-          f"{summary.forward_s:.1f} |\n| {passes:,} forward passes alone (median batch of 32 × {passes / 32:.0f}) | "
-          f"{forward_s:.1f} |\n| ratio whole / forward alone | {run_s / forward_s:.2f} |")
+    batch_times += _forward_batches(args.model, args.repeats)  # the same count of passes alone, before and after
+    forward_s = statistics.median(batch_times) / 32 * passes
+    print(f"| what | seconds |\n|---|---|\n| task run (whole) | {run_s:.1f} |\n"
+          f"| · feature pass (decode, corruptions, forward passes, store) | {summary.features_s:.1f} |\n"
+          f"| · · forward passes inside the run | {summary.forward_s:.1f} |\n"
+          f"| · heads, probes, predictions stored | {summary.fits_s:.1f} |\n"
+          f"| {passes:,} forward passes alone (median batch of 32 × {passes / 32:.0f}, {len(batch_times)} batches "
+          f"before and after the run) | {forward_s:.1f} |\n| **ratio whole / forward alone** | "
+          f"**{run_s / forward_s:.2f}** |")
     print(f"load average at the end: {os.getloadavg()[0]:.2f}")
 
 

@@ -33,11 +33,11 @@ def fit_model(spec: TaskSpec, images, model_name: str, model, conditions: list[s
     import pandas as pd
 
     from core.metrics.transfer import DEFAULT_CS
-    from core.task.probes import choose_c, fit_probe, kshot_indices, prediction_columns, zero_shot_probs
+    from core.task.probes import SOLVER, choose_c, fit_probe, kshot_indices, prediction_columns, zero_shot_probs
 
     zero_shot = model.resolved.spec.head == "zero_shot"
     images_key = _digest(list(zip(images["image_id"], images["sha256"], images["label"], images["split"])))
-    base = {"images": images_key, "cs": DEFAULT_CS, "seed": spec.seed}
+    base = {"images": images_key, "cs": DEFAULT_CS, "seed": spec.seed, "solver": SOLVER}
     wanted = {}
     for condition in conditions:
         features = model.keys[condition]

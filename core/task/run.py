@@ -49,6 +49,8 @@ class TaskRunSummary:
     stopped: bool = False
     skipped_images: int = 0
     forward_s: float = 0.0
+    features_s: float = 0.0  # the whole feature pass: decode, corruptions, forward passes, store writes
+    fits_s: float = 0.0  # zero-shot heads, probes, predictions stored
 
 
 def _key(**parts) -> str:
@@ -116,64 +118,102 @@ def _features(loaded, batch):
     return module.forward_head(module.forward_features(batch), pre_logits=True).float().cpu().numpy()
 
 
-def _feature_pass(models: dict, needs: dict, paths: dict, test_shas: set, conditions: list, *, store, device: str,
-                  batch_size: int, stop: dict | None, progress: Callable | None, summary: TaskRunSummary) -> None:
-    """Compute every missing (model, condition, image) feature, one decode (and corruption) per image."""
-    import torch
-
+def _prepared_image(sha: str, path: str, models: dict, needs: dict, conditions: list, test_shas: set):
+    """One image's model inputs: {(model, condition): tensor} for every feature still missing, or None when the
+    file cannot be read. Decoded once, each corruption made once (for the test split), cropped once per
+    distinct preprocessing."""
     from core.explain.corruptions import corrupted_versions
     from core.images import decode_image
-    from core.models.load import autocast
     from core.models.preprocess import crop_for_model, to_model_tensor
 
+    try:
+        with open(path, "rb") as handle:
+            decoded = decode_image(handle.read(), path, max_bytes=1 << 31)
+    except (OSError, UserError):
+        return None
+    versions = {"clean": decoded.image}
+    if sha in test_shas:
+        by_corruption: dict[str, list[int]] = {}
+        for condition in conditions[1:]:
+            if any(sha in needs[(name, condition)] for name in models):
+                corruption, severity = condition.split("/")
+                by_corruption.setdefault(corruption, []).append(int(severity))
+        for corruption, severities in by_corruption.items():
+            for severity, version in zip(severities, corrupted_versions(decoded, corruption, seed=CORRUPTION_SEED,
+                                                                        severities=tuple(severities))):
+                versions[f"{corruption}/{severity}"] = version.image
+    tensors, made = {}, {}
+    for (name, condition), wanted in needs.items():
+        if sha in wanted and condition in versions:
+            cfg = models[name].cfg
+            cached = (cfg.key(), condition)
+            if cached not in made:
+                made[cached] = to_model_tensor(crop_for_model(versions[condition], cfg), cfg)
+            tensors[(name, condition)] = made[cached]
+    return tensors
+
+
+def _feature_pass(models: dict, needs: dict, paths: dict, test_shas: set, conditions: list, *, store, device: str,
+                  batch_size: int, stop: dict | None, progress: Callable | None, summary: TaskRunSummary) -> None:
+    """Compute every missing (model, condition, image) feature, one decode (and corruption) per image.
+
+    A thread prepares the next images (decode, corruptions, crops: numpy and PIL release the GIL) while the
+    models run; each model's inputs, clean and corrupted together, queue up and run in full batches of
+    `batch_size`, and each batch's vectors are stored as soon as it ends. A stop runs what is queued already
+    (under one batch per model) and stores it; the next run starts from there.
+    """
+    import torch
+    from concurrent.futures import ThreadPoolExecutor
+
+    from core.models.load import autocast
+
     todo = sorted({sha for wanted in needs.values() for sha in wanted})
-    started = time.perf_counter()
-    for start in range(0, len(todo), batch_size):
-        if stop and stop.get("requested"):
-            summary.stopped = True
-            return
-        inputs: dict[tuple[str, str], list] = {}
-        for sha in todo[start:start + batch_size]:
-            try:
-                with open(paths[sha], "rb") as handle:
-                    decoded = decode_image(handle.read(), paths[sha], max_bytes=1 << 31)
-            except (OSError, UserError):
-                summary.skipped_images += 1
-                continue
-            versions = {"clean": decoded.image}
-            if sha in test_shas:
-                by_corruption: dict[str, list[int]] = {}
-                for condition in conditions[1:]:
-                    if any(sha in needs[(name, condition)] for name in models):
-                        corruption, severity = condition.split("/")
-                        by_corruption.setdefault(corruption, []).append(int(severity))
-                for corruption, severities in by_corruption.items():
-                    for severity, version in zip(severities, corrupted_versions(decoded, corruption, seed=CORRUPTION_SEED,
-                                                                                severities=tuple(severities))):
-                        versions[f"{corruption}/{severity}"] = version.image
-            for (name, condition), wanted in needs.items():
-                if sha in wanted and condition in versions:
-                    cfg = models[name].cfg
-                    inputs.setdefault((name, condition), []).append(
-                        (sha, to_model_tensor(crop_for_model(versions[condition], cfg), cfg)))
-        rows = []
-        for (name, condition), pairs in inputs.items():
-            model = models[name]
+    queues: dict[str, list] = {name: [] for name in models}
+
+    def flush(name: str, size: int) -> None:
+        queue, model = queues[name], models[name]
+        while len(queue) >= max(size, 1):
+            pairs, queue[:] = queue[:batch_size], queue[batch_size:]
             loaded = model.load(device)
-            batch = torch.stack([tensor for _, tensor in pairs]).to(device)
+            batch = torch.stack([tensor for _, _, tensor in pairs]).to(device)
             began = time.perf_counter()
             with torch.inference_mode(), autocast(device):
                 vectors = _features(loaded, batch).astype(np.float32)
             model.forward_s += time.perf_counter() - began
             model.forward_n += len(pairs)
-            rows += [(model.keys[condition], sha, vector.tobytes()) for (sha, _), vector in zip(pairs, vectors)]
+            store.write_task_features([(model.keys[condition], sha, vector.tobytes())
+                                       for (condition, sha, _), vector in zip(pairs, vectors)])
             summary.features[name] = summary.features.get(name, 0) + len(pairs)
-        store.write_task_features(rows)
-        if progress:
-            done = min(start + batch_size, len(todo))
-            rate = done / max(time.perf_counter() - started, 1e-9)
-            progress(done, len(todo), f"{done:,}/{len(todo):,} images · {rate:,.1f}/s · "
-                                      f"about {(len(todo) - done) / rate:,.0f} s left")
+
+    started = time.perf_counter()
+    ahead = 4  # images prepared ahead of the models
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="task-images") as pool:
+        pending = [pool.submit(_prepared_image, sha, paths[sha], models, needs, conditions, test_shas)
+                   for sha in todo[:ahead]]
+        for done, sha in enumerate(todo, start=1):
+            if stop and stop.get("requested"):
+                for future in pending:
+                    future.cancel()
+                summary.stopped = True
+                break
+            tensors = pending.pop(0).result()
+            if done - 1 + ahead < len(todo):
+                following = todo[done - 1 + ahead]
+                pending.append(pool.submit(_prepared_image, following, paths[following], models, needs, conditions,
+                                           test_shas))
+            if tensors is None:
+                summary.skipped_images += 1
+                continue
+            for (name, condition), tensor in tensors.items():
+                queues[name].append((condition, sha, tensor))
+            for name in models:
+                flush(name, batch_size)
+            if progress and (done % batch_size == 0 or done == len(todo)):
+                rate = done / max(time.perf_counter() - started, 1e-9)
+                progress(done, len(todo), f"{done:,}/{len(todo):,} images · {rate:,.1f}/s · "
+                                          f"about {(len(todo) - done) / rate:,.0f} s left")
+    for name in models:  # the last, partial batches (a stop keeps what is queued too: it is computed already)
+        flush(name, 1)
 
 
 def run_task(name: str, model_names: Sequence[str], *, shots: Sequence[int] = DEFAULT_SHOTS,
@@ -192,6 +232,7 @@ def run_task(name: str, model_names: Sequence[str], *, shots: Sequence[int] = DE
     from core.store import ResultsStore
     from core.task.fits import fit_model
     from core.task.probes import KSHOT_DRAWS
+    from threadpoolctl import threadpool_limits
 
     refuse_in_view_mode("running a task")
     store = store or ResultsStore()
@@ -223,8 +264,10 @@ def run_task(name: str, model_names: Sequence[str], *, shots: Sequence[int] = DE
     if missing:
         say(f"{name}: {missing:,} feature vectors to compute ({len(models)} model(s), {len(conditions)} condition(s)) "
             f"on {device}…")
+        began = time.perf_counter()
         _feature_pass(models, needs, paths, test_shas, conditions, store=store, device=device, batch_size=batch_size,
                       stop=stop, progress=progress, summary=summary)
+        summary.features_s = time.perf_counter() - began
         for model_name, model in models.items():
             if model.forward_n:
                 params = sum(p.numel() for p in model.loaded.module.parameters())
@@ -233,8 +276,13 @@ def run_task(name: str, model_names: Sequence[str], *, shots: Sequence[int] = DE
                 summary.forward_s += model.forward_s
         if summary.stopped:
             return summary
-    for model_name, model in models.items():
-        written = fit_model(spec, images, model_name, model, conditions, shots=shots,
-                            draws=KSHOT_DRAWS if draws is None else draws, store=store, device=device, say=say)
-        summary.fits[model_name] = written
+    began = time.perf_counter()
+    # the probes are small problems (a 16-shot probe: 320 × 320 after `core.task.probes`' span basis): one BLAS
+    # thread solves them ~10× faster than two threads contending with torch's still-spinning workers
+    with threadpool_limits(limits=1, user_api="blas"):
+        for model_name, model in models.items():
+            written = fit_model(spec, images, model_name, model, conditions, shots=shots,
+                                draws=KSHOT_DRAWS if draws is None else draws, store=store, device=device, say=say)
+            summary.fits[model_name] = written
+    summary.fits_s = time.perf_counter() - began
     return summary

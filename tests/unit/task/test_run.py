@@ -136,3 +136,36 @@ def test_reading_a_task_imports_no_torch(digits_task):
             "measures.summary_table(data); measures.kappa_table(data); measures.disagreements(data)\n"
             "assert decision.decision_card(data, 'mix').top")
     assert _imported_after(("core.task.measures",), then) == []
+
+
+def test_clean_and_corrupted_inputs_share_full_batches_and_a_stop_mid_run_keeps_them(tmp_path, tiny_models_toml,
+                                                                                     monkeypatch):
+    """Each model's inputs queue across images and conditions: every forward batch but the last is full (the
+    test split's corrupted versions do not make batches of a few images), and a stop mid-run stores what ran."""
+    import core.task.run as run_module
+
+    digits_folder(tmp_path / "images", per_class=6)
+    store = ResultsStore(tmp_path / "results.duckdb")
+    spec, images, report = scan_task("batched", tmp_path / "images")
+    store.add_task(spec, images, report)
+    n_test = sum(image.split == "test" for image in images)
+    sizes, stop, real = [], {}, run_module._features
+
+    def counted(loaded, batch):
+        sizes.append(len(batch))
+        if len(sizes) == 3:
+            stop["requested"] = True
+        return real(loaded, batch)
+
+    monkeypatch.setattr(run_module, "_features", counted)
+    stopped = run_task("batched", ["tiny_convnext"], shots=(1,), corruptions=("gaussian_noise", "contrast"),
+                       severities=(1, 5), batch_size=8, store=store, device="cpu", stop=stop, say=_quiet)
+    assert stopped.stopped and sizes[:3] == [8, 8, 8]
+    stored = store.query("SELECT count(*) AS n FROM task_features")["n"][0]
+    assert stored == sum(sizes) == stopped.features["tiny_convnext"]
+    sizes.clear()
+    resumed = run_task("batched", ["tiny_convnext"], shots=(1,), corruptions=("gaussian_noise", "contrast"),
+                       severities=(1, 5), batch_size=8, store=store, device="cpu", say=_quiet)
+    total = len(images) + 4 * n_test
+    assert resumed.features["tiny_convnext"] == total - stored
+    assert all(size == 8 for size in sizes[:-1]) and 1 <= sizes[-1] <= 8
