@@ -82,6 +82,22 @@ class TaskTables:
                 raise
             return pd.DataFrame()
 
+    def _task_reads(self, queries: list[tuple[str, list]]) -> list:
+        """Several reads on one connection (a page's cold read pays one connect); like `_task_query`, a store
+        without the task tables gives empty frames."""
+        import duckdb
+        import pandas as pd
+
+        if not self.path.exists():
+            return [pd.DataFrame() for _ in queries]
+        try:
+            with self._reader() as connection:
+                return [connection.execute(sql, parameters).df() for sql, parameters in queries]
+        except duckdb.CatalogException as error:
+            if "task" not in str(error):
+                raise
+            return [pd.DataFrame() for _ in queries]
+
     def add_task(self, spec, images, report) -> None:
         """Store (or replace) a task and its images in one transaction; its features stay (keyed by content)."""
         import dataclasses
@@ -181,9 +197,11 @@ class TaskTables:
             connection.execute("INSERT OR REPLACE INTO task_costs VALUES (?, ?, ?, ?, ?, ?)",
                                [task, model, images_per_s, params, n_images, device])
 
+    TASK_COSTS_SQL = ("SELECT model, images_per_s, params, n_images, device FROM task_costs WHERE task = ? "
+                      "ORDER BY model")
+
     def task_costs(self, task: str):
-        return self._task_query("SELECT model, images_per_s, params, n_images, device FROM task_costs WHERE task = ? "
-                                "ORDER BY model", [task])
+        return self._task_query(self.TASK_COSTS_SQL, [task])
 
     def task_row_counts(self, task: str) -> dict[str, int]:
         """Rows per task table (what a rerun must not change)."""

@@ -17,13 +17,13 @@ Priorities (higher score is better):
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
-from core.metrics.paired import Difference, decide, difference, resample_weights, weighted_accuracy, weighted_ece
+from core.metrics.paired import Difference, decide, difference, weighted_accuracy, weighted_ece
+from core.task.measures import replicate_weights
 
 __all__ = ["PRIORITIES", "DEFAULT_MIX", "Priority", "Comparison", "DecisionCard", "decision_card", "score_replicates"]
 
@@ -61,14 +61,13 @@ def _robust_correct(data) -> dict[int, np.ndarray]:
     """Per candidate row with corruptions: each test image's top-1 averaged over the corrupted conditions."""
     if data.corrupted.empty:
         return {}
-    index = {image_id: i for i, image_id in enumerate(data.test["image_id"])}
     means = data.corrupted
     found = {}
     for i, row in data.candidates.iterrows():
         part = means[(means["model"] == row["model"]) & (means["method"] == row["method"])]
         if row["method"] != "k-shot" and len(part) == data.n_images:
             values = np.empty(data.n_images)
-            values[part["image_id"].map(index).to_numpy()] = part["correct"].to_numpy()
+            values[part["i"].to_numpy()] = part["correct"].to_numpy()
             found[i] = values
     return found
 
@@ -106,15 +105,6 @@ def _single(data, priority: str, weights: np.ndarray, speed: dict) -> dict[int, 
 
 
 
-@functools.lru_cache(maxsize=2)
-def _resample_weights(n: int, n_resamples: int, seed: int) -> np.ndarray:
-    """The card's replicate weights, kept between cards on the same images (a click on another priority);
-    float32 halves them (counts stay exact). Read-only: every statistic only multiplies by them."""
-    weights = resample_weights(n, n_resamples=n_resamples, seed=seed, dtype=np.float32)
-    weights.setflags(write=False)
-    return weights
-
-
 def decision_card(data, priority: str = "accuracy", *, mix: dict | None = None, n_resamples: int = 1000,
                   seed: int = 0) -> DecisionCard:
     """Rank the candidates by `priority` and compare the top one with each other on paired differences."""
@@ -125,7 +115,7 @@ def decision_card(data, priority: str = "accuracy", *, mix: dict | None = None, 
     if not point:
         return DecisionCard(priority, None, float("nan"), (), left_out,
                             f"No candidate can be scored for {priority} yet.")
-    replicates = score_replicates(data, priority, _resample_weights(n, n_resamples, seed), mix=mix)
+    replicates = score_replicates(data, priority, replicate_weights(n, n_resamples, seed), mix=mix)
     order = sorted(point, key=lambda i: -float(point[i][0]))
     top = order[0]
     metric, scale, unit = _METRIC[priority]

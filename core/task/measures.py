@@ -7,6 +7,8 @@ scored on the same test images, so the tables below and the decision card compar
 
 from __future__ import annotations
 
+import functools
+
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -44,7 +46,8 @@ class TaskData:
     prob_true: np.ndarray
     pred: np.ndarray  # (candidates, images) int: −1 for k-shot
     kshot: pd.DataFrame  # model, k, draw, accuracy, n
-    corrupted: pd.DataFrame  # model, method, image_id, correct: the mean over corrupted conditions (robustness)
+    kshot_correct: dict  # (model, k) → (draws, images) float 0/1, images in `test` order
+    corrupted: pd.DataFrame  # model, method, i (position in `test`), correct: the mean over corrupted conditions
     costs: pd.DataFrame  # model, images_per_s, params
     conditions: pd.DataFrame = field(default_factory=pd.DataFrame)  # model, method, condition, accuracy, n
 
@@ -64,12 +67,29 @@ def read_task(store, name: str, labels: dict | None = None) -> TaskData | None:
     spec, images, report = load_task(store, name)
     test = images[images["split"] == "test"][["image_id", "path", "label"]].sort_values("image_id")
     test = test.reset_index(drop=True)
-    rows = store._task_query(
-        "WITH top AS (SELECT model, max(k) AS k FROM task_fits WHERE task = ? AND method = 'k-shot' GROUP BY model) "
-        "SELECT p.model, p.method, p.k, p.image_id, avg(p.correct::DOUBLE) AS correct, avg(p.conf) AS conf, "
+    # every per-image read returns the image's position `i` in `test` (its rank by image_id among the test
+    # images), not its id: 20,000 images × 30 candidates of strings cost seconds to convert and map
+    index_cte = ("idx AS (SELECT image_id, (row_number() OVER (ORDER BY image_id) - 1)::INTEGER AS i FROM task_images "
+                 "WHERE task = ? AND split = 'test')")
+    rows_sql = (
+        f"WITH top AS (SELECT model, max(k) AS k FROM task_fits WHERE task = ? AND method = 'k-shot' GROUP BY model), "
+        f"{index_cte} SELECT p.model, p.method, p.k, idx.i, avg(p.correct::DOUBLE) AS correct, avg(p.conf) AS conf, "
         "avg(p.brier) AS brier, avg(p.prob_true) AS prob_true, min(p.pred) AS pred, count(*) AS draws "
-        "FROM task_predictions p LEFT JOIN top USING (model) WHERE p.task = ? AND p.condition = 'clean' AND "
-        "(p.method <> 'k-shot' OR p.k = top.k) GROUP BY ALL", [name, name])
+        "FROM task_predictions p JOIN idx USING (image_id) LEFT JOIN top USING (model) WHERE p.task = ? AND "
+        "p.condition = 'clean' AND (p.method <> 'k-shot' OR p.k = top.k) GROUP BY ALL")
+    bits_sql = (
+        f"WITH {index_cte} SELECT model, k, idx.i, bit_or(correct::BIGINT << draw) AS bits, "
+        "bit_or(1::BIGINT << draw) AS drawn FROM task_predictions JOIN idx USING (image_id) WHERE task = ? AND "
+        "method = 'k-shot' GROUP BY ALL")
+    # aggregated in the store: 20,000 test images × 8 candidates × 15 conditions would be 2.4 M rows in pandas
+    corrupted_sql = (
+        f"WITH {index_cte} SELECT model, method, idx.i, avg(correct::DOUBLE) AS correct FROM task_predictions "
+        "JOIN idx USING (image_id) WHERE task = ? AND condition <> 'clean' GROUP BY ALL ORDER BY ALL")
+    conditions_sql = ("SELECT model, method, condition, avg(correct::DOUBLE) AS accuracy, count(*) AS n FROM "
+                      "task_predictions WHERE task = ? AND condition <> 'clean' GROUP BY ALL ORDER BY ALL")
+    rows, bits, corrupted, conditions, costs = store._task_reads([
+        (rows_sql, [name, name, name]), (bits_sql, [name, name]), (corrupted_sql, [name, name]),
+        (conditions_sql, [name]), (store.TASK_COSTS_SQL, [name])])
     if rows.empty:
         return None
     labels = labels or {}
@@ -80,31 +100,51 @@ def read_task(store, name: str, labels: dict | None = None) -> TaskData | None:
     keys = keys.sort_values(["rank", "model", "order"]).drop(columns="rank").reset_index(drop=True)
     keys["candidate"] = [candidate_label(labels.get(m, m), method, k) for m, method, k in
                          zip(keys["model"], keys["method"], keys["k"])]
-    index = {image_id: i for i, image_id in enumerate(test["image_id"])}
     shape = (len(keys), len(test))
     arrays = {name: np.full(shape, np.nan) for name in ("correct", "conf", "brier", "prob_true")}
     pred = np.full(shape, -1, dtype=np.int64)
-    for row_number, key in enumerate(keys.itertuples()):
-        part = rows[(rows["model"] == key.model) & (rows["method"] == key.method) & (rows["k"] == key.k)]
-        at = part["image_id"].map(index).to_numpy()
+    for row_number, (key, part) in enumerate(_parts(rows, keys, ["model", "method", "k"])):
+        at = part["i"].to_numpy()
         for column in arrays:
             arrays[column][row_number, at] = part[column].to_numpy(dtype=np.float64)
-        if key.method != "k-shot":
+        if key[1] != "k-shot":
             pred[row_number, at] = part["pred"].to_numpy()
         else:
             arrays["conf"][row_number] = np.nan
-    kshot = store._task_query("SELECT model, k, draw, avg(correct::DOUBLE) AS accuracy, count(*) AS n FROM "
-                              "task_predictions WHERE task = ? AND method = 'k-shot' GROUP BY ALL ORDER BY ALL", [name])
-    # aggregated in the store: 20,000 test images × 8 candidates × 15 conditions would be 2.4 M rows in pandas
-    corrupted = store._task_query("SELECT model, method, image_id, avg(correct::DOUBLE) AS correct FROM "
-                                  "task_predictions WHERE task = ? AND condition <> 'clean' GROUP BY ALL ORDER BY ALL",
-                                  [name])
-    conditions = store._task_query("SELECT model, method, condition, avg(correct::DOUBLE) AS accuracy, count(*) AS n "
-                                   "FROM task_predictions WHERE task = ? AND condition <> 'clean' GROUP BY ALL "
-                                   "ORDER BY ALL", [name])
+    # each image's correctness in every draw, packed into one integer per (model, k, image) (5× fewer rows than
+    # the predictions); the per-draw accuracies of the k-shot curve follow from it
+    kshot_correct, kshot_rows = {}, []
+    for (model, k), part in (bits.groupby(["model", "k"], sort=True) if not bits.empty else ()):
+        drawn = np.bitwise_or.reduce(part["drawn"].to_numpy(dtype=np.int64))
+        draws = np.array([d for d in range(63) if drawn >> d & 1], dtype=np.int64)
+        matrix = np.zeros((len(draws), len(test)))
+        matrix[:, part["i"].to_numpy()] = (part["bits"].to_numpy(dtype=np.int64)[None, :] >> draws[:, None]) & 1
+        kshot_correct[(model, int(k))] = matrix
+        kshot_rows += [{"model": model, "k": int(k), "draw": int(d), "accuracy": float(matrix[j, part["i"]].mean()),
+                        "n": len(part)} for j, d in enumerate(draws)]
+    kshot = pd.DataFrame.from_records(kshot_rows, columns=["model", "k", "draw", "accuracy", "n"])
     keys = keys.drop(columns="order")
     return TaskData(spec, report, test, keys, arrays["correct"], arrays["conf"], arrays["brier"], arrays["prob_true"],
-                    pred, kshot, corrupted, store.task_costs(name), conditions)
+                    pred, kshot, kshot_correct, corrupted, costs, conditions)
+
+
+@functools.lru_cache(maxsize=4)
+def replicate_weights(n: int, n_resamples: int, seed: int) -> np.ndarray:
+    """`resample_weights` over the test images, kept between the tables and cards of the same images (a page's
+    tables and each click on the card use one matrix); float32 halves it (counts stay exact). Read-only: every
+    statistic only multiplies by it."""
+    from core.metrics.paired import resample_weights
+
+    weights = resample_weights(n, n_resamples=n_resamples, seed=seed, dtype=np.float32)
+    weights.setflags(write=False)
+    return weights
+
+
+def _parts(frame: pd.DataFrame, keys: pd.DataFrame, columns: list[str]):
+    """(key, rows of `frame` with that key) for each row of `keys`, in order (one groupby, not a filter per key)."""
+    groups = frame.groupby(columns, sort=False).indices
+    for key in keys[columns].itertuples(index=False, name=None):
+        yield key, frame.iloc[groups.get(key, [])]
 
 
 def _accuracy_interval(correct: np.ndarray, weights: np.ndarray) -> tuple[float, float]:
@@ -117,9 +157,7 @@ def _accuracy_interval(correct: np.ndarray, weights: np.ndarray) -> tuple[float,
 def summary_table(data: TaskData, *, n_bins: int = 15, n_resamples: int = 500, seed: int = 0) -> pd.DataFrame:
     """Per candidate: top-1 [interval], balanced accuracy, ECE, NLL, Brier, images/s, parameters."""
     from core.metrics.calibration import expected_calibration_error
-    from core.metrics.paired import resample_weights
-
-    weights = resample_weights(data.n_images, n_resamples=n_resamples, seed=seed)
+    weights = replicate_weights(data.n_images, n_resamples, seed)
     labels = data.test["label"].to_numpy()
     n_classes = len(data.classes)
     costs = data.costs.set_index("model") if not data.costs.empty else pd.DataFrame()
@@ -144,22 +182,30 @@ def summary_table(data: TaskData, *, n_bins: int = 15, n_resamples: int = 500, s
 
 
 def kshot_table(data: TaskData, labels: dict | None = None, *, n_resamples: int = 500, seed: int = 0) -> pd.DataFrame:
-    """Per model and k: mean top-1 over the draws and a 95% interval across draws and test images (each
-    replicate resamples the draws and, within the pooled correctness, the images: a two-level bootstrap
-    approximated by adding the between-draw and between-image variances)."""
+    """Per model and k: mean top-1 over the draws and a 95% two-level bootstrap interval: each replicate
+    resamples the test images (the weights `summary_table` uses) and, independently, the draws, and takes the
+    mean over the drawn draws of each one's accuracy on the drawn images. Both sources of spread count: which
+    images the user happened to label for training, and which images happened to be tested."""
+    from core.metrics.bootstrap import percentile_interval
+
+    columns = ["model", "label", "k", "accuracy", "ci_low", "ci_high", "draws"]
     if data.kshot.empty:
-        return pd.DataFrame(columns=["model", "label", "k", "accuracy", "ci_low", "ci_high", "draws"])
+        return pd.DataFrame(columns=columns)
     labels = labels or {}
+    weights = replicate_weights(data.n_images, n_resamples, seed)
+    totals = weights.sum(axis=1, keepdims=True)
+    draws_rng = np.random.default_rng(seed + 1)
     records = []
-    for (model, k), part in data.kshot.groupby(["model", "k"]):
-        accuracy = float(np.average(part["accuracy"], weights=part["n"]))
-        n = float(part["n"].mean())
-        between = float(part["accuracy"].var(ddof=1)) if len(part) > 1 else 0.0
-        within = accuracy * (1 - accuracy) / max(n, 1)
-        half = 1.96 * np.sqrt(between + within)
-        records.append({"model": model, "label": labels.get(model, model), "k": int(k), "accuracy": accuracy,
-                        "ci_low": max(0.0, accuracy - half), "ci_high": min(1.0, accuracy + half), "draws": len(part)})
-    return pd.DataFrame.from_records(records)
+    for (model, k), part in data.kshot.groupby(["model", "k"], sort=True):
+        correct = data.kshot_correct[(model, int(k))]  # (draws, images)
+        n_draws = len(correct)
+        per_draw = weights @ correct.T.astype(np.float32) / totals  # (replicates, draws): each draw's accuracy
+        chosen = draws_rng.integers(0, n_draws, (n_resamples, n_draws))
+        replicates = np.take_along_axis(per_draw, chosen, axis=1).mean(axis=1)
+        low, high = percentile_interval(replicates)
+        records.append({"model": model, "label": labels.get(model, model), "k": int(k),
+                        "accuracy": float(correct.mean()), "ci_low": low, "ci_high": high, "draws": n_draws})
+    return pd.DataFrame.from_records(records, columns=columns)
 
 
 def capped_shots(data: TaskData, shots) -> list[str]:
@@ -207,10 +253,9 @@ def kappa_table(data: TaskData, *, n_resamples: int = 300, seed: int = 0) -> pd.
     """Error consistency κ (Geirhos et al. 2020) of every pair of zero-shot/probe candidates, with a 95%
     bootstrap interval over the test images (paired: one resample serves every pair)."""
     from core.metrics.bootstrap import percentile_interval
-    from core.metrics.paired import resample_weights
 
     binary = [i for i, row in data.candidates.iterrows() if row["method"] != "k-shot"]
-    weights = resample_weights(data.n_images, n_resamples=n_resamples, seed=seed, dtype=np.float32)
+    weights = replicate_weights(data.n_images, n_resamples, seed)
     found = {}
     for x, i in enumerate(binary):
         for j in binary[x:]:  # κ is symmetric: each pair once, then mirrored

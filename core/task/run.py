@@ -243,6 +243,8 @@ def run_task(name: str, model_names: Sequence[str], *, shots: Sequence[int] = DE
     if any(k < 1 for k in shots):
         raise UserError(f"Expected shot counts >= 1, got {', '.join(map(str, shots))}.")
     check_corruptions(corruptions, severities)
+    if draws is not None and not 1 <= draws <= 62:  # the page packs each image's draws into one 64-bit integer
+        raise UserError(f"Expected 1 to 62 k-shot draws, got {draws}.")
     device = device or best_device()
     conditions = ["clean"] + [f"{c}/{s}" for c in corruptions for s in sorted(set(severities))]
     test = images[images["split"] == "test"]

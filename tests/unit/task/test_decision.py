@@ -24,8 +24,8 @@ def _data(rng, n=400, accuracies=(0.80, 0.70, 0.79)) -> TaskData:
     test = pd.DataFrame({"image_id": [f"{i:04d}" for i in range(n)], "path": "", "label": labels})
     spec = TaskSpec("t", "", "folders", ("w", "x", "y", "z"), ("w", "x", "y", "z"))
     costs = pd.DataFrame({"model": ["a", "b", "c"], "images_per_s": [10.0, 30.0, 20.0], "params": [1, 2, 3]})
-    return TaskData(spec, {}, test, candidates, correct, conf, 1 - conf, conf, pred, pd.DataFrame(), pd.DataFrame(),
-                    costs)
+    return TaskData(spec, {}, test, candidates, correct, conf, 1 - conf, conf, pred, pd.DataFrame(), {},
+                    pd.DataFrame(), costs)
 
 
 def _numpy_loop(values_a, values_b, statistic, n, *, seed=0, n_resamples=1000):
@@ -103,3 +103,31 @@ def test_prediction_columns_brier_matches_a_hand_sum(rng):
     onehot = np.eye(6)[labels]
     assert columns["brier"] == pytest.approx(((probs - onehot) ** 2).sum(axis=1))
     assert columns["prob_true"] == pytest.approx(probs[np.arange(50), labels])
+
+
+def test_kshot_interval_is_a_two_level_bootstrap_equal_to_a_numpy_loop(rng):
+    """Images and draws resampled per replicate, as a loop would: the images with `rng.integers(0, n, n)` (the
+    weights' stream, seed 0), the draws with their own stream (seed 1)."""
+    import dataclasses
+
+    from core.task.measures import kshot_table
+
+    n, n_draws, k = 300, 5, 4
+    data = _data(rng, n=n)
+    skill = np.array([0.55, 0.62, 0.58, 0.70, 0.50])  # draws differ: the training images matter
+    correct = (rng.random((n_draws, n)) < skill[:, None]).astype(float)
+    kshot = pd.DataFrame({"model": "a", "k": k, "draw": range(n_draws), "accuracy": correct.mean(1), "n": n})
+    data = dataclasses.replace(data, kshot=kshot, kshot_correct={("a", k): correct})
+    row = kshot_table(data, n_resamples=400, seed=0).iloc[0]
+
+    images, draws, replicates = np.random.default_rng(0), np.random.default_rng(1), []
+    for _ in range(400):
+        drawn_images = images.integers(0, n, n)
+        per_draw = correct[:, drawn_images].mean(axis=1)
+        replicates.append(per_draw[draws.integers(0, n_draws, n_draws)].mean())
+    low, high = np.percentile(replicates, [2.5, 97.5])
+    assert row["accuracy"] == pytest.approx(correct.mean())
+    assert (row["ci_low"], row["ci_high"]) == (pytest.approx(low), pytest.approx(high))
+    one_draw_images_only = np.percentile([correct.mean(0)[np.random.default_rng(s).integers(0, n, n)].mean()
+                                          for s in range(400)], [2.5, 97.5])
+    assert high - low > one_draw_images_only[1] - one_draw_images_only[0]  # the draws' spread is counted
