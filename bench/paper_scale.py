@@ -12,10 +12,12 @@ AppTest (first open, then one widget change) and reports seconds, the process's 
 torch, timm and open_clip the process had imported after the page's first open.
 
     bash scripts/dev python bench/paper_scale.py [--store /tmp/paper_scale.duckdb] [--rebuild] [--repeat 3] [--cold]
+        [--pages mistakes,calibration]
 
 `--cold` opens each page (Home too) in a process of its own with a fresh, empty cache folder, as the first
 page that fresh server shows (a newcomer following a link to it); without it, the pages share one process and
-`cache/` beside the store, and each first open follows an untimed open of Home.
+`cache/` beside the store, and each first open follows an untimed open of Home. `--pages` times only these pages
+(comma-separated file names of views/, `home` too with `--cold`), in the order given.
 
 The synthetic predictions are for timing only: never report them as results.
 """
@@ -258,7 +260,7 @@ def time_pages(path: Path, pages: tuple[str, ...] = PAGES, *, direct: bool = Fal
     return results
 
 
-def _timing_pass(store: Path, cold: bool) -> list[dict]:
+def _timing_pass(store: Path, cold: bool, pages: tuple[str, ...]) -> list[dict]:
     """One pass over the pages: in one process with `cache/` beside the store, or (cold) one fresh process and
     one fresh cache folder per page."""
     import tempfile
@@ -271,9 +273,9 @@ def _timing_pass(store: Path, cold: bool) -> list[dict]:
         return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
 
     if not cold:
-        return run(PAGES, store.parent / "cache")
+        return run(pages, store.parent / "cache")
     rows = []
-    for page in ("home", *PAGES):
+    for page in pages:
         with tempfile.TemporaryDirectory(prefix="bae-cold-cache-") as cache:
             rows += run((page,), Path(cache))
     return rows
@@ -287,10 +289,16 @@ def main() -> None:
     parser.add_argument("--cold", action="store_true",
                         help="each page in a fresh process with a fresh, empty cache folder (a newcomer's first visit)")
     parser.add_argument("--time-only", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--pages", default=",".join(PAGES), help=argparse.SUPPRESS)
+    parser.add_argument("--pages", default=None,
+                        help=f"comma-separated pages to time, in this order (default: {','.join(PAGES)}; "
+                             "with --cold, home first)")
     args = parser.parse_args()
+    pages = tuple(args.pages.split(",")) if args.pages else (("home", *PAGES) if args.cold else PAGES)
+    unknown = [page for page in pages if page not in ("home", *PAGES)]
+    if unknown:
+        parser.error(f"Expected --pages among {','.join(('home', *PAGES))}, got {','.join(unknown)}.")
     if args.time_only:
-        time_pages(args.store, tuple(args.pages.split(",")), direct=args.cold)
+        time_pages(args.store, pages, direct=args.cold)
         return
     if args.rebuild and args.store.exists():
         args.store.unlink()
@@ -298,13 +306,13 @@ def main() -> None:
         args.store.parent.mkdir(parents=True, exist_ok=True)
         build(args.store)
     load = " ".join(f"{value:.1f}" for value in os.getloadavg())
-    passes = [_timing_pass(args.store, args.cold) for _ in range(args.repeat)]
+    passes = [_timing_pass(args.store, args.cold, pages) for _ in range(args.repeat)]
     print(f"\n{os.cpu_count()} CPUs; {args.repeat} pass(es), medians; peak RSS = max over the pass's process"
           f"{'es (one per page, each with a fresh cache folder)' if args.cold else ''}; load average before: {load}, "
           f"after: {' '.join(f'{value:.1f}' for value in os.getloadavg())}\n")
     print("| page | first open (s) | widget change (s) | change | peak RSS so far (MiB) | imported after first open |")
     print("|---|---|---|---|---|---|")
-    for index, page in enumerate(("home", *PAGES) if args.cold else PAGES):
+    for index, page in enumerate(pages):
         rows = [p[index] for p in passes]
         first = np.median([r["first_open_s"] for r in rows])
         change = np.median([r["widget_change_s"] for r in rows])

@@ -212,28 +212,53 @@ def robustness_table(runs):
                                                                   accuracy_counts(run_ids, False, True))))
 
 
-def _readable_rows(key: tuple):
-    rows = _predictions((key,), ("image_id", "path", "label", "pred", "error"))
-    return rows[rows["error"].isna()]
+@memo(32, name="reads.imagenet_x_rows")
+def _imagenet_x_rows(key: tuple) -> dict:
+    """A run's readable predictions of images ImageNet-X annotates: `match` (row of `imagenet_x_annotations()`),
+    `pred`, `path` (numpy arrays, shared: read-only)."""
+    return _read_imagenet_x_rows((key,))[0]
+
+
+def _read_imagenet_x_rows(keys) -> list[dict]:
+    from core.data.imagenet_x import imagenet_x_annotations
+
+    names = imagenet_x_annotations()["file_name"]
+    return _store().rows_by_file_name([key[0] for key in keys], names, ("pred", "path"))
+
+
+def _prefetch_imagenet_x_rows(keys: tuple) -> None:
+    """Reads the rows of every run in `keys` not cached yet on one connection (a query per run, each keeping
+    its filter on the scan) and caches each under `_imagenet_x_rows`'s key."""
+    wanted = [key for key in dict.fromkeys(keys) if (key,) not in _imagenet_x_rows.cache]
+    if len(wanted) < 2:
+        return
+    for key, found in zip(wanted, _read_imagenet_x_rows(wanted)):
+        _imagenet_x_rows.cache.get((key,), lambda found=found: found)
 
 
 @memo(32, name="reads.imagenet_x_ratios")
 def _imagenet_x_ratios(key: tuple):
-    from core.analysis.tables import error_ratio_table
+    from core.analysis.tables import matched_error_ratio_table
 
-    return error_ratio_table({key[0]: _readable_rows(key)})
+    found = _imagenet_x_rows(key)
+    return matched_error_ratio_table({key[0]: (found["match"], found["pred"])})
 
 
-def imagenet_x_ratios(run_id: str):
-    """ImageNet-X error ratios of one run (ValueError when no file name is annotated)."""
-    return fresh(_imagenet_x_ratios(keys_of([run_id])[0]))
+def imagenet_x_ratios(run_ids: tuple[str, ...]) -> list:
+    """ImageNet-X error ratios of each run, in order (ValueError when a run has no annotated file name); the
+    runs not cached yet are read on one connection."""
+    keys = keys_of(run_ids)
+    if not all((key,) in _imagenet_x_ratios.cache for key in keys):
+        _prefetch_imagenet_x_rows(keys)
+    return [fresh(_imagenet_x_ratios(key)) for key in keys]
 
 
 @memo(16, name="reads.imagenet_x_multi")
 def _imagenet_x_multi(key: tuple):
-    from core.analysis.tables import slice_rows
+    from core.analysis.tables import matched_slice_rows
 
-    return slice_rows(_readable_rows(key), [])
+    found = _imagenet_x_rows(key)
+    return matched_slice_rows(found["match"], found["pred"], found["path"])
 
 
 @memo(64, name="reads.imagenet_x_slice_summary")

@@ -34,7 +34,8 @@ by_model = {models_ui.model_label(run.model): run.run_id for run in runs.itertup
 def _tables(keys: tuple, labels: tuple[str, ...], models: tuple[str, ...]):
     """(ratios of every model, the paper's ticks, the factor × model table, the caption of images used) of
     these runs: cached by their run keys, so a page open only draws them."""
-    table = pd.concat([reads.imagenet_x_ratios(key[0]).assign(label=label) for label, key in zip(labels, keys)],
+    ratios = reads.imagenet_x_ratios(tuple(key[0] for key in keys))
+    table = pd.concat([frame.assign(label=label) for label, frame in zip(labels, ratios)],
                       ignore_index=True) if keys else pd.DataFrame()
     reference = paper_values("imagenet_x_error_ratio")
     reference = reference[reference["model"].isin(models)].assign(

@@ -135,9 +135,24 @@ def error_ratio_table(model_rows: dict):
     frames = []
     for label, rows in model_rows.items():
         names = list(file_names(rows["image_id"]))
-        table = imagenet_x_error_ratios(names, rows["pred"].to_numpy())
-        frames.append(table.assign(label=label, accuracy_all=table.attrs["accuracy"], n=table.attrs["n"]))
+        frames.append(_labelled(imagenet_x_error_ratios(names, rows["pred"].to_numpy()), label))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def matched_error_ratio_table(model_matches: dict):
+    """`error_ratio_table` of predictions already matched to the top-factor annotations:
+    {label: (rows of `imagenet_x_annotations()`, pred)}, as `ResultsStore.rows_by_file_name` gives them for
+    that frame's file names."""
+    import pandas as pd
+
+    from core.metrics import imagenet_x_error_ratios_at
+
+    frames = [_labelled(imagenet_x_error_ratios_at(rows, pred), label) for label, (rows, pred) in model_matches.items()]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _labelled(table, label):
+    return table.assign(label=label, accuracy_all=table.attrs["accuracy"], n=table.attrs["n"])
 
 
 def slice_rows(rows, factors, annotations=None):
@@ -153,6 +168,25 @@ def slice_rows(rows, factors, annotations=None):
         mask &= merged[factor].to_numpy().astype(bool)
     sliced = merged[mask]
     return sliced.assign(correct=sliced["pred"].to_numpy() == sliced["class"].to_numpy())
+
+
+def matched_slice_rows(rows, pred, path):
+    """`slice_rows(...)` over no factors, for predictions already matched to the top-factor annotations (`rows`
+    of `imagenet_x_annotations()`, as for `matched_error_ratio_table`): per image in the given order, `path`,
+    `pred`, the multi-factor annotation (`file_name`, `class`, the factors) and `correct`."""
+    import pandas as pd
+
+    from core.data.imagenet_x import imagenet_x_annotations
+
+    top, multi = imagenet_x_annotations(), imagenet_x_annotations("multi")
+    rows, pred, path = np.asarray(rows, dtype=np.int64), np.asarray(pred), np.asarray(path, dtype=object)
+    if top["file_name"].equals(multi["file_name"]):  # the package's two files list the same images alike
+        at = rows
+    else:
+        at = pd.Index(multi["file_name"]).get_indexer(top["file_name"].to_numpy()[rows])
+        pred, path, at = pred[at >= 0], path[at >= 0], at[at >= 0]
+    found = multi.iloc[at].reset_index(drop=True).assign(path=path, pred=pred)
+    return found.assign(correct=found["pred"].to_numpy() == found["class"].to_numpy())
 
 
 def condition_accuracy_table(counts, labels: dict, *, n_resamples: int = 300):

@@ -8,7 +8,8 @@ from core.metrics.calibration import (DERIVED_COLUMNS, TemperatureFit, brier_sco
                                       maximum_calibration_error, negative_log_likelihood, reliability_bins, softmax)
 from core.metrics.effective_robustness import (EffectiveRobustness, LineFit, bootstrap_lines,
                                                 effective_robustness, fit_line, line_band)
-from core.metrics.imagenet_x import error_ratio_intervals, imagenet_x_error_ratios, slice_accuracy
+from core.metrics.imagenet_x import (error_ratio_intervals, imagenet_x_error_ratios, imagenet_x_error_ratios_at,
+                                     slice_accuracy)
 from core.metrics.paired import (COMBINATION_RULE, Difference, bootstrap_p_value, combine_verdicts, decide,
                                  difference, difference_from_intervals, holm_adjust, image_cells, kth_highest_margin,
                                  newcombe_paired_interval, part_verdict, resample_weights, shared_images,
@@ -19,7 +20,8 @@ from core.metrics.shape_bias import shape_bias, shape_bias_per_class
 __all__ = ["bootstrap_interval", "bootstrap_counts", "percentile_interval", "proportion_interval",
            "intervals_overlap", "DERIVED_COLUMNS", "derived_columns", "ece_interval", "ece_bootstrap_interval", "error_ratio_intervals", "expected_calibration_error", "maximum_calibration_error",
            "reliability_bins", "brier_score", "negative_log_likelihood", "fit_temperature", "TemperatureFit",
-           "softmax", "imagenet_x_error_ratios", "slice_accuracy", "shape_bias", "shape_bias_per_class",
+           "softmax", "imagenet_x_error_ratios", "imagenet_x_error_ratios_at", "slice_accuracy", "shape_bias",
+           "shape_bias_per_class",
            "COMBINATION_RULE", "Difference", "bootstrap_p_value", "combine_verdicts", "decide", "difference",
            "holm_adjust", "image_cells", "newcombe_paired_interval", "part_verdict", "resample_weights",
            "shared_images", "weighted_accuracy", "weighted_ece", "weighted_error_ratios", "weighted_shape_bias",

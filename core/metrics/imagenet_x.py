@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["imagenet_x_error_ratios", "slice_accuracy", "error_ratio_intervals"]
+__all__ = ["imagenet_x_error_ratios", "imagenet_x_error_ratios_at", "slice_accuracy", "error_ratio_intervals"]
 
 
 def imagenet_x_error_ratios(file_names, predicted_classes, annotations=None):
@@ -40,18 +40,63 @@ def imagenet_x_error_ratios(file_names, predicted_classes, annotations=None):
         raise ValueError("Expected each file name once, got duplicates.")
     merged = annotations.merge(predictions, on="file_name", how="inner")
     if merged.empty:
-        raise ValueError("None of the file names has an ImageNet-X annotation (expected ILSVRC2012_val_*.JPEG).")
-    correct = (merged["pred"].to_numpy() == merged["class"].to_numpy())
+        raise ValueError(_NONE_ANNOTATED)
+    return _error_ratios(merged["pred"].to_numpy() == merged["class"].to_numpy(),
+                         {factor: merged[factor].to_numpy() for factor in FACTORS})
+
+
+_NONE_ANNOTATED = "None of the file names has an ImageNet-X annotation (expected ILSVRC2012_val_*.JPEG)."
+
+
+def imagenet_x_error_ratios_at(rows, predicted_classes, annotations=None):
+    """`imagenet_x_error_ratios` of predictions already matched to their annotations: `rows[i]` is the
+    position in `annotations` of the image predicted `predicted_classes[i]` (a join done elsewhere, e.g. by the
+    results store, `ResultsStore.rows_by_file_name`); unannotated images are simply absent.
+
+    Returns the same table as `imagenet_x_error_ratios` on the file names behind `rows`.
+
+    Raises:
+        ValueError: no rows, rows of different length than the predictions, or an annotated image twice.
+    """
+    from core.data.imagenet_x import FACTORS
+
+    if annotations is None:
+        from core.data.imagenet_x import imagenet_x_annotations
+
+        annotations = imagenet_x_annotations()
+    rows, predicted = _matched(rows, predicted_classes, len(annotations))
+    classes = annotations["class"].to_numpy()[rows]
+    factors = annotations[list(FACTORS)].to_numpy()[rows]
+    return _error_ratios(predicted == classes, {factor: factors[:, i] for i, factor in enumerate(FACTORS)})
+
+
+def _matched(rows, predicted_classes, n_annotations: int) -> tuple[np.ndarray, np.ndarray]:
+    rows, predicted = np.asarray(rows, dtype=np.int64), np.asarray(predicted_classes)
+    if rows.shape != predicted.shape:
+        raise ValueError(f"Expected one prediction per annotation row, got {rows.shape} and {predicted.shape}.")
+    if not len(rows):
+        raise ValueError(_NONE_ANNOTATED)
+    if rows.min() < 0 or rows.max() >= n_annotations:
+        raise ValueError(f"Expected annotation rows in [0, {n_annotations}), got [{rows.min()}, {rows.max()}].")
+    if np.bincount(rows, minlength=n_annotations).max() > 1:
+        raise ValueError("Expected each file name once, got duplicates.")
+    return rows, predicted
+
+
+def _error_ratios(correct: np.ndarray, factors: dict):
+    """The ratio table from each matched image's correctness and its 0/1 factor columns."""
+    import pandas as pd
+
     overall = float(correct.mean())
     rows = []
-    for factor in FACTORS:
-        mask = merged[factor].to_numpy().astype(bool)
+    for factor, values in factors.items():
+        mask = values.astype(bool)
         count = int(mask.sum())
         accuracy = float(correct[mask].mean()) if count else float("nan")
         ratio = (1 - accuracy) / (1 - overall) if count and overall < 1 else float("nan")
         rows.append({"factor": factor, "error_ratio": ratio, "accuracy": accuracy, "count": count})
     table = pd.DataFrame(rows)
-    table.attrs.update(accuracy=overall, n=len(merged))
+    table.attrs.update(accuracy=overall, n=len(correct))
     return table
 
 

@@ -41,6 +41,72 @@ _WRITER_CONFIG = {"checkpoint_threshold": "16GB", "force_compression": "uncompre
 _STATUS = "CASE status WHEN 'cancelled' THEN 'stopped' ELSE status END"
 """A run's status as read: stores written before issue 17 marked a user's stop `cancelled`, now `stopped`."""
 
+_COUNTS = ("count(*) AS done, count(error) AS errors, count(CASE WHEN error IS NULL THEN correct END) AS scored, "
+           "count(CASE WHEN error IS NULL AND correct THEN 1 END) AS correct")
+"""A run's row counts (`run_totals`' columns): rows, unreadable rows, readable rows with a verdict, correct ones."""
+_COUNT_NAMES = ("done", "errors", "scored", "correct")
+
+_VALID_TOTALS = ("FROM runs r JOIN run_totals t ON t.run_id = r.run_id AND r.status = 'done' "
+                 "AND t.finished_at IS NOT DISTINCT FROM r.finished_at")
+"""The `run_totals` rows still true: written when the run finished, and it has not finished again since."""
+
+
+def _unmasked(values):
+    """A column of `fetchnumpy` without its mask: NULL as None (objects) or NaN (numbers)."""
+    import numpy as np
+
+    if not np.ma.isMaskedArray(values):
+        return values
+    mask = np.ma.getmaskarray(values)
+    data = np.ma.getdata(values)
+    if data.dtype == object:
+        return np.where(mask, None, data)
+    return np.where(mask, np.nan, data.astype(np.float64)) if mask.any() else data
+
+
+def _has_table(connection, name: str) -> bool:
+    return bool(connection.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+                                   "AND schema_name = 'main' AND table_name = ?", [name]).fetchone()[0])
+
+
+def _count_finished_runs(connection) -> None:
+    """Stores `run_totals` of every finished run that lacks them (a store written before they existed, or by an
+    older version): once per writing process, nothing to do after the first."""
+    missing = [row[0] for row in connection.execute(
+        f"SELECT run_id FROM runs WHERE status = 'done' AND run_id NOT IN (SELECT t.run_id {_VALID_TOTALS})"
+    ).fetchall()]
+    if not missing:
+        return
+    marks = ", ".join("?" * len(missing))
+    with _transaction(connection):
+        connection.execute(f"DELETE FROM run_totals WHERE run_id IN ({marks})", missing)
+        connection.execute("INSERT INTO run_totals SELECT r.run_id, r.finished_at, coalesce(p.done, 0), "
+                           "coalesce(p.errors, 0), coalesce(p.scored, 0), coalesce(p.correct, 0) FROM runs r LEFT JOIN "
+                           f"(SELECT run_id, {_COUNTS} FROM predictions WHERE run_id IN ({marks}) GROUP BY run_id) p "
+                           f"USING (run_id) WHERE r.run_id IN ({marks})", missing + missing)
+
+
+@contextlib.contextmanager
+def _transaction(connection) -> Iterator[None]:
+    connection.execute("BEGIN TRANSACTION")
+    try:
+        yield
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")
+
+
+def _with_accuracy(runs):
+    """The runs list as `runs()` gives it: the runs' columns, then done, accuracy (correct / scored: the mean of
+    `correct` over readable rows, as a SQL avg gives it), errors; counts as float64 in, NaN where none."""
+    done, errors, scored, correct = (runs[name] for name in _COUNT_NAMES)
+    listed = runs.drop(columns=list(_COUNT_NAMES))
+    listed["done"] = done.fillna(0).astype("int64")
+    listed["accuracy"] = (correct / scored).where(scored > 0)
+    listed["errors"] = errors.fillna(0).astype("int64")
+    return listed
+
 
 def _is_lock_error(error: Exception) -> bool:
     text = str(error).lower()
@@ -105,14 +171,19 @@ class ResultsStore(LogitFiles, DerivedResults, Pins, TaskTables):
             connection.execute(_SCHEMA)
             if found is None:
                 connection.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
+            _count_finished_runs(connection)
         self._checked = True
 
     def _mismatch(self, found: int) -> str:
         return mismatch_message(self.path, found)
 
     def migrate(self, say: Callable[[str], None] = print) -> int:
-        """Bring a schema-1 store to schema 2 (`core.store.schema.migrate_v1`); returns the rows updated."""
-        return migrate_v1(self, say)
+        """Bring a schema-1 store to schema 2 (`core.store.schema.migrate_v1`), and store the totals of every
+        finished run that lacks them (`run_totals`, as any writer of this version does); returns the rows updated."""
+        updated = migrate_v1(self, say)
+        if self.path.exists():
+            self._ensure_schema()
+        return updated
 
     def query(self, sql: str, parameters: list | None = None):
         """A read-only query as a pandas DataFrame (empty frame when the store does not exist yet)."""
@@ -132,6 +203,34 @@ class ResultsStore(LogitFiles, DerivedResults, Pins, TaskTables):
             return [pd.DataFrame() for _ in parameter_lists]
         with self._reader() as connection:
             return [connection.execute(sql, parameters).df() for parameters in parameter_lists]
+
+    def rows_by_file_name(self, run_ids, names, columns: tuple[str, ...] = ("pred",)) -> list[dict]:
+        """Per run, on one connection: its readable rows (no `error`) whose file name, the last part of its
+        `image_id` path (`os.path.basename`), is one of `names`, in stored order, as numpy arrays: `match` (the
+        position in `names`, which should be distinct) and `columns` (NULL as None, or NaN in a number column).
+
+        The join runs in DuckDB, so no per-image string reaches Python unless `columns` asks for one: the
+        Mistakes page read 4 × 50,000 ids into pandas and joined them with ImageNet-X's file names there.
+        """
+        import numpy as np
+        import pyarrow as pa
+
+        unknown = [name for name in columns if name not in PREDICTION_COLUMNS or name in ("run_id", "image_id")]
+        if unknown:
+            raise ValueError(f"Expected `columns` of the predictions but run_id and image_id, got {unknown}.")
+        run_ids = [str(run_id) for run_id in run_ids]
+        if not self.path.exists():
+            return [{"match": np.zeros(0, np.int64), **{name: np.zeros(0, object) for name in columns}}
+                    for _ in run_ids]
+        wanted = pa.table({"file_name": pa.array(names, pa.string()),  # a pandas/Arrow column as is, no Python loop
+                           "match": pa.array(np.arange(len(names), dtype=np.int64))})
+        sql = (f"SELECT w.match{''.join(f', p.{name}' for name in columns)} FROM predictions p "
+               "JOIN wanted_names w ON w.file_name = regexp_extract(p.image_id, '[^/]*$') "
+               "WHERE p.run_id = ? AND p.error IS NULL ORDER BY p.rowid")
+        with self._reader() as connection:
+            connection.register("wanted_names", wanted)
+            found = [connection.execute(sql, [run_id]).fetchnumpy() for run_id in run_ids]
+        return [{name: _unmasked(values) for name, values in arrays.items()} for arrays in found]
 
     def version(self) -> str:
         """Changes whenever a batch commits: key for the app's caches of store reads."""
@@ -232,6 +331,8 @@ class ResultsStore(LogitFiles, DerivedResults, Pins, TaskTables):
             try:
                 before = connection.execute("SELECT count(*) FROM predictions").fetchall()[0][0]
                 connection.register("new_rows", rows)
+                # a finished run's totals no longer hold once rows are added to it (a shard folded late)
+                connection.execute("DELETE FROM run_totals WHERE run_id IN (SELECT DISTINCT run_id FROM new_rows)")
                 connection.execute(f"INSERT OR IGNORE INTO predictions SELECT {', '.join(PREDICTION_COLUMNS)} "
                                    "FROM new_rows")
                 after = connection.execute("SELECT count(*) FROM predictions").fetchall()[0][0]
@@ -282,10 +383,17 @@ class ResultsStore(LogitFiles, DerivedResults, Pins, TaskTables):
                    message: str | None = None) -> None:
         self._ensure_schema()
         with self._connect(read_only=False) as connection:
-            connection.execute(
-                "UPDATE runs SET status = ?, images_per_s = coalesce(?, images_per_s), device = coalesce(?, device), "
-                "message = ?, finished_at = CASE WHEN ? = 'done' THEN now() ELSE finished_at END WHERE run_id = ?",
-                [status, images_per_s, device, message, status, run_id])
+            with _transaction(connection):
+                connection.execute(
+                    "UPDATE runs SET status = ?, images_per_s = coalesce(?, images_per_s), "
+                    "device = coalesce(?, device), message = ?, "
+                    "finished_at = CASE WHEN ? = 'done' THEN now() ELSE finished_at END WHERE run_id = ?",
+                    [status, images_per_s, device, message, status, run_id])
+                connection.execute("DELETE FROM run_totals WHERE run_id = ?", [run_id])
+                if status == "done":  # counted once here, so listing the runs does not count every stored row
+                    connection.execute("INSERT INTO run_totals SELECT ?, (SELECT finished_at FROM runs WHERE "
+                                       f"run_id = ?), {_COUNTS} FROM predictions WHERE run_id = ?",
+                                       [run_id, run_id, run_id])
         if status == "done":
             self._compact_logits(run_id)
 
@@ -294,21 +402,40 @@ class ResultsStore(LogitFiles, DerivedResults, Pins, TaskTables):
 
         self._ensure_schema()
         with self._connect(read_only=False) as connection:
-            for table in ("logits", "predictions", "runs"):
+            for table in ("logits", "predictions", "run_totals", "runs"):
                 connection.execute(f"DELETE FROM {table} WHERE run_id = ?", [run_id])
             _delete_temperature_fit(connection, run_id)
         shutil.rmtree(self._logits_dir(run_id), ignore_errors=True)
     # reading ---------------------------------------------------------------------------------------
     def runs(self):
-        """Every run with its progress (images done) and top-1 accuracy over readable images."""
-        return self.query(f"""
-            SELECT r.* REPLACE ({_STATUS} AS status), coalesce(p.done, 0) AS done, p.accuracy,
-                   coalesce(p.errors, 0) AS errors
-            FROM runs r LEFT JOIN (
-                SELECT run_id, count(*) AS done, avg(CASE WHEN error IS NULL THEN correct::DOUBLE END) AS accuracy,
-                       count(error) AS errors
-                FROM predictions GROUP BY run_id) p USING (run_id)
-            ORDER BY r.started_at""")
+        """Every run with its progress (images done, `errors` of them unreadable) and top-1 accuracy over readable
+        images. A finished run's counts were stored when it finished (`run_totals`): only the other runs' rows
+        are counted here, so listing the runs of a full study reads a few rows, not 3.6 million."""
+        import numpy as np
+        import pandas as pd
+
+        if not self.path.exists():
+            return pd.DataFrame()
+        with self._reader() as connection:
+            if _has_table(connection, "run_totals"):
+                runs = connection.execute(f"""
+                    SELECT r.* REPLACE ({_STATUS} AS status), t.done, t.errors, t.scored, t.correct
+                    FROM runs r LEFT JOIN (SELECT t.* {_VALID_TOTALS}) t USING (run_id)
+                    ORDER BY r.started_at""").df()
+            else:  # a store no writer of this version has opened yet
+                runs = connection.execute(f"SELECT r.* REPLACE ({_STATUS} AS status) FROM runs r "
+                                          "ORDER BY r.started_at").df()
+                runs = runs.assign(**{name: np.nan for name in _COUNT_NAMES})
+            runs = runs.astype({name: "float64" for name in _COUNT_NAMES})
+            uncounted = runs.loc[runs["done"].isna(), "run_id"].tolist()
+            if uncounted:  # running, stopped or failed runs: their rows only, unless they are most of the store
+                few = len(uncounted) * 4 < len(runs)  # (a filter on many runs costs more than counting them all)
+                where = f"WHERE run_id IN ({', '.join('?' * len(uncounted))}) " if few else ""
+                counted = connection.execute(f"SELECT run_id, {_COUNTS} FROM predictions {where}GROUP BY run_id",
+                                             uncounted if few else []).df().set_index("run_id")
+                for name in _COUNT_NAMES:
+                    runs[name] = runs[name].fillna(runs["run_id"].map(counted[name].astype("float64")))
+        return _with_accuracy(runs)
 
     def predictions(self, run_id: str):
         return self.query("SELECT * FROM predictions WHERE run_id = ? ORDER BY image_id", [run_id])

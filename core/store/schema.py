@@ -73,6 +73,10 @@ CREATE TABLE IF NOT EXISTS temperature_fits (
     n_test INTEGER NOT NULL, n_bins INTEGER, ece_before DOUBLE, ece_after DOUBLE, nll_before DOUBLE,
     nll_after DOUBLE, fitted_at TIMESTAMP
 );
+CREATE TABLE IF NOT EXISTS run_totals (
+    run_id TEXT PRIMARY KEY, finished_at TIMESTAMP, done BIGINT NOT NULL, errors BIGINT NOT NULL,
+    scored BIGINT NOT NULL, correct BIGINT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS temperature_columns (
     run_id TEXT NOT NULL, image_id TEXT NOT NULL, cal_conf DOUBLE, cal_correct BOOLEAN, log_prob_true DOUBLE,
     brier DOUBLE

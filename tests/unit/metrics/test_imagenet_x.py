@@ -98,3 +98,70 @@ def test_error_ratio_intervals_match_imagenet_x_error_ratios():
     finite = table.dropna(subset=["error_ratio"])
     assert (finite["ci_low"] <= finite["error_ratio"]).all() and (finite["error_ratio"] <= finite["ci_high"]).all()
     assert (finite.set_index("factor").loc["mean", "ci_high"] - finite.set_index("factor").loc["mean", "ci_low"]) > 0
+
+
+def test_error_ratios_at_matched_rows_equal_the_file_name_join(predictions):
+    from core.metrics import imagenet_x_error_ratios_at
+
+    names, predicted = predictions
+    rows = pd.Index(imagenet_x_annotations()["file_name"]).get_indexer(names)  # an independent join
+    shuffled = np.random.default_rng(1).permutation(int((rows >= 0).sum()))  # the order does not matter
+    at = imagenet_x_error_ratios_at(rows[rows >= 0][shuffled], predicted[rows >= 0][shuffled])
+    expected = imagenet_x_error_ratios(names, predicted)
+    pd.testing.assert_frame_equal(at, expected)
+    assert at.attrs == expected.attrs
+    with pytest.raises(ValueError, match="None of the file names"):
+        imagenet_x_error_ratios_at([], [])
+    with pytest.raises(ValueError, match="each file name once"):
+        imagenet_x_error_ratios_at([3, 3], [1, 2])
+    with pytest.raises(ValueError, match="one prediction per annotation row"):
+        imagenet_x_error_ratios_at([3], [1, 2])
+    with pytest.raises(ValueError, match=r"annotation rows in \[0, 46110\)"):
+        imagenet_x_error_ratios_at([46_110], [1])
+
+
+def test_the_store_join_gives_the_ratios_and_slices_of_the_pandas_join(tmp_path):
+    """What the Mistakes page reads (`ResultsStore.rows_by_file_name`, `matched_*`) against the frames it read
+    before (every row into pandas, `error_ratio_table`, `slice_rows`), on ids nested in class folders, unreadable
+    images and names ImageNet-X does not annotate."""
+    from core.analysis.tables import error_ratio_table, matched_error_ratio_table, matched_slice_rows, slice_rows
+    from core.store import ResultsStore, RunInfo
+
+    labels = pd.read_csv(imagenet_x_file("filename_label.csv"))[:6000]
+    rng = np.random.default_rng(2)
+    pred = np.where(rng.random(len(labels)) < 0.7, labels["label"], rng.integers(0, 1000, len(labels)))
+    ids = [f"n{label:08d}/{name}" if i % 2 else name for i, (name, label) in enumerate(zip(labels["file_name"],
+                                                                                         labels["label"]))]
+    ids[:50] = [f"extra/{i}.JPEG" for i in range(50)]
+    store = ResultsStore(tmp_path / "results.duckdb")
+    store.start_run(RunInfo("r", "m", "imagenet-val", "", "paper", len(ids)))
+    store.write_batch([{"run_id": "r", "image_id": image_id, "path": f"/val/{image_id}", "label": int(label),
+                        "pred": int(p), "correct": bool(p == label), "error": "unreadable" if i % 97 == 0 else None}
+                       for i, (image_id, label, p) in enumerate(zip(ids, labels["label"], pred))])
+    before = store.query("SELECT image_id, path, label, pred, error FROM predictions WHERE run_id = 'r'")
+    before = before[before["error"].isna()]
+    (found,) = store.rows_by_file_name(["r"], imagenet_x_annotations()["file_name"], ("pred", "path"))
+
+    pd.testing.assert_frame_equal(matched_error_ratio_table({"r": (found["match"], found["pred"])}),
+                                  error_ratio_table({"r": before}))
+    columns = ["file_name", "class", *FACTORS, "path", "pred", "correct"]
+    old = slice_rows(before, [])[columns].reset_index(drop=True)
+    new = matched_slice_rows(found["match"], found["pred"], found["path"])[columns]
+    pd.testing.assert_frame_equal(new, old)
+    assert len(new) > 4000 and not new["correct"].all()
+
+
+def test_matched_slice_rows_follow_file_names_when_the_two_annotation_files_differ(monkeypatch):
+    import core.data.imagenet_x as imagenet_x
+    from core.analysis.tables import matched_slice_rows, slice_rows
+
+    top = imagenet_x_annotations().iloc[:6].reset_index(drop=True)
+    multi = imagenet_x_annotations("multi").iloc[[5, 3, 1, 0, 4]].reset_index(drop=True)  # reordered, one missing
+    monkeypatch.setattr(imagenet_x, "imagenet_x_annotations", lambda which="top": top if which == "top" else multi)
+    rows, pred, path = np.array([2, 0, 5, 1]), np.array([7, 8, 9, 10]), np.array(["c", "a", "f", "b"], dtype=object)
+    found = matched_slice_rows(rows, pred, path)
+    stored = pd.DataFrame({"image_id": top["file_name"].to_numpy()[rows], "path": path, "pred": pred})
+    columns = ["file_name", "class", *FACTORS, "path", "pred", "correct"]
+    pd.testing.assert_frame_equal(found[columns], slice_rows(stored, [], multi)[columns].reset_index(drop=True),
+                                  check_dtype=False)
+    assert found["path"].tolist() == ["a", "f", "b"]  # the image multi lacks (row 2) is left out, order kept

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from core.store import ResultsStore, RunInfo
 
@@ -32,3 +33,89 @@ def test_accuracy_counts_match_pandas(tmp_path, rng):
     assert real["correct"].tolist() == expected_real["sum"].tolist()
     assert store.accuracy_counts([]).empty and list(store.accuracy_counts(["a"])["n"]) == [294]
     assert store.calibration_columns("a").empty  # no logits, no derived columns: nothing to calibrate
+
+
+def _reference_runs(store: ResultsStore) -> pd.DataFrame:
+    """The runs list as counted from every stored row (the query `runs()` ran before `run_totals`)."""
+    return store.query("""
+        SELECT r.* REPLACE (CASE status WHEN 'cancelled' THEN 'stopped' ELSE status END AS status),
+               coalesce(p.done, 0) AS done, p.accuracy, coalesce(p.errors, 0) AS errors
+        FROM runs r LEFT JOIN (
+            SELECT run_id, count(*) AS done, avg(CASE WHEN error IS NULL THEN correct::DOUBLE END) AS accuracy,
+                   count(error) AS errors
+            FROM predictions GROUP BY run_id) p USING (run_id)
+        ORDER BY r.started_at""")
+
+
+def _rows(run_id: str, start: int, n: int, rng) -> list[dict]:
+    return [{"run_id": run_id, "image_id": f"{i}.JPEG", "label": 1, "pred": int(rng.integers(0, 3)),
+             "correct": None if i % 7 == 0 else bool(rng.integers(0, 2)),
+             "error": "unreadable" if i % 11 == 0 else None} for i in range(start, start + n)]
+
+
+def test_runs_read_finished_runs_totals_and_count_the_others_as_every_row_does(tmp_path, rng):
+    import duckdb
+
+    store = ResultsStore(tmp_path / "results.duckdb")
+    for run_id in ("done", "running", "empty", "late", "again"):
+        store.start_run(RunInfo(run_id, "m", "imagenet-val", "", "paper", 100))
+    store.write_batch(_rows("done", 0, 60, rng) + _rows("running", 0, 30, rng) + _rows("late", 0, 20, rng)
+                      + _rows("again", 0, 10, rng))
+    for run_id in ("done", "empty", "late", "again"):
+        store.finish_run(run_id, "done")
+    with duckdb.connect(str(store.path), read_only=True) as connection:
+        assert connection.execute("SELECT count(*) FROM run_totals").fetchone()[0] == 4
+    pd.testing.assert_frame_equal(store.runs(), _reference_runs(store))
+
+    store.write_batch(_rows("late", 20, 5, rng))  # rows added to a finished run: its totals are dropped
+    store.start_run(RunInfo("again", "m", "imagenet-val", "", "paper", 100))  # finished before: stays done
+    with duckdb.connect(str(store.path)) as connection:  # what an older version does: re-finish, no totals
+        connection.execute("UPDATE runs SET finished_at = now() + INTERVAL 1 SECOND WHERE run_id = 'again'")
+    pd.testing.assert_frame_equal(store.runs(), _reference_runs(store))
+    assert store.runs().set_index("run_id").loc["late", "done"] == 25
+
+    store.delete_run("done")
+    pd.testing.assert_frame_equal(store.runs(), _reference_runs(store))
+    with duckdb.connect(str(store.path)) as connection:
+        assert connection.execute("SELECT count(*) FROM run_totals WHERE run_id = 'done'").fetchone()[0] == 0
+
+
+def test_a_store_written_before_run_totals_reads_alike_and_a_writer_adds_them(tmp_path, rng):
+    import duckdb
+
+    store = ResultsStore(tmp_path / "results.duckdb")
+    for run_id in ("a", "b"):
+        store.start_run(RunInfo(run_id, "m", "imagenet-val", "", "paper", 100))
+        store.write_batch(_rows(run_id, 0, 40, rng))
+        store.finish_run(run_id, "done")
+    with duckdb.connect(str(store.path)) as connection:
+        connection.execute("DROP TABLE run_totals")
+    pd.testing.assert_frame_equal(store.runs(), _reference_runs(store))
+    said = []
+    assert ResultsStore(store.path).migrate(say=said.append) == 0  # as any writer of this version: the totals
+    assert "nothing to do" in said[0]  # (no schema change)
+    with duckdb.connect(str(store.path), read_only=True) as connection:
+        stored = connection.execute("SELECT run_id, done FROM run_totals ORDER BY run_id").fetchall()
+    assert stored == [("a", 40), ("b", 40)]
+    pd.testing.assert_frame_equal(store.runs(), _reference_runs(store))
+
+
+def test_rows_by_file_name_joins_on_the_last_part_of_the_id_in_stored_order(tmp_path):
+    store = ResultsStore(tmp_path / "results.duckdb")
+    store.start_run(RunInfo("r", "m", "imagenet-val", "", "paper", 5))
+    ids = ["n1/c.JPEG", "a.JPEG", "n2/b.JPEG", "x/unknown.JPEG", "n3/d.JPEG"]
+    store.write_batch([{"run_id": "r", "image_id": image_id, "path": None if i == 0 else f"/data/{image_id}",
+                        "pred": i, "error": "unreadable" if image_id.endswith("d.JPEG") else None}
+                       for i, image_id in enumerate(ids)])
+    names = ["a.JPEG", "b.JPEG", "c.JPEG", "d.JPEG"]
+    (found,) = store.rows_by_file_name(["r"], pd.Series(names), ("pred", "path"))
+    stored = store.query("SELECT image_id, path, pred FROM predictions WHERE error IS NULL AND image_id LIKE '%.JPEG' "
+                         "AND image_id NOT LIKE '%unknown%'")  # as a plain scan gives them: the stored order
+    assert [names[i] for i in found["match"]] == [image_id.split("/")[-1] for image_id in stored["image_id"]]
+    assert found["pred"].tolist() == stored["pred"].tolist()
+    assert found["path"].tolist() == [None if pd.isna(path) else path for path in stored["path"]]
+    assert sorted(found["path"].tolist(), key=str) == ["/data/a.JPEG", "/data/n2/b.JPEG", None]
+    assert [len(part["match"]) for part in store.rows_by_file_name(["r", "other"], ["a.JPEG"])] == [1, 0]
+    with pytest.raises(ValueError, match="image_id"):
+        store.rows_by_file_name(["r"], ["a.JPEG"], ("image_id",))
+    assert len(ResultsStore(tmp_path / "none.duckdb").rows_by_file_name(["r"], ["a.JPEG"])[0]["match"]) == 0
