@@ -297,7 +297,8 @@ def _maker_tables(keys: tuple, maker: str):
 
     rows = _predictions(keys, _COLUMNS_CUE).sort_values(["run_id", "image_id"], kind="stable")  # a fixed order:
     rows = rows.assign(maker=maker)[["image_id", "shape", "texture", "decision16", "maker"]]  # the bootstrap's rows
-    return shape_bias_table(rows), shape_bias_class_table(rows)
+    return (shape_bias_table(rows, counts_for=lambda n: bootstrap_counts(n, 1000, 0)),  # shared by equal sizes
+            shape_bias_class_table(rows))
 
 
 @memo(16, name="reads.decision_gallery")

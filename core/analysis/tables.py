@@ -7,21 +7,25 @@ import numpy as np
 __all__ = ["shape_bias_table", "shape_bias_class_table", "accuracy_with_interval"]
 
 
-def shape_bias_table(decisions, *, n_resamples: int = 1000, seed: int = 0):
+def shape_bias_table(decisions, *, n_resamples: int = 1000, seed: int = 0, counts_for=None):
     """One row per decision maker: shape bias with a 95% bootstrap interval, fractions and n.
 
-    `decisions` has columns maker, image_id, shape, texture, decision16 (one row per decision).
+    `decisions` has columns maker, image_id, shape, texture, decision16 (one row per decision). `counts_for(n)`
+    gives the resample counts of n decisions (default: `bootstrap_counts(n, n_resamples, seed)`; a page passes
+    its cached ones, so makers of the same size share one matrix across calls).
     """
     import pandas as pd
 
     from core.metrics import bootstrap_counts, shape_bias
 
-    rows = []
+    rows, counts_by_size = [], {}  # makers with as many decisions share the resamples (the same seed draws them)
     for maker, group in decisions.groupby("maker", sort=False):
         shape, texture, decision = (group[c].to_numpy(dtype=object) for c in ("shape", "texture", "decision16"))
         result = shape_bias(shape, texture, decision)
-        counts = bootstrap_counts(len(shape), n_resamples=n_resamples, seed=seed)
-        low, high = shape_bias_interval(shape, texture, decision, counts)
+        if len(shape) not in counts_by_size:
+            counts_by_size[len(shape)] = (counts_for(len(shape)) if counts_for else
+                                          bootstrap_counts(len(shape), n_resamples=n_resamples, seed=seed))
+        low, high = shape_bias_interval(shape, texture, decision, counts_by_size[len(shape)])
         rows.append({"maker": maker, **result, "ci_low": low, "ci_high": high, "decisions": len(shape)})
     return pd.DataFrame(rows)
 
