@@ -12,7 +12,7 @@ from views import _state as state
 from views._models import model_label
 from views._reads import runs_table, store_version
 
-__all__ = ['show_user_error', 'chart_with_downloads', 'PAGE_PATHS', 'PROVENANCE_COLUMNS', 'note_runs', 'pin_form', 'page_of', 'measured_runs', 'pick_models', 'note_close_calls', 'arrow_table']
+__all__ = ['show_user_error', 'chart_with_downloads', 'PAGE_PATHS', 'PROVENANCE_COLUMNS', 'note_runs', 'pin_form', 'page_of', 'measured_runs', 'pick_models', 'note_close_calls', 'arrow_table', 'number_table']
 
 
 log = logging.getLogger("beyond_accuracy")
@@ -206,3 +206,30 @@ def _close_calls(table, label: str, value: str, group: str | None) -> tuple[str,
             if intervals_overlap((a["ci_low"], a["ci_high"]), (b["ci_low"], b["ci_high"])):
                 notes.append(f"{f'{name}: ' if name is not None else ''}{a[label]} vs {b[label]}")
     return tuple(notes)
+
+
+def number_table(frame, formats: dict[str, str], labels: dict[str, str] | None = None):
+    """(frame, column_config) for `st.dataframe`: each column of `formats` (a str.format pattern, "{:.1%}") shown
+    with it; a column with a missing value becomes text with "—" there (st.dataframe draws a missing number as
+    a faded "None", whatever the format or a Styler's na_rep), the others stay numbers (they sort as numbers).
+    `labels` renames columns on screen."""
+    import pandas as pd
+
+    from views._study import as_text
+
+    shown, config = frame.copy(), {}
+    for column, pattern in formats.items():
+        if column not in shown:
+            continue
+        label = (labels or {}).get(column)
+        if shown[column].isna().any():
+            shown[column] = as_text(shown[column], pattern)
+            config[column] = st.column_config.TextColumn(label) if label else None
+        elif pattern.endswith("%}"):  # "{:.1%}": the fraction × 100 as printf "%.1f%%" (the same digits as text)
+            shown[column] = shown[column] * 100
+            config[column] = st.column_config.NumberColumn(label, format="%" + pattern[2:-2] + "f%%")
+        else:  # "{:.3f}" → printf "%.3f"
+            config[column] = st.column_config.NumberColumn(label, format=pattern.replace("{:", "%").replace("}", ""))
+    for column, label in (labels or {}).items():
+        config.setdefault(column, label)
+    return shown, {k: v for k, v in config.items() if v is not None}

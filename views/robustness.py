@@ -53,8 +53,8 @@ st.caption(f"Black ticks: the paper's values ([P] {TAGS['P']}; [P-] {TAGS['P-']}
 
 wide = table.pivot_table(index="label", columns="benchmark", values="accuracy", sort=False)[present]
 wide = wide.join(average.set_index("label"))
-# a model without a benchmark shows "—", not a faded "None"; the styler keeps the numbers for sorting
-st.dataframe(wide.style.format("{:.1%}", na_rep="—"), width="stretch")
+shown, config = widgets.number_table(wide, {column: "{:.1%}" for column in wide.columns})  # "—": not measured
+st.dataframe(shown, width="stretch", column_config=config)
 if missing:
     st.caption(f"Not in the store yet: {', '.join(missing)} — the average covers only the shifted sets present "
                "(the paper's average covers all seven).")

@@ -139,12 +139,13 @@ card_table = pd.DataFrame([{"candidate": c.candidate, "verdict": c.verdict, "com
 
 tables = task_reads.tables(task, models)
 summary = tables["summary"]
-st.dataframe(summary.drop(columns=["model", "method", "k"]), hide_index=True, width="stretch", column_config={
-    **{c: st.column_config.NumberColumn(format="percent") for c in ("accuracy", "ci_low", "ci_high",
-                                                                   "balanced_accuracy", "ece")},
-    "nll": st.column_config.NumberColumn(format="%.3f"), "brier": st.column_config.NumberColumn(format="%.3f"),
-    "images_per_s": st.column_config.NumberColumn("images/s", format="%.1f"),
-    "params_m": st.column_config.NumberColumn("parameters (M)", format="%.1f")})
+# a k-shot probe has no calibration columns (its draws' confidences are not one model's): "—" there
+shown, config = widgets.number_table(
+    summary.drop(columns=["model", "method", "k"]),
+    {**{c: "{:.1%}" for c in ("accuracy", "ci_low", "ci_high", "balanced_accuracy", "ece")}, "nll": "{:.3f}",
+     "brier": "{:.3f}", "images_per_s": "{:.1f}", "params_m": "{:.1f}"},
+    {"images_per_s": "images/s", "params_m": "parameters (M)"})
+st.dataframe(shown, hide_index=True, width="stretch", column_config=config)
 download = st.columns([1, 1, 4])
 download[0].download_button("Card (CSV)", card_table.to_csv(index=False), f"{task}_decision.csv", "text/csv",
                             key="task_card_csv")
@@ -192,10 +193,11 @@ else:
     widgets.chart_with_downloads(Lazy.of(task_charts.corruption_curves, curves, labels,
                                          list(dict.fromkeys(curves["candidate"]))), curves, f"{task}_corruptions",
                                  "task_corruptions")
-    drops = corruption.groupby("candidate", as_index=False)[["accuracy", "drop"]].mean()
+    drops = corruption.groupby("candidate", as_index=False, sort=False)[["accuracy", "drop"]].mean()
     st.caption("ImageNet-C corruptions (Hendrycks & Dietterich, ICLR 2019) of your test images, seeded as on the "
-               "Compare page. Mean relative drop: " + "; ".join(f"{r.candidate} {r.drop:.0%}" for r in
-                                                                drops.itertuples()) + ".")
+               "Compare page. Mean relative drop from clean top-1: " + "; ".join(
+                   f"{r.candidate} {r.drop:.0%}" if pd.notna(r.drop) else f"{r.candidate} — (clean top-1 is 0)"
+                   for r in drops.itertuples()) + ".")
 
 # --- agreement ------------------------------------------------------------------------------------------
 st.subheader("Where the models agree and disagree")

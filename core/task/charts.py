@@ -58,12 +58,15 @@ def kappa_matrix(table, order: list[str]):
     """Error consistency κ for every pair of candidates, a diverging colour around 0, values printed."""
     import altair as alt
 
-    base = alt.Chart(table).encode(x=alt.X("b:N", sort=order, title=None, axis=alt.Axis(labelAngle=-30, labelLimit=220)),
+    columns = alt.Axis(labelAngle=-40, labelLimit=180, labelOverlap=False)  # every column named
+    base = alt.Chart(table).encode(x=alt.X("b:N", sort=order, title=None, axis=columns),
                                    y=alt.Y("a:N", sort=order, title=None, axis=alt.Axis(labelLimit=220)))
     cells = base.mark_rect().encode(
         color=alt.Color("kappa:Q", scale=alt.Scale(scheme="redblue", domain=[-1, 1]), title="κ"),
         tooltip=["a:N", "b:N", alt.Tooltip("kappa:Q", format=".2f"), alt.Tooltip("ci_low:Q", format=".2f"),
                  alt.Tooltip("ci_high:Q", format=".2f")])
-    text = base.mark_text(fontSize=12).encode(text=alt.Text("kappa:Q", format=".2f"))
+    # κ is undefined for a candidate right (or wrong) on every image: "—", not "null"
+    text = base.transform_calculate(shown="isValid(datum.kappa) ? format(datum.kappa, '.2f') : '—'").mark_text(
+        fontSize=12).encode(text="shown:N")
     side = max(220, 70 * len(order))
     return alt.layer(cells, text).properties(width=side, height=side)

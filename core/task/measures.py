@@ -231,7 +231,8 @@ def corruption_table(data: TaskData, labels: dict | None = None) -> pd.DataFrame
     clean = {(r.model, r.method): data.correct[i].mean() for i, r in data.candidates.iterrows()}
     table["clean"] = [clean.get((m, method), np.nan) for m, method in zip(table["model"], table["method"])]
     table = table.rename(columns={"correct": "accuracy"})
-    table["drop"] = 1 - table["accuracy"] / table["clean"]
+    # undefined (NaN) when the clean top-1 is 0: nothing to drop from
+    table["drop"] = (1 - table["accuracy"] / table["clean"].where(table["clean"] > 0))
     table["candidate"] = [candidate_label(labels.get(m, m), method) for m, method in zip(table["model"], table["method"])]
     return table.drop(columns="condition")
 

@@ -185,7 +185,7 @@ def _feature_pass(models: dict, needs: dict, paths: dict, test_shas: set, condit
                                        for (condition, sha, _), vector in zip(pairs, vectors)])
             summary.features[name] = summary.features.get(name, 0) + len(pairs)
 
-    started = time.perf_counter()
+    started = said = time.perf_counter()
     ahead = 4  # images prepared ahead of the models
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="task-images") as pool:
         pending = [pool.submit(_prepared_image, sha, paths[sha], models, needs, conditions, test_shas)
@@ -208,8 +208,9 @@ def _feature_pass(models: dict, needs: dict, paths: dict, test_shas: set, condit
                 queues[name].append((condition, sha, tensor))
             for name in models:
                 flush(name, batch_size)
-            if progress and (done % batch_size == 0 or done == len(todo)):
-                rate = done / max(time.perf_counter() - started, 1e-9)
+            if progress and (time.perf_counter() - said >= 1.0 or done == len(todo)):  # at most once a second
+                said = time.perf_counter()
+                rate = done / max(said - started, 1e-9)
                 progress(done, len(todo), f"{done:,}/{len(todo):,} images · {rate:,.1f}/s · "
                                           f"about {(len(todo) - done) / rate:,.0f} s left")
     for name in models:  # the last, partial batches (a stop keeps what is queued too: it is computed already)
