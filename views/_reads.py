@@ -18,7 +18,8 @@ import threading
 from views._cache import RunsSnapshot, cache, fresh, memo
 
 __all__ = ["store_version", "runs_table", "keys_of", "done_runs_key", "predictions", "probes_table", "list_version",
-           "read_file", "thumbnail", "bootstrap_counts", "calibration_columns", "calibration_summary",
+           "read_file", "thumbnail", "bootstrap_counts", "calibration_columns", "prefetch_calibration_columns",
+           "calibration_summary",
            "temperature_scaled", "accuracy_counts", "robustness_table", "imagenet_x_ratios",
            "imagenet_x_slice_summary",
            "shape_bias_tables", "stored_paths", "cue_conflict_paths", "findings_key", "findings_results"]
@@ -100,6 +101,17 @@ def _calibration_columns(key: tuple):
 
 def calibration_columns(run_id: str):
     return fresh(_calibration_columns(keys_of([run_id])[0]))
+
+
+def prefetch_calibration_columns(run_ids) -> None:
+    """Reads the calibration columns of every run not cached yet on one connection, a query per run (a cold
+    open of Calibration paid a connection per run), cached where `calibration_columns` finds them."""
+    keys = [key for key in keys_of(list(run_ids)) if (key,) not in _calibration_columns.cache]
+    if len(keys) < 2:
+        return
+    frames = _store().query_each(_store().CALIBRATION_SQL, [[key[0]] for key in keys])
+    for key, frame in zip(keys, frames):
+        _calibration_columns.cache.get((key,), lambda frame=frame: frame)
 
 
 @memo(4, name="reads.bootstrap_counts")

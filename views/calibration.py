@@ -54,6 +54,8 @@ widgets.note_runs(runs[runs["model"].isin(models)])
 summary, bins = [], []
 chosen = runs[runs["model"].isin(models)]
 with st.spinner(f"Computing calibration of {len(chosen)} run(s)…"):
+    if not scaled:  # temperature scaling reads its own columns
+        reads.prefetch_calibration_columns(tuple(chosen["run_id"]))
     for run in chosen.itertuples():
         result = reads.calibration_summary(run.run_id, int(n_bins), bool(scaled))
         if result is None:

@@ -440,10 +440,12 @@ class ResultsStore(LogitFiles, DerivedResults, Pins, TaskTables):
     def predictions(self, run_id: str):
         return self.query("SELECT * FROM predictions WHERE run_id = ? ORDER BY image_id", [run_id])
 
+    CALIBRATION_SQL = ("SELECT image_id, label, cal_conf, cal_correct, log_prob_true, brier FROM predictions "
+                       "WHERE run_id = ? AND cal_conf IS NOT NULL ORDER BY image_id")
+
     def calibration_columns(self, run_id: str):
         """Per image with stored logits, in image_id order: label and the schema-2 calibration columns."""
-        return self.query("SELECT image_id, label, cal_conf, cal_correct, log_prob_true, brier FROM predictions "
-                          "WHERE run_id = ? AND cal_conf IS NOT NULL ORDER BY image_id", [run_id])
+        return self.query(self.CALIBRATION_SQL, [run_id])
 
     def accuracy_counts(self, run_ids=None, *, by_condition: bool = False, real: bool = False):
         """Readable images (`n`) and correct ones (`correct`) per run (and condition), counted in DuckDB;

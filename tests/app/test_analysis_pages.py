@@ -47,6 +47,32 @@ def test_calibration_page(monkeypatch, analysis_store):
     assert not at.exception and (at.dataframe[0].value["n"] == 100).all()  # half of 200, temperature still on
 
 
+def test_a_cold_calibration_open_reads_every_runs_columns_on_one_connection(monkeypatch, tmp_path):
+    """Four models on ImageNet val: the page read each run's calibration columns on a connection of its own;
+    now one connection reads them all, and the table is the same as reading them one by one."""
+    import duckdb
+
+    from core.metrics import expected_calibration_error
+    from core.store import ResultsStore
+    from tests.fixtures.synthetic import write_val_runs
+
+    store = ResultsStore(tmp_path / "results.duckdb")
+    write_val_runs(store)
+    opened = []
+    connect = duckdb.connect
+    monkeypatch.setattr(duckdb, "connect", lambda *args, **kwargs: opened.append(args) or connect(*args, **kwargs))
+    at = _page(monkeypatch, store.path, "views/calibration.py")
+    assert not at.exception
+    table = at.dataframe[0].value.set_index("label")
+    assert len(table) == 4
+    assert len(opened) <= 4, opened  # the runs list, the columns of all four runs, the temperature fits
+    runs = store.runs()
+    first = runs[(runs["benchmark"] == "imagenet-val") & (runs["model"] == "vit_sup")].iloc[-1]
+    alone = store.calibration_columns(first["run_id"])
+    ece = expected_calibration_error(alone["cal_conf"].to_numpy(), alone["cal_correct"].to_numpy(bool), n_bins=15)
+    assert table.loc["ViT-sup (DeiT3-B/16)", "ECE"] == pytest.approx(ece)
+
+
 def test_calibration_fits_on_demand_once_then_reads_no_logits(monkeypatch, tmp_path):
     import streamlit as st
 
