@@ -103,15 +103,21 @@ def calibration_columns(run_id: str):
     return fresh(_calibration_columns(keys_of([run_id])[0]))
 
 
-def prefetch_calibration_columns(run_ids) -> None:
-    """Reads the calibration columns of every run not cached yet on one connection, a query per run (a cold
-    open of Calibration paid a connection per run), cached where `calibration_columns` finds them."""
-    keys = [key for key in keys_of(list(run_ids)) if (key,) not in _calibration_columns.cache]
-    if len(keys) < 2:
+def _prefetch(cached, keys, read_all) -> None:
+    """Fills the entries of `cached` (a one-run-key `memo`) that two or more of `keys` lack with one
+    `read_all(missing keys)` call, one value per key in order: a cold page reads its runs on one connection."""
+    wanted = [key for key in dict.fromkeys(keys) if (key,) not in cached.cache]
+    if len(wanted) < 2:
         return
-    frames = _store().query_each(_store().CALIBRATION_SQL, [[key[0]] for key in keys])
-    for key, frame in zip(keys, frames):
-        _calibration_columns.cache.get((key,), lambda frame=frame: frame)
+    for key, value in zip(wanted, read_all(wanted)):
+        cached.cache.get((key,), lambda value=value: value)
+
+
+def prefetch_calibration_columns(run_ids) -> None:
+    """The calibration columns of every run not cached yet, a query per run on one connection (a cold open of
+    Calibration paid a connection per run), cached where `calibration_columns` finds them."""
+    _prefetch(_calibration_columns, keys_of(list(run_ids)),
+              lambda keys: _store().query_each(_store().CALIBRATION_SQL, [[key[0]] for key in keys]))
 
 
 @memo(4, name="reads.bootstrap_counts")
@@ -238,14 +244,6 @@ def _read_imagenet_x_rows(keys) -> list[dict]:
     return _store().rows_by_file_name([key[0] for key in keys], names, ("pred", "path"))
 
 
-def _prefetch_imagenet_x_rows(keys: tuple) -> None:
-    """Reads the rows of every run in `keys` not cached yet on one connection (a query per run, each keeping
-    its filter on the scan) and caches each under `_imagenet_x_rows`'s key."""
-    wanted = [key for key in dict.fromkeys(keys) if (key,) not in _imagenet_x_rows.cache]
-    if len(wanted) < 2:
-        return
-    for key, found in zip(wanted, _read_imagenet_x_rows(wanted)):
-        _imagenet_x_rows.cache.get((key,), lambda found=found: found)
 
 
 @memo(32, name="reads.imagenet_x_ratios")
@@ -261,7 +259,7 @@ def imagenet_x_ratios(run_ids: tuple[str, ...]) -> list:
     runs not cached yet are read on one connection."""
     keys = keys_of(run_ids)
     if not all((key,) in _imagenet_x_ratios.cache for key in keys):
-        _prefetch_imagenet_x_rows(keys)
+        _prefetch(_imagenet_x_rows, keys, _read_imagenet_x_rows)  # one connection, a query per run
     return [fresh(_imagenet_x_ratios(key)) for key in keys]
 
 
