@@ -151,15 +151,20 @@ def _read_metadata(path: str, _stamp: int) -> tuple[tuple[str, str], ...]:
 _PREFIXES = ("tf_", "gluon_", "legacy_", "tv_", "ig_", "ssl_", "swsl_", "timm_", "hf_", "dm_", "eca_", "nf_")
 _FAMILY_ALIASES = {"regnetx": "regnet", "regnety": "regnet", "regnetz": "regnet", "resnetv": "resnet",
                    "resnetrs": "resnet", "resnetblur": "resnet", "seresnet": "resnet", "seresnext": "resnext",
-                   "tiny": "tinyvit", "ecaresnet": "resnet", "ecaresnetlight": "resnet"}
+                   "tiny": "tinyvit", "ecaresnet": "resnet", "ecaresnetlight": "resnet", "rn": "resnet", "rn50x": "resnet",
+                   "regnetv": "regnet", "resnetaa": "resnet", "seresnextaa": "resnext", "wide": "resnet"}
 
 
 def family_of(checkpoint: str) -> str:
     """The architecture family of a timm or open_clip name: the architecture's first word with its size digits and
     a version suffix folded (`convnext_base.fb_in1k` → `convnext`, `resnet50d` → `resnet`, `tf_efficientnetv2_s` →
     `efficientnet`, `deit3_base_patch16_224` → `deit`, `regnety_040` → `regnet`, `cs3darknet_m` → `cs3darknet`,
-    open_clip `ViT-B-16/laion2b_s34b_b88k` → `vit`)."""
-    arch = split_name(checkpoint.partition("/")[0])[0].lower().replace("-", "_")
+    open_clip `ViT-B-16/laion2b_s34b_b88k` → `vit`, `RN50x4/openai` → `resnet`, and an open_clip model named for
+    its text tower with a ViT image tower, `xlm-roberta-base-ViT-B-32/laion5b_s13b_b90k` or `coca_ViT-B-32/…` → `vit`)."""
+    model, slash, _ = checkpoint.partition("/")
+    if slash and re.search(r"(^|[_-])vit[_-]", model.lower()):
+        return "vit"
+    arch = split_name(model)[0].lower().replace("-", "_")
     for prefix in _PREFIXES:
         if arch.startswith(prefix):
             arch = arch[len(prefix):]

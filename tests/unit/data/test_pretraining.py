@@ -87,6 +87,10 @@ def test_open_clip_checkpoints_are_image_text_pretrained():
     ("swinv2_base_window8_256.ms_in1k", "swin"), ("vit_base_patch16_224.augreg_in1k", "vit"),
     ("ViT-B-16/laion2b_s34b_b88k", "vit"), ("convnext_base/laion400m_s13b_b51k", "convnext"),
     ("eca_nfnet_l0.ra2_in1k", "nfnet"), ("tiny_vit_5m_224.dist_in22k_ft_in1k", "tinyvit"),
+    ("RN50x4/openai", "resnet"), ("RN101/yfcc15m", "resnet"), ("coca_ViT-B-32/laion2b_s13b_b90k", "vit"),
+    ("xlm-roberta-base-ViT-B-32/laion5b_s13b_b90k", "vit"), ("nllb-clip-base/v1", "nllb"),
+    ("EVA02-B-16/merged2b_s8b_b131k", "eva"), ("ViT-B-16-SigLIP/webli", "vit"),
+    ("wide_resnet50_2.racm_in1k", "resnet"), ("resnetaa50d.sw_in12k_ft_in1k", "resnet"),
 ])
 def test_family_of_real_names(name, family):
     assert family_of(name) == family
