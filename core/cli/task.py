@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from core.cli import candidates
 from core.cli._common import STOPPED_MESSAGE, stop_on_sigterm
 
 
@@ -39,11 +40,13 @@ def add_commands(commands) -> dict:
     report.add_argument("--out", type=Path, required=True)
     report.add_argument("--priority", default="accuracy",
                         choices=["accuracy", "calibration", "robustness", "speed", "mix"])
+    candidates.add_parser(actions)
     return {"task": _task}
 
 
 def _task(args) -> int:
-    return {"add": _add, "list": _list, "run": _run, "report": _report}[args.task_command](args)
+    return {"add": _add, "list": _list, "run": _run, "report": _report,
+            "candidates": candidates.candidates_command}[args.task_command](args)
 
 
 def _add(args) -> int:

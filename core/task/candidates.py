@@ -30,7 +30,7 @@ from core.data.pretraining import PRETRAINING, Pretraining
 from core.errors import UserError
 
 __all__ = ["PRIORS", "Constraints", "Candidate", "Shortlist", "NoCandidates", "select", "shortlist", "model_key",
-           "spec_for", "architecture_of", "DEFAULT_MACHINE", "LIBRARIES"]
+           "spec_for", "architecture_of", "add_candidates", "registered_checkpoints", "DEFAULT_MACHINE", "LIBRARIES"]
 
 Prior = Literal["imagenet", "shifted", "zero_shot"]
 PRIORS: dict[str, str] = {
@@ -242,7 +242,8 @@ def select(catalogue: tuple[Published, ...], constraints: Constraints, *,
         speeds: (architecture, img_size) → Speed on `constraints.machine` (core.data.catalogue.read_speeds);
             None shows no speed (and then `min_speed` cannot be met).
         licences: timm checkpoint → licence, where noted.
-        registered: (library, source, pretrained) → model key of what is already in the registry.
+        registered: (library, source, pretrained) → model key of what is already registered
+            (`registered_checkpoints`).
 
     Raises:
         NoCandidates: nothing meets the constraints; names the constraint that emptied the list and what the
@@ -302,11 +303,8 @@ def _varied(ranked: list[Published], constraints: Constraints) -> tuple[list[Pub
 
 def _candidate(row: Published, constraints: Constraints, speed: Speed | None, licences: dict[str, str],
                registered: dict[tuple[str, str, str], str]) -> Candidate:
-    if row.publisher == "timm":
-        identity = ("timm", row.checkpoint, "")
-    else:
-        arch, _, tag = row.checkpoint.partition("/")
-        identity = ("open_clip", arch, tag)
+    arch, _, tag = row.checkpoint.partition("/")
+    identity = ("timm", row.checkpoint, "") if row.publisher == "timm" else ("open_clip", arch, tag)
     return Candidate(row, float(_prior(row, constraints.prior)), speed, licences.get(row.checkpoint, ""),
                      model_key(row.checkpoint), registered.get(identity, ""))
 
@@ -369,6 +367,34 @@ def shortlist(constraints: Constraints) -> Shortlist:
             raise
         speeds = {}  # the speed column stays empty; nothing asked of it
     models, _ = registry()
-    registered = {(spec.library if spec.library != "checkpoint" else "", spec.source, spec.pretrained or ""): spec.name
-                  for spec in models}
-    return select(catalogue, constraints, speeds=speeds, licences=licences(), registered=registered)
+    return select(catalogue, constraints, speeds=speeds, licences=licences(), registered=registered_checkpoints(models))
+
+
+def registered_checkpoints(models) -> dict[tuple[str, str, str], str]:
+    """(library, source, pretrained) → model key, for every hub model of a registry: what a candidate is matched on."""
+    return {(spec.library, spec.source, spec.pretrained or ""): spec.name for spec in models
+            if spec.library in LIBRARIES}
+
+
+def add_candidates(candidates: tuple[Candidate, ...] | list[Candidate]) -> tuple[list[str], list[str]]:
+    """Write a `[[model]]` table to models.toml for each candidate not registered yet (the registry's own
+    `append_user_model`, which refuses in view mode). Returns the keys added and one line per candidate skipped:
+    its checkpoint already registered (under any key), or its key taken by another model. Nothing downloads."""
+    from core.config import refuse_in_view_mode
+    from core.models.registry import append_user_model, registry
+
+    refuse_in_view_mode("adding models to models.toml")
+    added, skipped = [], []
+    for candidate in candidates:
+        models, _ = registry()  # read again: each write changes it
+        spec = spec_for(candidate)
+        present = registered_checkpoints(models).get((spec.library, spec.source, spec.pretrained or ""))
+        if present:
+            skipped.append(f"{candidate.checkpoint}: already registered as `{present}`.")
+        elif spec.name in models:
+            skipped.append(f"{candidate.checkpoint}: the key `{spec.name}` is taken by another model; add it by hand "
+                           "under another name.")
+        else:
+            append_user_model(spec)
+            added.append(spec.name)
+    return added, skipped
