@@ -39,6 +39,10 @@ def add_commands(commands) -> dict:
                      help=f"severities 1-5, comma-separated (default: {comma_list(DEFAULT_SEVERITIES)})")
     run.add_argument("--protocol", default="paper", choices=["paper", "library"])
     run.add_argument("--batch-size", type=int, default=32)
+    run.add_argument("--download", action="store_true", help="fetch missing hub weights first, with progress "
+                                                             "(default: only weights already here)")
+    run.add_argument("--strict", action="store_true", help="stop before starting when a model cannot load (default: "
+                                                           "say so in one line and run the others)")
     report = actions.add_parser("report", help="the task's page as a file: html, pptx or zip")
     report.add_argument("name")
     report.add_argument("--format", choices=["html", "pptx", "zip"], default="html")
@@ -112,12 +116,15 @@ def _run(args) -> int:
     try:
         summary = run_task(args.name, models, shots=_numbers(args.shots, "--shots"), corruptions=corruptions,
                            severities=_numbers(args.severities, "--severities"), protocol=args.protocol,
-                           batch_size=args.batch_size, stop=stop, progress=progress)
+                           batch_size=args.batch_size, stop=stop, progress=progress, strict=args.strict,
+                           download=True if args.download else None)
     finally:
         close()
     if summary.stopped:
         print(STOPPED_MESSAGE, file=sys.stderr)
         return 130
+    if summary.failed:
+        print(f"Not run: {', '.join(summary.failed)} (cannot load: see above); the other models ran.", file=sys.stderr)
     computed = sum(summary.features.values())
     fits = sum(summary.fits.values())
     print(f"{args.name}: {computed:,} feature vectors and {fits:,} fits computed"

@@ -352,6 +352,14 @@ def _build_timm(spec: ModelSpec, status: WeightsStatus, image_size: int | None =
     # ViTs learn position embeddings for one grid; interpolate them for other input sizes
     sized = {"dynamic_img_size": True} if image_size and spec.family == "vit" else {}
     if spec.library == "checkpoint":
+        if not timm.is_model(spec.arch):
+            import difflib
+
+            close = difflib.get_close_matches(spec.arch, timm.list_models(), n=5, cutoff=0.6)
+            raise WeightsUnavailable(f"{spec.name}: `arch = \"{spec.arch}\"` is not a timm architecture"
+                                     + (f" (did you mean {', '.join(close)}?)" if close else "")
+                                     + ". Fix `arch` in models.toml (python -c \"import timm; print(timm.list_models("
+                                       f"'{spec.arch.split('_')[0]}*'))\" lists similar names).")
         module = timm.create_model(spec.arch, pretrained=False, **sized)
         state_dict = _read_state_dict(status.path)
         if spec.adapt_weights:
