@@ -10,6 +10,8 @@ Times, each in fresh processes, medians over `--repeat`:
 - first_s: the first `shortlist()` in a process that has already imported what a page has (pandas, numpy): the cost
   of the page's first click (the tables read and parsed).
 - warm_s: a second click with other constraints (the tables cached in the process).
+- apptest_click_rerun_s: in the app (Streamlit's AppTest, the Your task page with no task stored), each Shortlist
+  click's whole rerun of the page script, the first one included.
 
     BAE_DATA_DIR=/tmp/published-data bash scripts/dev python bench/candidates_speed.py [--repeat 5]
 
@@ -44,6 +46,20 @@ _PAGE = ("import json, time, resource\nimport numpy, pandas  # a page has them a
          "import sys\nprint(json.dumps({'first_s': first_s, 'first_cpu_s': after.ru_utime + after.ru_stime - "
          "cpu.ru_utime - cpu.ru_stime, 'warm_s': warm_s, 'listed': first.considered, "
          "'torch': 'torch' in sys.modules}))\n")
+
+
+_APP = ("import json, os, sys, tempfile, time\nfrom streamlit.testing.v1 import AppTest\n"
+        "os.environ['BAE_RESULTS_DB'] = os.path.join(tempfile.mkdtemp(), 'results.duckdb')\n"
+        "at = AppTest.from_file('app.py', default_timeout=300).run()\nat.switch_page('views/task.py').run()\n"
+        "clicks = []\nfor top in (12, 8, 12):\n"
+        "    at.slider(key='task_cand_top').set_value(top)\n"
+        "    button = next(b for b in at.button if b.label == 'Shortlist')\n"
+        "    began = time.perf_counter(); button.click().run(); clicks.append(time.perf_counter() - began)\n"
+        "    assert not at.exception, at.exception\n"
+        "rows = next(len(f.value) for f in at.dataframe if 'checkpoint' in f.value.columns)\n"
+        "print(json.dumps({'clicks_s': clicks, 'rows': rows, 'torch': 'torch' in sys.modules}))\n")
+"""The page itself (AppTest, no task stored: the panel shows in the empty state): three Shortlist clicks, each a
+full rerun of the page script."""
 
 
 def _children_cpu() -> float:
@@ -89,6 +105,13 @@ def main() -> None:
                       "page_first_click_cpu_s_median": round(statistics.median(p["first_cpu_s"] for p in pages), 3),
                       "page_next_click_s_median": round(statistics.median(p["warm_s"] for p in pages), 4),
                       "torch_imported": any(p["torch"] for p in pages)}))
+    done = subprocess.run([sys.executable, "-c", _APP], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    if done.returncode != 0:
+        raise SystemExit(done.stderr[-800:])
+    app = json.loads(done.stdout.strip().splitlines()[-1])
+    print(json.dumps({"apptest_click_rerun_s": [round(value, 3) for value in app["clicks_s"]], "rows": app["rows"],
+                      "torch_imported_by_the_page": app["torch"]}))
 
 
 if __name__ == "__main__":
