@@ -9,7 +9,7 @@ import tomllib
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.app.test_task_page import task_store  # noqa: F401 - the digits task, run with two tiny models
+from tests.app.test_task_page import _page, task_store  # noqa: F401 - the digits task, run with two tiny models
 from tests.unit.data import published as tables
 
 
@@ -28,15 +28,6 @@ def published_here(monkeypatch, tmp_path, tiny_models_toml):
     shutil.copy(tiny_models_toml, toml)
     monkeypatch.setenv("BAE_MODELS_TOML", str(toml))
     return toml
-
-
-def _page(monkeypatch, store_path, *, view_only: bool) -> AppTest:
-    monkeypatch.setenv("BAE_RESULTS_DB", str(store_path))
-    monkeypatch.setenv("BAE_VIEW_ONLY", "1" if view_only else "0")
-    at = AppTest.from_file("../../app.py", default_timeout=300).run()
-    at.switch_page("views/task.py").run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 def _text(at: AppTest) -> str:

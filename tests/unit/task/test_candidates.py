@@ -177,3 +177,19 @@ def test_select_is_pure_and_needs_a_prior_value(tables_here):
     assert {candidate.published.publisher for candidate in found.candidates} == {"open_clip"}
     with pytest.raises(NoCandidates, match="prior `zero_shot`"):
         select(tuple(row for row in tables_here if row.publisher == "timm"), Constraints(prior="zero_shot"))
+
+
+def test_the_shortlist_imports_no_torch(tables_here):
+    """The CLI and the page's click read only the published tables: no torch, timm or open_clip."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom core.cli import main\nassert main(['task', 'candidates', 'parts', '--top', '3']) == 0\n"
+            "print([name for name in ('torch', 'timm', 'open_clip') if name in sys.modules])")
+    from core.config import PROJECT_ROOT
+
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ.copy(),
+                          cwd=PROJECT_ROOT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
