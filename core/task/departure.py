@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["PriorValue", "published_priors", "prior_departure"]
+__all__ = ["PriorValue", "published_priors", "prior_departure", "departure_summary"]
 
 
 @dataclass(frozen=True)
@@ -95,3 +95,21 @@ def _departure(card, model_of: dict, priors: dict, known: list, labels: dict) ->
         return f"{said}; on your images {card.top} is ahead of its best ({mine.candidate}) by {numbers}."
     return (f"{said}; on your images {card.top} scores {numbers} against its best ({mine.candidate}), but the data "
             "cannot separate them: the prior's pick holds so far.")
+
+
+def departure_summary(card, candidates, labels: dict[str, str]):
+    """(title, table, sentence) for the report: each model's published ImageNet top-1 (or none) and the
+    sentence. `labels`: model key → the text shown; the registry gives the specs."""
+    import pandas as pd
+
+    from core.models.registry import registry
+
+    models = list(dict.fromkeys(candidates["model"]))
+    known = {spec.name: spec for spec in registry()[0]}
+    priors = published_priors([known[model] for model in models if model in known])
+    table = pd.DataFrame([{"model": labels.get(model, model), "checkpoint": priors[model].checkpoint if model in priors
+                           else "", "published ImageNet top-1": priors[model].value if model in priors else None,
+                           "source": f"[{priors[model].tag}]" if model in priors else "none published"}
+                          for model in models])
+    return ("Where your images depart from the ImageNet prior", table,
+            prior_departure(card, candidates, priors, labels))

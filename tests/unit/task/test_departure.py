@@ -59,3 +59,15 @@ def test_published_priors_are_the_exact_checkpoints_top1(tmp_path, monkeypatch):
     assert priors["convnext_sup"].value == pytest.approx(0.85814)  # the 224 px row, not the 288 px one
     assert priors["vit_clip"] == PriorValue(pytest.approx(0.6698), "O", "ViT-B-16/laion400m_e31")
     assert "effnet_lite0" not in priors  # a local file: no publisher lists it
+
+
+def test_the_report_says_it_too(tmp_path, tiny_models_toml):
+    """The HTML report's section: each model's published top-1 (none for a local file) and the sentence."""
+    from core.task.report import write_task_report
+    from tests.fixtures.task_folders import run_digits_task
+
+    store, _, _, _ = run_digits_task(tmp_path, ["tiny_convnext"], per_class=4, severities=(1,))
+    text = write_task_report("digits", "html", tmp_path / "digits.html", store=store).read_text()
+    assert "Where your images depart from the ImageNet prior" in text
+    assert "No model run here has a published ImageNet top-1 for its exact checkpoint" in text
+    assert "none published" in text
