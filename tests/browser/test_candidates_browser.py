@@ -65,3 +65,5 @@ def test_the_candidates_panel_draws_a_shortlist(candidates_url):
         panel.get_by_role("button", name="Add").first.wait_for()
         _no_exception(page)
         panel.screenshot(path=str(SHOTS / "task_candidates.png"))
+        page.get_by_text("ImageNet top-1", exact=False).first.wait_for()  # the card's sentence on the prior
+        page.screenshot(path=str(SHOTS / "task_candidates_page.png"), full_page=True)
