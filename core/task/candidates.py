@@ -359,13 +359,15 @@ def shortlist(constraints: Constraints) -> Shortlist:
     from core.models.hub_cfg import licences
     from core.models.registry import registry
 
+    from core.data.population import PopulationMissing
+
     catalogue = read_catalogue()
     try:
         speeds = read_speeds(constraints.machine)
-    except UserError:
+    except PopulationMissing:
         if constraints.min_speed is not None:
             raise
-        speeds = {}  # the speed column stays empty; nothing asked of it
+        speeds = {}  # not downloaded: the speed column stays empty, nothing was asked of it
     models, _ = registry()
     return select(catalogue, constraints, speeds=speeds, licences=licences(), registered=registered_checkpoints(models))
 
