@@ -200,16 +200,14 @@ def _prior(published: Published, prior: str) -> float | None:
     return {"imagenet": published.imagenet, "shifted": published.shifted, "zero_shot": published.zero_shot_35}[prior]
 
 
-def _speed(published: Published, speeds: dict[tuple[str, int], Speed]) -> Speed | None:
+def _speed(published: Published, speeds: dict[tuple[str, int], Speed], sizes: dict[str, list[int]]) -> Speed | None:
     """The published speed at the checkpoint's own size, else at the smallest larger size benchmarked (a bound:
-    it runs no slower than that); None where neither is published (open_clip models, unbenchmarked sizes)."""
+    it runs no slower than that); None where neither is published (open_clip models, unbenchmarked sizes).
+    `sizes`: architecture → its benchmarked sizes, ascending."""
     if published.publisher != "timm":
         return None
     arch = published.architecture
-    exact = speeds.get((arch, published.img_size))
-    if exact is not None:
-        return exact
-    larger = sorted(size for (name, size) in speeds if name == arch and size >= published.img_size)
+    larger = [size for size in sizes.get(arch, ()) if size >= published.img_size]
     return speeds[(arch, larger[0])] if larger else None
 
 
@@ -254,7 +252,10 @@ def select(catalogue: tuple[Published, ...], constraints: Constraints, *,
     if not rows:
         raise NoCandidates(f"No published checkpoint has a value of the prior `{constraints.prior}` here "
                            f"({PRIORS[constraints.prior]}). Run: python -m core download timm-results openclip-results")
-    speed_of = {row.checkpoint: _speed(row, speeds) for row in rows}
+    sizes: dict[str, list[int]] = {}
+    for arch, size in sorted(speeds):
+        sizes.setdefault(arch, []).append(size)
+    speed_of = {row.checkpoint: _speed(row, speeds, sizes) for row in rows}
     checks = _checks(constraints)
     feasible = [row for row in rows if all(test(row, speed_of[row.checkpoint]) for _, test in checks)]
     if not feasible:
