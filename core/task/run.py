@@ -181,7 +181,8 @@ def _feature_pass(models: dict, needs: dict, paths: dict, test_shas: set, condit
 def _preflight(models: dict, needs: dict, conditions: list, device: str, say: Callable[[str], None], *,
                download: bool | None = None) -> dict[str, str]:
     """Load every model that has features to compute (weights located, fetched when `download` allows it, read
-    into their architecture) before any image is read. Returns model → the one-line reason of each that fails."""
+    into their architecture) before any image is read. Returns model → the one-line reason of each that fails
+    (the caller says them, or raises with them)."""
     failed = {}
     for model_name, model in models.items():
         if not any(needs[(model_name, condition)] for condition in conditions):
@@ -193,8 +194,6 @@ def _preflight(models: dict, needs: dict, conditions: list, device: str, say: Ca
         except UserError as error:
             reason = " ".join(str(error).split())
             failed[model_name] = reason if reason.startswith(model_name) else f"{model_name}: {reason}"
-    for reason in failed.values():
-        say(f"Not run: {reason}")
     return failed
 
 
@@ -270,6 +269,8 @@ def run_task(name: str, models: Sequence, *, shots: Sequence[int] = DEFAULT_SHOT
     if summary.failed and (strict or len(summary.failed) == len(models)):
         why = " ".join(summary.failed.values())
         raise ModelsUnavailable(("Nothing was started (--strict): " if strict else "No model can load: ") + why)
+    for reason in summary.failed.values():
+        say(f"Not run: {reason}")
     for model_name in summary.failed:
         models.pop(model_name)
         for condition in conditions:
