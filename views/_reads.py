@@ -367,8 +367,11 @@ def probes_table():
 
 
 def read_file(path: str) -> bytes:
-    """Bytes of a dataset file the store points to (pages do no file I/O of their own)."""
-    with open(path, "rb") as handle:
+    """Bytes of a dataset file the store points to (pages do no file I/O of their own); `path` as stored
+    (`core.data.base.name_text`)."""
+    from core.data.base import text_name
+
+    with open(text_name(path), "rb") as handle:
         return handle.read()
 
 
@@ -381,6 +384,9 @@ def thumbnail(path: str, size: int = 160) -> bytes | None:
     the same 24 images to each viewer, and decoding, resizing and re-encoding them was most of its CPU."""
     import os
 
+    from core.data.base import text_name
+
+    path = text_name(path)  # as stored: a name that is not UTF-8 is escaped (`core.data.base.name_text`)
     try:
         stat = os.stat(path)
     except OSError:

@@ -83,11 +83,12 @@ def _prepared_image(sha: str, path: str, models: dict, needs: dict, conditions: 
     file cannot be read. Decoded once, each corruption made once (for the test split), cropped once per
     distinct preprocessing."""
     from core.explain.corruptions import corrupted_versions
+    from core.data.base import text_name
     from core.images import decode_image
     from core.models.preprocess import crop_for_model, to_model_tensor
 
     try:
-        with open(path, "rb") as handle:
+        with open(text_name(path), "rb") as handle:
             decoded = decode_image(handle.read(), path, max_bytes=1 << 31)
     except (OSError, UserError):
         return None
