@@ -115,3 +115,15 @@ def test_task_run_progress_is_shown_on_one_line_or_a_line_per_message():
     assert log.getvalue() == "1/10 images · 2.0/s · about 5 s left\n10/10 images · 2.0/s · about 0 s left\n"
     assert terminal.getvalue() == ("\r1/10 images · 2.0/s · about 5 s left\r10/10 images · 2.0/s · about 0 s left"
                                    "\n")
+
+
+def test_building_the_command_line_imports_no_numpy():
+    """`python -m core --help` stays quick: the task defaults come from `core.task.spec`, not the folder reader."""
+    import subprocess
+    import sys
+
+    from core.config import PROJECT_ROOT
+
+    code = "import sys, core.cli; core.cli._parser(); print('numpy' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "False", done.stderr[-2000:]
