@@ -8,7 +8,12 @@ on the difference CLIP pair − supervised pair of effective robustness averaged
 have a line, with the same replicates throughout: in each replicate every set (and ImageNet val) resamples its
 own images once for all four models (`core.analysis.differences`), and the line is one refit on resampled
 population models, shared by all models, so the difference is paired over images and over the line.
-ImageNet-ReaL rescores the val images; its resample is drawn apart from val's (a small approximation).
+ImageNet-ReaL rescores the val images: its replicates reuse val's image resample
+(`core.metrics.effective_robustness.paired_relabelled_accuracy`), so its interval keeps that pairing.
+
+The line is the ImageNet-1k-trained one (Taori et al.'s standard line, `accuracy_line.DEFAULT_FIT_ON`), one
+point per published checkpoint; `collect_effective_robustness(fit_on=...)` names another, and the card's note
+says which it used.
 """
 
 from __future__ import annotations
@@ -27,8 +32,9 @@ _ALL = ",".join(PAPER_MODELS)
 BEYOND_CLAIM = Claim(
     "effective_robustness", 9, "Beyond the paper: CLIP models are more effectively robust than supervised ones",
     "Our claim, not the paper's. Averaged over the shifted sets with a published population (V2, ReaL, Sketch, R, A), "
-    "the CLIP pair sits further above the accuracy-on-the-line of timm's published ImageNet classifiers than the "
-    "supervised pair (effective robustness, Taori et al. 2020).", "imagenet-v2",
+    "the CLIP pair sits further above the accuracy-on-the-line of timm's published ImageNet-1k-trained checkpoints "
+    "(Taori et al.'s standard line) than the supervised pair (effective robustness, Taori et al. 2020).",
+    "imagenet-v2",
     "python -m core download timm-results openclip-results; python -m core evaluate --models "
     f"{_ALL} --benchmark imagenet-val --data PATH  (and imagenet-v2, -a, -r, -sketch)", "robustness")
 
@@ -105,34 +111,63 @@ def claim_effective_robustness(numbers, found: Difference | None, note: str = ""
                        "with a line (measured top-1 minus the line's prediction)", note, missing, chart_table=table)
 
 
-def collect_effective_robustness(store, used, population, *, n_resamples: int = 1000, seed: int = 0) -> ClaimResult:
+def _val_and_real(store, val_runs: list[tuple[str, str, int]], n_models: int, *, n_resamples: int, seed: int):
+    """{"imagenet-val": …, "imagenet-real": …} replicates (as `_column_replicates` gives them) from one resample of
+    the val images for both; {} where some model lacks some val image (then each set resamples its own)."""
+    from core.analysis.differences import _seed, outcome_cells
+    from core.metrics.effective_robustness import paired_relabelled_accuracy
+
+    cells = outcome_cells(store, val_runs, n_models, real="paired")
+    val_columns = [f"m{k}" for k in range(n_models)]
+    real_columns = [f"m{k + n_models}" for k in range(n_models)]
+    if cells.empty or cells[val_columns].isna().any(axis=None) or cells[real_columns].isna().all(axis=None):
+        return {}
+    sizes = cells["n"].to_numpy(np.int64)
+    points, reps, real_points, real_reps = paired_relabelled_accuracy(
+        cells[val_columns].to_numpy(np.float64), cells[real_columns].to_numpy(np.float64), sizes,
+        n_resamples=n_resamples, seed=_seed("imagenet-val", seed))
+    labelled = int(sizes[cells[real_columns].notna().all(axis=1).to_numpy()].sum())
+    return {"imagenet-val": (points, reps, True, int(sizes.sum())),
+            "imagenet-real": (real_points, real_reps, True, labelled)}
+
+
+def collect_effective_robustness(store, used, population, *, n_resamples: int = 1000, seed: int = 0,
+                                 fit_on: str | None = None) -> ClaimResult:
     """The card from the store: `used` the robustness section's runs (`evidence.section_inputs(runs,
-    "robustness")`), `population` the published population (None: not measured, with the download command)."""
-    from core.analysis.accuracy_line import population_lines
+    "robustness")`), `population` the published population (None: not measured, with the download command);
+    `fit_on` the line's population (`accuracy_line.FIT_ON`; default the ImageNet-1k-trained checkpoints)."""
+    from core.analysis.accuracy_line import DEFAULT_FIT_ON, line_description, population_lines
     from core.analysis.differences import _column_replicates, _seed, outcome_cells, split_cells
 
     if population is None:
         return claim_effective_robustness(None, None, "The published population is not downloaded: python -m core "
                                                       "download timm-results openclip-results.")
+    fit_on = fit_on or DEFAULT_FIT_ON
     runs = used[used["benchmark"].isin(("imagenet-val", *LINE_SETS)) & used["model"].isin(PAPER_MODELS)]
     triples = [(run.run_id, run.benchmark, PAPER_MODELS.index(run.model)) for run in runs.itertuples()]
-    real = [(run_id, "imagenet-real", k) for run_id, benchmark, k in triples if benchmark == "imagenet-val"]
-    cells = outcome_cells(store, triples, len(PAPER_MODELS))
-    cell_sets = dict(split_cells(cells, ["imagenet-val", *LINE_SETS]))
-    if real:
+    val_runs = [triple for triple in triples if triple[1] == "imagenet-val"]
+    # val and ReaL from one resample of the val images (their pairing); the other sets from their own images
+    replicates = _val_and_real(store, val_runs, len(PAPER_MODELS), n_resamples=n_resamples, seed=seed) \
+        if val_runs else {}
+    others = [triple for triple in triples if triple[1] != "imagenet-val" or not replicates]
+    cells = outcome_cells(store, others, len(PAPER_MODELS))
+    cell_sets = dict(split_cells(cells, [name for name in ("imagenet-val", *LINE_SETS) if name not in replicates]))
+    if val_runs and not replicates:
+        real = [(run_id, "imagenet-real", k) for run_id, _, k in val_runs]
         cell_sets["imagenet-real"] = outcome_cells(store, real, len(PAPER_MODELS), real=True)
     columns = [f"m{k}" for k in range(len(PAPER_MODELS))]
-    replicates = {name: _column_replicates(frame, columns, n_resamples=n_resamples, seed=_seed(name, seed))
+    found_sets = {name: _column_replicates(frame, columns, n_resamples=n_resamples, seed=_seed(name, seed))
                   for name, frame in cell_sets.items() if len(frame)}
-    replicates = {name: found for name, found in replicates.items() if found is not None}
+    replicates.update({name: found for name, found in found_sets.items() if found is not None})
     if "imagenet-val" not in replicates:
         return claim_effective_robustness(None, None, "Needs ImageNet val for all four models (the line's x axis).")
-    lines = population_lines(population, n_resamples=n_resamples, seed=seed)
+    lines = population_lines(population, fit_on=fit_on, n_resamples=n_resamples, seed=seed)
     sets = {name: found for name, found in replicates.items() if name in LINE_SETS}
     numbers, found = effective_robustness_evidence(replicates["imagenet-val"], sets, lines)
     used_sets = [name for name in LINE_SETS if name in sets and name in lines]
-    note = (f"Average over {', '.join(used_sets)}; the line fitted on {len(next(iter(lines.values())).imagenet):,} "
-            "published timm models per set." if used_sets else "No shifted set with a line is measured yet.")
+    note = (f"Average over {', '.join(used_sets)}. {line_description(lines)}"
+            + (" ImageNet-ReaL's replicates reuse val's image resample." if "imagenet-real" in used_sets else "")
+            if used_sets else f"No shifted set with a line is measured yet. {line_description(lines)}")
     result = claim_effective_robustness(numbers, found, note)
     result.runs = runs
     return result

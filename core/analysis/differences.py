@@ -42,17 +42,20 @@ def _seed(name: str, seed: int) -> int:
 # --- top-1 from cells of images (claims 4, 6, 8) --------------------------------------------------------
 
 def outcome_cells(store, runs: list[tuple[str, str, int]], n_models: int, *, by_condition: bool = False,
-                  real: bool = False):
+                  real: bool | str = False):
     """Distinct outcome patterns of several runs on shared images, counted in DuckDB.
 
     `runs`: (run_id, stratum, model column) triples; a row is an image (and stratum), m0 … m{n−1} the
     0/1 outcome of each model column on it (NULL where that model has no row for the image), n how
     many images share the pattern. `by_condition` appends each row's condition to its stratum
-    (ImageNet-C: corruption × severity); `real`: ImageNet-ReaL hits on the images that have ReaL labels.
+    (ImageNet-C: corruption × severity); `real`: ImageNet-ReaL hits on the images that have ReaL labels;
+    `real="paired"`: both on every image, m0 … m{n−1} the val outcome and m{n} … m{2n−1} the ReaL hit of the same
+    model column (NULL on an image without ReaL labels), so that one resample of the images serves both.
     """
     import pandas as pd
 
-    columns = [f"m{k}" for k in range(n_models)]
+    paired = real == "paired"
+    columns = [f"m{k}" for k in range(2 * n_models if paired else n_models)]
     if not runs:
         return pd.DataFrame(columns=["stratum", *columns, "n"])
     hit = "list_contains(p.labels, p.pred)" if real else "p.correct"
@@ -62,13 +65,18 @@ def outcome_cells(store, runs: list[tuple[str, str, int]], n_models: int, *, by_
     values = ", ".join("(?, ?, ?)" for _ in runs)
     condition = ", p.condition" if by_condition else ""
 
+    bits = f"bit_or(CASE WHEN {hit} THEN m.bit ELSE 0 END)::BIGINT AS hits, bit_or(m.bit)::BIGINT AS present"
+    if paired:
+        bits = (f"bit_or((CASE WHEN p.correct THEN m.bit ELSE 0 END) | (CASE WHEN list_contains(p.labels, p.pred) "
+                f"THEN m.bit << {n_models} ELSE 0 END))::BIGINT AS hits, bit_or(m.bit | (CASE WHEN len(p.labels) > 0 "
+                f"THEN m.bit << {n_models} ELSE 0 END))::BIGINT AS present")
+
     def sql(key: str) -> str:
         return (f"WITH map(run_id, stratum, bit) AS (VALUES {values}), "
-                f"wide AS (SELECT {key} AS image, m.stratum{condition}, "
-                f"bit_or(CASE WHEN {hit} THEN m.bit ELSE 0 END)::BIGINT AS hits, bit_or(m.bit)::BIGINT AS present, "
+                f"wide AS (SELECT {key} AS image, m.stratum{condition}, {bits}, "
                 f"count(*) - bit_count(bit_or(m.bit)) AS extra FROM predictions p JOIN map m ON p.run_id = m.run_id "
                 f"WHERE p.run_id IN ({', '.join('?' for _ in runs)}) AND p.error IS NULL"
-                f"{' AND len(p.labels) > 0' if real else ''} GROUP BY ALL) "
+                f"{' AND len(p.labels) > 0' if real is True else ''} GROUP BY ALL) "
                 f"SELECT stratum{condition.replace('p.', '')}, hits, present, count(*)::BIGINT AS n, "
                 f"max(extra)::BIGINT AS extra FROM wide GROUP BY ALL ORDER BY ALL")
 
