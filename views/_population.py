@@ -116,10 +116,9 @@ def beyond_result():
     from core.analysis import evidence
     from core.analysis.beyond import collect_effective_robustness
     from core.errors import UserError
-    from core.store import ResultsStore
-    from views._reads import keys_of, runs_table
+    from views._reads import _store, keys_of, runs_table, section_evidence
 
-    store, runs = ResultsStore(), runs_table()
+    store, runs = _store(), runs_table()
     used = evidence.section_inputs(runs, "robustness", store) if len(runs) else runs
     version = population_version()
     key = (str(store.path), keys_of(tuple(used["run_id"])) if len(used) else (), version)
@@ -129,7 +128,8 @@ def beyond_result():
             population_frame = _population(version)
         except UserError:
             population_frame = None
-        return collect_effective_robustness(store, used, population_frame)
+        section = section_evidence(store, runs, "robustness").get("robustness") if len(runs) else None
+        return collect_effective_robustness(store, used, population_frame, section=section)
 
     return cache("findings.beyond", 8).get(key, compute)
 

@@ -111,13 +111,13 @@ def claim_effective_robustness(numbers, found: Difference | None, note: str = ""
                        "with a line (measured top-1 minus the line's prediction)", note, missing, chart_table=table)
 
 
-def _val_and_real(store, val_runs: list[tuple[str, str, int]], n_models: int, *, n_resamples: int, seed: int):
+def _val_and_real(cells, n_models: int, *, n_resamples: int, seed: int):
     """{"imagenet-val": …, "imagenet-real": …} replicates (as `_column_replicates` gives them) from one resample of
-    the val images for both; {} where some model lacks some val image (then each set resamples its own)."""
-    from core.analysis.differences import _seed, outcome_cells
+    the val images for both (`cells`: `outcome_cells(..., real="paired")` of the val runs); {} where some model
+    lacks some val image (then each set resamples its own)."""
+    from core.analysis.differences import _seed
     from core.metrics.effective_robustness import paired_relabelled_accuracy
 
-    cells = outcome_cells(store, val_runs, n_models, real="paired")
     val_columns = [f"m{k}" for k in range(n_models)]
     real_columns = [f"m{k + n_models}" for k in range(n_models)]
     if cells.empty or cells[val_columns].isna().any(axis=None) or cells[real_columns].isna().all(axis=None):
@@ -132,12 +132,14 @@ def _val_and_real(store, val_runs: list[tuple[str, str, int]], n_models: int, *,
 
 
 def collect_effective_robustness(store, used, population, *, n_resamples: int = 1000, seed: int = 0,
-                                 fit_on: str | None = None) -> ClaimResult:
+                                 fit_on: str | None = None, section: dict | None = None) -> ClaimResult:
     """The card from the store: `used` the robustness section's runs (`evidence.section_inputs(runs,
     "robustness")`), `population` the published population (None: not measured, with the download command);
-    `fit_on` the line's population (`accuracy_line.FIT_ON`; default the ImageNet-1k-trained checkpoints)."""
+    `fit_on` the line's population (`accuracy_line.FIT_ON`; default the ImageNet-1k-trained checkpoints);
+    `section`: the robustness evidence of the same runs (`evidence.collect_section(store, "robustness", used)
+    ["robustness"]`), whose outcome cells it reuses instead of reading the store again."""
     from core.analysis.accuracy_line import DEFAULT_FIT_ON, line_description, population_lines
-    from core.analysis.differences import _column_replicates, _seed, outcome_cells, split_cells
+    from core.analysis.differences import _column_replicates, _seed, outcome_cells, relabelled_cells, split_cells
 
     if population is None:
         return claim_effective_robustness(None, None, "The published population is not downloaded: python -m core "
@@ -147,14 +149,19 @@ def collect_effective_robustness(store, used, population, *, n_resamples: int = 
     triples = [(run.run_id, run.benchmark, PAPER_MODELS.index(run.model)) for run in runs.itertuples()]
     val_runs = [triple for triple in triples if triple[1] == "imagenet-val"]
     # val and ReaL from one resample of the val images (their pairing); the other sets from their own images
-    replicates = _val_and_real(store, val_runs, len(PAPER_MODELS), n_resamples=n_resamples, seed=seed) \
-        if val_runs else {}
+    shared = section is not None and section.get("cells") is not None and section.get("val_real_cells") is not None
+    if val_runs:
+        paired_cells = section["val_real_cells"] if shared else outcome_cells(store, val_runs, len(PAPER_MODELS),
+                                                                             real="paired")
+        replicates = _val_and_real(paired_cells, len(PAPER_MODELS), n_resamples=n_resamples, seed=seed)
+    else:
+        replicates = {}
     others = [triple for triple in triples if triple[1] != "imagenet-val" or not replicates]
-    cells = outcome_cells(store, others, len(PAPER_MODELS))
+    # the section's cells have a stratum per benchmark and condition ("imagenet-v2|"): one stratum per set here
+    cells = section["cells"] if shared else outcome_cells(store, others, len(PAPER_MODELS))
     cell_sets = dict(split_cells(cells, [name for name in ("imagenet-val", *LINE_SETS) if name not in replicates]))
-    if val_runs and not replicates:
-        real = [(run_id, "imagenet-real", k) for run_id, _, k in val_runs]
-        cell_sets["imagenet-real"] = outcome_cells(store, real, len(PAPER_MODELS), real=True)
+    if val_runs and not replicates:  # not every model on every val image: ReaL resamples its own images
+        cell_sets["imagenet-real"] = relabelled_cells(paired_cells, len(PAPER_MODELS))
     columns = [f"m{k}" for k in range(len(PAPER_MODELS))]
     found_sets = {name: _column_replicates(frame, columns, n_resamples=n_resamples, seed=_seed(name, seed))
                   for name, frame in cell_sets.items() if len(frame)}

@@ -20,7 +20,7 @@ import numpy as np
 from core.metrics.paired import (Difference, difference, ece_columns, kth_highest_margin, resample_weights,
                                  stratified_accuracy, weighted_ece, weighted_error_ratios, weighted_shape_bias)
 
-__all__ = ["N_RESAMPLES", "pair_key", "outcome_cells", "split_cells", "counts_from_cells", "accuracy_differences", "val_differences",
+__all__ = ["N_RESAMPLES", "pair_key", "outcome_cells", "relabelled_cells", "split_cells", "counts_from_cells", "accuracy_differences", "val_differences",
            "shape_bias_differences", "SUPERVISED", "CLIP"]
 
 N_RESAMPLES = 1000
@@ -94,6 +94,20 @@ def outcome_cells(store, runs: list[tuple[str, str, int]], n_models: int, *, by_
     hits, present = frame["hits"].to_numpy(np.int64), frame["present"].to_numpy(np.int64)
     decoded = {name: np.where((present >> k) & 1, (hits >> k) & 1, np.nan) for k, name in enumerate(columns)}
     return pd.DataFrame({"stratum": frame["stratum"], **decoded, "n": frame["n"].to_numpy(np.int64)})
+
+
+def relabelled_cells(paired, n_models: int, stratum: str = "imagenet-real"):
+    """The ReaL cells (as `outcome_cells(..., real=True)` gives them) from `outcome_cells(..., real="paired")`:
+    the images with ReaL labels, m0 … m{n−1} each model's ReaL hit."""
+    import pandas as pd
+
+    columns = [f"m{k}" for k in range(n_models)]
+    real = {f"m{k + n_models}": f"m{k}" for k in range(n_models)}
+    if paired is None or paired.empty:
+        return pd.DataFrame(columns=["stratum", *columns, "n"])
+    frame = paired.dropna(subset=list(real), how="all")[[*real, "n"]].rename(columns=real).assign(stratum=stratum)
+    frame = frame.groupby(["stratum", *columns], as_index=False, dropna=False)["n"].sum()
+    return frame[["stratum", *columns, "n"]]
 
 
 def split_cells(cells, names) -> list:

@@ -351,9 +351,10 @@ def zip_report(results, pins, *, beyond=()) -> bytes:
     return buffer.getvalue()
 
 
-def beyond_results(store, *, fit_on: str | None = None) -> list:
+def beyond_results(store, *, fit_on: str | None = None, section: dict | None = None) -> list:
     """The claims beyond the paper from the store (the effective-robustness card; its line `fit_on`, default the
-    ImageNet-1k-trained checkpoints), read against the published population where it is downloaded."""
+    ImageNet-1k-trained checkpoints), read against the published population where it is downloaded; `section`:
+    the robustness evidence already collected (its outcome cells are reused)."""
     from core.analysis import evidence
     from core.analysis.beyond import collect_effective_robustness
     from core.data.population import population
@@ -365,7 +366,7 @@ def beyond_results(store, *, fit_on: str | None = None) -> list:
         published = population()
     except UserError:
         published = None
-    return [collect_effective_robustness(store, used, published, fit_on=fit_on)]
+    return [collect_effective_robustness(store, used, published, fit_on=fit_on, section=section)]
 
 
 def write_report(fmt: Format, out, store=None, *, fit_on: str | None = None) -> int:
@@ -379,8 +380,9 @@ def write_report(fmt: Format, out, store=None, *, fit_on: str | None = None) -> 
     if fmt not in ("html", "pptx", "zip"):
         raise ValueError(f"Expected format html, pptx or zip, got {fmt!r}.")
     store = store or ResultsStore()
-    results = assess(collect_evidence(store))
-    beyond = beyond_results(store, fit_on=fit_on)
+    parts = collect_evidence(store)
+    results = assess(parts)
+    beyond = beyond_results(store, fit_on=fit_on, section=parts.get("robustness"))
     pins = store.pins()
     data = {"html": lambda: html_report(results, pins, beyond=beyond).encode(),
             "pptx": lambda: pptx_report(results, pins, beyond=beyond),
