@@ -6,12 +6,12 @@ population version and fit choice, shared by every session.
 
 from __future__ import annotations
 
-from core.analysis.accuracy_line import (PopulationFilter, effective_robustness_table, line_bands, population_lines,
-                                        published_check)
+from core.analysis.accuracy_line import (DEFAULT_FIT_ON, PopulationFilter, effective_robustness_table, line_bands,
+                                        population_lines, published_check)
 from core.data.population import population, population_version, published_entries
 from views._cache import cache, fresh, memo
 
-__all__ = ["read_population", "lines", "bands", "er_table", "checks", "population_version"]
+__all__ = ["read_population", "lines", "bands", "er_table", "checks", "population_version", "prefetch_standard_line"]
 
 
 @memo(4)
@@ -24,14 +24,34 @@ def read_population():
     return fresh(_population(population_version()))
 
 
+def _active(where: PopulationFilter | None) -> PopulationFilter | None:
+    """None for a filter that keeps everything: one cache entry for the whole population."""
+    return where if where is not None and where.active else None
+
+
 @memo(8)
 def _lines(version: tuple, fit_on: str, where: PopulationFilter | None = None):
     return population_lines(_population(version), fit_on=fit_on, population_filter=where)
 
 
+def prefetch_standard_line() -> None:
+    """Read the population and fit the standard line (with its bootstrap) in a background thread, while the caller
+    reads the store; a later `lines(DEFAULT_FIT_ON)` or card waits for it (single-flight), or computes it itself
+    where no population is downloaded (the thread then leaves nothing behind)."""
+    import threading
+
+    def fetch() -> None:
+        try:
+            _lines(population_version(), DEFAULT_FIT_ON, None)
+        except Exception:  # noqa: BLE001 - the caller computes it again and shows the message
+            pass
+
+    threading.Thread(target=fetch, name="standard-line", daemon=True).start()
+
+
 def lines(fit_on: str, where: PopulationFilter | None = None):
     """The lines of `fit_on` on the population that passes `where` (None: all of it)."""
-    return _lines(population_version(), fit_on, where)
+    return _lines(population_version(), fit_on, _active(where))
 
 
 @memo(16)
@@ -41,7 +61,7 @@ def _bands(version: tuple, fit_on: str, lo: float, hi: float, where: PopulationF
 
 def bands(fit_on: str, lo: float, hi: float, where: PopulationFilter | None = None):
     """The lines and their bands on a grid from `lo` to `hi` (rounded to 0.01 so nearby pages share it)."""
-    return fresh(_bands(population_version(), fit_on, round(lo, 2), round(hi, 2), where))
+    return fresh(_bands(population_version(), fit_on, round(lo, 2), round(hi, 2), _active(where)))
 
 
 _ER = cache("population.er_table", 64)
@@ -50,7 +70,7 @@ _ER = cache("population.er_table", 64)
 def er_table(fit_on: str, run_keys: tuple, ours, where: PopulationFilter | None = None):
     """Effective robustness of the page's models: `ours` is the page's robustness table of the runs whose keys
     are `run_keys` (a function of them, so they key the cache, as `reads.robustness_table` does)."""
-    version = population_version()
+    version, where = population_version(), _active(where)
     return fresh(_ER.get((version, fit_on, run_keys, where),
                          lambda: effective_robustness_table(ours, _lines(version, fit_on, where))))
 
@@ -129,7 +149,8 @@ def beyond_result():
         except UserError:
             population_frame = None
         section = section_evidence(store, runs, "robustness").get("robustness") if len(runs) else None
-        return collect_effective_robustness(store, used, population_frame, section=section)
+        lines = _lines(version, DEFAULT_FIT_ON, None) if population_frame is not None else None
+        return collect_effective_robustness(store, used, population_frame, section=section, lines=lines)
 
     return cache("findings.beyond", 8).get(key, compute)
 
@@ -189,7 +210,7 @@ def _chart_population(version: tuple, fit_on: str, where: PopulationFilter | Non
 def chart_population(population, fit_on: str, where: PopulationFilter | None):
     """The chart's grey points: one per checkpoint that passes `where`, its `kind` saying whether the line of `fit_on`
     was fitted on it; with the hover's pretraining, family and parameters."""
-    return fresh(_chart_population(population_version(), fit_on, where))
+    return fresh(_chart_population(population_version(), fit_on, _active(where)))
 
 
 @memo(2)

@@ -241,6 +241,7 @@ def _exports(results, pins, beyond) -> None:
                                icon=":material/download:", on_click="ignore")
 
 
+population_ui.prefetch_standard_line()  # the card beyond the paper's line, fitted while the claims read the store
 try:
     key = reads.findings_key()
     with st.spinner("Computing the verdicts from the results store…"):

@@ -132,12 +132,14 @@ def _val_and_real(cells, n_models: int, *, n_resamples: int, seed: int):
 
 
 def collect_effective_robustness(store, used, population, *, n_resamples: int = 1000, seed: int = 0,
-                                 fit_on: str | None = None, section: dict | None = None) -> ClaimResult:
+                                 fit_on: str | None = None, section: dict | None = None,
+                                 lines: dict | None = None) -> ClaimResult:
     """The card from the store: `used` the robustness section's runs (`evidence.section_inputs(runs,
     "robustness")`), `population` the published population (None: not measured, with the download command);
     `fit_on` the line's population (`accuracy_line.FIT_ON`; default the ImageNet-1k-trained checkpoints);
     `section`: the robustness evidence of the same runs (`evidence.collect_section(store, "robustness", used)
-    ["robustness"]`), whose outcome cells it reuses instead of reading the store again."""
+    ["robustness"]`), whose outcome cells it reuses instead of reading the store again; `lines`: the population's
+    lines for `fit_on` with `n_resamples` refits (`population_lines`), where a caller has them already."""
     from core.analysis.accuracy_line import DEFAULT_FIT_ON, line_description, population_lines
     from core.analysis.differences import _column_replicates, _seed, outcome_cells, relabelled_cells, split_cells
 
@@ -168,7 +170,8 @@ def collect_effective_robustness(store, used, population, *, n_resamples: int = 
     replicates.update({name: found for name, found in found_sets.items() if found is not None})
     if "imagenet-val" not in replicates:
         return claim_effective_robustness(None, None, "Needs ImageNet val for all four models (the line's x axis).")
-    lines = population_lines(population, fit_on=fit_on, n_resamples=n_resamples, seed=seed)
+    if lines is None or any(len(line.slopes) != n_resamples or line.fit_on != fit_on for line in lines.values()):
+        lines = population_lines(population, fit_on=fit_on, n_resamples=n_resamples, seed=seed)
     sets = {name: found for name, found in replicates.items() if name in LINE_SETS}
     numbers, found = effective_robustness_evidence(replicates["imagenet-val"], sets, lines)
     used_sets = [name for name in LINE_SETS if name in sets and name in lines]

@@ -96,16 +96,18 @@ def outcome_cells(store, runs: list[tuple[str, str, int]], n_models: int, *, by_
     return pd.DataFrame({"stratum": frame["stratum"], **decoded, "n": frame["n"].to_numpy(np.int64)})
 
 
-def relabelled_cells(paired, n_models: int, stratum: str = "imagenet-real"):
+def relabelled_cells(paired, n_models: int, stratum: str = "imagenet-real", *, real: bool = True):
     """The ReaL cells (as `outcome_cells(..., real=True)` gives them) from `outcome_cells(..., real="paired")`:
-    the images with ReaL labels, m0 … m{n−1} each model's ReaL hit."""
+    the images with ReaL labels, m0 … m{n−1} each model's ReaL hit; `real=False`: the val cells (as
+    `outcome_cells` gives them) of the same frame, every val image."""
     import pandas as pd
 
     columns = [f"m{k}" for k in range(n_models)]
-    real = {f"m{k + n_models}": f"m{k}" for k in range(n_models)}
+    offset = n_models if real else 0
+    names = {f"m{k + offset}": f"m{k}" for k in range(n_models)}
     if paired is None or paired.empty:
         return pd.DataFrame(columns=["stratum", *columns, "n"])
-    frame = paired.dropna(subset=list(real), how="all")[[*real, "n"]].rename(columns=real).assign(stratum=stratum)
+    frame = paired.dropna(subset=list(names), how="all")[[*names, "n"]].rename(columns=names).assign(stratum=stratum)
     frame = frame.groupby(["stratum", *columns], as_index=False, dropna=False)["n"].sum()
     return frame[["stratum", *columns, "n"]]
 

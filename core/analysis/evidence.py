@@ -134,10 +134,14 @@ def collect_section(store, name: str, used, *, n_resamples: int = 300, n_differe
         # per-model counts of the table and the paired differences both come from it
         triples = [(run.run_id, run.benchmark, PAPER_MODELS.index(run.model)) for run in robust_runs.itertuples()]
         real_triples = [(run_id, "imagenet-real", k) for run_id, bench, k in triples if bench == "imagenet-val"]
-        cells = outcome_cells(store, triples, len(PAPER_MODELS), by_condition=True)
-        # val and ReaL outcomes of each val image together (the card beyond the paper resamples them as one)
+        # val and ReaL outcomes of each val image read together (the card beyond the paper resamples them as one);
+        # the other sets in one scan
         val_real = outcome_cells(store, [(run_id, "imagenet-val", k) for run_id, _, k in real_triples],
                                  len(PAPER_MODELS), real="paired")
+        cells = outcome_cells(store, [triple for triple in triples if triple[1] != "imagenet-val"],
+                              len(PAPER_MODELS), by_condition=True)
+        cells = pd.concat([cells, relabelled_cells(val_real, len(PAPER_MODELS), "imagenet-val|", real=False)],
+                          ignore_index=True).sort_values("stratum", kind="stable", ignore_index=True)
         real_cells = relabelled_cells(val_real, len(PAPER_MODELS))
         robust_counts = counts_from_cells(cells, triples)
         real_counts = counts_from_cells(real_cells, real_triples)
