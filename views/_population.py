@@ -179,8 +179,8 @@ def filter_widgets(population) -> PopulationFilter:
     with st.expander("Population filter: pretraining data, family, parameters", expanded=active,
                      icon=":material/filter_alt:"):
         columns = st.columns([2, 2, 1, 1])
-        chosen = columns[0].multiselect("Pretraining data", sources, format_func=lambda key: f"{key}: {PRETRAINING[key]}",
-                                        key="robustness_pretraining", placeholder="all")
+        chosen = columns[0].multiselect("Pretraining data", sources, key="robustness_pretraining", placeholder="all",
+                                        format_func=lambda key: f"{key}: {PRETRAINING[key]}")
         picked = columns[1].multiselect("Family", families, key="robustness_family", placeholder="all")
         low = columns[2].number_input("Parameters from (M)", 0.0, top, step=1.0, key="robustness_params_min")
         high = columns[3].number_input("to (M)", 0.0, top, step=1.0, key="robustness_params_max")
@@ -198,13 +198,18 @@ def _chart_population(version: tuple, fit_on: str, where: PopulationFilter | Non
     shown = one_point_per_checkpoint(where.apply(table) if where is not None else table)
     members, _ = fit_members(table, fit_on, where)
     fitted = set(zip(members["checkpoint"], members["publisher"]))
-    inside = [(checkpoint, publisher) in fitted for checkpoint, publisher in zip(shown["checkpoint"], shown["publisher"])]
+    inside = [(name, publisher) in fitted for name, publisher in zip(shown["checkpoint"], shown["publisher"])]
     words = FIT_ON[fit_on].split(" (")[0]
     kind = ["in the line's fit (" + words + ")" if is_in else
             ("CLIP zero-shot (open_clip)" if publisher == "open_clip" else "timm, not in the fit")
             for is_in, publisher in zip(inside, shown["publisher"])]
     out = shown.assign(kind=kind, param_count=shown["param_count"].round(1))
     return out[["benchmark", "kind", "point", "imagenet", "shifted", "pretraining", "family", "param_count"]]
+
+
+def kind_order(kind: str) -> int:
+    """The chart's shades in order: the checkpoints in the fit, the other timm ones, open_clip's."""
+    return 0 if kind.startswith("in the line's fit") else 1 if kind.startswith("timm") else 2
 
 
 def chart_population(population, fit_on: str, where: PopulationFilter | None):

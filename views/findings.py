@@ -229,14 +229,17 @@ def _exports(results, pins, beyond) -> None:
         return run
 
     columns = st.columns(3)
-    columns[0].download_button("HTML report", deferred(lambda: report.html_report(results, pins, beyond=beyond).encode(), "HTML"),
+    columns[0].download_button("HTML report",
+                               deferred(lambda: report.html_report(results, pins, beyond=beyond).encode(), "HTML"),
                                "findings.html", "text/html", key="findings_download_html", icon=":material/download:",
                                on_click="ignore")
-    columns[1].download_button("Slides (PPTX)", deferred(lambda: report.pptx_report(results, pins, beyond=beyond), "PPTX"),
+    columns[1].download_button("Slides (PPTX)",
+                               deferred(lambda: report.pptx_report(results, pins, beyond=beyond), "PPTX"),
                                "findings.pptx",
                                "application/vnd.openxmlformats-officedocument.presentationml.presentation",
                                key="findings_download_pptx", icon=":material/download:", on_click="ignore")
-    columns[2].download_button("Charts and tables (zip)", deferred(lambda: report.zip_report(results, pins, beyond=beyond), "zip"),
+    columns[2].download_button("Charts and tables (zip)",
+                               deferred(lambda: report.zip_report(results, pins, beyond=beyond), "zip"),
                                "findings.zip", "application/zip", key="findings_download_zip",
                                icon=":material/download:", on_click="ignore")
 

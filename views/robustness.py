@@ -77,9 +77,10 @@ else:
     state.bind("robustness_fit_on", options=list(FIT_ON))
     st.session_state.setdefault("robustness_fit_on", DEFAULT_FIT_ON)
     fit_on = st.radio("Line fitted on", list(FIT_ON), format_func=FIT_ON.get, horizontal=True, key="robustness_fit_on",
-                      help="Taori et al. fit the standard line on models trained on ImageNet-1k alone; models with extra "
-                           "pretraining data (ImageNet-21k, CLIP, Instagram, JFT) then show how far above it they sit. "
-                           "Each published checkpoint is one point (timm's smaller evaluation size where it lists two).")
+                      help="Taori et al. fit the standard line on models trained on ImageNet-1k alone; models with "
+                           "extra pretraining data (ImageNet-21k, CLIP, Instagram, JFT) then show how far above it they "
+                           "sit. Each published checkpoint is one point (timm's smaller evaluation size where it lists "
+                           "two).")
     where = population_ui.filter_widgets(population)
     run_keys = reads.keys_of(run_ids)
     lines = population_ui.lines(fit_on, where)
@@ -94,9 +95,9 @@ else:
     bands = population_ui.bands(fit_on, max(min(edges) - 0.01, 0.0005), min(max(edges) + 0.01, 0.9995), where)
     set_labels = {key: BENCHMARKS[key].label if key in BENCHMARKS else "ImageNet-ReaL" for key in LINE_SETS}
     labels = list(dict.fromkeys(table["label"]))
-    kinds = list(dict.fromkeys(shown_population["kind"]))
+    kinds = sorted(set(shown_population["kind"]), key=population_ui.kind_order)  # the shades' order
     line_chart = Lazy.of(accuracy_on_the_line, shown_population, bands, er, points, labels=labels, kinds=kinds,
-                         set_labels=set_labels,
+                         set_labels=set_labels, title=description,
                          key=f"robustness-line:{population_ui.population_version()}:{fit_on}:{where}:{run_keys}:"
                              f"{tuple(labels)}")
     shown = er[["label", "benchmark", "imagenet", "shifted", "predicted", "effective_robustness", "ci_low", "ci_high",

@@ -95,7 +95,8 @@ def claim_effective_robustness(numbers, found: Difference | None, note: str = ""
 
     if numbers is None or len(numbers) == 0:
         numbers = pd.DataFrame(columns=["model", "benchmark", "value", "ci_low", "ci_high", "n"])
-    average = numbers[numbers["benchmark"] == "average"].drop(columns="benchmark").assign(source="ours")
+    average = numbers[numbers["benchmark"] == "average"].drop(columns=["benchmark", "line"], errors="ignore") \
+        .assign(source="ours")
     estimates = estimates_from(average)
     missing = tuple(model for model in PAPER_MODELS if model not in estimates)
     part = Part("CLIP pair's mean effective robustness above the supervised pair's", "not measured",
@@ -140,7 +141,7 @@ def collect_effective_robustness(store, used, population, *, n_resamples: int = 
     `section`: the robustness evidence of the same runs (`evidence.collect_section(store, "robustness", used)
     ["robustness"]`), whose outcome cells it reuses instead of reading the store again; `lines`: the population's
     lines for `fit_on` with `n_resamples` refits (`population_lines`), where a caller has them already."""
-    from core.analysis.accuracy_line import DEFAULT_FIT_ON, line_description, population_lines
+    from core.analysis.accuracy_line import DEFAULT_FIT_ON, FIT_ON, line_description, population_lines
     from core.analysis.differences import _column_replicates, _seed, outcome_cells, relabelled_cells, split_cells
 
     if population is None:
@@ -174,6 +175,10 @@ def collect_effective_robustness(store, used, population, *, n_resamples: int = 
         lines = population_lines(population, fit_on=fit_on, n_resamples=n_resamples, seed=seed)
     sets = {name: found for name, found in replicates.items() if name in LINE_SETS}
     numbers, found = effective_robustness_evidence(replicates["imagenet-val"], sets, lines)
+    if len(numbers) and lines:
+        counts = sorted({len(line.imagenet) for line in lines.values()})
+        numbers["line"] = (f"{FIT_ON.get(fit_on, fit_on)}, {counts[0]:,}"
+                           + (f"–{counts[-1]:,}" if len(counts) > 1 else "") + " checkpoints")
     used_sets = [name for name in LINE_SETS if name in sets and name in lines]
     note = (f"Average over {', '.join(used_sets)}. {line_description(lines)}"
             + (" ImageNet-ReaL's replicates reuse val's image resample." if "imagenet-real" in used_sets else "")
@@ -184,11 +189,13 @@ def collect_effective_robustness(store, used, population, *, n_resamples: int = 
 
 
 def effective_robustness_chart(table, labels: dict[str, str]):
-    """Effective robustness per set and model (points with 95% intervals; 0 = on the line)."""
+    """Effective robustness per set and model (points with 95% intervals; 0 = on the line), titled with the line
+    (`table["line"]`, where present)."""
     import altair as alt
 
     from core.analysis.charts import color_scale
 
+    line = str(table["line"].dropna().iloc[0]) if "line" in table and table["line"].notna().any() else ""
     table = table.assign(label=table["model"].map(lambda m: labels.get(m, m)))
     order = list(dict.fromkeys(table["label"]))
     x = alt.X("benchmark:N", sort=list(LINE_SETS), title=None)
@@ -202,4 +209,5 @@ def effective_robustness_chart(table, labels: dict[str, str]):
         base.mark_point(filled=True, size=70).encode(y="effective_robustness:Q", tooltip=[
             "label:N", "benchmark:N", alt.Tooltip("effective_robustness:Q", format="+.1%"),
             alt.Tooltip("ci_low:Q", format="+.1%"), alt.Tooltip("ci_high:Q", format="+.1%")]),
-    ).properties(height=300)
+    ).properties(height=300, title=alt.TitleParams(f"Line: {line}" if line else "", anchor="start", fontSize=12,
+                                                    fontWeight="normal"))

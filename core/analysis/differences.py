@@ -20,7 +20,8 @@ import numpy as np
 from core.metrics.paired import (Difference, difference, ece_columns, kth_highest_margin, resample_weights,
                                  stratified_accuracy, weighted_ece, weighted_error_ratios, weighted_shape_bias)
 
-__all__ = ["N_RESAMPLES", "pair_key", "outcome_cells", "relabelled_cells", "split_cells", "counts_from_cells", "accuracy_differences", "val_differences",
+__all__ = ["N_RESAMPLES", "pair_key", "outcome_cells", "relabelled_cells", "split_cells",
+           "counts_from_cells", "accuracy_differences", "val_differences",
            "shape_bias_differences", "SUPERVISED", "CLIP"]
 
 N_RESAMPLES = 1000
@@ -49,8 +50,8 @@ def outcome_cells(store, runs: list[tuple[str, str, int]], n_models: int, *, by_
     0/1 outcome of each model column on it (NULL where that model has no row for the image), n how
     many images share the pattern. `by_condition` appends each row's condition to its stratum
     (ImageNet-C: corruption × severity); `real`: ImageNet-ReaL hits on the images that have ReaL labels;
-    `real="paired"`: both on every image, m0 … m{n−1} the val outcome and m{n} … m{2n−1} the ReaL hit of the same
-    model column (NULL on an image without ReaL labels), so that one resample of the images serves both.
+    `real="paired"`: both on every image, m0 … m{n−1} the val outcome and m{n} … m{2n−1} the ReaL hit of the
+    same model column (NULL on an image without ReaL labels), so that one resample of the images serves both.
     """
     import pandas as pd
 

@@ -88,11 +88,14 @@ def _records(frame) -> list[dict]:
 
 
 def accuracy_on_the_line(population, bands, ours, paper, *, labels: list[str], kinds: list[str],
-                         set_labels: dict[str, str], columns: int = 2, width: int = 300, height: int = 250):
+                         set_labels: dict[str, str], columns: int = 2, width: int = 300, height: int = 250,
+                         title: str = ""):
     """The chart, as a Vega-Lite spec (`SpecChart`). `population`: rows `benchmark, kind, point, imagenet,
-    shifted` (and, shown on hover where present, `pretraining, family, param_count`); `bands`: `line_bands(...)`; `ours`: `effective_robustness_table(...)` with a `label` column;
+    shifted` (and, shown on hover where present, `pretraining, family, param_count`);
+    `bands`: `line_bands(...)`; `ours`: `effective_robustness_table(...)` with a `label` column;
     `paper`: `paper_points(...)` with `label`; `labels`: our models in registry order; `kinds`: the
-    population's two shades in order. None when no set has a line.
+    population's shades in order; `title`: which line (its fit choice and checkpoints), above the panels, kept in
+    exports and pins. None when no set has a line.
 
     Written as a plain spec rather than through Altair: Altair copies and converts inline data at every
     composition step (about 2 s for ~8,000 points on 2 busy cores), which the page would pay on every change
@@ -171,5 +174,10 @@ def accuracy_on_the_line(population, bands, ours, paper, *, labels: list[str], k
         panels.append({"title": set_labels[benchmark], "width": width, "height": height, "layer": layers})
     if not panels:
         return None
-    return SpecChart({"$schema": alt.SCHEMA_URL, "concat": panels, "columns": columns,
-                      "resolve": {"scale": {"color": "shared"}}, "datasets": datasets})
+    spec = {"$schema": alt.SCHEMA_URL, "concat": panels, "columns": columns,
+            "resolve": {"scale": {"color": "shared"}}, "datasets": datasets}
+    if title:
+        import textwrap
+
+        spec["title"] = {"text": textwrap.wrap(title, 110), "anchor": "start", "fontSize": 12, "fontWeight": "normal"}
+    return SpecChart(spec)

@@ -188,8 +188,8 @@ measured yet. {html.escape(VERDICT_RULE)} Paper values are references, not measu
 """
 
 
-_BEYOND_INTRO = ("Kept apart from the paper's 8 claims: the claims below are ours, not the paper's, decided with the same "
-                 "rule. Effective robustness (Taori et al., NeurIPS 2020): measured top-1 on a shifted set minus the "
+_BEYOND_INTRO = ("Kept apart from the paper's 8 claims: the claims below are ours, not the paper's, decided with the "
+                 "same rule. Effective robustness (Taori et al., NeurIPS 2020): measured top-1 on a shifted set minus the "
                  "prediction of the line that published checkpoints trace against ImageNet top-1.")
 
 
@@ -286,6 +286,8 @@ def pptx_report(results, pins, *, title: str = TITLE, beyond=()) -> bytes:
                 lines.append((f"    {difference}", "#444444", False))
         if result.verdict == "not measured":
             lines.append((f"To measure: {result.command}", "#444444", False))
+        if index >= len(results) and result.note:  # a claim beyond the paper names its line
+            lines.append((result.note, "#444444", False))
         text_box(slide, Inches(8.2) if chart is not None else Inches(0.6), Inches(1.4),
                  Inches(4.8) if chart is not None else Inches(12), Inches(5.3), lines,
                  size=12 if len(lines) <= 14 else 10)
@@ -328,7 +330,8 @@ def zip_report(results, pins, *, beyond=()) -> bytes:
                 for r in beyond]).to_csv(index=False))
             archive.writestr("beyond_the_paper/README.txt", _BEYOND_INTRO + "\n")
         for index, result in enumerate((*results, *beyond)):
-            stem = f"{'' if index < len(results) else 'beyond_the_paper/'}claim_{result.claim.number}_{result.claim.key}"
+            folder = "" if index < len(results) else "beyond_the_paper/"
+            stem = f"{folder}claim_{result.claim.number}_{result.claim.key}"
             chart = evidence_chart(result, labels)
             if chart is not None:
                 archive.writestr(f"{stem}.png", _png(chart))

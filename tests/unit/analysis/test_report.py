@@ -84,8 +84,8 @@ def _beyond_card():
     rng = np.random.default_rng(0)
     found = difference([0.12, 0.1], [-0.02, -0.01], [0.12 + rng.normal(0, 0.01, 200), 0.1 + rng.normal(0, 0.01, 200)],
                        [-0.02 + rng.normal(0, 0.01, 200), -0.01 + rng.normal(0, 0.01, 200)], n=10_000, paired=True)
-    return claim_effective_robustness(pd.DataFrame(rows), found,
-                                      "Line fitted on ImageNet-1k-trained (Taori et al.'s standard line): 980 checkpoints.")
+    return claim_effective_robustness(
+        pd.DataFrame(rows), found, "Line fitted on ImageNet-1k-trained (Taori et al.'s standard line): 980 checkpoints.")
 
 
 def test_the_report_deck_and_zip_carry_the_card_beyond_the_paper_apart_from_the_claims():
