@@ -102,11 +102,13 @@ else:
                              f"{tuple(labels)}")
     shown = er[["label", "benchmark", "imagenet", "shifted", "predicted", "effective_robustness", "ci_low", "ci_high",
                 "n_population", "line"]]
-    st.caption(f"**{description}**")
+    if not lines:
+        st.caption(f"**{description}**")  # otherwise the chart's title says it
     widgets.chart_with_downloads(line_chart, shown, "accuracy_on_the_line", "robustness_line")
     st.caption(f"Large marks: our models with 95% intervals on both axes. Hollow diamonds: the paper's values "
-               f"([P] {TAGS['P']}; [P-] {TAGS['P-']}), references, not measurements. Grey shades: the checkpoints in "
-               "the line's fit and those outside it; hover a point for its name, pretraining, family and parameters.")
+               f"([P] {TAGS['P']}; [P-] {TAGS['P-']}), references, not measurements. Light grey: the checkpoints in "
+               "the line's fit; sand: timm checkpoints outside it; dark grey: open_clip's CLIP models. Hover a point "
+               "for its name, pretraining, family and parameters.")
     if er.empty:
         st.info("None of the selected models has both ImageNet val and a shifted set with a line: effective "
                 "robustness needs both (python -m core evaluate --benchmark imagenet-val …).")

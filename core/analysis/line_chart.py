@@ -14,9 +14,10 @@ from core.analysis.charts import PALETTE
 
 __all__ = ["POPULATION_SHADES", "accuracy_on_the_line", "logit_frame", "SpecChart"]
 
-POPULATION_SHADES = ("#a3a3a3", "#dcdcdc", "#6e6e6e")
-"""The population's kinds in the order given: the checkpoints in the line's fit (mid grey), the other timm
-checkpoints (light), open_clip's CLIP zero-shot models (dark)."""
+POPULATION_SHADES = ("#bdbdbd", "#d4a373", "#6e6e6e")
+"""The population's kinds in the order given: the checkpoints in the line's fit (light grey), the other timm
+checkpoints (sand: extra pretraining data, the ones whose distance from the line is the finding), open_clip's
+CLIP zero-shot models (dark grey)."""
 _HOVER = {"pretraining": "pretraining", "family": "family", "param_count": "parameters (M)"}
 """Optional population columns the hover shows."""
 _TICKS = (0.001, 0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)

@@ -47,6 +47,7 @@ def test_the_line_chart_and_effective_robustness_table_of_our_models(monkeypatch
                for caption in at.caption)
     spec = _line_spec(at)
     assert len(spec["concat"]) == 5  # V2, ReaL, Sketch, R, A: every set with a published population
+    assert "ImageNet-1k-trained" in " ".join(spec["title"]["text"])  # the chart names its line (kept in exports)
     tooltips = json.dumps(spec)
     assert '"title": "model"' in tooltips or '"title":"model"' in tooltips  # hovering a grey point names it
     assert '"title": "pretraining"' in tooltips or '"title":"pretraining"' in tooltips  # and its pretraining
