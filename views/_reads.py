@@ -465,11 +465,19 @@ def _assess():
     store, runs = _store(), _snapshot().get()
     parts: dict = {}
     for name in found.SECTIONS:
-        used = found.section_inputs(runs, name, store)
-        if name == "transfer":
-            inputs = tuple(used["probe_id"].astype(str)) if "probe_id" in used else ()
-        else:
-            inputs = keys_of(used["run_id"]) if len(used) else ()
-        parts.update(cache("findings.evidence", 32).get(
-            (str(store.path), name, inputs), lambda name=name, used=used: found.collect_section(store, name, used)))
+        parts.update(section_evidence(store, runs, name))
     return found.assess(parts)
+
+
+def section_evidence(store, runs, name: str) -> dict:
+    """One section's evidence (`core.analysis.evidence.collect_section`) of `runs`, cached by the keys of the runs
+    it reads: the Findings' claims and the card beyond the paper share the robustness section's reads."""
+    from core.analysis import evidence as found
+
+    used = found.section_inputs(runs, name, store)
+    if name == "transfer":
+        inputs = tuple(used["probe_id"].astype(str)) if "probe_id" in used else ()
+    else:
+        inputs = keys_of(used["run_id"]) if len(used) else ()
+    return cache("findings.evidence", 32).get((str(store.path), name, inputs),
+                                              lambda: found.collect_section(store, name, used))

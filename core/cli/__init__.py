@@ -6,13 +6,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from core.cli import data, models, runs, task
+from core.cli import data, line, models, runs, task
 from core.cli._common import STOPPED_MESSAGE
 from core.errors import UserError
 
 __all__ = ["STOPPED_MESSAGE", "main"]
 
-GROUPS = (models, data, runs, task)
+GROUPS = (models, data, runs, task, line)
 
 
 def _parser() -> tuple[argparse.ArgumentParser, dict]:
