@@ -142,11 +142,7 @@ def _import_authors(args) -> int:
 
     imported = []
     if args.folder is not None or args.humans is None:
-        folder = args.folder or data_dir() / "cue-conflict-paper-models"
-        if not folder.is_dir():
-            print(f"{folder} does not exist. Run: python -m core download paper-decisions", file=sys.stderr)
-            return 2
-        imported += import_author_decisions(folder)
+        imported += import_author_decisions(args.folder or data_dir() / "cue-conflict-paper-models")
     if args.humans is not None:
         imported += import_human_decisions(args.humans)
     return 0 if imported else 2
