@@ -51,6 +51,12 @@ def shared_data(name: str) -> Path:
     return path
 
 
+TINY_CLIP_CONFIG = {
+    "embed_dim": 32,
+    "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "head_width": 32, "patch_size": 8},
+    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
+}
+
 _SHARED_SKIPS: list[str] = []
 
 
