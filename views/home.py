@@ -22,8 +22,7 @@ st.markdown(
 )
 st.page_link("views/compare.py", label="Compare the models on your own image", icon=":material/compare:")
 try:
-    if reads.runs_table().empty:
-        study.get_started_box()
+    study.get_started_box(store_empty=reads.runs_table().empty)
 except UserError as error:
     widgets.show_user_error(error)
 

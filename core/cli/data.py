@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from core.cli._common import STOPPED_MESSAGE, download_bars, stop_on_sigterm
+from core.cli._common import STOPPED_MESSAGE, download_bars, step_bars, stop_on_sigterm
 from core.errors import UserError
 
 
@@ -149,10 +149,18 @@ def _import_authors(args) -> int:
 
 
 def _quickstart(args) -> int:
-    from core.run.study import quickstart
+    from core.run.jobs import progress_writer
+    from core.run.study import QUICKSTART_STEPS, quickstart
 
     stop = stop_on_sigterm()
-    progress, close = download_bars()
+    bars, close = step_bars()
+    job = progress_writer(QUICKSTART_STEPS)  # started from the app: Home shows these steps
+
+    def progress(label: str, done: int, total: int) -> None:
+        bars(label, done, total)
+        if job:
+            job(label, done, total)
+
     try:
         summaries = quickstart(progress=progress, should_stop=lambda: stop["requested"],
                                say=lambda message: print(message, file=sys.stderr))

@@ -94,3 +94,18 @@ def test_ctrl_c_during_evaluate_ends_with_the_one_line_stop_message(tmp_path, mo
     monkeypatch.setattr(core.run.evaluation, "evaluate", interrupted)
     assert main(["evaluate", "--models", "effnet_lite0", "--benchmark", "cue-conflict", "--data", str(tmp_path)]) == 130
     assert capsys.readouterr().err.strip() == STOPPED_MESSAGE
+
+
+def test_step_progress_in_a_log_is_plain_lines_a_tenth_apart():
+    import io
+
+    from core.cli._common import step_bars
+
+    log = io.StringIO()  # not a terminal, as a background job's log
+    progress, close = step_bars(log)
+    for done in range(0, 1001, 25):
+        progress("Download the images", done, 1000)
+    progress("Import the decisions", 1, 2)
+    close()
+    lines = log.getvalue().splitlines()
+    assert lines == [f"Download the images: {percent}%" for percent in range(0, 101, 10)] + ["Import the decisions: 50%"]
