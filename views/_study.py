@@ -183,4 +183,4 @@ def _quickstart_progress(shown: str) -> None:
         st.caption("Starting…")
     for label, done, total in steps:
         fraction = min(max(done / total, 0.0), 1.0) if total else 0.0
-        st.progress(fraction, text=f"{'✅' if fraction >= 1 else '⏳'} {label}: {fraction:.0%}")
+        st.progress(fraction, text=f"{label}: {fraction:.0%}")

@@ -53,7 +53,7 @@ def test_the_first_click_ends_in_results_with_clean_progress_on_the_way(monkeypa
             raise AssertionError(f"not finished in time; log:\n{jobs.log_tail(job, 20)}")
 
         assert seen, "no progress was shown while the job ran"
-        labels = {line.split(": ")[0][2:] for line in seen}
+        labels = {line.rsplit(": ", 1)[0] for line in seen}
         assert labels <= set(QUICKSTART_STEPS) and len(labels) == len(QUICKSTART_STEPS)  # one line per step
         assert all(line.endswith("%") and "\x1b" not in line and "[A" not in line for line in seen)
         assert not job.running
