@@ -75,7 +75,7 @@ for problem in problems:
 
 
 def _add_model_form() -> None:
-    st.markdown("Adds one `[[model]]` entry to `models.toml` (README, 'Adding a model'); no code change needed.")
+    st.markdown("Adds one `[[model]]` entry to `models.toml` (docs/models.md, 'Adding a model'); no code change needed.")
     with st.form("home_add_model"):
         name = st.text_input("Key (snake_case)", key="home_add_name")
         library = st.selectbox("Library", ["timm", "open_clip", "checkpoint"], key="home_add_library")

@@ -1,7 +1,7 @@
 """The model registry: every model the app knows, as data.
 
 Built-in entries are the paper's four models and one offline model; users add more in
-`models.toml` (see README, "Adding a model") without touching code. Each entry is a frozen
+`models.toml` (see docs/models.md, "Adding a model") without touching code. Each entry is a frozen
 `ModelSpec`, so it can key caches and stored results.
 """
 
