@@ -184,3 +184,7 @@ def _quickstart_progress(shown: str) -> None:
     for label, done, total in steps:
         fraction = min(max(done / total, 0.0), 1.0) if total else 0.0
         st.progress(fraction, text=f"{label}: {fraction:.0%}")
+    said = [line for line in (jobs.log_tail(job, 8).splitlines() if job else [])
+            if not any(line.startswith(f"{label}: ") for label, _, _ in steps)]
+    if said:  # the job's latest message, e.g. the run's expected time
+        st.caption(said[-1])
