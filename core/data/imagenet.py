@@ -221,7 +221,7 @@ class ImageFolder(Adapter):
     """A user's folder of class folders named by WordNet id or by an unambiguous ImageNet class name."""
 
     expected_layout = "class folders named by ImageNet WordNet id (n01440764) or class name (tench)"
-    obtain = "Arrange images as <root>/<class>/<image>; see README, 'Datasets'."
+    obtain = "Arrange images as <root>/<class>/<image>; see docs/downloads-and-datasets.md, 'Datasets'."
 
     def _label(self, name: str) -> int | None:
         if name in _wnid_index():

@@ -25,7 +25,7 @@ __all__ = ["WeightsStatus", "LoadedModel", "weights_status", "weights_key", "wei
            "download_weights", "best_device", "likely_device", "autocast", "open_clip_arch", "file_sha256",
            "STATE_DICT_ADAPTERS", "adapters_text"]
 
-_HOW_TO_GET = "See README, 'Getting the paper models' (on a machine with internet: python -m core download {name})."
+_HOW_TO_GET = "See docs/models.md, 'Getting the paper models' (on a machine with internet: python -m core download {name})."
 
 
 @dataclass(frozen=True)

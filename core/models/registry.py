@@ -1,7 +1,7 @@
 """The model registry: every model the app knows, as data.
 
 Built-in entries are the paper's four models and three offline models (EfficientNet-Lite0/1/2); users add more in
-`models.toml` (see README, "Adding a model") without touching code. Each entry is a frozen
+`models.toml` (see docs/models.md, "Adding a model") without touching code. Each entry is a frozen
 `ModelSpec`, so it can key caches and stored results.
 """
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Iterator, Literal
 
-from core.config import PROJECT_ROOT, models_toml_path, refuse_in_view_mode
+from core.config import home, models_toml_path, refuse_in_view_mode
 from core.errors import InvalidModelEntry, UnknownModel
 
 __all__ = ["ModelSpec", "ModelRegistry", "MODELS", "BUILTIN_MODELS", "registry", "load_user_models",
@@ -252,4 +252,4 @@ def resolve_path(source: str) -> Path:
             return Path(f"<package {module} is not installed>") / relative
         return Path(list(found.submodule_search_locations)[0]) / relative
     path = Path(source).expanduser()
-    return path if path.is_absolute() else PROJECT_ROOT / path
+    return path if path.is_absolute() else home() / path

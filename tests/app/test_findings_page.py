@@ -11,7 +11,7 @@ from html.parser import HTMLParser
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import SHARED_DATA
+from tests.conftest import shared_data
 
 
 @pytest.fixture(scope="session")
@@ -21,11 +21,14 @@ def cue_store(tmp_path_factory):
     from core.run.decisions import import_author_decisions, import_human_decisions
     from core.store import ResultsStore
 
+    cue = shared_data("cue-conflict")
+    humans = shared_data("cue-conflict-human")
+    authors = shared_data("cue-conflict-paper-models")
     store = ResultsStore(tmp_path_factory.mktemp("cue") / "results.duckdb")
     quiet = {"store": store, "say": lambda _: None}
-    evaluate(["effnet_lite0"], "cue-conflict", SHARED_DATA / "cue-conflict", limit=64, seed=0, workers=0, **quiet)
-    import_author_decisions(SHARED_DATA / "cue-conflict-paper-models", **quiet)
-    import_human_decisions(SHARED_DATA / "cue-conflict-human", **quiet)
+    evaluate(["effnet_lite0"], "cue-conflict", cue, limit=64, seed=0, workers=0, **quiet)
+    import_author_decisions(authors, **quiet)
+    import_human_decisions(humans, **quiet)
     return store
 
 

@@ -127,3 +127,16 @@ def test_building_the_command_line_imports_no_numpy():
     code = "import sys, core.cli; core.cli._parser(); print('numpy' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "False", done.stderr[-2000:]
+def test_step_progress_in_a_log_is_plain_lines_a_tenth_apart():
+    import io
+
+    from core.cli._common import step_bars
+
+    log = io.StringIO()  # not a terminal, as a background job's log
+    progress, close = step_bars(log)
+    for done in range(0, 1001, 25):
+        progress("Download the images", done, 1000)
+    progress("Import the decisions", 1, 2)
+    close()
+    lines = log.getvalue().splitlines()
+    assert lines == [f"Download the images: {percent}%" for percent in range(0, 101, 10)] + ["Import the decisions: 50%"]
