@@ -25,6 +25,8 @@ from typing import Literal
 
 import numpy as np
 
+from core.data.pretraining import DEFAULT_FIT_ON, FIT_ON, FitOn
+
 from core.metrics.effective_robustness import (LineFit, Transform, bootstrap_lines, effective_robustness,
                                                fit_line, line_band)
 
@@ -34,12 +36,6 @@ __all__ = ["LINE_SETS", "FIT_ON", "DEFAULT_FIT_ON", "PUBLISHED_TAGS", "SetLine",
 
 LINE_SETS = ("imagenet-v2", "imagenet-real", "imagenet-sketch", "imagenet-r", "imagenet-a")
 """Shifted sets with a published population (timm and/or open_clip). ImageNet-C and -Hard have none."""
-FitOn = Literal["in1k", "timm", "all"]
-FIT_ON: dict[str, str] = {"in1k": "ImageNet-1k-trained (Taori et al.'s standard line)",
-                          "timm": "every timm checkpoint",
-                          "all": "every published model (timm and open_clip)"}
-"""Which published checkpoints the line is fitted on (the key is what the CLI's --fit-on and the URL take)."""
-DEFAULT_FIT_ON: FitOn = "in1k"
 PUBLISHED_TAGS = {"timm": "T", "open_clip": "O"}
 """Provenance tags of published numbers (their text is in core.paper.TAGS)."""
 

@@ -10,7 +10,7 @@ __all__ = ["add_commands", "fit_on_argument"]
 
 def fit_on_argument(parser) -> None:
     """`--fit-on` with the line's choices (`core.analysis.accuracy_line.FIT_ON`), shared by `line` and `report`."""
-    from core.analysis.accuracy_line import DEFAULT_FIT_ON, FIT_ON
+    from core.data.pretraining import DEFAULT_FIT_ON, FIT_ON
 
     parser.add_argument("--fit-on", choices=list(FIT_ON), default=DEFAULT_FIT_ON,
                         help="the checkpoints the line is fitted on: " + "; ".join(f"{key}: {text}"

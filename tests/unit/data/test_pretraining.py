@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.data.population import PopulationInvalid
-from core.data.pretraining import (PRETRAINING, family_of, parse_sources, pretraining_from_metadata, pretraining_of,
+from core.data.pretraining import (PRETRAINING, MetadataInvalid, family_of, parse_sources, pretraining_from_metadata, pretraining_of,
                                    read_metadata)
 from core.errors import UserError
 from tests.unit.data import published as tables
@@ -71,7 +70,7 @@ def test_an_untagged_name_is_read_from_timms_metadata_table(tmp_path):
 
 def test_a_file_without_the_metadata_columns_is_refused(tmp_path):
     (tmp_path / "model_metadata-in1k.csv").write_text("name,data\nresnet50,in1k\n")
-    with pytest.raises(PopulationInvalid, match="download timm-results"):
+    with pytest.raises(MetadataInvalid, match="download timm-results"):
         read_metadata(tmp_path)
     assert read_metadata(tmp_path / "absent") == {}
 
