@@ -114,6 +114,6 @@ def candidates_command(args) -> int:
           + (f"; {len(skipped)} not added:" if skipped else "."))
     for line in skipped:
         print(f"  {line}")
-    print(f"Nothing was downloaded. Next: python -m core task run {args.name} --models {','.join(keys)} (fetches "
-          "each model's weights first, with progress).")
+    print(f"Nothing was downloaded. Next: python -m core task run {args.name} --models {','.join(keys)} --download "
+          "(fetches each model's weights first, with progress; without --download only weights already here are used).")
     return 0
