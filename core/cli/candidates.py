@@ -107,7 +107,7 @@ def candidates_command(args) -> int:
     keys = [candidate.present or candidate.model for candidate in found.candidates]
     if not args.add:
         print(f"Add them: the same command with --add; then python -m core task run {args.name} --models "
-              f"{','.join(keys)}")
+              f"{','.join(keys)} --download")
         return 0
     added, skipped = add_candidates(found.candidates)
     print(f"Added {len(added)} model{'s' if len(added) != 1 else ''} to models.toml"
