@@ -20,6 +20,7 @@ from tests.fixtures.browser import SHOTS, chromium, streamlit_server
 pytestmark = pytest.mark.browser
 
 SIX = ["effnet_lite0", "tiny_vit", "tiny_convnext", "tiny_clip", "tiny_vit_long", "tiny_convnext_long"]
+SIX_IN_URL = "&".join(f"compare_models={name}" for name in SIX)
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +51,7 @@ def browser(six_models_url):
 def _open(browser, url: str, width: int):
     page = browser.new_page(viewport={"width": width, "height": 1200}, accept_downloads=True)
     page.set_default_timeout(180_000)
-    page.goto(f"{url}/compare")
+    page.goto(f"{url}/compare?{SIX_IN_URL}")  # the six, not every live model (the offline Lite1/2 too)
     page.get_by_role("heading", name="Compare models on your image").wait_for()
     _settle(page)
     return page
@@ -119,7 +120,7 @@ def test_layout_screenshots(browser, six_models_url, tmp_path, width, n_models, 
     (tall viewport, so the whole page is in the picture)."""
     page = browser.new_page(viewport={"width": width, "height": 5200}, accept_downloads=True)
     page.set_default_timeout(180_000)
-    page.goto(f"{six_models_url}/compare")
+    page.goto(f"{six_models_url}/compare?{SIX_IN_URL}")
     page.get_by_role("heading", name="Compare models on your image").wait_for()
     _settle(page)
     if n_models < 6:
