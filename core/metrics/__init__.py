@@ -15,6 +15,8 @@ from core.metrics.paired import (COMBINATION_RULE, Difference, bootstrap_p_value
                                  newcombe_paired_interval, part_verdict, resample_weights, shared_images,
                                  stratified_accuracy, weighted_accuracy, weighted_ece, weighted_error_ratios,
                                  weighted_shape_bias, ece_columns)
+from core.metrics.selection import (RACE_RULE, SETTLE_RULE, Drop, best_share, eliminate, mcnemar_sample_size,
+                                    race_level, race_schedule)
 from core.metrics.shape_bias import shape_bias, shape_bias_per_class
 
 __all__ = ["bootstrap_interval", "bootstrap_counts", "percentile_interval", "proportion_interval",
@@ -26,4 +28,6 @@ __all__ = ["bootstrap_interval", "bootstrap_counts", "percentile_interval", "pro
            "holm_adjust", "image_cells", "newcombe_paired_interval", "part_verdict", "resample_weights",
            "shared_images", "weighted_accuracy", "weighted_ece", "weighted_error_ratios", "weighted_shape_bias",
            "stratified_accuracy", "kth_highest_margin", "difference_from_intervals", "ece_columns",
-           "EffectiveRobustness", "LineFit", "bootstrap_lines", "effective_robustness", "fit_line", "line_band"]
+           "EffectiveRobustness", "LineFit", "bootstrap_lines", "effective_robustness", "fit_line", "line_band",
+           "Drop", "RACE_RULE", "SETTLE_RULE", "best_share", "eliminate", "mcnemar_sample_size", "race_level",
+           "race_schedule"]
