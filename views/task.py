@@ -195,7 +195,7 @@ else:
                                  "task_corruptions")
     drops = corruption.groupby("candidate", as_index=False, sort=False)[["accuracy", "drop"]].mean()
     st.caption("ImageNet-C corruptions (Hendrycks & Dietterich, ICLR 2019) of your test images, seeded as on the "
-               "Compare page. Mean relative drop from clean top-1: " + "; ".join(
+               "Compare page. Solid lines: linear probe; dashed: zero-shot. Mean relative drop from clean top-1: " + "; ".join(
                    f"{r.candidate} {r.drop:.0%}" if pd.notna(r.drop) else f"{r.candidate} — (clean top-1 is 0)"
                    for r in drops.itertuples()) + ".")
 
