@@ -45,6 +45,7 @@ class Comparison:
     difference: Difference | None
     verdict: str
     sentence: str
+    settle: str = ""  # "about 900 labelled test images would separate …" for a pair the data cannot separate
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,8 @@ class DecisionCard:
     comparisons: tuple[Comparison, ...]
     left_out: tuple[str, ...]
     headline: str
+    p_best: tuple[tuple[str, float], ...] = ()  # (candidate, share of paired replicates in which it is best)
+    race: tuple[str, ...] = ()  # the race's sentences: each dropped candidate, its round and difference; passes saved
 
 
 def _robust_correct(data) -> dict[int, np.ndarray]:
@@ -94,7 +97,7 @@ def _single(data, priority: str, weights: np.ndarray, speed: dict) -> dict[int, 
     rows = range(len(data.candidates))
     methods = data.candidates["method"].to_numpy()
     if priority == "accuracy":
-        return {i: weighted_accuracy(weights, data.correct[i]) for i in rows}
+        return {i: _accuracy_replicates(data, i, weights) for i in rows}
     if priority == "calibration":
         return {i: -weighted_ece(weights, data.conf[i], data.correct[i].astype(bool)) for i in rows
                 if methods[i] != "k-shot"}
@@ -105,16 +108,82 @@ def _single(data, priority: str, weights: np.ndarray, speed: dict) -> dict[int, 
 
 
 
+def _accuracy_replicates(data, i: int, weights: np.ndarray) -> np.ndarray:
+    """Top-1 of candidate row `i` under each image resample; a k-shot probe's by the two-level bootstrap (its
+    draws resampled too, seeded as in every table: `KSHOT_DRAW_SEED`), so the card, the summary table, the
+    k-shot curve and the report give it one interval. The point value (one row of ones) is the plain mean."""
+    from core.metrics.paired import two_level_accuracy
+
+    row = data.candidates.iloc[i]
+    draws = data.kshot_correct.get((row["model"], int(row["k"]))) if row["method"] == "k-shot" else None
+    if draws is None or len(weights) == 1:
+        return weighted_accuracy(weights, data.correct[i])
+    return two_level_accuracy(weights, draws, seed=KSHOT_DRAW_SEED)
+
+
+KSHOT_DRAW_SEED = 1
+"""The seed of the k-shot draws' resample in every two-level interval (card, summary, curve, report)."""
+
+
+def _settle(data, top: int, other: int, diff: Difference, names) -> str:
+    """For an accuracy pair the data cannot separate: the test images at which McNemar's test would separate a
+    difference of the observed size with 80% power (`core.metrics.selection.mcnemar_sample_size`)."""
+    from core.metrics.selection import mcnemar_sample_size
+
+    a, b = data.correct[top], data.correct[other]
+    delta = float(np.mean(a - b))
+    # images where exactly one is right (0/1 candidates); for a k-shot mean over draws E[D²], at least |δ| (the
+    # bound of a 0/1 pair, so the formula stays defined; a larger ψ only asks for more images)
+    discordance = max(float(np.mean((a - b) ** 2)), abs(float(np.mean(a - b))))
+    if delta == 0 or discordance == 0:
+        return (f"{names[top]} and {names[other]} score the same on these {data.n_images:,} images: no number of "
+                "test images would separate a difference of 0.")
+    needed = mcnemar_sample_size(delta, discordance)
+    shown = f"{float(f'{needed:.2g}'):,.0f}"
+    sentence = (f"About {shown} labelled test images would separate {delta * 100:+.1f} pp ({names[top]} − "
+                f"{names[other]}) with 80% power (McNemar's test at 5%, from their {discordance:.0%} discordant "
+                f"images; Connor 1987); this task has {data.n_images:,}.")
+    if "k-shot" in (data.candidates.at[top, "method"], data.candidates.at[other, "method"]):
+        sentence += " A k-shot probe's draws vary too, so more test images alone may not be enough."
+    return sentence
+
+
+def _race_lines(race: dict | None, shown: set) -> tuple[str, ...]:
+    """Sentences of a stored race record (`core.task.race`): each dropped candidate not on the card, its round
+    and the difference that dropped it, and the forward passes saved against a full run."""
+    if not race:
+        return ()
+    lines = []
+    for drop in race.get("drops", ()):
+        if drop["candidate"] in shown:
+            continue  # run in full since: the card's own comparison replaces the race's
+        lines.append(f"Dropped in round {drop['round']} ({drop['n']:,} test images): {drop['candidate']} − "
+                     f"{drop['leader']} top-1 = {drop['difference'] * 100:+.1f} pp, upper bound "
+                     f"{drop['upper'] * 100:+.1f} pp < 0 at the race's level.")
+    if race.get("full_passes"):
+        saved = 1 - race["race_passes"] / race["full_passes"]
+        lines.append(f"The race computed {race['race_passes']:,} forward passes where a full run of every model "
+                     f"needed {race['full_passes']:,}: {saved:.0%} saved.")
+    return tuple(lines)
+
+
 def decision_card(data, priority: str = "accuracy", *, mix: dict | None = None, n_resamples: int = 1000,
-                  seed: int = 0) -> DecisionCard:
-    """Rank the candidates by `priority` and compare the top one with each other on paired differences."""
+                  seed: int = 0, race: dict | None = None) -> DecisionCard:
+    """Rank the candidates by `priority` and compare the top one with each other on paired differences.
+
+    Also: each candidate's P(best) (the share of the same paired replicates in which it scores highest,
+    `core.metrics.selection.best_share`), the images that would settle each accuracy pair the data cannot
+    separate, and the lines of a stored race record (`race`, `core.task.race`)."""
+    from core.metrics.selection import best_share
+
     n = data.n_images
     point = score_replicates(data, priority, np.ones((1, n)), mix=mix)
     names = data.candidates["candidate"].to_numpy()
     left_out = tuple(names[i] for i in range(len(names)) if i not in point)
+    race_lines = _race_lines(race, set(names))
     if not point:
         return DecisionCard(priority, None, float("nan"), (), left_out,
-                            f"No candidate can be scored for {priority} yet.")
+                            f"No candidate can be scored for {priority} yet.", race=race_lines)
     replicates = score_replicates(data, priority, replicate_weights(n, n_resamples, seed), mix=mix)
     order = sorted(point, key=lambda i: -float(point[i][0]))
     top = order[0]
@@ -142,8 +211,10 @@ def decision_card(data, priority: str = "accuracy", *, mix: dict | None = None, 
         sentence = (f"{names[top]} − {names[other]} {metric} = {sign * diff.value * scale:+.1f} {unit} "
                     f"[{low:+.1f}, {high:+.1f}], {diff.method}" + (": the data cannot separate them"
                                                                      if verdict == "cannot separate" else ""))
+        settle = _settle(data, top, other, diff, names) if verdict == "cannot separate" and priority == "accuracy" \
+            else ""
         comparisons.append(Comparison(names[other], sign * float(point[other][0]), diff, verdict,
-                                      sentence.replace("  ", " ")))
+                                      sentence.replace("  ", " "), settle))
     top_value = sign * float(point[top][0])
     ties = [c.candidate for c in comparisons if c.verdict == "cannot separate"]
     shown = {"speed": f"{top_value:,.1f}", "mix": f"{top_value * scale:.1f}"}.get(priority, f"{top_value:.1%}")
@@ -154,4 +225,6 @@ def decision_card(data, priority: str = "accuracy", *, mix: dict | None = None, 
         headline += f"; the data cannot separate it from {', '.join(ties[:3])}{' …' if len(ties) > 3 else ''}."
     else:
         headline += " is ahead of every other candidate." if comparisons else "."
-    return DecisionCard(priority, names[top], top_value, tuple(comparisons), left_out, headline)
+    p_best = () if priority == "speed" else tuple(
+        (names[i], float(share)) for i, share in zip(order, best_share(np.stack([replicates[i] for i in order]))))
+    return DecisionCard(priority, names[top], top_value, tuple(comparisons), left_out, headline, p_best, race_lines)

@@ -131,3 +131,36 @@ def test_kshot_interval_is_a_two_level_bootstrap_equal_to_a_numpy_loop(rng):
     one_draw_images_only = np.percentile([correct.mean(0)[np.random.default_rng(s).integers(0, n, n)].mean()
                                           for s in range(400)], [2.5, 97.5])
     assert high - low > one_draw_images_only[1] - one_draw_images_only[0]  # the draws' spread is counted
+
+
+def test_card_gives_p_best_from_its_paired_replicates_and_a_settle_sentence(rng):
+    from core.metrics.paired import resample_weights
+    from core.metrics.selection import mcnemar_sample_size
+
+    data = _data(rng)
+    card = decision_card(data, "accuracy", seed=5, n_resamples=400)
+    shares = dict(card.p_best)
+    assert sum(shares.values()) == pytest.approx(1)
+    # the same paired replicates by hand: each replicate's right answers (exact counts), 1/t to each of t tied
+    weights = resample_weights(data.n_images, n_resamples=400, seed=5)
+    hits = weights @ data.correct.T
+    top = hits == hits.max(axis=1, keepdims=True)
+    expected = (top / top.sum(axis=1, keepdims=True)).mean(axis=0)
+    for i, name in enumerate(data.candidates["candidate"]):
+        assert shares[name] == pytest.approx(expected[i], abs=1e-9)
+    tie = card.comparisons[0]
+    assert tie.verdict == "cannot separate"
+    a, b = data.correct[0], data.correct[2]
+    needed = mcnemar_sample_size((a - b).mean(), np.mean(a != b))
+    assert f"About {float(f'{needed:.2g}'):,.0f} labelled test images would separate" in tie.settle
+    assert card.comparisons[1].settle == ""  # separated already
+
+
+def test_card_lists_the_race_drops_and_the_passes_saved(rng):
+    race = {"drops": [{"candidate": "D · 16-shot probe", "round": 1, "n": 100, "leader": "A · linear probe",
+                       "difference": -0.31, "upper": -0.18}],
+            "race_passes": 2_500, "full_passes": 10_000}
+    card = decision_card(_data(rng), "accuracy", race=race)
+    assert card.race[0].startswith("Dropped in round 1 (100 test images): D · 16-shot probe − A · linear probe "
+                                   "top-1 = -31.0 pp")
+    assert "75% saved" in card.race[1]
