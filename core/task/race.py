@@ -184,7 +184,7 @@ def race_task(name: str, models: Sequence, *, shots: Sequence[int], corruptions:
         message = (f"{name}: {len(test_rows):,} test images, fewer than the race's first sample of {first}: every "
                    "model runs in full, without a race.")
         say(message)
-        run = run_task(name, [model.resolved for model in models_dict.values()], **run_args)
+        run = run_task(name, list(models_dict), **run_args)
         passes = sum(run.features.values())
         return RaceSummary((), [], list(models_dict), passes, full_passes, False, run.stopped, message, run)
     device = device or best_device()
@@ -247,7 +247,7 @@ def race_task(name: str, models: Sequence, *, shots: Sequence[int], corruptions:
     summary.drops = [drop for drop in summary.drops if drop["model"] not in models_alive]
     say(f"{name}: {len(summary.survivors)} model(s) left after the race ({', '.join(summary.survivors)}): the full "
         "run…")
-    summary.run = run_task(name, [models_dict[model].resolved for model in summary.survivors], **run_args)
+    summary.run = run_task(name, summary.survivors, **run_args)
     summary.race_passes += sum(summary.run.features.values())
     summary.stopped = summary.run.stopped
     store.write_task_race(name, {"looks": list(looks), "drops": summary.drops, "survivors": summary.survivors,

@@ -217,6 +217,30 @@ def _feature_pass(models: dict, needs: dict, paths: dict, test_shas: set, condit
         flush(name, 1)
 
 
+def prepared_models(store, name: str, model_names: Sequence, *, protocol: str, corruptions: Sequence[str],
+                    severities: Sequence[int]):
+    """(spec, images, {model: _Model}, conditions, needs) of a run: each model resolved once with its feature key
+    per condition, and `needs[(model, condition)]` the image hashes whose features are not stored yet (clean: every
+    image; corrupted: the test split). `core.task.race` computes features under the same keys."""
+    from core.models.resolved import resolve_model
+
+    spec, images, _ = load_task(store, name)
+    conditions = ["clean"] + [f"{c}/{s}" for c in corruptions for s in sorted(set(severities))]
+    all_shas, test_shas = set(images["sha256"]), set(images[images["split"] == "test"]["sha256"])
+    models, needs = {}, {}
+    for model_name in model_names:
+        resolved = resolve_model(model_name)
+        cfg = resolved.preprocess(protocol)
+        keys = {condition: _key(kind="task-features", model=resolved.name, weights=resolved.weights_key,
+                                preprocess=cfg.key(), condition=condition,
+                                seed=CORRUPTION_SEED if condition != "clean" else None) for condition in conditions}
+        models[resolved.name] = _Model(resolved, cfg, keys)
+        for condition in conditions:
+            wanted = all_shas if condition == "clean" else test_shas
+            needs[(resolved.name, condition)] = wanted - store.task_feature_shas(keys[condition])
+    return spec, images, models, conditions, needs
+
+
 def run_task(name: str, model_names: Sequence[str], *, shots: Sequence[int] = DEFAULT_SHOTS,
              corruptions: Sequence[str] = DEFAULT_CORRUPTIONS, severities: Sequence[int] = DEFAULT_SEVERITIES,
              protocol: str = "paper", draws: int | None = None, batch_size: int = 32, store=None,
@@ -247,21 +271,10 @@ def run_task(name: str, model_names: Sequence[str], *, shots: Sequence[int] = DE
     if draws is not None and not 1 <= draws <= 62:  # the page packs each image's draws into one 64-bit integer
         raise UserError(f"Expected 1 to 62 k-shot draws, got {draws}.")
     device = device or best_device()
-    conditions = ["clean"] + [f"{c}/{s}" for c in corruptions for s in sorted(set(severities))]
-    test = images[images["split"] == "test"]
-    all_shas, test_shas = set(images["sha256"]), set(test["sha256"])
+    spec, images, models, conditions, needs = prepared_models(store, name, model_names, protocol=protocol,
+                                                              corruptions=corruptions, severities=severities)
+    test_shas = set(images[images["split"] == "test"]["sha256"])
     paths = dict(zip(images["sha256"], images["path"]))
-    models, needs = {}, {}
-    for model_name in model_names:
-        resolved = resolve_model(model_name)
-        cfg = resolved.preprocess(protocol)
-        keys = {condition: _key(kind="task-features", model=model_name, weights=resolved.weights_key,
-                                preprocess=cfg.key(), condition=condition,
-                                seed=CORRUPTION_SEED if condition != "clean" else None) for condition in conditions}
-        models[model_name] = _Model(resolved, cfg, keys)
-        for condition in conditions:
-            wanted = all_shas if condition == "clean" else test_shas
-            needs[(model_name, condition)] = wanted - store.task_feature_shas(keys[condition])
     missing = sum(len(wanted) for wanted in needs.values())
     summary = TaskRunSummary()
     if missing:
