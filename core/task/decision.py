@@ -23,7 +23,7 @@ from typing import Literal
 import numpy as np
 
 from core.metrics.paired import Difference, decide, difference, weighted_accuracy, weighted_ece
-from core.task.measures import replicate_weights
+from core.task.measures import N_RESAMPLES, replicate_weights
 
 __all__ = ["PRIORITIES", "DEFAULT_MIX", "Priority", "Comparison", "DecisionCard", "decision_card", "score_replicates"]
 
@@ -109,20 +109,15 @@ def _single(data, priority: str, weights: np.ndarray, speed: dict) -> dict[int, 
 
 
 def _accuracy_replicates(data, i: int, weights: np.ndarray) -> np.ndarray:
-    """Top-1 of candidate row `i` under each image resample; a k-shot probe's by the two-level bootstrap (its
-    draws resampled too, seeded as in every table: `KSHOT_DRAW_SEED`), so the card, the summary table, the
-    k-shot curve and the report give it one interval. The point value (one row of ones) is the plain mean."""
-    from core.metrics.paired import two_level_accuracy
+    """Top-1 of candidate row `i` under each image resample; a k-shot probe's by the two-level bootstrap
+    (`core.task.measures.kshot_replicates`), so the card, the summary table, the k-shot curve and the report give
+    it one interval. The point value (one row of ones) is the plain mean."""
+    from core.task.measures import kshot_replicates
 
     row = data.candidates.iloc[i]
-    draws = data.kshot_correct.get((row["model"], int(row["k"]))) if row["method"] == "k-shot" else None
-    if draws is None or len(weights) == 1:
+    if row["method"] != "k-shot" or (row["model"], int(row["k"])) not in data.kshot_correct or len(weights) == 1:
         return weighted_accuracy(weights, data.correct[i])
-    return two_level_accuracy(weights, draws, seed=KSHOT_DRAW_SEED)
-
-
-KSHOT_DRAW_SEED = 1
-"""The seed of the k-shot draws' resample in every two-level interval (card, summary, curve, report)."""
+    return kshot_replicates(data, row["model"], row["k"], weights)
 
 
 def _settle(data, top: int, other: int, diff: Difference, names) -> str:
@@ -167,7 +162,7 @@ def _race_lines(race: dict | None, shown: set) -> tuple[str, ...]:
     return tuple(lines)
 
 
-def decision_card(data, priority: str = "accuracy", *, mix: dict | None = None, n_resamples: int = 1000,
+def decision_card(data, priority: str = "accuracy", *, mix: dict | None = None, n_resamples: int = N_RESAMPLES,
                   seed: int = 0, race: dict | None = None) -> DecisionCard:
     """Rank the candidates by `priority` and compare the top one with each other on paired differences.
 
