@@ -53,7 +53,7 @@ def _forward_batches(model_name: str, repeats: int) -> list[float]:
     import torch
 
     from core.models.resolved import resolve_model
-    from core.task.run import _features
+    from core.run.inference import image_features
 
     model = resolve_model(model_name)
     loaded = model.load(device="cpu")
@@ -61,10 +61,10 @@ def _forward_batches(model_name: str, repeats: int) -> list[float]:
     batch = torch.rand(32, 3, cfg.input_size, cfg.input_size)
     times = []
     with torch.inference_mode():
-        _features(loaded, batch)
+        image_features(loaded, batch)
         for _ in range(repeats):
             start = time.perf_counter()
-            _features(loaded, batch)
+            image_features(loaded, batch)
             times.append(time.perf_counter() - start)
     return times
 
@@ -108,7 +108,8 @@ def _synthetic_store(path: Path, n_test: int, n_models: int) -> None:
     import pandas as pd
 
     from core.store import ResultsStore
-    from core.task.folder import ScanReport, TaskImage, TaskSpec
+    from core.task.folder import ScanReport, TaskImage
+    from core.task.spec import TaskSpec
 
     rng = np.random.default_rng(0)
     classes = tuple(f"class_{i}" for i in range(20))

@@ -77,16 +77,7 @@ def done_runs_key() -> tuple:
 
 @memo(64, name="reads.predictions")
 def _predictions(keys: tuple, columns: tuple[str, ...]):
-    import pandas as pd
-
-    run_ids = [key[0] for key in keys]
-    if not run_ids:
-        return pd.DataFrame(columns=["run_id", *columns])
-    return _store().query(_predictions_sql(len(run_ids), columns), run_ids)
-
-
-def _predictions_sql(n_runs: int, columns: tuple[str, ...]) -> str:
-    return f"SELECT run_id, {', '.join(columns)} FROM predictions WHERE run_id IN ({', '.join('?' * n_runs)})"
+    return _store().prediction_columns([key[0] for key in keys], columns)
 
 
 def predictions(run_ids: tuple[str, ...], columns: tuple[str, ...]):
@@ -117,7 +108,7 @@ def prefetch_calibration_columns(run_ids) -> None:
     """The calibration columns of every run not cached yet, a query per run on one connection (a cold open of
     Calibration paid a connection per run), cached where `calibration_columns` finds them."""
     _prefetch(_calibration_columns, keys_of(list(run_ids)),
-              lambda keys: _store().query_each(_store().CALIBRATION_SQL, [[key[0]] for key in keys]))
+              lambda keys: _store().calibration_columns_each([key[0] for key in keys]))
 
 
 @memo(4, name="reads.bootstrap_counts")
@@ -334,7 +325,7 @@ def _prefetch_cue_rows(groups: list[tuple]) -> None:
     if len(wanted) < 2:
         return
     runs = sorted({key for keys in wanted for key in keys})
-    frames = _store().query_each(_predictions_sql(1, _COLUMNS_CUE), [[key[0]] for key in runs])
+    frames = _store().prediction_columns_each([key[0] for key in runs], _COLUMNS_CUE)
     by_run = dict(zip(runs, frames))
     for keys in wanted:
         part = by_run[keys[0]] if len(keys) == 1 else pd.concat([by_run[key] for key in keys], ignore_index=True)

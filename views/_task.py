@@ -59,8 +59,7 @@ def all_models(task: str) -> list[str]:
     """Models with predictions on `task`, in registry order."""
     from core.store import ResultsStore
 
-    found = set(ResultsStore()._task_query("SELECT DISTINCT model FROM task_fits WHERE task = ?", [task]).get(
-        "model", []))
+    found = ResultsStore().task_models(task)
     order = [spec.name for spec in models_ui.models()[0]]
     return [name for name in order if name in found] + sorted(found - set(order))
 

@@ -9,9 +9,10 @@ import streamlit as st
 
 from core.errors import UserError
 from core.task import charts as task_charts
-from core.task.decision import DEFAULT_MIX, PRIORITIES
+from core.task.decision import DEFAULT_MIX, VERDICT_RULE
 from core.task.folder import ScanReport
 from core.task.measures import capped_shots, corruption_curves_table
+from core.task.spec import DEFAULT_CORRUPTIONS, DEFAULT_SHOTS, DEFAULT_TEST_FRACTION, PRIORITIES, comma_list
 from views import _models as models_ui
 from views import _reads as reads
 from views import _state as state
@@ -32,7 +33,6 @@ def _forms(task_names: list[str]) -> None:
     from core.run import jobs
     from core.store import ResultsStore
     from core.task import scan_task
-    from core.task.run import DEFAULT_CORRUPTIONS
 
     columns = st.columns(2)
     with columns[0].form("task_add"):
@@ -41,7 +41,7 @@ def _forms(task_names: list[str]) -> None:
         data = st.text_input("Folder (ROOT/<class>/…, ROOT/{train,val,test}/<class>/…) or CSV of path,label[,split]",
                              key="task_new_data")
         names = st.text_input("Prompt names CSV (optional: class,prompt name)", key="task_new_names")
-        fraction = st.slider("Test share", 0.1, 0.5, 0.3, 0.05, key="task_new_fraction")
+        fraction = st.slider("Test share", 0.1, 0.5, DEFAULT_TEST_FRACTION, 0.05, key="task_new_fraction")
         added = st.form_submit_button("Add")
     if added:
         try:
@@ -62,8 +62,8 @@ def _forms(task_names: list[str]) -> None:
         chosen = st.selectbox("Task", task_names, key="task_run_name") if task_names else None
         models = st.multiselect("Models", [s.spec.name for s in statuses], format_func=models_ui.model_label,
                                 key="task_run_models")
-        shots = st.text_input("Shots (k per class)", "1,2,4,8,16", key="task_run_shots")
-        corruptions = st.text_input("Corruptions", ",".join(DEFAULT_CORRUPTIONS), key="task_run_corruptions")
+        shots = st.text_input("Shots (k per class)", comma_list(DEFAULT_SHOTS), key="task_run_shots")
+        corruptions = st.text_input("Corruptions", comma_list(DEFAULT_CORRUPTIONS), key="task_run_corruptions")
         started = st.form_submit_button("Start in the background", disabled=not task_names)
     if started:
         if not models:
@@ -132,8 +132,7 @@ with st.container(border=True):
     if card.left_out:
         st.caption(f"Not scored for {priority}: {', '.join(card.left_out)} (k-shot probes have no single calibrated "
                    "answer; robustness needs corrupted test images).")
-    st.caption("Verdict as on the Findings page: ahead when the 95% paired interval of top − other lies above 0, "
-               "behind when below (Holm-corrected p < 0.05), otherwise the data cannot separate them.")
+    st.caption(VERDICT_RULE)
 card_table = pd.DataFrame([{"candidate": c.candidate, "verdict": c.verdict, "comparison": c.sentence}
                            for c in card.comparisons])
 

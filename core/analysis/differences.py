@@ -55,30 +55,7 @@ def outcome_cells(store, runs: list[tuple[str, str, int]], n_models: int, *, by_
     columns = [f"m{k}" for k in range(n_models)]
     if not runs:
         return pd.DataFrame(columns=["stratum", *columns, "n"])
-    hit = "list_contains(p.labels, p.pred)" if real else "p.correct"
-    # one bit per model column: which models have the image, and which got it right (bit_or: a duplicate
-    # row of an image in a run cannot carry into another model's bit). The `run_id IN` filter lets DuckDB
-    # skip other runs' row groups before the join.
-    values = ", ".join("(?, ?, ?)" for _ in runs)
-    condition = ", p.condition" if by_condition else ""
-
-    def sql(key: str) -> str:
-        return (f"WITH map(run_id, stratum, bit) AS (VALUES {values}), "
-                f"wide AS (SELECT {key} AS image, m.stratum{condition}, "
-                f"bit_or(CASE WHEN {hit} THEN m.bit ELSE 0 END)::BIGINT AS hits, bit_or(m.bit)::BIGINT AS present, "
-                f"count(*) - bit_count(bit_or(m.bit)) AS extra FROM predictions p JOIN map m ON p.run_id = m.run_id "
-                f"WHERE p.run_id IN ({', '.join('?' for _ in runs)}) AND p.error IS NULL"
-                f"{' AND len(p.labels) > 0' if real else ''} GROUP BY ALL) "
-                f"SELECT stratum{condition.replace('p.', '')}, hits, present, count(*)::BIGINT AS n, "
-                f"max(extra)::BIGINT AS extra FROM wide GROUP BY ALL ORDER BY ALL")
-
-    parameters = [*(value for run in runs for value in (run[0], run[1], 1 << int(run[2]))), *(run[0] for run in runs)]
-    # grouping by the 64-bit hash of the image id is a third faster than by the string; two ids sharing a
-    # hash (or an image listed twice in a run) would show as more rows than models in a group: then the
-    # exact grouping by the string decides
-    frame = store.query(sql("hash(p.image_id)"), parameters)
-    if len(frame) and frame["extra"].max() > 0:
-        frame = store.query(sql("p.image_id"), parameters)
+    frame = store.outcome_bits(runs, by_condition=by_condition, real=real)
     if frame.empty:
         return pd.DataFrame(columns=["stratum", *columns, "n"])
     if by_condition:

@@ -30,13 +30,7 @@ def _latest(runs, benchmark: str, *, source: str = "ours", protocol: str = "pape
 
 
 def _predictions(store, run_ids, columns: tuple[str, ...]):
-    import pandas as pd
-
-    if not len(run_ids):
-        return pd.DataFrame(columns=["run_id", *columns])
-    marks = ", ".join("?" for _ in run_ids)
-    return store.query(f"SELECT run_id, {', '.join(columns)} FROM predictions WHERE run_id IN ({marks}) "
-                       "AND error IS NULL", list(run_ids))
+    return store.prediction_columns(run_ids, columns, readable_only=True)
 
 
 SECTIONS = ("val", "robustness", "shape_bias", "pug", "transfer", "invariance")
@@ -251,8 +245,7 @@ def _invariance_differences(store, variant_runs, parse_variant, n_resamples: int
 
 
 def _tables(store) -> set[str]:
-    frame = store.query("SELECT table_name FROM information_schema.tables")
-    return set(frame["table_name"]) if len(frame) else set()
+    return store.table_names()
 
 
 def assess(evidence: dict) -> list[ClaimResult]:

@@ -15,7 +15,8 @@ import re
 import zipfile
 from typing import Literal
 
-__all__ = ["html_report", "pptx_report", "zip_report", "write_report", "Format"]
+__all__ = ["html_report", "pptx_report", "zip_report", "write_report", "Format", "today", "inline_svg", "chart_png",
+           "table_html"]
 
 Format = Literal["html", "pptx", "zip"]
 TITLE = "ConvNet vs Transformer, Supervised vs CLIP: which claims do our runs reproduce?"
@@ -23,18 +24,18 @@ _VERDICT_COLOURS = {"reproduced": "#2E7D32", "contradicted": "#C62828", "inconcl
                     "not measured": "#616161"}
 
 
-def _today() -> str:
+def today() -> str:
+    """The date and minute a report is made, as its header shows them."""
     return _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
 
 
-def _svg(chart_or_spec) -> str:
+def inline_svg(chart_or_spec) -> str:
     """Inline SVG without namespace URLs (an HTML5 parser puts <svg> in the SVG namespace by itself)."""
     import vl_convert as vlc
 
     spec = chart_or_spec if isinstance(chart_or_spec, str) else chart_or_spec.to_json()
-    svg = vlc.vegalite_to_svg(spec)
-    svg = re.sub(r'\s+xmlns(:\w+)?="[^"]*"', "", svg)
-    return _scalable(re.sub(r"<\?xml[^>]*>", "", svg))
+    text = re.sub(r'\s+xmlns(:\w+)?="[^"]*"', "", vlc.vegalite_to_svg(spec))
+    return _scalable(re.sub(r"<\?xml[^>]*>", "", text))
 
 
 def _scalable(svg: str) -> str:
@@ -55,7 +56,8 @@ def _scalable(svg: str) -> str:
     return svg[:match.start()] + tag + svg[match.end():]
 
 
-def _png(chart_or_spec, scale: float = 2) -> bytes:
+def chart_png(chart_or_spec, scale: float = 2) -> bytes:
+    """A chart (or its Vega-Lite JSON) as PNG bytes, at `scale` × its size."""
     import vl_convert as vlc
 
     spec = chart_or_spec if isinstance(chart_or_spec, str) else chart_or_spec.to_json()
@@ -96,7 +98,8 @@ def _pin_runs(pin) -> list[dict]:
         return []
 
 
-def _table_html(frame) -> str:
+def table_html(frame) -> str:
+    """A frame as a plain HTML table (4 decimals, – for a missing number), or a line saying there is none."""
     if frame is None or len(frame) == 0:
         return "<p class='muted'>No numbers yet.</p>"
     return frame.to_html(index=False, border=0, classes="numbers", na_rep="–", float_format=lambda v: f"{v:.4f}")
@@ -132,7 +135,7 @@ def html_report(results, pins, *, title: str = TITLE) -> str:
                       f"{_VERDICT_COLOURS[r.verdict]}'>{r.verdict}</b></td></tr>" for r in results)
     for result in results:
         chart = evidence_chart(result, labels)
-        figure = (f"<figure class='chart' data-chart='claim-{result.claim.number}'>{_svg(chart)}</figure>"
+        figure = (f"<figure class='chart' data-chart='claim-{result.claim.number}'>{inline_svg(chart)}</figure>"
                   if chart is not None else
                   f"<p class='todo'>Not measured yet. Run: <code>{html.escape(result.command)}</code></p>")
         sections.append(
@@ -141,21 +144,21 @@ def html_report(results, pins, *, title: str = TITLE) -> str:
             f"<span class='verdict' style='background:{_VERDICT_COLOURS[result.verdict]}'>{result.verdict}</span></h2>"
             f"<p>{html.escape(result.claim.sentence)}</p>{figure}"
             f"<p class='muted'>Measure: {html.escape(result.measure)}. {html.escape(result.note)}</p>"
-            f"{_table_html(numbers_table(result, labels))}{_parts_html(result, labels)}"
+            f"{table_html(numbers_table(result, labels))}{_parts_html(result, labels)}"
             + (f"<p class='todo'>To complete it, run: <code>{html.escape(result.command)}</code></p>"
                if result.verdict == "not measured" and chart is not None else "")
             + _provenance_html(_provenance_rows(runs_table(result))) + "</section>")
     pin_sections = []
     for number, pin in enumerate(pins.to_dict("records") if pins is not None else [], start=1):
         try:
-            figure = f"<figure class='chart' data-chart='pin-{number}'>{_svg(pin['chart'])}</figure>"
+            figure = f"<figure class='chart' data-chart='pin-{number}'>{inline_svg(pin['chart'])}</figure>"
         except Exception:  # noqa: BLE001 - a pin with a broken spec still lists its note and table
             figure = "<p class='muted'>(chart unavailable)</p>"
         table = ""
         if pin.get("table_csv"):
             import pandas as pd
 
-            table = _table_html(pd.read_csv(io.StringIO(pin["table_csv"])).head(60))
+            table = table_html(pd.read_csv(io.StringIO(pin["table_csv"])).head(60))
         note = f"<p class='note'>{html.escape(pin['note'])}</p>" if pin.get("note") else ""
         pin_sections.append(f"<section class='card pin' id='pin-{number}'><h2>Pinned: {html.escape(pin['title'])}"
                             f"</h2><p class='muted'>From the {html.escape(pin['page'])} page.</p>{note}{figure}"
@@ -175,7 +178,7 @@ figure.chart {{margin: 0.5rem 0;}} figure.chart svg {{max-width: 100%; height: a
 .note {{font-style: italic;}}
 </style></head><body>
 <h1>{html.escape(title)}</h1>
-<p class="muted">Generated {_today()} by Beyond Accuracy Explorer from the results store. Reproduces and extends
+<p class="muted">Generated {today()} by Beyond Accuracy Explorer from the results store. Reproduces and extends
 Vishniakov, Shen &amp; Liu, ICML 2024 (arXiv:2311.09215). Verdicts: reproduced, contradicted, inconclusive or not
 measured yet. {html.escape(VERDICT_RULE)} Paper values are references, not measurements: {tags}.</p>
 <table class="summary"><tr><th>claim</th><th>verdict</th></tr>{summary}</table>
@@ -228,7 +231,7 @@ def pptx_report(results, pins, *, title: str = TITLE) -> bytes:
     counts = {v: sum(r.verdict == v for r in results) for v in _VERDICT_COLOURS}
     text_box(slide, Inches(0.8), Inches(2.0), Inches(11.7), Inches(2.2), [(title, None, True)], size=36)
     text_box(slide, Inches(0.8), Inches(4.4), Inches(11.7), Inches(1.6),
-             [(f"Beyond Accuracy Explorer · {_today()}", "#444444", False),
+             [(f"Beyond Accuracy Explorer · {today()}", "#444444", False),
               ("Verdicts from our results store: " + " · ".join(f"{v}: {n}" for v, n in counts.items()), "#444444",
                False),
               ("Reproduces Vishniakov, Shen & Liu, ICML 2024 (arXiv:2311.09215); paper values are references.",
@@ -243,7 +246,7 @@ def pptx_report(results, pins, *, title: str = TITLE) -> bytes:
         text_box(slide, Inches(0.4), Inches(6.85), Inches(12.5), Inches(0.5), [(text, "#666666", False)], size=9)
 
     def picture(slide, chart_or_spec):
-        image = io.BytesIO(_png(chart_or_spec))
+        image = io.BytesIO(chart_png(chart_or_spec))
         shape = slide.shapes.add_picture(image, Inches(0.4), Inches(1.4))
         ratio = min(Inches(7.6) / shape.width, Inches(5.3) / shape.height)
         shape.width, shape.height = int(shape.width * ratio), int(shape.height * ratio)
@@ -305,8 +308,8 @@ def zip_report(results, pins) -> bytes:
             stem = f"claim_{result.claim.number}_{result.claim.key}"
             chart = evidence_chart(result, labels)
             if chart is not None:
-                archive.writestr(f"{stem}.png", _png(chart))
-                archive.writestr(f"{stem}.svg", _svg(chart))
+                archive.writestr(f"{stem}.png", chart_png(chart))
+                archive.writestr(f"{stem}.svg", inline_svg(chart))
                 if result.chart_table is not None and len(result.chart_table):
                     archive.writestr(f"{stem}_chart_data.csv", result.chart_table.to_csv(index=False))
             archive.writestr(f"{stem}_numbers.csv", numbers_table(result, labels).to_csv(index=False))
@@ -314,8 +317,8 @@ def zip_report(results, pins) -> bytes:
         for number, pin in enumerate(pins.to_dict("records") if pins is not None else [], start=1):
             stem = f"pin_{number}_{re.sub(r'[^a-z0-9]+', '_', str(pin['title']).lower()).strip('_')}"
             try:
-                archive.writestr(f"{stem}.png", _png(pin["chart"]))
-                archive.writestr(f"{stem}.svg", _svg(pin["chart"]))
+                archive.writestr(f"{stem}.png", chart_png(pin["chart"]))
+                archive.writestr(f"{stem}.svg", inline_svg(pin["chart"]))
             except Exception:  # noqa: BLE001 - keep the table and note of a pin whose chart fails
                 pass
             archive.writestr(f"{stem}.csv", pin.get("table_csv") or "")

@@ -93,6 +93,31 @@ def download_bars():
     return progress, closer(bars)
 
 
+def message_line(stream=None):
+    """(progress, close): `progress(done, total, message)` shows the run's own progress sentence on `stream`
+    (stderr by default): rewritten in place on one line at a terminal, a line per call otherwise (a log file).
+    `close()` ends the line."""
+    stream = stream or sys.stderr
+    in_place = stream.isatty()
+    shown = {"width": 0}
+
+    def progress(done: int, total: int, message: str) -> None:
+        if in_place:
+            stream.write("\r" + message.ljust(shown["width"]))
+            shown["width"] = len(message)
+        else:
+            stream.write(message + "\n")
+        stream.flush()
+
+    def close() -> None:
+        if in_place and shown["width"]:
+            stream.write("\n")
+            stream.flush()
+        shown["width"] = 0
+
+    return progress, close
+
+
 def duration(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
 

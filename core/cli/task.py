@@ -6,6 +6,8 @@ import sys
 from pathlib import Path
 
 from core.cli._common import STOPPED_MESSAGE, stop_on_sigterm
+from core.task.spec import (DEFAULT_CORRUPTIONS, DEFAULT_PRIORITY, DEFAULT_SEVERITIES, DEFAULT_SHOTS,
+                            DEFAULT_TEST_FRACTION, PRIORITIES, comma_list)
 
 
 def add_commands(commands) -> dict:
@@ -19,26 +21,28 @@ def add_commands(commands) -> dict:
     add.add_argument("--names", type=Path, help="CSV of class,prompt name for zero-shot (e.g. m6_bolt,an M6 hex bolt)")
     add.add_argument("--templates", type=Path, help="text file of zero-shot templates, one per line with {} "
                                                     "(default: the 80 ImageNet templates)")
-    add.add_argument("--test-fraction", type=float, default=0.3, help="share of each class held out for test "
-                                                                      "(class-folder and split-less CSV layouts)")
+    add.add_argument("--test-fraction", type=float, default=DEFAULT_TEST_FRACTION,
+                     help="share of each class held out for test (class-folder and split-less CSV layouts; default: "
+                          f"{DEFAULT_TEST_FRACTION})")
     add.add_argument("--seed", type=int, default=0, help="seed of the split and the k-shot draws")
     actions.add_parser("list", help="every task: classes, images, test images, warnings")
     run = actions.add_parser("run", help="features, zero-shot heads, full and k-shot probes, corruptions (resumable)")
     run.add_argument("name")
     run.add_argument("--models", default="", help="comma-separated model keys (default: every model ready here)")
-    run.add_argument("--shots", default="1,2,4,8,16", help="k of the k-shot probes, comma-separated")
+    run.add_argument("--shots", default=comma_list(DEFAULT_SHOTS),
+                     help=f"k of the k-shot probes, comma-separated (default: {comma_list(DEFAULT_SHOTS)})")
     run.add_argument("--corruptions", default=None,
-                     help="comma-separated ImageNet-C corruptions (default: gaussian_noise,defocus_blur,motion_blur,"
-                          "contrast,jpeg_compression; 'none' for none)")
-    run.add_argument("--severities", default="1,3,5", help="severities 1-5, comma-separated")
+                     help=f"comma-separated ImageNet-C corruptions (default: {comma_list(DEFAULT_CORRUPTIONS)}; "
+                          "'none' for none)")
+    run.add_argument("--severities", default=comma_list(DEFAULT_SEVERITIES),
+                     help=f"severities 1-5, comma-separated (default: {comma_list(DEFAULT_SEVERITIES)})")
     run.add_argument("--protocol", default="paper", choices=["paper", "library"])
     run.add_argument("--batch-size", type=int, default=32)
     report = actions.add_parser("report", help="the task's page as a file: html, pptx or zip")
     report.add_argument("name")
     report.add_argument("--format", choices=["html", "pptx", "zip"], default="html")
     report.add_argument("--out", type=Path, required=True)
-    report.add_argument("--priority", default="accuracy",
-                        choices=["accuracy", "calibration", "robustness", "speed", "mix"])
+    report.add_argument("--priority", default=DEFAULT_PRIORITY, choices=PRIORITIES)
     return {"task": _task}
 
 
@@ -93,29 +97,21 @@ def _numbers(text: str, what: str) -> tuple[int, ...]:
 
 
 def _run(args) -> int:
-    from tqdm import tqdm
+    from core.cli._common import message_line, selected
+    from core.models.resolved import resolve_model
+    from core.task.run import run_task
 
-    from core.cli._common import selected
-    from core.task.run import DEFAULT_CORRUPTIONS, run_task
-
-    models = [spec.name for spec in selected(args.models)]
+    models = [resolve_model(spec) for spec in selected(args.models)]
     corruptions = DEFAULT_CORRUPTIONS if args.corruptions is None else tuple(
         part.strip() for part in args.corruptions.split(",") if part.strip() and part.strip() != "none")
     stop = stop_on_sigterm()
-    bar = {}
-
-    def progress(done: int, total: int, message: str) -> None:
-        if "bar" not in bar:
-            bar["bar"] = tqdm(total=total, unit="img", dynamic_ncols=True)
-        bar["bar"].update(done - bar["bar"].n)
-
+    progress, close = message_line()
     try:
         summary = run_task(args.name, models, shots=_numbers(args.shots, "--shots"), corruptions=corruptions,
                            severities=_numbers(args.severities, "--severities"), protocol=args.protocol,
                            batch_size=args.batch_size, stop=stop, progress=progress)
     finally:
-        if "bar" in bar:
-            bar["bar"].close()
+        close()
     if summary.stopped:
         print(STOPPED_MESSAGE, file=sys.stderr)
         return 130

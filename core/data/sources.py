@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlsplit
 
-__all__ = ["Remote", "HubFiles", "Source", "SOURCES", "PUBLISHER", "pin_text", "IMAGENET_C_FAMILIES", "IMAGENET_VAL_HELP", "mirror_url",
+__all__ = ["Remote", "HubFiles", "Source", "SOURCES", "PUBLISHER", "TIMM_BENCHMARK_FILES", "pin_text", "IMAGENET_C_FAMILIES", "IMAGENET_VAL_HELP", "mirror_url",
            "get_source"]
 
 
@@ -328,7 +328,29 @@ _TIMM_FILES = (  # results/<file>, bytes, sha256
     ("results-sketch.csv", 156_199, "f3176de38d4a26aa808b3d0cc1fee4261268d70b2be7c9d43e65cb03b3864f46"),
     ("results-imagenet-r.csv", 156_142, "2dcc1f3dea098ffc1080ad04309b11477646f6f25837b041ce6075610f863209"),
     ("results-imagenet-a.csv", 155_354, "89471dcea0cd98b56211e2b808cb6bbf7b3c8bb4fe691ba58fec1f198e3fcf91"),
+    # each older (untagged) model name's pretraining data (core/data/pretraining.py)
+    ("model_metadata-in1k.csv", 12_072, "5e221773779c10edb5c6829f7fd52db3f69d8455020cc7e49607175ad4b2ecb7"),
 )
+TIMM_BENCHMARK_FILES = (  # results/<file>, bytes, sha256, the machine as shown: inference speed of every architecture
+    ("benchmark-infer-amp-nchw-pt291-cu128-4090.csv", 97_821,
+     "7ef180f30bfcf3271aed993ddff2114c88a83b58e6f7e56acbd76e702e6f3136", "RTX 4090 (AMP, PyTorch 2.9.1, batch up to 1024)"),
+    ("benchmark-infer-amp-nchw-pt291-cu130-5090.csv", 97_996,
+     "6e1260e7fa846cb43cd928c1a5a02ea798fb579ecca7042d099c29ee031f3f2a", "RTX 5090 (AMP, PyTorch 2.9.1, batch up to 1024)"),
+    ("benchmark-infer-amp-nchw-pt291-cu130-pro6000maxq.csv", 98_857,
+     "ad05d5f2d8d278c4bf98cffeb36961fb10fb629e6324b0bf3a3fdce137c3edf7",
+     "RTX PRO 6000 Max-Q (AMP, PyTorch 2.9.1, batch up to 2048)"),
+    ("benchmark-infer-amp-nchw-pt240-cu124-rtx3090.csv", 84_324,
+     "229c10d809d5ef0cc28cc5d875f1170e5554c25ad5251bbcd8cfe1890380981d", "RTX 3090 (AMP, PyTorch 2.4.0, batch up to 1024)"),
+    ("benchmark-infer-fp32-nchw-pt240-cpu-i7_12700h-dynamo.csv", 76_170,
+     "d0566bba4da7273d662b89ac8ff8705027c2921b3cb946967fa22ffa8713fd5b",
+     "Intel i7-12700H CPU (fp32, PyTorch 2.4.0 compiled, batch 1)"),
+    ("benchmark-infer-fp32-nchw-pt240-cpu-i9_10940x-dynamo.csv", 75_669,
+     "3491328c13aac76d638ca0bf94c7fcc8a7ba69a32e83612a7b6b3deb1da9c80e",
+     "Intel i9-10940X CPU (fp32, PyTorch 2.4.0 compiled, batch 1)"),
+)
+"""timm's published inference benchmarks, one file per machine; columns model (architecture, untagged),
+infer_img_size, infer_samples_per_sec, infer_step_time, infer_batch_size, param_count, infer_gmacs, infer_macts.
+Each row's batch is its `infer_batch_size` (most rows at the largest size named; the CPU files at batch 1)."""
 _OPENCLIP_COMMIT = "89fb801f1e6087880e951fc8354b8a2077b79c6d"
 _OPENCLIP_FILE = ("openclip_classification_results.csv", 36_265,
                   "9cc4f1ca941d99004819310175f19b6f9031c1590d96650ae72a42f7daba93ac")
@@ -341,7 +363,17 @@ SOURCES["timm-results"] = Source(
     page=f"https://github.com/huggingface/pytorch-image-models/tree/{_TIMM_COMMIT}/results",
     confirmed="results/README.md: ImageNet val, ReaL, V2 matched frequency, Sketch, -A and -R (the last two over their "
               "200 classes); columns model,img_size,top1,top1_err,top5,top5_err,param_count,crop_pct,interpolation "
-              "(+ top1_diff,top5_diff,rank_diff on the test sets); top-1 in percent; ~1,550 rows each")
+              "(+ top1_diff,top5_diff,rank_diff on the test sets); top-1 in percent; ~1,550 rows each. "
+              "model_metadata-in1k.csv: columns model,pretrain (521 older, untagged names)")
+SOURCES["timm-benchmarks"] = Source(
+    "timm-benchmarks", "published/timm-benchmarks", "", "timm's published inference speed of every architecture",
+    tuple(Remote(f"https://raw.githubusercontent.com/huggingface/pytorch-image-models/{_TIMM_COMMIT}/results/{name}",
+                 f"timm-{name}", size, sha256=sha256, unpack="none", target=name)
+          for name, size, sha256, _ in TIMM_BENCHMARK_FILES),
+    size_text="0.5 MB", licence="Apache-2.0 (huggingface/pytorch-image-models)",
+    page=f"https://github.com/huggingface/pytorch-image-models/tree/{_TIMM_COMMIT}/results",
+    confirmed="results/README.md: benchmark-infer-*.csv, one file per machine and precision; columns model,"
+              "infer_img_size,infer_samples_per_sec,infer_step_time,infer_batch_size,param_count,infer_gmacs,infer_macts")
 SOURCES["openclip-results"] = Source(
     "openclip-results", "published/open_clip", "", "open_clip's published zero-shot results of its pretrained models",
     (Remote(f"https://raw.githubusercontent.com/mlfoundations/open_clip/{_OPENCLIP_COMMIT}/docs/{_OPENCLIP_FILE[0]}",

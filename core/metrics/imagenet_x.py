@@ -127,7 +127,6 @@ def error_ratio_intervals(file_names, predicted_classes, annotations=None, *, n_
     import pandas as pd
 
     from core.data.imagenet_x import FACTORS
-    from core.metrics import imagenet_x_error_ratios
 
     if annotations is None:
         from core.data.imagenet_x import imagenet_x_annotations

@@ -31,12 +31,10 @@ from typing import Callable, Sequence
 
 from core.models.load import autocast
 from core.models.preprocess import PreprocessCfg, crop_for_model, to_model_tensor
+from core.run.inference import forward_logits
 
 __all__ = ["evaluate", "evaluate_batch", "EvalProgress", "RunSummary", "EvalJob", "run_id_for", "DecodedItems",
            "DecodedImages", "forward_logits", "RunPlan", "plan_run", "plan_items"]
-
-_HARD_LABELS = ("imagenet-hard", "pug-imagenet")
-"""Benchmarks whose images count as correct for any of several labels."""
 
 
 @dataclass(frozen=True)
@@ -136,10 +134,10 @@ def _one_thread(worker_id: int) -> None:
 
 
 def run_id_for(**parts) -> str:
-    import hashlib
-    import json
+    """A run's id: `core.store.content_key` of its parts."""
+    from core.store import content_key
 
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:20]
+    return content_key(parts)
 
 
 def plan_items(benchmark: str, root, *, variant: str = "", limit: int | None = None, seed: int = 0):
@@ -224,13 +222,6 @@ def plan_run(model, bench, root, *, benchmark: str, variant: str, protocol: str,
                    sample_seed=seed if sample is not None else None,
                    store_logits=bench.store_logits, packages=packages_json(), device=device)
     return RunPlan(model, cfg, image_size, run_id, info, loaded)
-
-
-def forward_logits(loaded, batch, head=None):
-    """float32 ImageNet logits of a normalised batch: the classifier's, or 100 × cosine to `head`."""
-    from core.run.inference import logits_for
-
-    return logits_for(loaded, batch, head).float()
 
 
 def evaluate_batch(jobs: dict[str, EvalJob], bench, subset, batch: Sequence, items: Sequence, *,

@@ -15,7 +15,7 @@ from core.models.load import autocast
 from core.models.preprocess import PreprocessCfg, crop_for_model, to_model_tensor
 from core.store import prediction_cache, prediction_key
 
-__all__ = ["Prediction", "classify", "classify_variants", "logits_for"]
+__all__ = ["Prediction", "classify", "classify_variants", "logits_for", "forward_logits", "image_features"]
 
 _TOP_K = 5
 
@@ -114,3 +114,17 @@ def classify_variants(loaded, image: DecodedImage, cfgs: Sequence[PreprocessCfg]
             if cache is not None:
                 cache.set(keys[i], asdict(prediction))
     return [results[i] for i in range(len(cfgs))]
+
+
+def forward_logits(loaded, batch, head=None):
+    """float32 ImageNet logits of a normalised batch: the classifier's, or 100 × cosine to `head`."""
+    return logits_for(loaded, batch, head).float()
+
+
+def image_features(loaded, batch):
+    """Pre-logit features (timm) or the image embedding (open_clip) of a normalised batch, float32 on the CPU:
+    what linear probes (`core.run.probe`, `core.task`) are fitted on."""
+    module = loaded.module
+    if loaded.spec.head == "zero_shot":
+        return module.encode_image(batch).float().cpu()
+    return module.forward_head(module.forward_features(batch), pre_logits=True).float().cpu()

@@ -21,7 +21,10 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
-__all__ = ["Prepared", "prepare_batch", "forward_batch", "logits_to_host", "build_rows", "run_batches"]
+__all__ = ["HARD_LABELS", "Prepared", "prepare_batch", "forward_batch", "logits_to_host", "build_rows", "run_batches"]
+
+HARD_LABELS = ("imagenet-hard", "pug-imagenet")
+"""Benchmarks whose images count as correct for any of several labels."""
 
 
 @dataclass
@@ -83,7 +86,7 @@ def forward_batch(jobs: dict, prepared: Prepared, *, sync: bool = True) -> dict:
     import torch
 
     from core.models.load import autocast
-    from core.run.evaluation import forward_logits
+    from core.run.inference import forward_logits
 
     out = {}
     for name, inputs in prepared.inputs.items():
@@ -125,7 +128,6 @@ def build_rows(jobs: dict, bench, subset, prepared: Prepared, host_logits: dict,
     """{model: [RowBlock, …]}: failed items as rows with their error (no logits), the others with their results."""
     import numpy as np
 
-    from core.run.evaluation import _HARD_LABELS
     from core.run.rows import item_columns, result_columns
     from core.store import RowBlock
 
@@ -146,7 +148,7 @@ def build_rows(jobs: dict, bench, subset, prepared: Prepared, host_logits: dict,
             columns = item_columns(job.run_id, chosen)
             columns.update(result_columns(
                 logits, labels=columns["label"], class_subset=subset,
-                accepted=[item.labels or (item.label,) for item in chosen] if bench.key in _HARD_LABELS else None,
+                accepted=[item.labels or (item.label,) for item in chosen] if bench.key in HARD_LABELS else None,
                 shapes=[item.shape for item in chosen] if bench.adapter.classes == "in16" else None))
             parts.append(RowBlock(columns, logits.astype(np.float16) if store_logits else None))
         if parts:

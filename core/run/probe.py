@@ -32,14 +32,6 @@ def split_items(items, *, vtab1k: bool, seed: int):
     return {"train": train, "val": val, "test": test}
 
 
-def _features(loaded, batch, head=None):
-    """Pre-logit features (timm) or the image embedding (open_clip), float32 on the CPU."""
-    module = loaded.module
-    if loaded.spec.head == "zero_shot":
-        return module.encode_image(batch).float().cpu()
-    return module.forward_head(module.forward_features(batch), pre_logits=True).float().cpu()
-
-
 def run_probes(model_names: Sequence[str], root, *, protocol: str = "paper", vtab1k: bool = False, seed: int = 0,
                batch_size: int = 32, workers: int | None = None, store=None, device: str | None = None,
                progress: Callable | None = None, say=print) -> list[dict]:
@@ -54,6 +46,7 @@ def run_probes(model_names: Sequence[str], root, *, protocol: str = "paper", vta
     from core.data.transfer import TransferFolder
     from core.run.evaluation import DecodedItems as _DecodedItems
     from core.run.evaluation import EvalProgress, _collate, _one_thread, run_id_for
+    from core.run.inference import image_features
     from core.metrics.transfer import linear_probe
     from core.models.load import autocast, best_device
     from core.models.resolved import resolve_model
@@ -92,7 +85,7 @@ def run_probes(model_names: Sequence[str], root, *, protocol: str = "paper", vta
                 if ready:
                     inputs = torch.stack([tensor for _, tensor in ready]).to(device)
                     with torch.inference_mode(), autocast(device):
-                        vectors = _features(loaded, inputs).numpy().astype(np.float32)
+                        vectors = image_features(loaded, inputs).numpy().astype(np.float32)
                     store.write_features(feature_key, [(item.image_id, item.label, split_of[item.image_id],
                                                         vector.tobytes()) for (item, _), vector in zip(ready, vectors)])
                 finished += len(batch)

@@ -10,13 +10,13 @@
 Importing this package needs duckdb, pyarrow and pandas at most (lazily), never torch or timm.
 """
 
-from core.store.cache import prediction_cache, prediction_key
+from core.store.cache import content_key, prediction_cache, prediction_key
 from core.store.results import ResultsStore
 from core.store.schema import (PREDICTION_COLUMNS, SCHEMA_VERSION, RowBlock, RunInfo, SchemaMismatch, StoreLocked,
                                packages_json, results_path)
 from core.store.tables import shard_table
 from core.store.writer import StoreWriter, WriterStats
 
-__all__ = ["prediction_cache", "prediction_key", "SCHEMA_VERSION", "PREDICTION_COLUMNS", "ResultsStore", "StoreLocked",
+__all__ = ["content_key", "prediction_cache", "prediction_key", "SCHEMA_VERSION", "PREDICTION_COLUMNS", "ResultsStore", "StoreLocked",
            "SchemaMismatch", "results_path", "RunInfo", "RowBlock", "StoreWriter", "WriterStats", "shard_table",
            "packages_json"]

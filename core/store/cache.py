@@ -9,7 +9,7 @@ from pathlib import Path
 
 from core.config import cache_dir, view_only
 
-__all__ = ["prediction_cache", "prediction_key"]
+__all__ = ["prediction_cache", "prediction_key", "content_key"]
 
 
 @lru_cache(maxsize=4)
@@ -47,3 +47,12 @@ class _ReadOnly:
 
 def prediction_key(image_sha256: str, model: str, weights: str, preprocess: str, head: str) -> str:
     return "|".join(("v1", image_sha256, model, weights, preprocess, head))
+
+
+def content_key(parts) -> str:
+    """The 20-hex-digit key of anything JSON can write (dicts with sorted keys; tuples as lists; other values by
+    `str`): run ids, task feature keys and fit keys. Changing it would orphan every stored result keyed by it."""
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:20]

@@ -447,6 +447,66 @@ class ResultsStore(LogitFiles, DerivedResults, Pins, TaskTables):
         """Per image with stored logits, in image_id order: label and the schema-2 calibration columns."""
         return self.query(self.CALIBRATION_SQL, [run_id])
 
+    def calibration_columns_each(self, run_ids) -> list:
+        """`calibration_columns` of each run, in order, a query per run on one connection."""
+        return self.query_each(self.CALIBRATION_SQL, [[run_id] for run_id in run_ids])
+
+    @staticmethod
+    def _columns_sql(n_runs: int, columns, readable_only: bool) -> str:
+        return (f"SELECT run_id, {', '.join(columns)} FROM predictions WHERE run_id IN ({', '.join('?' * n_runs)})"
+                + (" AND error IS NULL" if readable_only else ""))
+
+    def prediction_columns(self, run_ids, columns, *, readable_only: bool = False):
+        """`run_id` and `columns` of the rows of `run_ids` (`readable_only`: those without an `error`), in stored
+        order; an empty frame with those columns when `run_ids` is empty."""
+        import pandas as pd
+
+        run_ids = list(run_ids)
+        if not run_ids:
+            return pd.DataFrame(columns=["run_id", *columns])
+        return self.query(self._columns_sql(len(run_ids), columns, readable_only), run_ids)
+
+    def prediction_columns_each(self, run_ids, columns) -> list:
+        """`prediction_columns` of each run alone, in order, a query per run on one connection."""
+        return self.query_each(self._columns_sql(1, columns, False), [[run_id] for run_id in run_ids])
+
+    def table_names(self) -> set[str]:
+        """The tables the store holds (an older store lacks the newer ones)."""
+        frame = self.query("SELECT table_name FROM information_schema.tables")
+        return set(frame["table_name"]) if len(frame) else set()
+
+    def outcome_bits(self, runs: list[tuple[str, str, int]], *, by_condition: bool = False, real: bool = False):
+        """Per image (and stratum, and condition with `by_condition`) of the readable rows of `runs` ((run_id,
+        stratum, model column) triples): `hits` and `present`, one bit per model column (right; has a row), and
+        the images sharing each pattern counted: columns stratum[, condition], hits, present, n, extra.
+        `real`: ImageNet-ReaL hits on the images that have ReaL labels. `core.analysis.differences.outcome_cells`
+        decodes it."""
+        hit = "list_contains(p.labels, p.pred)" if real else "p.correct"
+        # one bit per model column: which models have the image, and which got it right (bit_or: a duplicate
+        # row of an image in a run cannot carry into another model's bit). The `run_id IN` filter lets DuckDB
+        # skip other runs' row groups before the join.
+        values = ", ".join("(?, ?, ?)" for _ in runs)
+        condition = ", p.condition" if by_condition else ""
+
+        def sql(key: str) -> str:
+            return (f"WITH map(run_id, stratum, bit) AS (VALUES {values}), "
+                    f"wide AS (SELECT {key} AS image, m.stratum{condition}, "
+                    f"bit_or(CASE WHEN {hit} THEN m.bit ELSE 0 END)::BIGINT AS hits, bit_or(m.bit)::BIGINT AS present, "
+                    f"count(*) - bit_count(bit_or(m.bit)) AS extra FROM predictions p JOIN map m ON p.run_id = m.run_id "
+                    f"WHERE p.run_id IN ({', '.join('?' for _ in runs)}) AND p.error IS NULL"
+                    f"{' AND len(p.labels) > 0' if real else ''} GROUP BY ALL) "
+                    f"SELECT stratum{condition.replace('p.', '')}, hits, present, count(*)::BIGINT AS n, "
+                    f"max(extra)::BIGINT AS extra FROM wide GROUP BY ALL ORDER BY ALL")
+
+        parameters = [*(value for run in runs for value in (run[0], run[1], 1 << int(run[2]))), *(run[0] for run in runs)]
+        # grouping by the 64-bit hash of the image id is a third faster than by the string; two ids sharing a
+        # hash (or an image listed twice in a run) would show as more rows than models in a group: then the
+        # exact grouping by the string decides
+        frame = self.query(sql("hash(p.image_id)"), parameters)
+        if len(frame) and frame["extra"].max() > 0:
+            frame = self.query(sql("p.image_id"), parameters)
+        return frame
+
     def accuracy_counts(self, run_ids=None, *, by_condition: bool = False, real: bool = False):
         """Readable images (`n`) and correct ones (`correct`) per run (and condition), counted in DuckDB;
         every run when `run_ids` is None.

@@ -150,6 +150,16 @@ def mismatch_message(path: Path, found: int) -> str:
             "Move the file aside (results are recomputed) or use the matching version of the app.")
 
 
+def _logit_matrix(blobs) -> "np.ndarray":
+    """float32 (n, classes) from stored float16 blobs, joined once (no per-row arrays)."""
+    import numpy as np
+
+    blobs = list(blobs)
+    if not blobs:
+        return np.zeros((0, 0), dtype=np.float32)
+    return np.frombuffer(b"".join(blobs), dtype=np.float16).reshape(len(blobs), -1).astype(np.float32)
+
+
 def migrate_v1(store, say: Callable[[str], None] = print) -> int:
     """Bring a schema-1 store to schema 2 in one transaction: the derived calibration columns are
     computed from the stored logits (rows without logits keep them NULL, as a fresh write would);
@@ -157,7 +167,6 @@ def migrate_v1(store, say: Callable[[str], None] = print) -> int:
     import pyarrow as pa
 
     from core.metrics.calibration import DERIVED_COLUMNS, derived_columns
-    from core.store.tables import _logit_matrix
 
     if not store.path.exists():
         say(f"{store.path} does not exist yet; nothing to migrate.")

@@ -17,16 +17,6 @@ if TYPE_CHECKING:
 __all__ = ["shard_table"]
 
 
-def _logit_matrix(blobs) -> "np.ndarray":
-    """float32 (n, classes) from stored float16 blobs, joined once (no per-row arrays)."""
-    import numpy as np
-
-    blobs = list(blobs)
-    if not blobs:
-        return np.zeros((0, 0), dtype=np.float32)
-    return np.frombuffer(b"".join(blobs), dtype=np.float16).reshape(len(blobs), -1).astype(np.float32)
-
-
 _ARROW_TYPES = {"label": "int32", "pred": "int32", "labels": "list<int32>", "top5": "list<int32>",
                 "top5_prob": "list<float32>", "probs16": "list<float32>", "prob_true": "float32", "conf": "float32",
                 "correct": "bool", "cal_conf": "float64", "cal_correct": "bool", "log_prob_true": "float64",

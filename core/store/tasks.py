@@ -205,6 +205,45 @@ class TaskTables:
     def task_costs(self, task: str):
         return self._task_query(self.TASK_COSTS_SQL, [task])
 
+    def task_models(self, task: str) -> set[str]:
+        """The models with a fit stored on `task`."""
+        frame = self._task_query("SELECT DISTINCT model FROM task_fits WHERE task = ?", [task])
+        return set(frame["model"]) if not frame.empty else set()
+
+    def task_results(self, task: str) -> tuple:
+        """The Your task page's reads of `task`, on one connection (a cold page pays one connect): five frames,
+
+            rows        model, method, k, i, correct, conf, brier, prob_true, pred, draws: per candidate and clean
+                        test image, k-shot only at the model's largest k, averaged over its draws
+            bits        model, k, i, bits, drawn: each k-shot draw's correctness as one bit of a 64-bit integer
+            corrupted   model, method, i, correct: the mean over the corrupted conditions
+            conditions  model, method, condition, accuracy, n: per corrupted condition
+            costs       `task_costs`
+
+        where `i` is the image's position among the task's test images ordered by image_id (20,000 images ×
+        30 candidates of id strings cost seconds to convert and map). Empty frames for a store without tasks."""
+        index_cte = ("idx AS (SELECT image_id, (row_number() OVER (ORDER BY image_id) - 1)::INTEGER AS i "
+                     "FROM task_images WHERE task = ? AND split = 'test')")
+        rows_sql = (
+            f"WITH top AS (SELECT model, max(k) AS k FROM task_fits WHERE task = ? AND method = 'k-shot' GROUP BY "
+            f"model), {index_cte} SELECT p.model, p.method, p.k, idx.i, avg(p.correct::DOUBLE) AS correct, "
+            "avg(p.conf) AS conf, avg(p.brier) AS brier, avg(p.prob_true) AS prob_true, min(p.pred) AS pred, "
+            "count(*) AS draws FROM task_predictions p JOIN idx USING (image_id) LEFT JOIN top USING (model) "
+            "WHERE p.task = ? AND p.condition = 'clean' AND (p.method <> 'k-shot' OR p.k = top.k) GROUP BY ALL")
+        bits_sql = (
+            f"WITH {index_cte} SELECT model, k, idx.i, bit_or(correct::BIGINT << draw) AS bits, "
+            "bit_or(1::BIGINT << draw) AS drawn FROM task_predictions JOIN idx USING (image_id) WHERE task = ? AND "
+            "method = 'k-shot' GROUP BY ALL")
+        # aggregated here: 20,000 test images × 8 candidates × 15 conditions would be 2.4 M rows in pandas
+        corrupted_sql = (
+            f"WITH {index_cte} SELECT model, method, idx.i, avg(correct::DOUBLE) AS correct FROM task_predictions "
+            "JOIN idx USING (image_id) WHERE task = ? AND condition <> 'clean' GROUP BY ALL ORDER BY ALL")
+        conditions_sql = ("SELECT model, method, condition, avg(correct::DOUBLE) AS accuracy, count(*) AS n FROM "
+                          "task_predictions WHERE task = ? AND condition <> 'clean' GROUP BY ALL ORDER BY ALL")
+        return tuple(self._task_reads([(rows_sql, [task, task, task]), (bits_sql, [task, task]),
+                                       (corrupted_sql, [task, task]), (conditions_sql, [task]),
+                                       (self.TASK_COSTS_SQL, [task])]))
+
     def task_row_counts(self, task: str) -> dict[str, int]:
         """Rows per task table (what a rerun must not change)."""
         counts = {}

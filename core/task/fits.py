@@ -7,13 +7,12 @@ a model whose every key is stored already, so a rerun loads no features and fits
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Callable, Sequence
 
 import numpy as np
 
-from core.task.folder import TaskSpec
+from core.store import content_key
+from core.task.spec import TaskSpec, task_templates
 
 __all__ = ["fit_model", "kshot_seed"]
 
@@ -24,7 +23,8 @@ def kshot_seed(seed: int, k: int, draw: int) -> int:
 
 
 def _digest(*parts) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:20]
+    """The key of a fit's parts (`core.store.content_key` of them as one list)."""
+    return content_key(parts)
 
 
 def fit_model(spec: TaskSpec, images, model_name: str, model, conditions: list[str], *, shots: Sequence[int],
@@ -103,7 +103,6 @@ def fit_model(spec: TaskSpec, images, model_name: str, model, conditions: list[s
 def _zero_shot_head(spec: TaskSpec, model, device: str, say):
     """The task's zero-shot head: cached by (model, weights, prompt names, templates) like ImageNet's."""
     from core.models.zero_shot import build_head, head_key, load_head
-    from core.task.run import task_templates
 
     templates = task_templates(spec)
     resolved = model.resolved

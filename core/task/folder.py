@@ -21,19 +21,17 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from core.data.base import IMAGE_SUFFIXES, list_images, subfolders
 from core.errors import UserError
+from core.task.spec import DEFAULT_SHOTS, DEFAULT_TEST_FRACTION, Layout, TaskSpec
 
-__all__ = ["DEFAULT_SHOTS", "DEFAULT_TEMPLATES_NOTE", "Layout", "TaskImage", "TaskInvalid", "TaskSpec", "ScanReport",
-           "scan_task", "detect_layout", "stratified_split", "read_names", "read_templates", "check_task_name"]
+__all__ = ["DEFAULT_TEMPLATES_NOTE", "TaskImage", "TaskInvalid", "ScanReport", "scan_task", "detect_layout",
+           "stratified_split", "read_names", "read_templates", "check_task_name"]
 
-Layout = Literal["folders", "splits", "csv"]
-DEFAULT_SHOTS: tuple[int, ...] = (1, 2, 4, 8, 16)
-"""k of the k-shot probes: images per class drawn from the training split."""
 DEFAULT_TEMPLATES_NOTE = "the 80 ImageNet templates of OpenAI's CLIP (open_clip's OPENAI_IMAGENET_TEMPLATES)"
 _SPLITS = ("train", "val", "test")
 
@@ -52,21 +50,6 @@ class TaskImage:
     label: int
     split: str
     sha256: str
-
-
-@dataclass(frozen=True)
-class TaskSpec:
-    """What defines a task; stored as JSON with the task. `templates` empty means the 80 ImageNet templates."""
-
-    name: str
-    root: str
-    layout: Layout
-    classes: tuple[str, ...]
-    prompt_names: tuple[str, ...]
-    templates: tuple[str, ...] = ()
-    test_fraction: float = 0.3
-    val_fraction: float = 0.2
-    seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -219,7 +202,7 @@ def read_templates(path: Path | None) -> tuple[str, ...]:
 
 
 def scan_task(name: str, source: Path | str, *, names: Path | None = None, templates: Path | None = None,
-              test_fraction: float = 0.3, val_fraction: float = 0.2, seed: int = 0
+              test_fraction: float = DEFAULT_TEST_FRACTION, val_fraction: float = 0.2, seed: int = 0
               ) -> tuple[TaskSpec, list[TaskImage], ScanReport]:
     """Read a labelled folder (or CSV) into a task: its spec, its images with their split, and a report.
 

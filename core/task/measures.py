@@ -10,15 +10,12 @@ from __future__ import annotations
 import functools
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from core.metrics.agreement import error_consistency, top_confusions, weighted_error_consistency
-
-if TYPE_CHECKING:
-    from core.task.folder import TaskSpec
+from core.task.spec import TaskSpec, load_task
 
 __all__ = ["TaskData", "read_task", "candidate_label", "summary_table", "kshot_table", "corruption_table",
            "reliability_table", "kappa_table", "disagreements", "class_table", "confusion_table", "capped_shots",
@@ -36,7 +33,7 @@ def candidate_label(label: str, method: str, k: int = 0) -> str:
 class TaskData:
     """Everything read for one task: the spec, the test images, per-candidate per-image arrays, aggregates."""
 
-    spec: "TaskSpec"
+    spec: TaskSpec
     report: dict
     test: pd.DataFrame  # image_id, path, label (sorted by image_id)
     candidates: pd.DataFrame  # candidate, model, method, k
@@ -62,34 +59,10 @@ class TaskData:
 
 def read_task(store, name: str, labels: dict | None = None) -> TaskData | None:
     """The task's stored results, or None when it has no prediction yet. `labels`: {model: display label}."""
-    from core.task.run import load_task
-
     spec, images, report = load_task(store, name)
     test = images[images["split"] == "test"][["image_id", "path", "label"]].sort_values("image_id")
     test = test.reset_index(drop=True)
-    # every per-image read returns the image's position `i` in `test` (its rank by image_id among the test
-    # images), not its id: 20,000 images × 30 candidates of strings cost seconds to convert and map
-    index_cte = ("idx AS (SELECT image_id, (row_number() OVER (ORDER BY image_id) - 1)::INTEGER AS i FROM task_images "
-                 "WHERE task = ? AND split = 'test')")
-    rows_sql = (
-        f"WITH top AS (SELECT model, max(k) AS k FROM task_fits WHERE task = ? AND method = 'k-shot' GROUP BY model), "
-        f"{index_cte} SELECT p.model, p.method, p.k, idx.i, avg(p.correct::DOUBLE) AS correct, avg(p.conf) AS conf, "
-        "avg(p.brier) AS brier, avg(p.prob_true) AS prob_true, min(p.pred) AS pred, count(*) AS draws "
-        "FROM task_predictions p JOIN idx USING (image_id) LEFT JOIN top USING (model) WHERE p.task = ? AND "
-        "p.condition = 'clean' AND (p.method <> 'k-shot' OR p.k = top.k) GROUP BY ALL")
-    bits_sql = (
-        f"WITH {index_cte} SELECT model, k, idx.i, bit_or(correct::BIGINT << draw) AS bits, "
-        "bit_or(1::BIGINT << draw) AS drawn FROM task_predictions JOIN idx USING (image_id) WHERE task = ? AND "
-        "method = 'k-shot' GROUP BY ALL")
-    # aggregated in the store: 20,000 test images × 8 candidates × 15 conditions would be 2.4 M rows in pandas
-    corrupted_sql = (
-        f"WITH {index_cte} SELECT model, method, idx.i, avg(correct::DOUBLE) AS correct FROM task_predictions "
-        "JOIN idx USING (image_id) WHERE task = ? AND condition <> 'clean' GROUP BY ALL ORDER BY ALL")
-    conditions_sql = ("SELECT model, method, condition, avg(correct::DOUBLE) AS accuracy, count(*) AS n FROM "
-                      "task_predictions WHERE task = ? AND condition <> 'clean' GROUP BY ALL ORDER BY ALL")
-    rows, bits, corrupted, conditions, costs = store._task_reads([
-        (rows_sql, [name, name, name]), (bits_sql, [name, name]), (corrupted_sql, [name, name]),
-        (conditions_sql, [name]), (store.TASK_COSTS_SQL, [name])])
+    rows, bits, corrupted, conditions, costs = store.task_results(name)
     if rows.empty:
         return None
     labels = labels or {}

@@ -25,17 +25,12 @@ from typing import Callable, Sequence
 import numpy as np
 
 from core.errors import UserError
+from core.task.spec import RACE_ALPHA, RACE_FIRST, RACE_GROWTH
 
 __all__ = ["RACE_FIRST", "RACE_GROWTH", "RACE_C", "RACE_ALPHA", "RaceSummary", "race_task", "stratified_order"]
 
-RACE_FIRST = 100
-"""Test images in round 1; a task with fewer runs without a race."""
-RACE_GROWTH = 2.0
-"""Each round's sample over the previous one's."""
 RACE_C = 1.0
 """Inverse regularisation of the race's k-shot probes (the full probe's choice needs every training image)."""
-RACE_ALPHA = 0.05
-"""The chance of dropping the true best, over the whole race (Bonferroni over rounds × candidates)."""
 
 
 @dataclass
@@ -184,7 +179,7 @@ def race_task(name: str, models: Sequence, *, shots: Sequence[int], corruptions:
         message = (f"{name}: {len(test_rows):,} test images, fewer than the race's first sample of {first}: every "
                    "model runs in full, without a race.")
         say(message)
-        run = run_task(name, list(models_dict), **run_args)
+        run = run_task(name, [model.resolved for model in models_dict.values()], **run_args)
         passes = sum(run.features.values())
         return RaceSummary((), [], list(models_dict), passes, full_passes, False, run.stopped, message, run)
     device = device or best_device()
@@ -247,7 +242,8 @@ def race_task(name: str, models: Sequence, *, shots: Sequence[int], corruptions:
     summary.drops = [drop for drop in summary.drops if drop["model"] not in models_alive]
     say(f"{name}: {len(summary.survivors)} model(s) left after the race ({', '.join(summary.survivors)}): the full "
         "run…")
-    summary.run = run_task(name, summary.survivors, **run_args)
+    survivors = [models_dict[model].resolved for model in summary.survivors]
+    summary.run = run_task(name, survivors, **run_args)
     summary.race_passes += sum(summary.run.features.values())
     summary.stopped = summary.run.stopped
     store.write_task_race(name, {"looks": list(looks), "drops": summary.drops, "survivors": summary.survivors,

@@ -13,6 +13,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.task.spec import DEFAULT_PRIORITY
+
 __all__ = ["task_sections", "write_task_report", "Section"]
 
 
@@ -32,18 +34,17 @@ def _labels(models) -> dict[str, str]:
     return {model: known.get(model, model) for model in models}
 
 
-def task_sections(store, name: str, priority: str = "accuracy"):
+def task_sections(store, name: str, priority: str = DEFAULT_PRIORITY):
     """(spec, decision card, sections) of a stored task; UserError when it has no results yet."""
     from core.analysis.charts import reliability_diagram
     from core.errors import UserError
     from core.task import charts, measures
     from core.task.decision import decision_card
 
-    data = measures.read_task(store, name)
+    labels = _labels(sorted(store.task_models(name)))
+    data = measures.read_task(store, name, labels=labels)
     if data is None:
         raise UserError(f"Task `{name}` has no results yet. Run: python -m core task run {name} --models effnet_lite0")
-    labels = _labels(dict.fromkeys(data.candidates["model"]))
-    data = measures.read_task(store, name, labels=labels)
     names = list(dict.fromkeys(labels.values()))
     card = decision_card(data, priority)
     summary = measures.summary_table(data)
@@ -82,19 +83,19 @@ def task_sections(store, name: str, priority: str = "accuracy"):
 
 
 def _html(spec, card, sections) -> str:
-    from core.analysis.report import _svg, _table_html, _today
+    from core.analysis.report import inline_svg, table_html, today
+    from core.task.decision import VERDICT_RULE
 
     lines = "".join(f"<li>{html.escape(c.sentence)} <b>({html.escape(c.verdict)})</b></li>" for c in card.comparisons)
     body = [f"<h1>Your task: {html.escape(spec.name)}</h1>",
-            f"<p class='muted'>{len(spec.classes)} classes · {html.escape(spec.root)} · {_today()}</p>",
+            f"<p class='muted'>{len(spec.classes)} classes · {html.escape(spec.root)} · {today()}</p>",
             f"<div class='card'><h2>{html.escape(card.headline)}</h2><ul>{lines}</ul>"
-            "<p class='muted'>Verdict as on the Findings page: ahead when the 95% paired interval of top − other lies "
-            "above 0, behind when below (Holm-corrected p &lt; 0.05), otherwise the data cannot separate them.</p></div>"]
+            f"<p class='muted'>{html.escape(VERDICT_RULE)}</p></div>"]
     for section in sections:
         body.append(f"<h2>{html.escape(section.title)}</h2>")
         if section.chart is not None:
-            body.append(_svg(section.chart))
-        body.append(f"<p class='muted'>{html.escape(section.caption)}</p>{_table_html(section.table)}")
+            body.append(inline_svg(section.chart))
+        body.append(f"<p class='muted'>{html.escape(section.caption)}</p>{table_html(section.table)}")
     style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}.muted{color:#666}"
              ".card{border:1px solid #ccc;border-radius:8px;padding:0 1em}table{border-collapse:collapse;font-size:12px}"
              "td,th{padding:2px 6px;border-bottom:1px solid #eee}")
@@ -106,7 +107,7 @@ def _pptx(spec, card, sections) -> bytes:
     from pptx import Presentation
     from pptx.util import Inches, Pt
 
-    from core.analysis.report import _png
+    from core.analysis.report import chart_png
 
     deck = Presentation()
     deck.slide_width, deck.slide_height = Inches(13.333), Inches(7.5)
@@ -116,7 +117,7 @@ def _pptx(spec, card, sections) -> bytes:
         slide.shapes.title.text = title
         left = Inches(0.5)
         if chart is not None:
-            picture = slide.shapes.add_picture(io.BytesIO(_png(chart)), Inches(0.4), Inches(1.4))
+            picture = slide.shapes.add_picture(io.BytesIO(chart_png(chart)), Inches(0.4), Inches(1.4))
             ratio = min(Inches(7.6) / picture.width, Inches(5.6) / picture.height)
             picture.width, picture.height = int(picture.width * ratio), int(picture.height * ratio)
             left = Inches(8.2)
@@ -139,7 +140,7 @@ def _pptx(spec, card, sections) -> bytes:
 def _zip(spec, card, sections) -> bytes:
     import pandas as pd
 
-    from core.analysis.report import _png, _svg
+    from core.analysis.report import chart_png, inline_svg
 
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -150,12 +151,12 @@ def _zip(spec, card, sections) -> bytes:
         for section in sections:
             archive.writestr(f"{section.key}.csv", section.table.to_csv(index=False))
             if section.chart is not None:
-                archive.writestr(f"{section.key}.png", _png(section.chart))
-                archive.writestr(f"{section.key}.svg", _svg(section.chart))
+                archive.writestr(f"{section.key}.png", chart_png(section.chart))
+                archive.writestr(f"{section.key}.svg", inline_svg(section.chart))
     return buffer.getvalue()
 
 
-def write_task_report(name: str, fmt: str, out, *, priority: str = "accuracy", store=None) -> Path:
+def write_task_report(name: str, fmt: str, out, *, priority: str = DEFAULT_PRIORITY, store=None) -> Path:
     """Write the task's report as `fmt` (html, pptx or zip) to `out`; returns the path."""
     from core.store import ResultsStore
 

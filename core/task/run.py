@@ -14,8 +14,6 @@ and the full probe, on every corrupted condition.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
@@ -23,21 +21,13 @@ from typing import Callable, Sequence
 import numpy as np
 
 from core.errors import UserError
-from core.task.folder import DEFAULT_SHOTS, TaskSpec
+from core.store import content_key
+from core.task.spec import DEFAULT_CORRUPTIONS, DEFAULT_SEVERITIES, DEFAULT_SHOTS, load_task
 
-__all__ = ["DEFAULT_CORRUPTIONS", "DEFAULT_SEVERITIES", "UnknownTask", "TaskRunSummary", "load_task", "run_task",
-           "task_templates", "check_corruptions"]
+__all__ = ["TaskRunSummary", "run_task", "check_corruptions", "CORRUPTION_SEED"]
 
-DEFAULT_CORRUPTIONS: tuple[str, ...] = ("gaussian_noise", "defocus_blur", "motion_blur", "contrast",
-                                        "jpeg_compression")
-"""Noisy, blurred (two kinds), darker and flatter, compressed: five of ImageNet-C's fifteen."""
-DEFAULT_SEVERITIES: tuple[int, ...] = (1, 3, 5)
 CORRUPTION_SEED = 0
 """The Compare page's seed: the same image, corruption and severity give the same pixels everywhere."""
-
-
-class UnknownTask(UserError):
-    """A task name the store does not hold."""
 
 
 @dataclass
@@ -51,33 +41,6 @@ class TaskRunSummary:
     forward_s: float = 0.0
     features_s: float = 0.0  # the whole feature pass: decode, corruptions, forward passes, store writes
     fits_s: float = 0.0  # zero-shot heads, probes, predictions stored
-
-
-def _key(**parts) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:20]
-
-
-def load_task(store, name: str) -> tuple[TaskSpec, "object", dict]:
-    """(spec, images frame, report) of a stored task."""
-    tasks = store.tasks()
-    found = tasks[tasks["name"] == name] if not tasks.empty else tasks
-    if found.empty:
-        known = ", ".join(tasks["name"]) if not tasks.empty else "none yet"
-        raise UnknownTask(f"No task named `{name}` (tasks: {known}). Add it: python -m core task add {name} "
-                          "--data PATH.")
-    row = found.iloc[0]
-    spec = dict(row["spec"])
-    spec["classes"], spec["prompt_names"], spec["templates"] = (tuple(spec[k]) for k in
-                                                                ("classes", "prompt_names", "templates"))
-    return TaskSpec(**spec), store.task_images(name), row["report"]
-
-
-def task_templates(spec: TaskSpec) -> tuple:
-    if spec.templates:
-        return tuple(spec.templates)
-    from core.models.zero_shot import openai_templates
-
-    return tuple(openai_templates())
 
 
 def check_corruptions(names: Sequence[str], severities: Sequence[int]) -> None:
@@ -108,14 +71,6 @@ class _Model:
         if self.loaded is None:
             self.loaded = self.resolved.load(device=device)
         return self.loaded
-
-
-def _features(loaded, batch):
-    """Pre-logit features (timm) or the image embedding (open_clip), float32 numpy."""
-    module = loaded.module
-    if loaded.spec.head == "zero_shot":
-        return module.encode_image(batch).float().cpu().numpy()
-    return module.forward_head(module.forward_features(batch), pre_logits=True).float().cpu().numpy()
 
 
 def _prepared_image(sha: str, path: str, models: dict, needs: dict, conditions: list, test_shas: set):
@@ -166,6 +121,7 @@ def _feature_pass(models: dict, needs: dict, paths: dict, test_shas: set, condit
     from concurrent.futures import ThreadPoolExecutor
 
     from core.models.load import autocast
+    from core.run.inference import image_features
 
     todo = sorted({sha for wanted in needs.values() for sha in wanted})
     queues: dict[str, list] = {name: [] for name in models}
@@ -178,7 +134,7 @@ def _feature_pass(models: dict, needs: dict, paths: dict, test_shas: set, condit
             batch = torch.stack([tensor for _, _, tensor in pairs]).to(device)
             began = time.perf_counter()
             with torch.inference_mode(), autocast(device):
-                vectors = _features(loaded, batch).astype(np.float32)
+                vectors = image_features(loaded, batch).numpy().astype(np.float32)
             model.forward_s += time.perf_counter() - began
             model.forward_n += len(pairs)
             store.write_task_features([(model.keys[condition], sha, vector.tobytes())
@@ -217,43 +173,49 @@ def _feature_pass(models: dict, needs: dict, paths: dict, test_shas: set, condit
         flush(name, 1)
 
 
-def prepared_models(store, name: str, model_names: Sequence, *, protocol: str, corruptions: Sequence[str],
+def prepared_models(store, name: str, models: Sequence, *, protocol: str, corruptions: Sequence[str],
                     severities: Sequence[int]):
-    """(spec, images, {model: _Model}, conditions, needs) of a run: each model resolved once with its feature key
-    per condition, and `needs[(model, condition)]` the image hashes whose features are not stored yet (clean: every
-    image; corrupted: the test split). `core.task.race` computes features under the same keys."""
-    from core.models.resolved import resolve_model
+    """(spec, images, {model: _Model}, conditions, needs) of a run: each model resolved once (a
+    `ResolvedModel` is used as given) with its feature key per condition, and `needs[(model, condition)]` the
+    image hashes whose features are not stored yet (clean: every image; corrupted: the test split).
+    `core.task.race` computes features under the same keys, so a full run after a race reuses them."""
+    from core.models.resolved import ResolvedModel, resolve_model
 
     spec, images, _ = load_task(store, name)
     conditions = ["clean"] + [f"{c}/{s}" for c in corruptions for s in sorted(set(severities))]
     all_shas, test_shas = set(images["sha256"]), set(images[images["split"] == "test"]["sha256"])
-    models, needs = {}, {}
-    for model_name in model_names:
-        resolved = resolve_model(model_name)
+    prepared, needs = {}, {}
+    for model in models:
+        resolved = model if isinstance(model, ResolvedModel) else resolve_model(model)
+        model_name = resolved.name
         cfg = resolved.preprocess(protocol)
-        keys = {condition: _key(kind="task-features", model=resolved.name, weights=resolved.weights_key,
-                                preprocess=cfg.key(), condition=condition,
-                                seed=CORRUPTION_SEED if condition != "clean" else None) for condition in conditions}
-        models[resolved.name] = _Model(resolved, cfg, keys)
+        keys = {condition: content_key(dict(kind="task-features", model=model_name, weights=resolved.weights_key,
+                                            preprocess=cfg.key(), condition=condition,
+                                            seed=CORRUPTION_SEED if condition != "clean" else None))
+                for condition in conditions}
+        prepared[model_name] = _Model(resolved, cfg, keys)
         for condition in conditions:
             wanted = all_shas if condition == "clean" else test_shas
-            needs[(resolved.name, condition)] = wanted - store.task_feature_shas(keys[condition])
-    return spec, images, models, conditions, needs
+            needs[(model_name, condition)] = wanted - store.task_feature_shas(keys[condition])
+    return spec, images, prepared, conditions, needs
 
 
-def run_task(name: str, model_names: Sequence[str], *, shots: Sequence[int] = DEFAULT_SHOTS,
+def run_task(name: str, models: Sequence, *, shots: Sequence[int] = DEFAULT_SHOTS,
              corruptions: Sequence[str] = DEFAULT_CORRUPTIONS, severities: Sequence[int] = DEFAULT_SEVERITIES,
              protocol: str = "paper", draws: int | None = None, batch_size: int = 32, store=None,
              device: str | None = None, stop: dict | None = None, progress: Callable | None = None,
              say: Callable[[str], None] = print) -> TaskRunSummary:
-    """Features, heads and probes of `model_names` on task `name`, stored; returns what was computed.
+    """Features, heads and probes of `models` on task `name`, stored; returns what was computed.
+
+    `models`: `core.models.resolved.ResolvedModel`s as the caller resolved them (the CLI does, once), or
+    registry entries or names, resolved here once. `progress(done, total, message)`: about once a second
+    during the feature pass, `message` a sentence of images done, rate and time left.
 
     Raises:
         UnknownTask: no such task. UnknownModel: a model not in the registry. UnknownCorruption: a bad name.
     """
     from core.config import refuse_in_view_mode
     from core.models.load import best_device
-    from core.models.resolved import resolve_model
     from core.store import ResultsStore
     from core.task.fits import fit_model
     from core.task.probes import KSHOT_DRAWS
@@ -261,8 +223,8 @@ def run_task(name: str, model_names: Sequence[str], *, shots: Sequence[int] = DE
 
     refuse_in_view_mode("running a task")
     store = store or ResultsStore()
-    spec, images, _ = load_task(store, name)
-    if not model_names:
+    load_task(store, name)  # an unknown task is the first thing said
+    if not models:
         raise UserError("Name at least one model: --models effnet_lite0,vit_clip (python -m core models lists them).")
     shots = tuple(sorted({int(k) for k in shots}))
     if any(k < 1 for k in shots):
@@ -271,7 +233,7 @@ def run_task(name: str, model_names: Sequence[str], *, shots: Sequence[int] = DE
     if draws is not None and not 1 <= draws <= 62:  # the page packs each image's draws into one 64-bit integer
         raise UserError(f"Expected 1 to 62 k-shot draws, got {draws}.")
     device = device or best_device()
-    spec, images, models, conditions, needs = prepared_models(store, name, model_names, protocol=protocol,
+    spec, images, models, conditions, needs = prepared_models(store, name, models, protocol=protocol,
                                                               corruptions=corruptions, severities=severities)
     test_shas = set(images[images["split"] == "test"]["sha256"])
     paths = dict(zip(images["sha256"], images["path"]))

@@ -18,7 +18,7 @@ from core.models import hub_cfg, model_status, registry
 
 HEAVY = ("torch", "timm", "open_clip")
 READING_PAGES = ("home", "findings", "evaluations", "mistakes", "shape_texture", "calibration", "robustness", "pug",
-                 "transfer")
+                 "transfer", "task")
 """Every page but the two that run models (Compare; Invariance, whose live sliders run the live models)."""
 
 _RENDER = """
@@ -33,7 +33,8 @@ for page in sys.argv[1].split(","):
     print(json.dumps({"page": page, "exception": [str(e.value)[:300] for e in at.exception],
                       "title": at.title[0].value if at.title else "",
                       "heavy": [name for name in %r if name in sys.modules],
-                      "wrong_images": sum(caption.startswith("true: ") for caption in captions)}), flush=True)
+                      "wrong_images": sum(caption.startswith("true: ") for caption in captions),
+                      "card": any(block.value.startswith("### For accuracy:") for block in at.markdown)}), flush=True)
 """ % (HEAVY,)
 
 
@@ -47,16 +48,32 @@ def _render_in_fresh_interpreter(pages: tuple[str, ...], db) -> list[dict]:
     return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
 
 
-def test_pages_that_read_the_store_import_no_model_library(analysis_store):
-    """Each page renders its full content (Mistakes its grid of wrong images, with class names) in a fresh
-    interpreter; torch, timm and open_clip stay out of it until the page that runs models (Compare), which
-    shows that the check sees them."""
-    rows = _render_in_fresh_interpreter((*READING_PAGES, "compare"), analysis_store)
+@pytest.fixture
+def store_with_a_task(analysis_store, tmp_path):
+    """A copy of `analysis_store` holding the digits task too (run with the tiny models), for Your task's card."""
+    import shutil
+
+    from tests.fixtures.task_folders import run_digits_task
+
+    shutil.copy(analysis_store, tmp_path / "results.duckdb")
+    logits = analysis_store.with_name(analysis_store.stem + "-logits")
+    if logits.exists():
+        shutil.copytree(logits, tmp_path / "results-logits")
+    store, _, _, _ = run_digits_task(tmp_path, ["tiny_convnext", "tiny_clip"], per_class=4)
+    return store.path
+
+
+def test_pages_that_read_the_store_import_no_model_library(store_with_a_task):
+    """Each page renders its full content (Mistakes its grid of wrong images, with class names; Your task its
+    decision card) in a fresh interpreter; torch, timm and open_clip stay out of it until the page that runs
+    models (Compare), which shows that the check sees them."""
+    rows = _render_in_fresh_interpreter((*READING_PAGES, "compare"), store_with_a_task)
     assert [row["page"] for row in rows] == [*READING_PAGES, "compare"]
     assert len({row["title"] for row in rows}) == len(rows)  # each page rendered itself, not Home again
     assert {row["page"]: row["exception"] for row in rows if row["exception"]} == {}
     assert {row["page"]: row["heavy"] for row in rows[:-1] if row["heavy"]} == {}
     assert next(row["wrong_images"] for row in rows if row["page"] == "mistakes") > 0
+    assert next(row["card"] for row in rows if row["page"] == "task")
     assert rows[-1]["heavy"] == list(HEAVY)  # Compare ran the live models
 
 

@@ -5,21 +5,12 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.store import ResultsStore
-from core.task import scan_task
-from core.task.run import run_task
-from tests.fixtures.task_folders import digits_folder
+from tests.fixtures.task_folders import digits_folder, run_digits_task
 
 
 @pytest.fixture(scope="module")
 def task_store(tmp_path_factory, tiny_models_toml):
-    root = tmp_path_factory.mktemp("task_page")
-    digits_folder(root / "images", per_class=8)
-    (root / "templates.txt").write_text("a photo of the number {}.\n")
-    store = ResultsStore(root / "results.duckdb")
-    store.add_task(*scan_task("digits", root / "images", templates=root / "templates.txt"))
-    run_task("digits", ["tiny_convnext", "tiny_clip"], shots=(1, 2), corruptions=("gaussian_noise",),
-             severities=(1, 3), store=store, device="cpu", say=lambda _: None)
+    store, _, _, _ = run_digits_task(tmp_path_factory.mktemp("task_page"), ["tiny_convnext", "tiny_clip"])
     return store.path
 
 

@@ -1,63 +1,17 @@
 """The real app in headless Chromium: every page renders, an upload gets predictions, the cap holds.
 
-Chromium comes from Debian (`apt-get install chromium`); Playwright drives it through
-`executable_path`, since `playwright install` cannot download browsers here. A missing
-Chromium fails these tests: they guard what users actually see.
+Chromium and the server: `tests.fixtures.browser`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
+from tests.fixtures.browser import SHOTS, chromium, streamlit_server
+
 pytestmark = pytest.mark.browser
-
-ROOT = Path(__file__).resolve().parents[2]
-SHOTS = Path(os.environ.get("BAE_SCREENSHOT_DIR", ROOT / "test-artifacts"))
-CHROMIUM = os.environ.get("BAE_CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
-# As root, in a sandbox without network: no sandbox, no background connections (refused here).
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
-                 "--disable-background-networking", "--disable-component-update", "--disable-dev-shm-usage"]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextlib.contextmanager
-def streamlit_server(log: Path, env: dict):
-    """`streamlit run app.py` on a free local port; yields its URL once healthy, stops it after."""
-    port = _free_port()
-    with open(log, "w") as handle:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-             "--server.address", "127.0.0.1", "--server.headless", "true"],
-            cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(120):
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).status == 200:
-                    break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            pytest.fail(f"streamlit did not start: {log.read_text()[-2000:]}")
-        yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 PAGES = {"": "Beyond Accuracy Explorer", "findings": "Findings: which of the paper's claims do our runs reproduce?",
@@ -91,17 +45,10 @@ def app_url(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def page(app_url):
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium not found at {CHROMIUM}: apt-get install chromium (bash .ci/run does).")
-    from playwright.sync_api import sync_playwright
-
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as browser:
         context = browser.new_page(viewport={"width": 1500, "height": 2000})
         context.set_default_timeout(120_000)
         yield context
-        browser.close()
 
 
 def _no_exception(page) -> None:

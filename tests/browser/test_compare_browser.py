@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.test_app_browser import CHROMIUM, CHROMIUM_ARGS, SHOTS, _no_exception, _settle, streamlit_server
+from tests.browser.test_app_browser import _no_exception, _settle
+from tests.fixtures.browser import SHOTS, chromium, streamlit_server
 
 pytestmark = pytest.mark.browser
 
@@ -42,15 +43,8 @@ def six_models_url(tmp_path_factory, tiny_specs, tiny_clip_head):
 
 @pytest.fixture(scope="module")
 def browser(six_models_url):
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"Chromium not found at {CHROMIUM}: apt-get install chromium (bash .ci/run does).")
-    from playwright.sync_api import sync_playwright
-
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with chromium() as launched:
         yield launched
-        launched.close()
 
 
 def _open(browser, url: str, width: int):

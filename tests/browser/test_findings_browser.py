@@ -7,7 +7,8 @@ import re
 
 import pytest
 
-from tests.browser.test_app_browser import CHROMIUM, CHROMIUM_ARGS, SHOTS, _no_exception, _settle, app_url, page  # noqa: F401
+from tests.browser.test_app_browser import _no_exception, _settle, app_url, page  # noqa: F401
+from tests.fixtures.browser import SHOTS
 
 pytestmark = pytest.mark.browser
 

@@ -94,3 +94,24 @@ def test_ctrl_c_during_evaluate_ends_with_the_one_line_stop_message(tmp_path, mo
     monkeypatch.setattr(core.run.evaluation, "evaluate", interrupted)
     assert main(["evaluate", "--models", "effnet_lite0", "--benchmark", "cue-conflict", "--data", str(tmp_path)]) == 130
     assert capsys.readouterr().err.strip() == STOPPED_MESSAGE
+
+
+def test_task_run_progress_is_shown_on_one_line_or_a_line_per_message():
+    """`task run` shows the run's own progress sentence (issue 33: it was built once a second and dropped)."""
+    import io
+
+    from core.cli._common import message_line
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    log, terminal = io.StringIO(), Terminal()
+    for stream in (log, terminal):
+        progress, close = message_line(stream)
+        progress(1, 10, "1/10 images · 2.0/s · about 5 s left")
+        progress(10, 10, "10/10 images · 2.0/s · about 0 s left")
+        close()
+    assert log.getvalue() == "1/10 images · 2.0/s · about 5 s left\n10/10 images · 2.0/s · about 0 s left\n"
+    assert terminal.getvalue() == ("\r1/10 images · 2.0/s · about 5 s left\r10/10 images · 2.0/s · about 0 s left"
+                                   "\n")

@@ -263,7 +263,8 @@ def published(name: str):
     from tests.unit.data import published as tables
 
     source = SOURCES[name]
-    data = tables.timm_files() if name == "timm-results" else {source.remotes[0].target: tables.openclip_file()}
+    data = {"timm-results": tables.timm_files, "timm-benchmarks": tables.benchmark_files}.get(
+        name, lambda: {source.remotes[0].target: tables.openclip_file()})()
     served = {_path(remote.url): data[remote.target] for remote in source.remotes}
     remotes = tuple(replace(remote, sha256=hashlib.sha256(data[remote.target]).hexdigest()) for remote in source.remotes)
     return served, replace(source, remotes=remotes), {}
@@ -282,6 +283,7 @@ BUILDERS = {
     "imagenet-c": imagenet_c,
     "timm-results": lambda: published("timm-results"),
     "openclip-results": lambda: published("openclip-results"),
+    "timm-benchmarks": lambda: published("timm-benchmarks"),
 }
 
 

@@ -52,7 +52,31 @@ def timm_files() -> dict[str, bytes]:
             lines.append(f"{name},{size},{shifted:.3f},{100 - shifted:.3f},80.000,20.000,86.59,{crop},bicubic,"
                          f"{shifted - top1:+.3f},-10.000,+1")
         files[file] = "\n".join(lines) + "\n"
+    files["model_metadata-in1k.csv"] = METADATA
     return {name: text.encode() for name, text in files.items()}
+
+
+METADATA = ("model,pretrain\nadv_inception_v3,in1k-adv\nbeit_base_patch16_224,in21k-selfsl\nig_resnext101_32x8d,ig1b-wsl\n"
+            "tf_efficientnet_b0_ns,jft300m-ns\nresnet50,in1k\n")
+"""model_metadata-in1k.csv in timm's format: real rows of the pinned file (older, untagged names)."""
+BENCHMARK_HEADER = "model,infer_img_size,infer_samples_per_sec,infer_step_time,infer_batch_size,param_count,infer_gmacs,infer_macts"
+
+
+def benchmark_files() -> dict[str, bytes]:
+    """timm's benchmark-infer-*.csv in its format, one per pinned machine: every fixture architecture (untagged)
+    at a speed that falls with its index (and 40× slower on the CPU files)."""
+    from core.data.sources import TIMM_BENCHMARK_FILES
+
+    archs = sorted({name.partition(".")[0] for name, *_ in timm_population()})
+    files = {}
+    for file, *_ in TIMM_BENCHMARK_FILES:
+        cpu = "-cpu-" in file
+        lines = [BENCHMARK_HEADER]
+        for i, arch in enumerate(archs):
+            speed = (4000.0 - 80 * i) / (40 if cpu else 1)
+            lines.append(f"{arch},224,{speed:.2f},{1000 / speed:.3f},{1 if cpu else 1024},{5 + 2 * i:.2f},{1 + i / 4:.2f},3.00")
+        files[file] = ("\n".join(lines) + "\n").encode()
+    return files
 
 
 OPENCLIP_ROWS = (("ViT-B-16", "laion400m_e31", 0.6698), ("convnext_base", "laion400m_s13b_b51k", 0.6627),

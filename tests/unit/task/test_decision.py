@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from core.task.decision import decision_card
-from core.task.folder import TaskSpec
+from core.task.spec import TaskSpec
 from core.task.measures import TaskData, kappa_table, summary_table
 from core.task.probes import kshot_indices, prediction_columns
 

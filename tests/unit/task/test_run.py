@@ -9,7 +9,7 @@ import pytest
 from core.store import ResultsStore
 from core.task import scan_task
 from core.task.run import run_task
-from tests.fixtures.task_folders import digits_folder
+from tests.fixtures.task_folders import digits_folder, run_digits_task
 
 
 def _quiet(_message: str) -> None:
@@ -19,15 +19,8 @@ def _quiet(_message: str) -> None:
 @pytest.fixture(scope="module")
 def digits_task(tmp_path_factory, tiny_models_toml):
     """The digits as a 10-class far-domain task with two-template prompts, run with a tiny ConvNeXt and CLIP."""
-    root = tmp_path_factory.mktemp("digits")
-    digits_folder(root / "images", per_class=10)
-    (root / "templates.txt").write_text("a photo of the number {}.\na drawing of {}.\n")
-    store = ResultsStore(root / "results.duckdb")
-    spec, images, report = scan_task("digits", root / "images", templates=root / "templates.txt")
-    store.add_task(spec, images, report)
-    summary = run_task("digits", ["tiny_convnext", "tiny_clip"], shots=(1, 2), corruptions=("gaussian_noise",),
-                       severities=(2,), store=store, device="cpu", say=_quiet)
-    return store, spec, images, summary
+    return run_digits_task(tmp_path_factory.mktemp("digits"), ["tiny_convnext", "tiny_clip"], per_class=10,
+                           templates=("a photo of the number {}.", "a drawing of {}."), severities=(2,))
 
 
 def test_one_pass_stores_features_fits_and_predictions(digits_task):
@@ -82,6 +75,41 @@ def test_stop_request_leaves_a_resumable_run(tmp_path, tiny_models_toml):
     assert stopped.stopped and store.query("SELECT count(*) AS n FROM task_fits")["n"][0] == 0
     resumed = run_task("stopped", ["tiny_convnext"], shots=(1,), corruptions=(), store=store, device="cpu", say=_quiet)
     assert not resumed.stopped and resumed.features == {"tiny_convnext": 60}
+
+
+def test_resolved_models_are_not_resolved_again(tmp_path, tiny_models_toml, monkeypatch):
+    """`task run` resolves each model once (the CLI) and passes the resolved objects down (issue 33)."""
+    import core.models.resolved as resolved_module
+
+    digits_folder(tmp_path / "images", per_class=3)
+    store = ResultsStore(tmp_path / "results.duckdb")
+    store.add_task(*scan_task("once", tmp_path / "images"))
+    model = resolved_module.resolve_model("tiny_convnext")
+
+    def again(spec):
+        raise AssertionError(f"{spec} resolved a second time")
+
+    monkeypatch.setattr(resolved_module, "resolve_model", again)
+    summary = run_task("once", [model], shots=(1,), corruptions=(), store=store, device="cpu",
+                       stop={"requested": True}, say=_quiet)
+    assert summary.stopped
+
+
+def test_keys_stay_what_stored_results_were_keyed_by():
+    """Feature keys, fit keys and run ids are one hash (`core.store.content_key`); the values below came from the
+    three copies it replaced (issue 33), so stored features, fits and runs keep being found."""
+    from pathlib import Path
+
+    from core.run.evaluation import run_id_for
+    from core.store import content_key
+    from core.task.fits import _digest
+
+    assert content_key(dict(kind="task-features", model="vit_clip", weights="w1", preprocess="p1",
+                            condition="contrast/3", seed=0)) == "bf04b3a6c304e94713f7"
+    assert _digest({"images": "abc", "cs": (0.1, 1.0), "seed": 0, "solver": "lbfgs"}, "fk", "k-shot", 4, 2) \
+        == "a4a79107fe05beee96af"
+    assert run_id_for(model="effnet_lite0", weights="w", benchmark="cue-conflict", variant="", path=Path("/x")) \
+        == "e8a9c0c75ed2dd8d7f81"
 
 
 def test_the_offline_model_separates_digits_well_above_chance(tmp_path):
@@ -142,14 +170,14 @@ def test_clean_and_corrupted_inputs_share_full_batches_and_a_stop_mid_run_keeps_
                                                                                      monkeypatch):
     """Each model's inputs queue across images and conditions: every forward batch but the last is full (the
     test split's corrupted versions do not make batches of a few images), and a stop mid-run stores what ran."""
-    import core.task.run as run_module
+    import core.run.inference as inference
 
     digits_folder(tmp_path / "images", per_class=6)
     store = ResultsStore(tmp_path / "results.duckdb")
     spec, images, report = scan_task("batched", tmp_path / "images")
     store.add_task(spec, images, report)
     n_test = sum(image.split == "test" for image in images)
-    sizes, stop, real = [], {}, run_module._features
+    sizes, stop, real = [], {}, inference.image_features
 
     def counted(loaded, batch):
         sizes.append(len(batch))
@@ -157,7 +185,7 @@ def test_clean_and_corrupted_inputs_share_full_batches_and_a_stop_mid_run_keeps_
             stop["requested"] = True
         return real(loaded, batch)
 
-    monkeypatch.setattr(run_module, "_features", counted)
+    monkeypatch.setattr(inference, "image_features", counted)
     stopped = run_task("batched", ["tiny_convnext"], shots=(1,), corruptions=("gaussian_noise", "contrast"),
                        severities=(1, 5), batch_size=8, store=store, device="cpu", stop=stop, say=_quiet)
     assert stopped.stopped and sizes[:3] == [8, 8, 8]
