@@ -78,3 +78,17 @@ def test_a_task_too_small_for_a_round_runs_without_a_race(raced):
     summary = race_task("digits", MODELS, store=store, first=500, **{**RUN, "say": said.append})
     assert not summary.raced and "fewer than the race's first sample of 500" in summary.message
     assert any("without a race" in line for line in said)
+
+
+def test_cli_races_and_says_what_it_saved(raced, monkeypatch, capsys):
+    from core.cli import main
+
+    store, _ = raced
+    monkeypatch.setenv("BAE_RESULTS_DB", str(store.path))
+    common = ["--shots", "1,4", "--corruptions", "gaussian_noise", "--severities", "2"]
+    assert main(["task", "run", "digits", "--models", ",".join(MODELS), "--race", "--race-first", "20", *common]) == 0
+    out = capsys.readouterr().out
+    assert "digits: the race computed" in out and "forward passes where a full run of every model needed" in out
+    assert store.task_race("digits")["first"] == 20
+    assert main(["task", "run", "digits", "--models", "tiny_clip", "--race", *common]) == 2
+    assert "Only one model: there is nothing to race." in capsys.readouterr().err
