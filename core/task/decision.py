@@ -26,13 +26,16 @@ from core.metrics.paired import Difference, decide, difference, weighted_accurac
 from core.task.measures import N_RESAMPLES, replicate_weights
 from core.task.spec import PRIORITIES
 
-__all__ = ["PRIORITIES", "DEFAULT_MIX", "VERDICT_RULE", "Priority", "Comparison", "DecisionCard", "decision_card",
-           "score_replicates"]
+__all__ = ["PRIORITIES", "DEFAULT_MIX", "VERDICT_RULE", "P_BEST_NOTE", "Priority", "Comparison", "DecisionCard",
+           "decision_card", "score_replicates"]
 
 Priority = Literal["accuracy", "calibration", "robustness", "speed", "mix"]
 VERDICT_RULE = ("Verdict as on the Findings page: ahead when the 95% paired interval of top − other lies above 0, "
                 "behind when below (Holm-corrected p < 0.05), otherwise the data cannot separate them.")
 """The rule under every decision card (the page and the report)."""
+P_BEST_NOTE = ("Chance of being best: the share of paired bootstrap resamples of the test images in which each "
+               "candidate scores highest; with near-ties it overstates the leader (bench/race_sim.py).")
+"""What P(best) is, under every card that shows it."""
 DEFAULT_MIX = {"accuracy": 0.5, "calibration": 0.2, "robustness": 0.2, "speed": 0.1}
 _METRIC = {"accuracy": ("top-1", 100, "pp"), "calibration": ("ECE", 100, "pp"),
            "robustness": ("corrupted top-1", 100, "pp"), "speed": ("images/s", 1, ""), "mix": ("mixed score", 100, "")}

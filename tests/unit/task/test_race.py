@@ -54,6 +54,33 @@ def test_race_drops_by_the_rule_and_runs_the_survivors_in_full(raced):
     assert record["drops"] == summary.drops and record["race_passes"] == summary.race_passes
 
 
+def test_card_and_report_show_the_race_p_best_and_one_kshot_interval(raced, tmp_path):
+    import io
+    import zipfile
+
+    import pandas as pd
+    from pptx import Presentation
+
+    from core.task.report import write_task_report
+
+    store, summary = raced
+    html = write_task_report("digits", "html", tmp_path / "r.html", store=store).read_text()
+    first = summary.drops[0]
+    assert f"Dropped in round {first['round']} ({first['n']:,} test images): {first['candidate']}" in html
+    assert "Chance of being best: " in html and "forward passes where a full run of every model needed" in html
+    deck = Presentation(str(write_task_report("digits", "pptx", tmp_path / "r.pptx", store=store)))
+    text = " ".join(shape.text_frame.text for shape in deck.slides[0].shapes if shape.has_text_frame)
+    assert "Chance of being best: " in text and "Dropped in round" in text
+    archive = zipfile.ZipFile(write_task_report("digits", "zip", tmp_path / "r.zip", store=store))
+    summary_csv = pd.read_csv(io.BytesIO(archive.read("summary.csv")))
+    kshot_csv = pd.read_csv(io.BytesIO(archive.read("kshot.csv")))
+    curve = {f"{r.label} · {r.k}-shot probe": (r.ci_low, r.ci_high) for r in kshot_csv.itertuples()}
+    shown = summary_csv[summary_csv["candidate"].str.endswith("-shot probe")]
+    assert len(shown)
+    for row in shown.itertuples():  # the report's table and curve give a k-shot candidate one interval
+        assert (row.ci_low, row.ci_high) == pytest.approx(curve[row.candidate], abs=1e-9)
+
+
 def test_a_rerun_computes_nothing_and_a_full_run_reuses_the_race_features(raced):
     store, summary = raced
     again = race_task("digits", MODELS, store=store, first=20, alpha=0.5, **RUN)
