@@ -5,7 +5,7 @@ Usage:
         [--per-class 40] [--first 50]
 
 The task is scikit-learn's handwritten digits at 224 px (`tests.fixtures.task_folders.digits_folder`), 10
-classes × `--per-class` images (30% test), with the default shots, draws and corruptions (5 × 3 severities).
+classes × `--per-class` images (30% test), with the default shots and draws, `--corruptions` × 3 severities.
 Each mode runs in a fresh process with its own results store and cache folder (no zero-shot head or feature
 reused across modes): first the race (`core.task.race.race_task`, round 1 on `--first` test images), then the
 full run of every model. Models with random weights (`python ../shared/tools/random_paper_weights.py /tmp/hf`,
@@ -41,15 +41,16 @@ def _one(args) -> None:
     store = ResultsStore(Path(os.environ["BAE_RESULTS_DB"]))
     store.add_task(*scan_task("digits", work / "images", templates=work / "templates.txt"))
     models = args.models.split(",")
+    corruptions = tuple(args.corruptions.split(","))
     began = time.perf_counter()
     if args.mode == "race":
-        summary = race_task("digits", models, shots=(1, 2, 4, 8, 16), corruptions=_CORRUPTIONS, severities=(1, 3, 5),
+        summary = race_task("digits", models, shots=(1, 2, 4, 8, 16), corruptions=corruptions, severities=(1, 3, 5),
                             store=store, device="cpu", say=lambda line: print(line, file=sys.stderr),
                             first=args.first)
         passes, extra = summary.race_passes, {"full_passes": summary.full_passes, "drops": summary.drops,
                                               "survivors": summary.survivors}
     else:
-        summary = run_task("digits", models, shots=(1, 2, 4, 8, 16), corruptions=_CORRUPTIONS, severities=(1, 3, 5),
+        summary = run_task("digits", models, shots=(1, 2, 4, 8, 16), corruptions=corruptions, severities=(1, 3, 5),
                            store=store, device="cpu", say=lambda line: print(line, file=sys.stderr))
         passes, extra = sum(summary.features.values()), {}
     wall = time.perf_counter() - began
@@ -66,6 +67,7 @@ def main(argv=None) -> None:
     parser.add_argument("--models", default="effnet_lite0,vit_sup,convnext_clip")
     parser.add_argument("--per-class", type=int, default=40)
     parser.add_argument("--first", type=int, default=50)
+    parser.add_argument("--corruptions", default=",".join(_CORRUPTIONS), help="comma-separated (default: the five)")
     parser.add_argument("--mode", choices=["race", "full"], help=argparse.SUPPRESS)
     parser.add_argument("--work", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -81,14 +83,15 @@ def main(argv=None) -> None:
     for mode in ("race", "full"):
         env = {**os.environ, "BAE_RESULTS_DB": str(work / f"{mode}.duckdb"), "BAE_CACHE_DIR": str(work / f"cache-{mode}")}
         done = subprocess.run([sys.executable, __file__, "--mode", mode, "--work", str(work), "--models", args.models,
-                               "--first", str(args.first)], env=env, capture_output=True, text=True)
+                               "--first", str(args.first), "--corruptions", args.corruptions], env=env, capture_output=True, text=True)
         if done.returncode:
             print(done.stderr[-3000:], file=sys.stderr)
             raise SystemExit(f"{mode} failed")
         results[mode] = json.loads(done.stdout.strip().splitlines()[-1])
         print(done.stderr.strip(), file=sys.stderr)
     race, full = results["race"], results["full"]
-    print(f"digits task, {args.per_class} images × 10 classes at 224 px; models {args.models}; torch on CPU, "
+    print(f"digits task, {args.per_class} images × 10 classes at 224 px; models {args.models}; corruptions "
+          f"{args.corruptions} × severities 1,3,5; race round 1 on {args.first} test images; torch on CPU, "
           f"load average {os.getloadavg()[0]:.1f}")
     print("| | wall time (s) | forward passes | pick (accuracy) |\n|---|---|---|---|")
     for name, result in (("race", race), ("full run", full)):

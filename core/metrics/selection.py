@@ -46,9 +46,9 @@ import numpy as np
 __all__ = ["Drop", "race_schedule", "race_level", "eliminate", "best_share", "mcnemar_sample_size",
            "RACE_RULE", "SETTLE_RULE"]
 
-RACE_RULE = ("A candidate is dropped at a look when the one-sided upper bound of its paired top-1 difference to the "
-             "current leader lies below 0, at level α / (looks × (candidates − 1)): Bonferroni over every comparison "
-             "the race can make, so the chance of dropping the true best stays below α (5%).")
+RACE_RULE = ("The race drops a candidate after a round when the one-sided upper bound of its paired top-1 difference "
+             "to the current leader lies below 0, at level α / (rounds × (candidates − 1)): Bonferroni over every "
+             "comparison the race can make, so the chance of dropping the true best stays below α (5% unless set).")
 """The rule of `eliminate`, in one sentence for cards, reports and docs."""
 SETTLE_RULE = ("Images needed for McNemar's test (two-sided 5%) to separate the observed difference with 80% power, "
                "from the pair's discordance (Connor, Biometrics 1987).")

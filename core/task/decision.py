@@ -150,6 +150,11 @@ def _settle(data, top: int, other: int, diff: Difference, names) -> str:
     return sentence
 
 
+def _pp(value: float) -> str:
+    """A difference in percentage points, signed: one decimal, two below 0.05 pp (never "-0.0")."""
+    return f"{value * 100:+.1f}" if abs(value * 100) >= 0.05 else f"{value * 100:+.2f}"
+
+
 def _race_lines(race: dict | None, shown: set) -> tuple[str, ...]:
     """Sentences of a stored race record (`core.task.race`): each dropped candidate not on the card, its round
     and the difference that dropped it, and the forward passes saved against a full run."""
@@ -160,12 +165,12 @@ def _race_lines(race: dict | None, shown: set) -> tuple[str, ...]:
         if drop["candidate"] in shown:
             continue  # run in full since: the card's own comparison replaces the race's
         lines.append(f"Dropped in round {drop['round']} ({drop['n']:,} test images): {drop['candidate']} − "
-                     f"{drop['leader']} top-1 = {drop['difference'] * 100:+.1f} pp, upper bound "
-                     f"{drop['upper'] * 100:+.1f} pp < 0 at the race's level.")
+                     f"{drop['leader']} top-1 = {_pp(drop['difference'])} pp, upper bound {_pp(drop['upper'])} pp "
+                     "< 0 at the race's level.")
     if race.get("full_passes"):
         saved = 1 - race["race_passes"] / race["full_passes"]
-        lines.append(f"The race computed {race['race_passes']:,} forward passes where a full run of every model "
-                     f"needed {race['full_passes']:,}: {saved:.0%} saved.")
+        lines.append(f"The race (α = {race.get('alpha', 0.05):.0%}) computed {race['race_passes']:,} forward passes "
+                     f"where a full run of every model needed {race['full_passes']:,}: {saved:.0%} saved.")
     return tuple(lines)
 
 

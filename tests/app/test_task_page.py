@@ -78,7 +78,8 @@ def test_card_shows_p_best_the_race_and_the_page_offers_a_race(monkeypatch, task
     assert "Chance of being best" in text
     assert "Dropped in round 1 (100 test images): Tiny ViT · 2-shot probe − Tiny ConvNeXt · linear probe top-1 = " \
            "-25.0 pp" in text
-    assert "The race computed 300 forward passes where a full run of every model needed 1,200: 75% saved." in text
+    assert ("The race (α = 5%) computed 300 forward passes where a full run of every model needed 1,200: 75% saved."
+            in text)
     shares = [line for line in text.splitlines() if line.startswith("**Chance of being best**")]
     assert len(shares) == 1 and shares[0].count("%") >= 3  # one share per candidate on the card
     assert at.checkbox(key="task_run_race").value is False
