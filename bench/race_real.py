@@ -9,9 +9,10 @@ classes × `--per-class` images (30% test), with the default shots and draws, `-
 Each mode runs in a fresh process with its own results store and cache folder (no zero-shot head or feature
 reused across modes): first the race (`core.task.race.race_task`, round 1 on `--first` test images), then the
 full run of every model. Models with random weights (`python ../shared/tools/random_paper_weights.py /tmp/hf`,
-then HF_HOME=/tmp/hf) load through the app's real path; their predictions are meaningless (near chance), so the
-race drops them early, as it would drop a far-behind real model. The table gives wall time, forward passes
-and each mode's pick.
+then HF_HOME=/tmp/hf) load through the app's real path and cost what the real ones cost; their zero-shot heads
+are at chance, but a linear probe on random convolutional features can be strong on simple images such as these
+digits, so which model wins is not known in advance. The table gives wall time, forward passes and each mode's
+pick.
 """
 
 from __future__ import annotations
