@@ -9,22 +9,39 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["PROJECT_ROOT", "cache_dir", "models_toml_path", "shared_dir", "allow_downloads", "view_only", "module_ready",
+__all__ = ["PROJECT_ROOT", "is_checkout", "home", "cache_dir", "models_toml_path", "shared_dir", "allow_downloads", "view_only", "module_ready",
            "refuse_in_view_mode", "VIEW_ONLY_ENV"]
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+"""The folder holding `core/`, `views/` and `app.py`: the checkout, or site-packages for `pip install .`."""
+
+
+def is_checkout() -> bool:
+    """Whether this copy runs from a checkout (or an editable install of one) rather than an installed package."""
+    return (PROJECT_ROOT / "pyproject.toml").is_file()
+
+
+def home() -> Path:
+    """Where this copy keeps its caches, results and `models.toml` by default (`BAE_HOME`): the checkout itself, or
+    for an installed package `$XDG_DATA_HOME/beyond-accuracy` (default `~/.local/share/beyond-accuracy`), never
+    site-packages."""
+    if os.environ.get("BAE_HOME"):
+        return Path(os.environ["BAE_HOME"]).expanduser()
+    if is_checkout():
+        return PROJECT_ROOT
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "beyond-accuracy"
 
 
 def cache_dir() -> Path:
-    """Root of on-disk caches (`BAE_CACHE_DIR`, default `cache/` in the project)."""
-    path = Path(os.environ.get("BAE_CACHE_DIR", PROJECT_ROOT / "cache"))
+    """Root of on-disk caches and the results store (`BAE_CACHE_DIR`, default `cache/` under `home()`)."""
+    path = Path(os.environ.get("BAE_CACHE_DIR", home() / "cache"))
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
 def models_toml_path() -> Path:
-    """The user's model entries (`BAE_MODELS_TOML`, default `models.toml` in the project)."""
-    return Path(os.environ.get("BAE_MODELS_TOML", PROJECT_ROOT / "models.toml"))
+    """The user's model entries (`BAE_MODELS_TOML`, default `models.toml` under `home()`)."""
+    return Path(os.environ.get("BAE_MODELS_TOML", home() / "models.toml"))
 
 
 def shared_dir() -> Path:

@@ -28,15 +28,58 @@ import numpy as np  # noqa: E402
 from core.config import shared_dir  # noqa: E402
 
 SHARED_DATA = shared_dir() / "data"
-"""Development data (`BAE_SHARED_DIR`, default ../shared): read in place, never copied."""
+"""Development data (`BAE_SHARED_DIR`, default ../shared): read in place, never copied; reach it through
+`shared_data`, which skips a test where it is missing."""
 import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
+
+SHARED_SKIP = "needs the development data"
+"""How every skip for missing development data begins: the CI guard below looks for it."""
+_DOWNLOADS = {"cue-conflict": "cue-conflict", "cue-conflict-paper-models": "paper-decisions",
+              "cue-conflict-human": "human-decisions"}
+"""The development data's folders and the `download` that fetches each from its publisher, laid out the same
+(`download cue-conflict` fetches the two decision sets too)."""
+
+
+def shared_data(name: str) -> Path:
+    """The development data folder `name` (under `BAE_SHARED_DIR`/data), or skip the calling test with one line
+    saying what is missing and how to get it. Call it in the test or its fixture, never at import."""
+    path = SHARED_DATA / name
+    if not path.is_dir():
+        pytest.skip(f"{SHARED_SKIP} {path}: set BAE_SHARED_DIR to the folder holding data/, or fetch it there: "
+                    f"BAE_DATA_DIR=<folder>/data python -m core download {_DOWNLOADS[name]}")
+    return path
+
 
 TINY_CLIP_CONFIG = {
     "embed_dim": 32,
     "vision_cfg": {"image_size": 32, "layers": 2, "width": 64, "head_width": 32, "patch_size": 8},
     "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
 }
+
+_SHARED_SKIPS: list[str] = []
+
+
+def pytest_runtest_logreport(report) -> None:
+    if report.skipped and SHARED_SKIP in str(report.longrepr):
+        _SHARED_SKIPS.append(report.nodeid)
+
+
+def _ci_needs_shared() -> bool:
+    return os.environ.get("CI", "").lower() in ("true", "1") and bool(_SHARED_SKIPS)
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    """In CI (`CI=true`), which has the development data, a test skipped for want of it fails the run: those
+    tests must never go quietly missing there."""
+    if _ci_needs_shared():
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    if _ci_needs_shared():
+        terminalreporter.write_line(f"CI=true: {len(_SHARED_SKIPS)} test(s) skipped for missing development data "
+                                    f"({SHARED_DATA}); CI must run them. First: {_SHARED_SKIPS[0]}", red=True)
 
 
 @pytest.fixture(scope="session")

@@ -6,12 +6,12 @@ population version and fit choice, shared by every session.
 
 from __future__ import annotations
 
-from core.analysis.accuracy_line import (effective_robustness_table, line_bands, population_lines,
-                                        published_check)
+from core.analysis.accuracy_line import (DEFAULT_FIT_ON, PopulationFilter, effective_robustness_table, line_bands,
+                                        population_lines, published_check)
 from core.data.population import population, population_version, published_entries
 from views._cache import cache, fresh, memo
 
-__all__ = ["read_population", "lines", "bands", "er_table", "checks", "population_version"]
+__all__ = ["read_population", "lines", "bands", "er_table", "checks", "population_version", "prefetch_standard_line"]
 
 
 @memo(4)
@@ -24,33 +24,55 @@ def read_population():
     return fresh(_population(population_version()))
 
 
+def _active(where: PopulationFilter | None) -> PopulationFilter | None:
+    """None for a filter that keeps everything: one cache entry for the whole population."""
+    return where if where is not None and where.active else None
+
+
 @memo(8)
-def _lines(version: tuple, fit_on: str):
-    return population_lines(_population(version), fit_on=fit_on)
+def _lines(version: tuple, fit_on: str, where: PopulationFilter | None = None):
+    return population_lines(_population(version), fit_on=fit_on, population_filter=where)
 
 
-def lines(fit_on: str):
-    return _lines(population_version(), fit_on)
+def prefetch_standard_line() -> None:
+    """Read the population and fit the standard line (with its bootstrap) in a background thread, while the caller
+    reads the store; a later `lines(DEFAULT_FIT_ON)` or card waits for it (single-flight), or computes it itself
+    where no population is downloaded (the thread then leaves nothing behind)."""
+    import threading
+
+    def fetch() -> None:
+        try:
+            _lines(population_version(), DEFAULT_FIT_ON, None)
+        except Exception:  # noqa: BLE001 - the caller computes it again and shows the message
+            pass
+
+    threading.Thread(target=fetch, name="standard-line", daemon=True).start()
+
+
+def lines(fit_on: str, where: PopulationFilter | None = None):
+    """The lines of `fit_on` on the population that passes `where` (None: all of it)."""
+    return _lines(population_version(), fit_on, _active(where))
 
 
 @memo(16)
-def _bands(version: tuple, fit_on: str, lo: float, hi: float):
-    return line_bands(_lines(version, fit_on), lo, hi)
+def _bands(version: tuple, fit_on: str, lo: float, hi: float, where: PopulationFilter | None = None):
+    return line_bands(_lines(version, fit_on, where), lo, hi)
 
 
-def bands(fit_on: str, lo: float, hi: float):
+def bands(fit_on: str, lo: float, hi: float, where: PopulationFilter | None = None):
     """The lines and their bands on a grid from `lo` to `hi` (rounded to 0.01 so nearby pages share it)."""
-    return fresh(_bands(population_version(), fit_on, round(lo, 2), round(hi, 2)))
+    return fresh(_bands(population_version(), fit_on, round(lo, 2), round(hi, 2), _active(where)))
 
 
 _ER = cache("population.er_table", 64)
 
 
-def er_table(fit_on: str, run_keys: tuple, ours):
+def er_table(fit_on: str, run_keys: tuple, ours, where: PopulationFilter | None = None):
     """Effective robustness of the page's models: `ours` is the page's robustness table of the runs whose keys
     are `run_keys` (a function of them, so they key the cache, as `reads.robustness_table` does)."""
-    version = population_version()
-    return fresh(_ER.get((version, fit_on, run_keys), lambda: effective_robustness_table(ours, _lines(version, fit_on))))
+    version, where = population_version(), _active(where)
+    return fresh(_ER.get((version, fit_on, run_keys, where),
+                         lambda: effective_robustness_table(ours, _lines(version, fit_on, where))))
 
 
 def checks(ours, specs) -> "object":
@@ -114,10 +136,9 @@ def beyond_result():
     from core.analysis import evidence
     from core.analysis.beyond import collect_effective_robustness
     from core.errors import UserError
-    from core.store import ResultsStore
-    from views._reads import keys_of, runs_table
+    from views._reads import _store, keys_of, runs_table, section_evidence
 
-    store, runs = ResultsStore(), runs_table()
+    store, runs = _store(), runs_table()
     used = evidence.section_inputs(runs, "robustness", store) if len(runs) else runs
     version = population_version()
     key = (str(store.path), keys_of(tuple(used["run_id"])) if len(used) else (), version)
@@ -127,6 +148,83 @@ def beyond_result():
             population_frame = _population(version)
         except UserError:
             population_frame = None
-        return collect_effective_robustness(store, used, population_frame)
+        section = section_evidence(store, runs, "robustness").get("robustness") if len(runs) else None
+        lines = _lines(version, DEFAULT_FIT_ON, None) if population_frame is not None else None
+        return collect_effective_robustness(store, used, population_frame, section=section, lines=lines)
 
     return cache("findings.beyond", 8).get(key, compute)
+
+
+def filter_widgets(population) -> PopulationFilter:
+    """The population filter (pretraining data, family, parameters), its state in the URL; returns the filter the
+    line fit and the chart's points use (empty choices and the full parameter range keep every checkpoint)."""
+    import math
+
+    import streamlit as st
+
+    from core.data.pretraining import PRETRAINING
+    from views import _state as state
+
+    sources = [key for key in PRETRAINING if key in set(population["pretraining"])]
+    families = sorted(set(population["family"]))
+    top = float(math.ceil(population["param_count"].max())) if population["param_count"].notna().any() else 1.0
+    state.bind("robustness_pretraining", kind="list", options=sources)
+    state.bind("robustness_family", kind="list", options=families)
+    state.bind("robustness_params_min", kind="float", lo=0.0, hi=top)
+    state.bind("robustness_params_max", kind="float", lo=0.0, hi=top)
+    st.session_state.setdefault("robustness_params_min", 0.0)
+    st.session_state.setdefault("robustness_params_max", top)
+    active = bool(st.session_state.get("robustness_pretraining") or st.session_state.get("robustness_family")
+                  or st.session_state["robustness_params_min"] > 0 or st.session_state["robustness_params_max"] < top)
+    with st.expander("Population filter: pretraining data, family, parameters", expanded=active,
+                     icon=":material/filter_alt:"):
+        columns = st.columns([2, 2, 1, 1])
+        chosen = columns[0].multiselect("Pretraining data", sources, key="robustness_pretraining", placeholder="all",
+                                        format_func=lambda key: f"{key}: {PRETRAINING[key]}")
+        picked = columns[1].multiselect("Family", families, key="robustness_family", placeholder="all")
+        low = columns[2].number_input("Parameters from (M)", 0.0, top, step=1.0, key="robustness_params_min")
+        high = columns[3].number_input("to (M)", 0.0, top, step=1.0, key="robustness_params_max")
+        st.caption("Keeps only these published checkpoints, in the line's fit and on the chart (an empty choice keeps "
+                   "all). A checkpoint without a published parameter count drops out once a parameter bound is set.")
+    return PopulationFilter(tuple(chosen), tuple(picked), float(low) if low > 0 else None,
+                            float(high) if high < top else None)
+
+
+@memo(16)
+def _chart_population(version: tuple, fit_on: str, where: PopulationFilter | None):
+    from core.analysis.accuracy_line import FIT_ON, fit_members, one_point_per_checkpoint
+
+    table = _population(version)
+    shown = one_point_per_checkpoint(where.apply(table) if where is not None else table)
+    members, _ = fit_members(table, fit_on, where)
+    fitted = set(zip(members["checkpoint"], members["publisher"]))
+    inside = [(name, publisher) in fitted for name, publisher in zip(shown["checkpoint"], shown["publisher"])]
+    words = FIT_ON[fit_on].split(" (")[0]
+    kind = ["in the line's fit (" + words + ")" if is_in else
+            ("CLIP zero-shot (open_clip)" if publisher == "open_clip" else "timm, not in the fit")
+            for is_in, publisher in zip(inside, shown["publisher"])]
+    out = shown.assign(kind=kind, param_count=shown["param_count"].round(1))
+    return out[["benchmark", "kind", "point", "imagenet", "shifted", "pretraining", "family", "param_count"]]
+
+
+def kind_order(kind: str) -> int:
+    """The chart's shades in order: the checkpoints in the fit, the other timm ones, open_clip's."""
+    return 0 if kind.startswith("in the line's fit") else 1 if kind.startswith("timm") else 2
+
+
+def chart_population(population, fit_on: str, where: PopulationFilter | None):
+    """The chart's grey points: one per checkpoint that passes `where`, its `kind` saying whether the line of `fit_on`
+    was fitted on it; with the hover's pretraining, family and parameters."""
+    return fresh(_chart_population(population_version(), fit_on, _active(where)))
+
+
+@memo(2)
+def _checkpoints(version: tuple):
+    from core.data.population import checkpoints
+
+    return checkpoints(_population(version))
+
+
+def checkpoint_table():
+    """The pretraining table of every published checkpoint (`core.data.population.checkpoints`)."""
+    return fresh(_checkpoints(population_version()))

@@ -367,8 +367,11 @@ def probes_table():
 
 
 def read_file(path: str) -> bytes:
-    """Bytes of a dataset file the store points to (pages do no file I/O of their own)."""
-    with open(path, "rb") as handle:
+    """Bytes of a dataset file the store points to (pages do no file I/O of their own); `path` as stored
+    (`core.data.base.name_text`)."""
+    from core.data.base import text_name
+
+    with open(text_name(path), "rb") as handle:
         return handle.read()
 
 
@@ -381,6 +384,9 @@ def thumbnail(path: str, size: int = 160) -> bytes | None:
     the same 24 images to each viewer, and decoding, resizing and re-encoding them was most of its CPU."""
     import os
 
+    from core.data.base import text_name
+
+    path = text_name(path)  # as stored: a name that is not UTF-8 is escaped (`core.data.base.name_text`)
     try:
         stat = os.stat(path)
     except OSError:
@@ -459,11 +465,19 @@ def _assess():
     store, runs = _store(), _snapshot().get()
     parts: dict = {}
     for name in found.SECTIONS:
-        used = found.section_inputs(runs, name, store)
-        if name == "transfer":
-            inputs = tuple(used["probe_id"].astype(str)) if "probe_id" in used else ()
-        else:
-            inputs = keys_of(used["run_id"]) if len(used) else ()
-        parts.update(cache("findings.evidence", 32).get(
-            (str(store.path), name, inputs), lambda name=name, used=used: found.collect_section(store, name, used)))
+        parts.update(section_evidence(store, runs, name))
     return found.assess(parts)
+
+
+def section_evidence(store, runs, name: str) -> dict:
+    """One section's evidence (`core.analysis.evidence.collect_section`) of `runs`, cached by the keys of the runs
+    it reads: the Findings' claims and the card beyond the paper share the robustness section's reads."""
+    from core.analysis import evidence as found
+
+    used = found.section_inputs(runs, name, store)
+    if name == "transfer":
+        inputs = tuple(used["probe_id"].astype(str)) if "probe_id" in used else ()
+    else:
+        inputs = keys_of(used["run_id"]) if len(used) else ()
+    return cache("findings.evidence", 32).get((str(store.path), name, inputs),
+                                              lambda: found.collect_section(store, name, used))

@@ -1,7 +1,8 @@
 """The study plan (Evaluations) and the first-run box (Home), as pieces the pages place.
 
 Each write action is one function (`start_missing_runs`, `start_quickstart`) behind one button
-(`run_missing_button`, the button in `get_started_box`), so a read-only view mode can leave them out.
+(`run_missing_button`, the button in `get_started_box`), so a read-only view mode can leave them out. Home's box
+follows the first click to its end: progress while the quickstart job runs, then links to its results.
 """
 
 from __future__ import annotations
@@ -100,30 +101,90 @@ def run_missing_button(summary: pd.DataFrame) -> None:
 
 def start_quickstart() -> None:
     """Write action: `python -m core quickstart` in the background."""
-    job = jobs.launch_quickstart()
-    st.success(f"Getting the first results (pid {job.pid}). Log: {job.log}")
+    jobs.launch_quickstart()
+    st.rerun()  # the box turns into the job's progress at once
 
 
-def get_started_box() -> None:
-    """Shown when the store is empty: one click gives real results (cue-conflict, ~2 minutes)."""
-    from core.run.study import QUICKSTART_MODEL, quickstart_offline_help
+FINISHING_S = 15.0
+"""After the job ends, how long Home waits for the store to show its run before it calls the job failed."""
 
+
+def first_results_state(store_empty: bool) -> str:
+    """Where the first click stands: `running`, `finishing` (the job ended, its run not read yet), `done`, `failed`
+    (the latest quickstart job ended without its run), `start` (an empty store, no job) or `none`."""
+    import time
+    from pathlib import Path
+
+    from core.run.study import quickstart_images
+    from views import _reads as reads
+
+    job = jobs.latest("quickstart")
+    if job is None:
+        return "start" if store_empty else "none"
+    if job.running:
+        return "running"
+    if quickstart_images(reads.runs_table()):
+        return "done"
+    try:
+        ended = Path(job.log).stat().st_mtime
+    except OSError:
+        ended = 0.0
+    return "finishing" if time.time() - ended < FINISHING_S else "failed"
+
+
+def get_started_box(store_empty: bool) -> None:
+    """Home's first-click box: on an empty store, one click gives real results (cue-conflict, ~2 minutes); while it
+    runs, one line per step with its percentage; then links to where the results are."""
+    from core.run.study import QUICKSTART_MODEL, quickstart_images, quickstart_offline_help
+    from views import _reads as reads
+
+    state = first_results_state(store_empty)
+    if state == "none":
+        return
     with st.container(border=True, key="home_get_started_box"):
+        if state == "done":
+            st.subheader("First results are ready")
+            images = quickstart_images(reads.runs_table())
+            st.success(f"`{QUICKSTART_MODEL}` classified the {images:,} cue-conflict images; the paper authors' and "
+                       "the human observers' decisions are stored beside them.", icon=":material/check_circle:")
+            st.page_link("views/shape_texture.py", label="Shape vs texture: shape bias and the gallery",
+                         icon=":material/texture:")
+            st.page_link("views/findings.py", label="Findings: claim 5 decided on these images",
+                         icon=":material/fact_check:")
+            return
         st.subheader("Get started")
+        if state in ("running", "finishing"):
+            _quickstart_progress(state)
+            return
         st.markdown("The results store is empty, so every analysis says *not measured*. One click downloads the "
                     "1,280 cue-conflict images and the paper authors' and human observers' decisions, then runs "
                     f"the offline model `{QUICKSTART_MODEL}` on them: after about two minutes Shape vs texture, "
                     "its gallery and Findings claim 5 show real results.")
-        _quickstart_state()
+        if state == "failed":
+            job = jobs.latest("quickstart")
+            st.error("The last try stopped before the results were stored:\n\n"
+                     f"{jobs.log_tail(job, lines=2) or 'no output'}\n\n(log: {job.log})", icon=":material/error:")
+        if view.writes_allowed("getting the first results (downloads and a run)") and st.button(
+                "Get first results", key="home_get_started", type="primary"):
+            start_quickstart()
         st.caption(quickstart_offline_help() + " The same from a terminal: `python -m core quickstart`")
 
 
-@st.fragment(run_every=3.0)
-def _quickstart_state() -> None:
-    running = [job for job in jobs.jobs() if job.running and "quickstart" in job.command]
-    if running:
-        st.info("Getting the first results… (the other pages fill in when it finishes)", icon=":material/hourglass_top:")
-        st.code(jobs.log_tail(running[0]) or "starting…", language=None)
-    elif view.writes_allowed("getting the first results (downloads and a run)") and st.button(
-            "Get first results", key="home_get_started", type="primary"):
-        start_quickstart()
+@st.fragment(run_every=2.0)
+def _quickstart_progress(shown: str) -> None:
+    """One line per step with its percentage, from the job's progress file; the whole page reruns once the state
+    changes (the job ended), so Home then says where the results are."""
+    if first_results_state(store_empty=False) != shown:
+        st.rerun(scope="app")
+    job = jobs.latest("quickstart")
+    steps = jobs.read_progress(job) if job else []
+    st.info("Getting the first results… (you can open other pages meanwhile)", icon=":material/hourglass_top:")
+    if not steps:
+        st.caption("Starting…")
+    for label, done, total in steps:
+        fraction = min(max(done / total, 0.0), 1.0) if total else 0.0
+        st.progress(fraction, text=f"{label}: {fraction:.0%}")
+    said = [line for line in (jobs.log_tail(job, 8).splitlines() if job else [])
+            if not any(line.startswith(f"{label}: ") for label, _, _ in steps)]
+    if said:  # the job's latest message, e.g. the run's expected time
+        st.caption(said[-1])

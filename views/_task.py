@@ -7,7 +7,7 @@ from views._cache import cache
 from views import _models as models_ui
 from views import _reads as reads
 
-__all__ = ["tasks", "task_data", "tables", "card"]
+__all__ = ["tasks", "task_data", "tables", "card", "departure"]
 
 _DATA = cache("task_data", 8)
 _TABLES = cache("task_tables", 16)
@@ -91,3 +91,12 @@ def card(task: str, models: tuple[str, ...], priority: str, mix: tuple[tuple[str
     return _CARDS.get((*_key(task, models), priority, mix),
                       lambda: decision_card(task_data(task, models), priority, mix=dict(mix) or None,
                                             race=ResultsStore().task_race(task)))
+
+
+def departure(task: str, models: tuple[str, ...], card) -> str:
+    """The card's sentence on where these images depart from the ImageNet prior (core.task.departure)."""
+    from core.task.departure import prior_departure, published_priors
+
+    specs = [spec for spec in models_ui.models()[0] if spec.name in models]
+    labels = {model: models_ui.model_label(model) for model in models}
+    return prior_departure(card, task_data(task, models).candidates, published_priors(specs), labels)

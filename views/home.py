@@ -22,8 +22,7 @@ st.markdown(
 )
 st.page_link("views/compare.py", label="Compare the models on your own image", icon=":material/compare:")
 try:
-    if reads.runs_table().empty:
-        study.get_started_box()
+    study.get_started_box(store_empty=reads.runs_table().empty)
 except UserError as error:
     widgets.show_user_error(error)
 
@@ -76,7 +75,7 @@ for problem in problems:
 
 
 def _add_model_form() -> None:
-    st.markdown("Adds one `[[model]]` entry to `models.toml` (README, 'Adding a model'); no code change needed.")
+    st.markdown("Adds one `[[model]]` entry to `models.toml` (docs/models.md, 'Adding a model'); no code change needed.")
     with st.form("home_add_model"):
         name = st.text_input("Key (snake_case)", key="home_add_name")
         library = st.selectbox("Library", ["timm", "open_clip", "checkpoint"], key="home_add_library")

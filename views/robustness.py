@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.analysis.accuracy_line import FIT_ON, LINE_SETS, paper_points
+from core.analysis.accuracy_line import DEFAULT_FIT_ON, FIT_ON, LINE_SETS, line_description, paper_points
 from core.analysis.line_chart import accuracy_on_the_line
 from core.analysis.tables import SHIFTED
 from core.analysis.charts import grouped_bars
 from core.data import BENCHMARKS
-from core.data.population import KINDS
 from core.errors import UserError
 from core.paper import TAGS, paper_values
 from views import _population as population_ui
@@ -69,35 +68,47 @@ st.caption("Across hundreds of models, top-1 on a shifted set follows ImageNet t
            "(Recht et al. 2019; Taori et al. 2020; Miller et al. 2021). A model's **effective robustness** is how far "
            "it sits above that line: measured top-1 minus the line's prediction at its own ImageNet top-1. Grey: "
            "the published population (timm's and open_clip's own tables); the band: 95% over refits on resampled "
-           "population models. ImageNet-C and -Hard have no published population, so no line.")
+           "checkpoints. ImageNet-C and -Hard have no published population, so no line.")
 try:
     population = population_ui.read_population()
 except UserError as error:
     st.info(str(error), icon=":material/download:")
 else:
     state.bind("robustness_fit_on", options=list(FIT_ON))
+    st.session_state.setdefault("robustness_fit_on", DEFAULT_FIT_ON)
     fit_on = st.radio("Line fitted on", list(FIT_ON), format_func=FIT_ON.get, horizontal=True, key="robustness_fit_on",
-                      help="Taori et al. fit the line on models trained on ImageNet; CLIP zero-shot models then show "
-                           "how far above it they sit.")
+                      help="Taori et al. fit the standard line on models trained on ImageNet-1k alone; models with "
+                           "extra pretraining data (ImageNet-21k, CLIP, Instagram, JFT) then show how far above it they "
+                           "sit. Each published checkpoint is one point (timm's smaller evaluation size where it lists "
+                           "two).")
+    where = population_ui.filter_widgets(population)
     run_keys = reads.keys_of(run_ids)
-    er = population_ui.er_table(fit_on, run_keys, table)
+    lines = population_ui.lines(fit_on, where)
+    description = line_description(lines, where)
+    er = population_ui.er_table(fit_on, run_keys, table, where)
     er["label"] = er["model"].map(models_ui.model_label)
     points = paper_points(paper_values("robustness_top1"), models)
     points["label"] = points["model"].map(models_ui.model_label)
+    shown_population = population_ui.chart_population(population, fit_on, where)
     edges = [population["imagenet"].min(), population["imagenet"].max(), *er["imagenet_low"], *er["imagenet_high"],
              *points["imagenet"]]
-    bands = population_ui.bands(fit_on, max(min(edges) - 0.01, 0.0005), min(max(edges) + 0.01, 0.9995))
+    bands = population_ui.bands(fit_on, max(min(edges) - 0.01, 0.0005), min(max(edges) + 0.01, 0.9995), where)
     set_labels = {key: BENCHMARKS[key].label if key in BENCHMARKS else "ImageNet-ReaL" for key in LINE_SETS}
     labels = list(dict.fromkeys(table["label"]))
-    kinds = [KINDS[publisher] for publisher in KINDS if publisher in set(population["publisher"])]
-    line_chart = Lazy.of(accuracy_on_the_line, population[["benchmark", "kind", "point", "imagenet", "shifted"]],
-                         bands, er, points, labels=labels, kinds=kinds, set_labels=set_labels,
-                         key=f"robustness-line:{population_ui.population_version()}:{fit_on}:{run_keys}:{tuple(labels)}")
+    kinds = sorted(set(shown_population["kind"]), key=population_ui.kind_order)  # the shades' order
+    line_chart = Lazy.of(accuracy_on_the_line, shown_population, bands, er, points, labels=labels, kinds=kinds,
+                         set_labels=set_labels, title=description,
+                         key=f"robustness-line:{population_ui.population_version()}:{fit_on}:{where}:{run_keys}:"
+                             f"{tuple(labels)}")
     shown = er[["label", "benchmark", "imagenet", "shifted", "predicted", "effective_robustness", "ci_low", "ci_high",
-                "n_population"]]
+                "n_population", "line"]]
+    if not lines:
+        st.caption(f"**{description}**")  # otherwise the chart's title says it
     widgets.chart_with_downloads(line_chart, shown, "accuracy_on_the_line", "robustness_line")
     st.caption(f"Large marks: our models with 95% intervals on both axes. Hollow diamonds: the paper's values "
-               f"([P] {TAGS['P']}; [P-] {TAGS['P-']}), references, not measurements. Hover a grey point for its name.")
+               f"([P] {TAGS['P']}; [P-] {TAGS['P-']}), references, not measurements. Light grey: the checkpoints in "
+               "the line's fit; sand: timm checkpoints outside it; dark grey: open_clip's CLIP models. Hover a point "
+               "for its name, pretraining, family and parameters.")
     if er.empty:
         st.info("None of the selected models has both ImageNet val and a shifted set with a line: effective "
                 "robustness needs both (python -m core evaluate --benchmark imagenet-val …).")
@@ -105,13 +116,22 @@ else:
         st.dataframe(shown.rename(columns={"label": "model", "benchmark": "set", "imagenet": "ImageNet top-1",
                                            "shifted": "top-1", "predicted": "line's prediction",
                                            "effective_robustness": "effective robustness", "ci_low": "95% low",
-                                           "ci_high": "95% high", "n_population": "models in the fit"}),
+                                           "ci_high": "95% high", "n_population": "checkpoints in the fit",
+                                           "line": "line fitted on"}),
                      hide_index=True, width="stretch", column_config={
                          name: st.column_config.NumberColumn(format="percent") for name in
                          ("ImageNet top-1", "top-1", "line's prediction", "effective robustness", "95% low",
                           "95% high")})
-        st.caption("Interval: percentile bootstrap joining the line's refits over the population's models and "
-                   "binomial draws of both of the model's own accuracies.")
+        st.caption(f"{description} Interval: percentile bootstrap joining the line's refits over resampled "
+                   "checkpoints and binomial draws of both of the model's own accuracies.")
+    with st.expander("Pretraining of every published checkpoint"):
+        names = population_ui.checkpoint_table()
+        st.caption("Read from each name's tag (core.data.pretraining.TAG_RULES) and timm's model_metadata-in1k.csv; "
+                   "unknown where neither says. " + " · ".join(f"{source}: {count:,}" for source, count in
+                                                              names["pretraining"].value_counts().items()))
+        st.dataframe(names, hide_index=True, width="stretch")
+        st.download_button("Download CSV", names.to_csv(index=False), "published_pretraining.csv", "text/csv",
+                           key="robustness_pretraining_csv", icon=":material/download:")
 
     protocol = str(runs["protocol"].iloc[0]) if len(runs) else "paper"
     checks = population_ui.checks(table, population_ui.comparable_specs(models, protocol))

@@ -20,6 +20,7 @@ from views import _state as state
 from views import _task as task_reads
 from views import _view as view
 from views import _widgets as widgets
+from views._candidates import candidates_panel
 from views._charts import Lazy
 
 st.title("Your task: which model for my images?")
@@ -89,6 +90,8 @@ if tasks.empty:
     st.info("No task yet. Point the form below at a labelled folder, or run:\n\n"
             "`python -m core task add machine_parts --data PATH` then "
             "`python -m core task run machine_parts --models effnet_lite0,vit_clip`")
+    with st.expander("Candidates: which published models to try", icon=":material/checklist:"):
+        candidates_panel("NAME")
     if view.writes_allowed("adding and running tasks"):
         _forms([])
     st.stop()
@@ -98,6 +101,8 @@ state.bind("task_name", options=names)
 columns = st.columns([2, 3])
 task = columns[0].selectbox("Task", names, key="task_name")
 available = task_reads.all_models(task)
+with st.expander("Candidates: which published models to try", expanded=not available, icon=":material/checklist:"):
+    candidates_panel(task)
 if not available:
     st.info(f"Task `{task}` has no results yet. Run: `python -m core task run {task} --models effnet_lite0`")
     if view.writes_allowed("adding and running tasks"):
@@ -142,6 +147,9 @@ with st.container(border=True):
                                  for name, share in card.p_best[:8]))
     for line in card.race:
         st.markdown(f":material/sports_score: {line}")
+    departure = task_reads.departure(task, models, card)
+    if departure:
+        st.markdown(f":material/compare_arrows: {departure}")
     if card.left_out:
         st.caption(f"Not scored for {priority}: {', '.join(card.left_out)} (k-shot probes have no single calibrated "
                    "answer; robustness needs corrupted test images).")

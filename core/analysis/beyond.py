@@ -8,7 +8,12 @@ on the difference CLIP pair − supervised pair of effective robustness averaged
 have a line, with the same replicates throughout: in each replicate every set (and ImageNet val) resamples its
 own images once for all four models (`core.analysis.differences`), and the line is one refit on resampled
 population models, shared by all models, so the difference is paired over images and over the line.
-ImageNet-ReaL rescores the val images; its resample is drawn apart from val's (a small approximation).
+ImageNet-ReaL rescores the val images: its replicates reuse val's image resample
+(`core.metrics.effective_robustness.paired_relabelled_accuracy`), so its interval keeps that pairing.
+
+The line is the ImageNet-1k-trained one (Taori et al.'s standard line, `accuracy_line.DEFAULT_FIT_ON`), one
+point per published checkpoint; `collect_effective_robustness(fit_on=...)` names another, and the card's note
+says which it used.
 """
 
 from __future__ import annotations
@@ -27,8 +32,9 @@ _ALL = ",".join(PAPER_MODELS)
 BEYOND_CLAIM = Claim(
     "effective_robustness", 9, "Beyond the paper: CLIP models are more effectively robust than supervised ones",
     "Our claim, not the paper's. Averaged over the shifted sets with a published population (V2, ReaL, Sketch, R, A), "
-    "the CLIP pair sits further above the accuracy-on-the-line of timm's published ImageNet classifiers than the "
-    "supervised pair (effective robustness, Taori et al. 2020).", "imagenet-v2",
+    "the CLIP pair sits further above the accuracy-on-the-line of timm's published ImageNet-1k-trained checkpoints "
+    "(Taori et al.'s standard line) than the supervised pair (effective robustness, Taori et al. 2020).",
+    "imagenet-v2",
     "python -m core download timm-results openclip-results; python -m core evaluate --models "
     f"{_ALL} --benchmark imagenet-val --data PATH  (and imagenet-v2, -a, -r, -sketch)", "robustness")
 
@@ -89,7 +95,8 @@ def claim_effective_robustness(numbers, found: Difference | None, note: str = ""
 
     if numbers is None or len(numbers) == 0:
         numbers = pd.DataFrame(columns=["model", "benchmark", "value", "ci_low", "ci_high", "n"])
-    average = numbers[numbers["benchmark"] == "average"].drop(columns="benchmark").assign(source="ours")
+    average = numbers[numbers["benchmark"] == "average"].drop(columns=["benchmark", "line"], errors="ignore") \
+        .assign(source="ours")
     estimates = estimates_from(average)
     missing = tuple(model for model in PAPER_MODELS if model not in estimates)
     part = Part("CLIP pair's mean effective robustness above the supervised pair's", "not measured",
@@ -105,45 +112,90 @@ def claim_effective_robustness(numbers, found: Difference | None, note: str = ""
                        "with a line (measured top-1 minus the line's prediction)", note, missing, chart_table=table)
 
 
-def collect_effective_robustness(store, used, population, *, n_resamples: int = 1000, seed: int = 0) -> ClaimResult:
+def _val_and_real(cells, n_models: int, *, n_resamples: int, seed: int):
+    """{"imagenet-val": …, "imagenet-real": …} replicates (as `_column_replicates` gives them) from one resample of
+    the val images for both (`cells`: `outcome_cells(..., real="paired")` of the val runs); {} where some model
+    lacks some val image (then each set resamples its own)."""
+    from core.analysis.differences import _seed
+    from core.metrics.effective_robustness import paired_relabelled_accuracy
+
+    val_columns = [f"m{k}" for k in range(n_models)]
+    real_columns = [f"m{k + n_models}" for k in range(n_models)]
+    if cells.empty or cells[val_columns].isna().any(axis=None) or cells[real_columns].isna().all(axis=None):
+        return {}
+    sizes = cells["n"].to_numpy(np.int64)
+    points, reps, real_points, real_reps = paired_relabelled_accuracy(
+        cells[val_columns].to_numpy(np.float64), cells[real_columns].to_numpy(np.float64), sizes,
+        n_resamples=n_resamples, seed=_seed("imagenet-val", seed))
+    labelled = int(sizes[cells[real_columns].notna().all(axis=1).to_numpy()].sum())
+    return {"imagenet-val": (points, reps, True, int(sizes.sum())),
+            "imagenet-real": (real_points, real_reps, True, labelled)}
+
+
+def collect_effective_robustness(store, used, population, *, n_resamples: int = 1000, seed: int = 0,
+                                 fit_on: str | None = None, section: dict | None = None,
+                                 lines: dict | None = None) -> ClaimResult:
     """The card from the store: `used` the robustness section's runs (`evidence.section_inputs(runs,
-    "robustness")`), `population` the published population (None: not measured, with the download command)."""
-    from core.analysis.accuracy_line import population_lines
-    from core.analysis.differences import _column_replicates, _seed, outcome_cells, split_cells
+    "robustness")`), `population` the published population (None: not measured, with the download command);
+    `fit_on` the line's population (`accuracy_line.FIT_ON`; default the ImageNet-1k-trained checkpoints);
+    `section`: the robustness evidence of the same runs (`evidence.collect_section(store, "robustness", used)
+    ["robustness"]`), whose outcome cells it reuses instead of reading the store again; `lines`: the population's
+    lines for `fit_on` with `n_resamples` refits (`population_lines`), where a caller has them already."""
+    from core.analysis.accuracy_line import DEFAULT_FIT_ON, FIT_ON, line_description, population_lines
+    from core.analysis.differences import _column_replicates, _seed, outcome_cells, relabelled_cells, split_cells
 
     if population is None:
         return claim_effective_robustness(None, None, "The published population is not downloaded: python -m core "
                                                       "download timm-results openclip-results.")
+    fit_on = fit_on or DEFAULT_FIT_ON
     runs = used[used["benchmark"].isin(("imagenet-val", *LINE_SETS)) & used["model"].isin(PAPER_MODELS)]
     triples = [(run.run_id, run.benchmark, PAPER_MODELS.index(run.model)) for run in runs.itertuples()]
-    real = [(run_id, "imagenet-real", k) for run_id, benchmark, k in triples if benchmark == "imagenet-val"]
-    cells = outcome_cells(store, triples, len(PAPER_MODELS))
-    cell_sets = dict(split_cells(cells, ["imagenet-val", *LINE_SETS]))
-    if real:
-        cell_sets["imagenet-real"] = outcome_cells(store, real, len(PAPER_MODELS), real=True)
+    val_runs = [triple for triple in triples if triple[1] == "imagenet-val"]
+    # val and ReaL from one resample of the val images (their pairing); the other sets from their own images
+    shared = section is not None and section.get("cells") is not None and section.get("val_real_cells") is not None
+    if val_runs:
+        paired_cells = section["val_real_cells"] if shared else outcome_cells(store, val_runs, len(PAPER_MODELS),
+                                                                             real="paired")
+        replicates = _val_and_real(paired_cells, len(PAPER_MODELS), n_resamples=n_resamples, seed=seed)
+    else:
+        replicates = {}
+    others = [triple for triple in triples if triple[1] != "imagenet-val" or not replicates]
+    # the section's cells have a stratum per benchmark and condition ("imagenet-v2|"): one stratum per set here
+    cells = section["cells"] if shared else outcome_cells(store, others, len(PAPER_MODELS))
+    cell_sets = dict(split_cells(cells, [name for name in ("imagenet-val", *LINE_SETS) if name not in replicates]))
+    if val_runs and not replicates:  # not every model on every val image: ReaL resamples its own images
+        cell_sets["imagenet-real"] = relabelled_cells(paired_cells, len(PAPER_MODELS))
     columns = [f"m{k}" for k in range(len(PAPER_MODELS))]
-    replicates = {name: _column_replicates(frame, columns, n_resamples=n_resamples, seed=_seed(name, seed))
+    found_sets = {name: _column_replicates(frame, columns, n_resamples=n_resamples, seed=_seed(name, seed))
                   for name, frame in cell_sets.items() if len(frame)}
-    replicates = {name: found for name, found in replicates.items() if found is not None}
+    replicates.update({name: found for name, found in found_sets.items() if found is not None})
     if "imagenet-val" not in replicates:
         return claim_effective_robustness(None, None, "Needs ImageNet val for all four models (the line's x axis).")
-    lines = population_lines(population, n_resamples=n_resamples, seed=seed)
+    if lines is None or any(len(line.slopes) != n_resamples or line.fit_on != fit_on for line in lines.values()):
+        lines = population_lines(population, fit_on=fit_on, n_resamples=n_resamples, seed=seed)
     sets = {name: found for name, found in replicates.items() if name in LINE_SETS}
     numbers, found = effective_robustness_evidence(replicates["imagenet-val"], sets, lines)
+    if len(numbers) and lines:
+        counts = sorted({len(line.imagenet) for line in lines.values()})
+        numbers["line"] = (f"{FIT_ON.get(fit_on, fit_on)}, {counts[0]:,}"
+                           + (f"–{counts[-1]:,}" if len(counts) > 1 else "") + " checkpoints")
     used_sets = [name for name in LINE_SETS if name in sets and name in lines]
-    note = (f"Average over {', '.join(used_sets)}; the line fitted on {len(next(iter(lines.values())).imagenet):,} "
-            "published timm models per set." if used_sets else "No shifted set with a line is measured yet.")
+    note = (f"Average over {', '.join(used_sets)}. {line_description(lines)}"
+            + (" ImageNet-ReaL's replicates reuse val's image resample." if "imagenet-real" in used_sets else "")
+            if used_sets else f"No shifted set with a line is measured yet. {line_description(lines)}")
     result = claim_effective_robustness(numbers, found, note)
     result.runs = runs
     return result
 
 
 def effective_robustness_chart(table, labels: dict[str, str]):
-    """Effective robustness per set and model (points with 95% intervals; 0 = on the line)."""
+    """Effective robustness per set and model (points with 95% intervals; 0 = on the line), titled with the line
+    (`table["line"]`, where present)."""
     import altair as alt
 
     from core.analysis.charts import color_scale
 
+    line = str(table["line"].dropna().iloc[0]) if "line" in table and table["line"].notna().any() else ""
     table = table.assign(label=table["model"].map(lambda m: labels.get(m, m)))
     order = list(dict.fromkeys(table["label"]))
     x = alt.X("benchmark:N", sort=list(LINE_SETS), title=None)
@@ -157,4 +209,5 @@ def effective_robustness_chart(table, labels: dict[str, str]):
         base.mark_point(filled=True, size=70).encode(y="effective_robustness:Q", tooltip=[
             "label:N", "benchmark:N", alt.Tooltip("effective_robustness:Q", format="+.1%"),
             alt.Tooltip("ci_low:Q", format="+.1%"), alt.Tooltip("ci_high:Q", format="+.1%")]),
-    ).properties(height=300)
+    ).properties(height=300, title=alt.TitleParams(f"Line: {line}" if line else "", anchor="start", fontSize=12,
+                                                    fontWeight="normal"))

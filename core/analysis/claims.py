@@ -16,7 +16,7 @@ handed in without one), and the part says so.
 
 A claim is reproduced only when every part is (an intersection-union test: no correction needed),
 contradicted when any part is (`combine`: contradicted > not measured > inconclusive > reproduced).
-`core.metrics.COMBINATION_RULE` states the rule for the cards, reports and README.
+`core.metrics.COMBINATION_RULE` states the rule for the cards, reports and docs.
 
 Everything here is pure (tidy frames in, results out): `core.analysis.evidence` reads the store and
 feeds these rules; `core.analysis.findings` turns their results into tables and charts.

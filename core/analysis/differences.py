@@ -20,7 +20,8 @@ import numpy as np
 from core.metrics.paired import (Difference, difference, ece_columns, kth_highest_margin, resample_weights,
                                  stratified_accuracy, weighted_ece, weighted_error_ratios, weighted_shape_bias)
 
-__all__ = ["N_RESAMPLES", "pair_key", "outcome_cells", "split_cells", "counts_from_cells", "accuracy_differences", "val_differences",
+__all__ = ["N_RESAMPLES", "pair_key", "outcome_cells", "relabelled_cells", "split_cells",
+           "counts_from_cells", "accuracy_differences", "val_differences",
            "shape_bias_differences", "SUPERVISED", "CLIP"]
 
 N_RESAMPLES = 1000
@@ -42,20 +43,23 @@ def _seed(name: str, seed: int) -> int:
 # --- top-1 from cells of images (claims 4, 6, 8) --------------------------------------------------------
 
 def outcome_cells(store, runs: list[tuple[str, str, int]], n_models: int, *, by_condition: bool = False,
-                  real: bool = False):
+                  real: bool | str = False):
     """Distinct outcome patterns of several runs on shared images, counted in DuckDB.
 
     `runs`: (run_id, stratum, model column) triples; a row is an image (and stratum), m0 … m{n−1} the
     0/1 outcome of each model column on it (NULL where that model has no row for the image), n how
     many images share the pattern. `by_condition` appends each row's condition to its stratum
-    (ImageNet-C: corruption × severity); `real`: ImageNet-ReaL hits on the images that have ReaL labels.
+    (ImageNet-C: corruption × severity); `real`: ImageNet-ReaL hits on the images that have ReaL labels;
+    `real="paired"`: both on every image, m0 … m{n−1} the val outcome and m{n} … m{2n−1} the ReaL hit of the
+    same model column (NULL on an image without ReaL labels), so that one resample of the images serves both.
     """
     import pandas as pd
 
-    columns = [f"m{k}" for k in range(n_models)]
+    paired = real == "paired"
+    columns = [f"m{k}" for k in range(2 * n_models if paired else n_models)]
     if not runs:
         return pd.DataFrame(columns=["stratum", *columns, "n"])
-    frame = store.outcome_bits(runs, by_condition=by_condition, real=real)
+    frame = store.outcome_bits(runs, by_condition=by_condition, real=real, n_models=n_models)
     if frame.empty:
         return pd.DataFrame(columns=["stratum", *columns, "n"])
     if by_condition:
@@ -63,6 +67,22 @@ def outcome_cells(store, runs: list[tuple[str, str, int]], n_models: int, *, by_
     hits, present = frame["hits"].to_numpy(np.int64), frame["present"].to_numpy(np.int64)
     decoded = {name: np.where((present >> k) & 1, (hits >> k) & 1, np.nan) for k, name in enumerate(columns)}
     return pd.DataFrame({"stratum": frame["stratum"], **decoded, "n": frame["n"].to_numpy(np.int64)})
+
+
+def relabelled_cells(paired, n_models: int, stratum: str = "imagenet-real", *, real: bool = True):
+    """The ReaL cells (as `outcome_cells(..., real=True)` gives them) from `outcome_cells(..., real="paired")`:
+    the images with ReaL labels, m0 … m{n−1} each model's ReaL hit; `real=False`: the val cells (as
+    `outcome_cells` gives them) of the same frame, every val image."""
+    import pandas as pd
+
+    columns = [f"m{k}" for k in range(n_models)]
+    offset = n_models if real else 0
+    names = {f"m{k + offset}": f"m{k}" for k in range(n_models)}
+    if paired is None or paired.empty:
+        return pd.DataFrame(columns=["stratum", *columns, "n"])
+    frame = paired.dropna(subset=list(names), how="all")[[*names, "n"]].rename(columns=names).assign(stratum=stratum)
+    frame = frame.groupby(["stratum", *columns], as_index=False, dropna=False)["n"].sum()
+    return frame[["stratum", *columns, "n"]]
 
 
 def split_cells(cells, names) -> list:

@@ -15,7 +15,8 @@ from core.analysis.claims import (PAPER_MODELS, ClaimResult, claim_calibration, 
 
 from core.analysis.revisions import one_revision
 from core.analysis.differences import (CLIP, N_RESAMPLES, SUPERVISED, accuracy_differences, counts_from_cells,
-                                       outcome_cells, shape_bias_differences, split_cells, val_differences)
+                                       outcome_cells, relabelled_cells, shape_bias_differences, split_cells,
+                                       val_differences)
 
 __all__ = ["SECTIONS", "section_inputs", "collect_section", "collect_evidence", "assess"]
 
@@ -127,8 +128,15 @@ def collect_section(store, name: str, used, *, n_resamples: int = 300, n_differe
         # per-model counts of the table and the paired differences both come from it
         triples = [(run.run_id, run.benchmark, PAPER_MODELS.index(run.model)) for run in robust_runs.itertuples()]
         real_triples = [(run_id, "imagenet-real", k) for run_id, bench, k in triples if bench == "imagenet-val"]
-        cells = outcome_cells(store, triples, len(PAPER_MODELS), by_condition=True)
-        real_cells = outcome_cells(store, real_triples, len(PAPER_MODELS), real=True)
+        # val and ReaL outcomes of each val image read together (the card beyond the paper resamples them as one);
+        # the other sets in one scan
+        val_real = outcome_cells(store, [(run_id, "imagenet-val", k) for run_id, _, k in real_triples],
+                                 len(PAPER_MODELS), real="paired")
+        cells = outcome_cells(store, [triple for triple in triples if triple[1] != "imagenet-val"],
+                              len(PAPER_MODELS), by_condition=True)
+        cells = pd.concat([cells, relabelled_cells(val_real, len(PAPER_MODELS), "imagenet-val|", real=False)],
+                          ignore_index=True).sort_values("stratum", kind="stable", ignore_index=True)
+        real_cells = relabelled_cells(val_real, len(PAPER_MODELS))
         robust_counts = counts_from_cells(cells, triples)
         real_counts = counts_from_cells(real_cells, real_triples)
         robust_table = robustness_table(robust_runs, robust_counts, real_counts, n_resamples=n_resamples) \
@@ -140,7 +148,7 @@ def collect_section(store, name: str, used, *, n_resamples: int = 300, n_differe
         robust_differences = accuracy_differences(cell_sets, PAPER_MODELS, [("supervised-clip", SUPERVISED, CLIP)],
                                                   n_resamples=n_differences) if cell_sets else {}
         evidence["robustness"] = {"table": robust_table, "shifted": SHIFTED, "runs": robust_runs,
-                                  "differences": robust_differences}
+                                  "differences": robust_differences, "cells": cells, "val_real_cells": val_real}
     elif name == "shape_bias":  # claim 5
         cue = used
         decisions = _predictions(store, tuple(cue["run_id"]), ("image_id", "shape", "texture", "decision16"))

@@ -14,8 +14,12 @@ from core.analysis.charts import PALETTE
 
 __all__ = ["POPULATION_SHADES", "accuracy_on_the_line", "logit_frame", "SpecChart"]
 
-POPULATION_SHADES = ("#cfcfcf", "#8a8a8a")
-"""timm's ImageNet classifiers (light), open_clip's CLIP zero-shot models (dark)."""
+POPULATION_SHADES = ("#bdbdbd", "#d4a373", "#6e6e6e")
+"""The population's kinds in the order given: the checkpoints in the line's fit (light grey), the other timm
+checkpoints (sand: extra pretraining data, the ones whose distance from the line is the finding), open_clip's
+CLIP zero-shot models (dark grey)."""
+_HOVER = {"pretraining": "pretraining", "family": "family", "param_count": "parameters (M)"}
+"""Optional population columns the hover shows."""
 _TICKS = (0.001, 0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99)
 _LABEL = "format(1 / (1 + exp(-datum.value)), '.1~%')"
 _ACCURACY = "1 / (1 + exp(-datum.{}))"
@@ -85,11 +89,14 @@ def _records(frame) -> list[dict]:
 
 
 def accuracy_on_the_line(population, bands, ours, paper, *, labels: list[str], kinds: list[str],
-                         set_labels: dict[str, str], columns: int = 2, width: int = 300, height: int = 250):
+                         set_labels: dict[str, str], columns: int = 2, width: int = 300, height: int = 250,
+                         title: str = ""):
     """The chart, as a Vega-Lite spec (`SpecChart`). `population`: rows `benchmark, kind, point, imagenet,
-    shifted`; `bands`: `line_bands(...)`; `ours`: `effective_robustness_table(...)` with a `label` column;
+    shifted` (and, shown on hover where present, `pretraining, family, param_count`);
+    `bands`: `line_bands(...)`; `ours`: `effective_robustness_table(...)` with a `label` column;
     `paper`: `paper_points(...)` with `label`; `labels`: our models in registry order; `kinds`: the
-    population's two shades in order. None when no set has a line.
+    population's shades in order; `title`: which line (its fit choice and checkpoints), above the panels, kept in
+    exports and pins. None when no set has a line.
 
     Written as a plain spec rather than through Altair: Altair copies and converts inline data at every
     composition step (about 2 s for ~8,000 points on 2 busy cores), which the page would pay on every change
@@ -100,10 +107,12 @@ def accuracy_on_the_line(population, bands, ours, paper, *, labels: list[str], k
     series = list(labels) + list(kinds)
     colour = {"field": "series", "type": "nominal", "title": None,
               "scale": {"domain": series,
-                        "range": [PALETTE[i % len(PALETTE)] for i in range(len(labels))] + list(POPULATION_SHADES)},
+                        "range": [PALETTE[i % len(PALETTE)] for i in range(len(labels))]
+                        + [POPULATION_SHADES[i % len(POPULATION_SHADES)] for i in range(len(kinds))]},
               "legend": {"orient": "bottom", "columns": 2, "labelLimit": 400, "symbolOpacity": 1}}
-    population = logit_frame(population, {"imagenet": "x", "shifted": "y"})[["benchmark", "kind", "point", "x", "y"]] \
-        .rename(columns={"kind": "series"})
+    extra = [column for column in _HOVER if column in population.columns]
+    population = logit_frame(population, {"imagenet": "x", "shifted": "y"})[
+        ["benchmark", "kind", "point", "x", "y", *extra]].rename(columns={"kind": "series"})
     bands = logit_frame(bands, {"imagenet": "x", "predicted": "y", "low": "y_low", "high": "y_high"})
     ours = logit_frame(ours, {"imagenet": "x", "shifted": "y", "imagenet_low": "x_low", "imagenet_high": "x_high",
                               "shifted_low": "y_low", "shifted_high": "y_high"}).assign(series=lambda f: f["label"])
@@ -112,7 +121,7 @@ def accuracy_on_the_line(population, bands, ours, paper, *, labels: list[str], k
     for benchmark in [key for key in set_labels if key in set(bands["benchmark"])]:
         dots = population[population["benchmark"] == benchmark].drop(columns="benchmark")
         name = f"population-{benchmark}"
-        datasets[name] = dots.to_dict("records")
+        datasets[name] = _records(dots) if extra else dots.to_dict("records")
         band = bands[bands["benchmark"] == benchmark].drop(columns="benchmark")
         mine = ours[ours["benchmark"] == benchmark]
         marks = paper[paper["benchmark"] == benchmark]
@@ -126,7 +135,8 @@ def accuracy_on_the_line(population, bands, ours, paper, *, labels: list[str], k
                            {"calculate": _ACCURACY.format("y"), "as": "shifted"}],
              "encoding": {"x": x, "y": y, "color": colour, "tooltip": [
                  _tip("point", "model"), _tip("series", "kind"), _tip("imagenet", None, ".1%"),
-                 _tip("shifted", set_labels[benchmark], ".1%")]}},
+                 _tip("shifted", set_labels[benchmark], ".1%"),
+                 *[_tip(column, _HOVER[column], ".1f" if column == "param_count" else None) for column in extra]]}},
             {"data": {"values": _records(band)}, "mark": {"type": "area", "opacity": 0.25, "color": "#555555",
                                                           "clip": True},
              "encoding": {"x": x, "y": {"field": "y_low", "type": "quantitative"},
@@ -165,5 +175,10 @@ def accuracy_on_the_line(population, bands, ours, paper, *, labels: list[str], k
         panels.append({"title": set_labels[benchmark], "width": width, "height": height, "layer": layers})
     if not panels:
         return None
-    return SpecChart({"$schema": alt.SCHEMA_URL, "concat": panels, "columns": columns,
-                      "resolve": {"scale": {"color": "shared"}}, "datasets": datasets})
+    spec = {"$schema": alt.SCHEMA_URL, "concat": panels, "columns": columns,
+            "resolve": {"scale": {"color": "shared"}}, "datasets": datasets}
+    if title:
+        import textwrap
+
+        spec["title"] = {"text": textwrap.wrap(title, 110), "anchor": "start", "fontSize": 12, "fontWeight": "normal"}
+    return SpecChart(spec)

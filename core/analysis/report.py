@@ -15,8 +15,8 @@ import re
 import zipfile
 from typing import Literal
 
-__all__ = ["html_report", "pptx_report", "zip_report", "write_report", "Format", "today", "inline_svg", "chart_png",
-           "table_html"]
+__all__ = ["html_report", "pptx_report", "zip_report", "write_report", "beyond_results", "Format", "today",
+           "inline_svg", "chart_png", "table_html"]
 
 Format = Literal["html", "pptx", "zip"]
 TITLE = "ConvNet vs Transformer, Supervised vs CLIP: which claims do our runs reproduce?"
@@ -124,8 +124,9 @@ def _parts_html(result, labels: dict[str, str]) -> str:
             + f"<p class='muted'>{html.escape(claim_rule(result))}</p>")
 
 
-def html_report(results, pins, *, title: str = TITLE) -> str:
-    """The report as one HTML string: claim cards with verdicts, pinned charts, tables, notes, provenance."""
+def html_report(results, pins, *, title: str = TITLE, beyond=()) -> str:
+    """The report as one HTML string: claim cards with verdicts, pinned charts, tables, notes, provenance;
+    `beyond` (ClaimResults of claims that are ours, not the paper's) in a section of their own after the claims."""
     from core.analysis.findings import VERDICT_RULE, evidence_chart, model_labels, numbers_table, runs_table
     from core.paper import TAGS
 
@@ -133,7 +134,7 @@ def html_report(results, pins, *, title: str = TITLE) -> str:
     sections = []
     summary = "".join(f"<tr><td>{r.claim.number}. {html.escape(r.claim.title)}</td><td><b style='color:"
                       f"{_VERDICT_COLOURS[r.verdict]}'>{r.verdict}</b></td></tr>" for r in results)
-    for result in results:
+    for result in (*results, *beyond):
         chart = evidence_chart(result, labels)
         figure = (f"<figure class='chart' data-chart='claim-{result.claim.number}'>{inline_svg(chart)}</figure>"
                   if chart is not None else
@@ -182,15 +183,29 @@ figure.chart {{margin: 0.5rem 0;}} figure.chart svg {{max-width: 100%; height: a
 Vishniakov, Shen &amp; Liu, ICML 2024 (arXiv:2311.09215). Verdicts: reproduced, contradicted, inconclusive or not
 measured yet. {html.escape(VERDICT_RULE)} Paper values are references, not measurements: {tags}.</p>
 <table class="summary"><tr><th>claim</th><th>verdict</th></tr>{summary}</table>
-{''.join(sections)}
+{''.join(sections[:len(results)])}
+{_beyond_html(beyond, sections[len(results):])}
 <h1>Pinned charts</h1>
 {''.join(pin_sections) or "<p class='muted'>No pins.</p>"}
 </body></html>
 """
 
 
-def pptx_report(results, pins, *, title: str = TITLE) -> bytes:
-    """The deck: a title slide, one slide per claim and per pin (chart PNG, verdict and numbers, provenance footer)."""
+_BEYOND_INTRO = ("Kept apart from the paper's 8 claims: the claims below are ours, not the paper's, decided with the "
+                 "same rule. Effective robustness (Taori et al., NeurIPS 2020): measured top-1 on a shifted set minus the "
+                 "prediction of the line that published checkpoints trace against ImageNet top-1.")
+
+
+def _beyond_html(beyond, sections: list[str]) -> str:
+    """The "Beyond the paper" section of the HTML report (empty without such a claim)."""
+    if not beyond:
+        return ""
+    return f"<h1 id='beyond'>Beyond the paper</h1><p class='muted'>{html.escape(_BEYOND_INTRO)}</p>{''.join(sections)}"
+
+
+def pptx_report(results, pins, *, title: str = TITLE, beyond=()) -> bytes:
+    """The deck: a title slide, one slide per claim and per pin (chart PNG, verdict and numbers, provenance footer);
+    `beyond` (claims that are ours) after a divider slide of their own, after the paper's claims."""
     from pptx import Presentation
     from pptx.dml.color import RGBColor
     from pptx.util import Inches, Pt
@@ -251,7 +266,11 @@ def pptx_report(results, pins, *, title: str = TITLE) -> bytes:
         ratio = min(Inches(7.6) / shape.width, Inches(5.3) / shape.height)
         shape.width, shape.height = int(shape.width * ratio), int(shape.height * ratio)
 
-    for result in results:
+    for index, result in enumerate((*results, *beyond)):
+        if index == len(results):
+            divider = titled("Beyond the paper")
+            text_box(divider, Inches(0.8), Inches(2.0), Inches(11.7), Inches(3.0), [(_BEYOND_INTRO, "#444444", False)],
+                     size=20)
         slide = titled(f"{result.claim.number}. {result.claim.title}")
         chart = evidence_chart(result, labels)
         if chart is not None:
@@ -270,6 +289,8 @@ def pptx_report(results, pins, *, title: str = TITLE) -> bytes:
                 lines.append((f"    {difference}", "#444444", False))
         if result.verdict == "not measured":
             lines.append((f"To measure: {result.command}", "#444444", False))
+        if index >= len(results) and result.note:  # a claim beyond the paper names its line
+            lines.append((result.note, "#444444", False))
         text_box(slide, Inches(8.2) if chart is not None else Inches(0.6), Inches(1.4),
                  Inches(4.8) if chart is not None else Inches(12), Inches(5.3), lines,
                  size=12 if len(lines) <= 14 else 10)
@@ -290,8 +311,9 @@ def pptx_report(results, pins, *, title: str = TITLE) -> bytes:
     return buffer.getvalue()
 
 
-def zip_report(results, pins) -> bytes:
-    """PNG, SVG and CSV for every chart and table (claim numbers, the runs behind them, pinned tables)."""
+def zip_report(results, pins, *, beyond=()) -> bytes:
+    """PNG, SVG and CSV for every chart and table (claim numbers, the runs behind them, pinned tables); `beyond`
+    (claims that are ours) under `beyond_the_paper/`, with their verdicts in `beyond_the_paper/verdicts.csv`."""
     import pandas as pd
 
     from core.analysis.findings import (VERDICT_RULE, difference_line, evidence_chart, model_labels, numbers_table,
@@ -304,8 +326,15 @@ def zip_report(results, pins) -> bytes:
                                                         "verdict": r.verdict, "measure": r.measure,
                                                         "command": r.command if r.verdict == "not measured" else ""}
                                                        for r in results]).to_csv(index=False))
-        for result in results:
-            stem = f"claim_{result.claim.number}_{result.claim.key}"
+        if beyond:
+            archive.writestr("beyond_the_paper/verdicts.csv", pd.DataFrame([
+                {"claim": r.claim.number, "title": r.claim.title, "verdict": r.verdict, "measure": r.measure,
+                 "note": r.note, "command": r.command if r.verdict == "not measured" else ""}
+                for r in beyond]).to_csv(index=False))
+            archive.writestr("beyond_the_paper/README.txt", _BEYOND_INTRO + "\n")
+        for index, result in enumerate((*results, *beyond)):
+            folder = "" if index < len(results) else "beyond_the_paper/"
+            stem = f"{folder}claim_{result.claim.number}_{result.claim.key}"
             chart = evidence_chart(result, labels)
             if chart is not None:
                 archive.writestr(f"{stem}.png", chart_png(chart))
@@ -328,8 +357,27 @@ def zip_report(results, pins) -> bytes:
     return buffer.getvalue()
 
 
-def write_report(fmt: Format, out, store=None) -> int:
-    """Compute the findings from the store and write one export to `out`; returns its size in bytes."""
+def beyond_results(store, *, fit_on: str | None = None, section: dict | None = None) -> list:
+    """The claims beyond the paper from the store (the effective-robustness card; its line `fit_on`, default the
+    ImageNet-1k-trained checkpoints), read against the published population where it is downloaded; `section`:
+    the robustness evidence already collected (its outcome cells are reused)."""
+    from core.analysis import evidence
+    from core.analysis.beyond import collect_effective_robustness
+    from core.data.population import population
+    from core.errors import UserError
+
+    runs = store.runs()
+    used = evidence.section_inputs(runs, "robustness", store) if len(runs) else runs
+    try:
+        published = population()
+    except UserError:
+        published = None
+    return [collect_effective_robustness(store, used, published, fit_on=fit_on, section=section)]
+
+
+def write_report(fmt: Format, out, store=None, *, fit_on: str | None = None) -> int:
+    """Compute the findings (and the claims beyond the paper, their line `fit_on`) from the store and write one
+    export to `out`; returns its size in bytes."""
     from pathlib import Path
 
     from core.analysis.evidence import assess, collect_evidence
@@ -338,10 +386,13 @@ def write_report(fmt: Format, out, store=None) -> int:
     if fmt not in ("html", "pptx", "zip"):
         raise ValueError(f"Expected format html, pptx or zip, got {fmt!r}.")
     store = store or ResultsStore()
-    results = assess(collect_evidence(store))
+    parts = collect_evidence(store)
+    results = assess(parts)
+    beyond = beyond_results(store, fit_on=fit_on, section=parts.get("robustness"))
     pins = store.pins()
-    data = {"html": lambda: html_report(results, pins).encode(), "pptx": lambda: pptx_report(results, pins),
-            "zip": lambda: zip_report(results, pins)}[fmt]()
+    data = {"html": lambda: html_report(results, pins, beyond=beyond).encode(),
+            "pptx": lambda: pptx_report(results, pins, beyond=beyond),
+            "zip": lambda: zip_report(results, pins, beyond=beyond)}[fmt]()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(data)

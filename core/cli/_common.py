@@ -116,6 +116,33 @@ def message_line(stream=None):
         shown["width"] = 0
 
     return progress, close
+def step_bars(stream=None):
+    """Progress of named steps (label, done, total): a bar per step with its percentage on a terminal; elsewhere
+    (a background job's log) a plain line each time a step passes a tenth, with no terminal control codes."""
+    stream = stream or sys.stderr
+    if stream.isatty():
+        from tqdm import tqdm
+
+        bars = {}
+
+        def progress(label: str, done: int, total: int) -> None:
+            bar = bars.get(label)
+            if bar is None:
+                bar = bars[label] = tqdm(total=total, desc=label, file=stream, dynamic_ncols=True,
+                                         bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}")
+            bar.total = total
+            bar.update(done - bar.n)
+
+        return progress, closer(bars)
+    shown = {}
+
+    def plain(label: str, done: int, total: int) -> None:
+        percent = int(100 * done / total) if total else 0
+        if shown.get(label) != percent // 10:
+            shown[label] = percent // 10
+            print(f"{label}: {percent}%", file=stream, flush=True)
+
+    return plain, lambda: None
 
 
 def duration(seconds: float) -> str:

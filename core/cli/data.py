@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from core.cli._common import STOPPED_MESSAGE, download_bars, stop_on_sigterm
+from core.cli._common import STOPPED_MESSAGE, download_bars, step_bars, stop_on_sigterm
 from core.errors import UserError
 
 
@@ -142,21 +142,25 @@ def _import_authors(args) -> int:
 
     imported = []
     if args.folder is not None or args.humans is None:
-        folder = args.folder or data_dir() / "cue-conflict-paper-models"
-        if not folder.is_dir():
-            print(f"{folder} does not exist. Run: python -m core download paper-decisions", file=sys.stderr)
-            return 2
-        imported += import_author_decisions(folder)
+        imported += import_author_decisions(args.folder or data_dir() / "cue-conflict-paper-models")
     if args.humans is not None:
         imported += import_human_decisions(args.humans)
     return 0 if imported else 2
 
 
 def _quickstart(args) -> int:
-    from core.run.study import quickstart
+    from core.run.jobs import progress_writer
+    from core.run.study import QUICKSTART_STEPS, quickstart
 
     stop = stop_on_sigterm()
-    progress, close = download_bars()
+    bars, close = step_bars()
+    job = progress_writer(QUICKSTART_STEPS)  # started from the app: Home shows these steps
+
+    def progress(label: str, done: int, total: int) -> None:
+        bars(label, done, total)
+        if job:
+            job(label, done, total)
+
     try:
         summaries = quickstart(progress=progress, should_stop=lambda: stop["requested"],
                                say=lambda message: print(message, file=sys.stderr))

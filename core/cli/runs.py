@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from core.cli._common import STOPPED_MESSAGE, closer, hours, stop_on_sigterm
+from core.cli.line import fit_on_argument
 
 
 def add_commands(commands) -> dict:
@@ -55,6 +56,7 @@ def add_commands(commands) -> dict:
     report = commands.add_parser("report", help="the Findings (claims, verdicts, pins) as HTML, slides or a zip")
     report.add_argument("--format", choices=("html", "pptx", "zip"), required=True)
     report.add_argument("--out", type=Path, required=True, help="file to write, e.g. findings.html")
+    fit_on_argument(report)  # the line of the card beyond the paper
     return {"evaluate": _evaluate, "status": _status, "migrate": _migrate, "calibrate": _calibrate, "probe": _probe, "study": _study, "report": _report}
 
 
@@ -249,6 +251,6 @@ def _study_bars():
 def _report(args) -> int:
     from core.analysis.report import write_report
 
-    size = write_report(args.format, args.out)
+    size = write_report(args.format, args.out, fit_on=args.fit_on)
     print(f"Wrote {args.out} ({size / 1e6:.2f} MB).")
     return 0

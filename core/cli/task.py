@@ -1,10 +1,11 @@
-"""Your own task: `task add`, `task list`, `task run`, `task report`."""
+"""Your own task: `task add`, `task list`, `task run`, `task report`, `task candidates`."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
+from core.cli import candidates
 from core.cli._common import STOPPED_MESSAGE, stop_on_sigterm
 from core.task.spec import (DEFAULT_CORRUPTIONS, DEFAULT_PRIORITY, DEFAULT_SEVERITIES, DEFAULT_SHOTS,
                             DEFAULT_TEST_FRACTION, PRIORITIES, RACE_ALPHA, RACE_FIRST, comma_list)
@@ -44,16 +45,22 @@ def add_commands(commands) -> dict:
                           f"over rounds x candidates at {RACE_ALPHA:.0%}); the survivors get the full run")
     run.add_argument("--race-first", type=int, default=RACE_FIRST,
                      help=f"test images in the race's first round, doubling each round (default: {RACE_FIRST})")
+    run.add_argument("--download", action="store_true", help="fetch missing hub weights first, with progress "
+                                                             "(default: only weights already here)")
+    run.add_argument("--strict", action="store_true", help="stop before starting when a model cannot load (default: "
+                                                           "say so in one line and run the others)")
     report = actions.add_parser("report", help="the task's page as a file: html, pptx or zip")
     report.add_argument("name")
     report.add_argument("--format", choices=["html", "pptx", "zip"], default="html")
     report.add_argument("--out", type=Path, required=True)
     report.add_argument("--priority", default=DEFAULT_PRIORITY, choices=PRIORITIES)
+    candidates.add_parser(actions)
     return {"task": _task}
 
 
 def _task(args) -> int:
-    return {"add": _add, "list": _list, "run": _run, "report": _report}[args.task_command](args)
+    return {"add": _add, "list": _list, "run": _run, "report": _report,
+            "candidates": candidates.candidates_command}[args.task_command](args)
 
 
 def _add(args) -> int:
@@ -114,7 +121,8 @@ def _run(args) -> int:
     progress, close = message_line()
     options = dict(shots=_numbers(args.shots, "--shots"), corruptions=corruptions,
                    severities=_numbers(args.severities, "--severities"), protocol=args.protocol,
-                   batch_size=args.batch_size, stop=stop, progress=progress)
+                   batch_size=args.batch_size, stop=stop, progress=progress, strict=args.strict,
+                   download=True if args.download else None)
     try:
         if args.race:
             from core.task.race import race_task
@@ -130,6 +138,8 @@ def _run(args) -> int:
     if summary is None or summary.stopped:
         print(STOPPED_MESSAGE, file=sys.stderr)
         return 130
+    if summary.failed:
+        print(f"Not run: {', '.join(summary.failed)} (cannot load: see above); the other models ran.", file=sys.stderr)
     computed = sum(summary.features.values())
     fits = sum(summary.fits.values())
     print(f"{args.name}: {computed:,} feature vectors and {fits:,} fits computed"

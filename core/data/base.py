@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import UserError
 
 __all__ = ["Item", "Problem", "DatasetInvalid", "Adapter", "IMAGE_SUFFIXES", "list_images", "subfolders",
-           "fingerprint", "missing_root", "data_identity"]
+           "fingerprint", "missing_root", "data_identity", "name_text", "text_name", "shown_text"]
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif"})
 
@@ -49,7 +50,8 @@ class Problem:
     fix: str
 
     def __str__(self) -> str:
-        return f"{self.path}: expected {self.expected}, found {self.found}. {self.fix}"
+        # a name that is not UTF-8 shows its odd bytes as \xNN (printable anywhere, and the line stays one line)
+        return shown_text(f"{self.path}: expected {self.expected}, found {self.found}. {self.fix}")
 
 
 class DatasetInvalid(UserError):
@@ -112,6 +114,44 @@ def missing_root(root: Path, layout: str, obtain: str) -> list[Problem]:
     return []
 
 
+def name_text(name) -> str:
+    """A file name or path as text the store can hold. A name that is not valid UTF-8 (made on another system:
+    Linux hands its bytes to Python as lone surrogates, `os.fsdecode`'s surrogateescape, which no encoder
+    takes) gets each such byte as `\\xNN` and each backslash doubled, so `text_name` gives the name back; every
+    other name (no backslash, valid UTF-8) is itself.
+
+    >>> name_text(os.fsdecode(b"caf\\xe9.jpg"))
+    'caf\\\\xe9.jpg'
+    >>> name_text("café.jpg")
+    'café.jpg'
+    """
+    name = os.fspath(name)
+    if "\\" not in name:
+        try:
+            name.encode("utf-8")
+            return name
+        except UnicodeEncodeError:
+            pass
+    return os.fsencode(name).replace(b"\\", b"\\\\").decode("utf-8", "backslashreplace")
+
+
+def shown_text(text: str) -> str:
+    """`text` with the bytes of a name that is not UTF-8 as `\\xNN`, for a message (not reversible: `name_text`
+    is, for what is stored)."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+_ESCAPED = re.compile(rb"\\(\\|x[0-9a-f]{2})")
+
+
+def text_name(text: str) -> str:
+    """The file name (or path) that `name_text` wrote as `text`, to open the file."""
+    if "\\" not in text:
+        return text
+    return os.fsdecode(_ESCAPED.sub(lambda found: b"\\" if found[1] == b"\\" else bytes([int(found[1][1:], 16)]),
+                                    text.encode("utf-8")))
+
+
 def list_images(folder: Path) -> list[Path]:
     """Image files directly in `folder`, sorted by name."""
     try:
@@ -142,5 +182,6 @@ def fingerprint(items: list[Item], *, identity: str = "") -> str:
             size = os.stat(item.path).st_size
         except OSError:
             size = -1
-        digest.update(f"{item.image_id}\t{size}\t{item.row}\n".encode())
+        # surrogateescape: an id an adapter did not escape (`name_text`) still hashes, as its bytes on disk
+        digest.update(f"{item.image_id}\t{size}\t{item.row}\n".encode("utf-8", "surrogateescape"))
     return digest.hexdigest()[:16]

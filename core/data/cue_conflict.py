@@ -12,7 +12,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from core.data.base import Adapter, Item, Problem, list_images, missing_root
+from core.data.base import Adapter, Item, Problem, list_images, missing_root, name_text
 
 __all__ = ["CueConflict", "SIXTEEN_CLASSES", "sixteen_class_indices", "CUE_CONFLICT_URL", "CUE_CONFLICT_COUNT"]
 
@@ -61,7 +61,7 @@ class CueConflict(Adapter):
             for path in list_images(root / name):
                 match = _NAME.match(path.name)
                 if match:
-                    items.append(Item(f"{name}/{path.name}", str(path), shape=match[1], texture=match[3]))
+                    items.append(Item(name_text(f"{name}/{path.name}"), str(path), shape=match[1], texture=match[3]))
         return items
 
 

@@ -13,7 +13,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from core.data.base import Adapter, Item, Problem, missing_root
+from core.data.base import Adapter, Item, Problem, missing_root, name_text
 from core.data.manifest import read_manifest
 
 __all__ = ["ImageNetHard", "HARD_ROWS", "HARD_CARD_ROWS"]
@@ -33,7 +33,8 @@ def _parquet_files(root: Path) -> list[Path]:
 def _table(path: str):
     import pyarrow.parquet as pq
 
-    return pq.read_table(path, columns=["image", "label"])
+    with open(path, "rb") as handle:  # a Python file: pyarrow cannot encode a path whose name is not UTF-8
+        return pq.read_table(handle, columns=["image", "label"])
 
 
 class ImageNetHard(Adapter):
@@ -82,7 +83,7 @@ class ImageNetHard(Adapter):
         items = []
         for path in _parquet_files(root):
             labels = _table(str(path)).column("label").to_pylist()
-            relative = path.relative_to(root).as_posix()
+            relative = name_text(path.relative_to(root).as_posix())
             for row, valid in enumerate(labels):
                 valid = tuple(int(label) for label in (valid if isinstance(valid, list) else [valid]))
                 items.append(Item(f"{relative}:{row}", str(path), valid[0] if valid else -1, valid, row=row))

@@ -8,7 +8,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from core.data.base import Adapter, Item, Problem, list_images, missing_root, subfolders
+from core.data.base import Adapter, Item, Problem, list_images, missing_root, name_text, subfolders
 from core.imagenet import class_names, wnids
 
 __all__ = ["ImageNetVal", "WnidFolders", "ImageNetV2", "ImageNetC", "ImageFolder", "CORRUPTIONS",
@@ -90,7 +90,7 @@ class WnidFolders(Adapter):
 
     def items(self, root: Path) -> list[Item]:
         known = _wnid_index()
-        return [Item(f"{folder.name}/{path.name}", str(path), known[folder.name])
+        return [Item(name_text(f"{folder.name}/{path.name}"), str(path), known[folder.name])
                 for folder in subfolders(root) if folder.name in known for path in list_images(folder)]
 
     def class_subset(self, root: Path) -> tuple[int, ...] | None:
@@ -162,7 +162,7 @@ class ImageNetV2(Adapter):
 
     def items(self, root: Path) -> list[Item]:
         # int(), not the folder order: sorted as strings, "10" comes before "2"
-        return [Item(f"{folder.name}/{path.name}", str(path), int(folder.name))
+        return [Item(name_text(f"{folder.name}/{path.name}"), str(path), int(folder.name))
                 for folder in subfolders(root) if folder.name.isdigit() for path in list_images(folder)]
 
 
@@ -221,7 +221,7 @@ class ImageFolder(Adapter):
     """A user's folder of class folders named by WordNet id or by an unambiguous ImageNet class name."""
 
     expected_layout = "class folders named by ImageNet WordNet id (n01440764) or class name (tench)"
-    obtain = "Arrange images as <root>/<class>/<image>; see README, 'Datasets'."
+    obtain = "Arrange images as <root>/<class>/<image>; see docs/downloads-and-datasets.md, 'Datasets'."
 
     def _label(self, name: str) -> int | None:
         if name in _wnid_index():
@@ -251,6 +251,6 @@ class ImageFolder(Adapter):
         return problems
 
     def items(self, root: Path) -> list[Item]:
-        return [Item(f"{folder.name}/{path.name}", str(path), self._label(folder.name))
+        return [Item(name_text(f"{folder.name}/{path.name}"), str(path), self._label(folder.name))
                 for folder in subfolders(root) if self._label(folder.name) is not None
                 for path in list_images(folder)]

@@ -23,7 +23,8 @@ from pathlib import Path
 from core.errors import UserError
 
 __all__ = ["TIMM_FILES", "OPENCLIP_FILE", "OPENCLIP_COLUMNS", "KINDS", "PopulationMissing", "PopulationInvalid",
-           "read_timm_results", "read_openclip_results", "population", "population_version", "published_entries", "population_folder"]
+           "read_timm_results", "read_openclip_results", "population", "population_version", "published_entries",
+           "population_folder", "checkpoints"]
 
 TIMM_FILES = {"results-imagenet.csv": "imagenet-val", "results-imagenetv2-matched-frequency.csv": "imagenet-v2",
               "results-imagenet-real.csv": "imagenet-real", "results-sketch.csv": "imagenet-sketch",
@@ -70,8 +71,8 @@ def _read_csv(path: Path, needed: tuple[str, ...], download: str):
 
 
 def read_timm_results(folder: Path):
-    """Tidy rows `publisher, checkpoint, img_size, crop_pct, benchmark, top1` (fraction) from timm's result files
-    in `folder` (those present; none present gives an empty frame)."""
+    """Tidy rows `publisher, checkpoint, img_size, crop_pct, benchmark, top1` (fraction), `param_count` (millions)
+    from timm's result files in `folder` (those present; none present gives an empty frame)."""
     import pandas as pd
 
     frames = []
@@ -82,7 +83,8 @@ def read_timm_results(folder: Path):
         frame = _read_csv(path, _TIMM_COLUMNS, "timm-results")
         frames.append(pd.DataFrame({"publisher": "timm", "checkpoint": frame["model"].astype(str),
                                     "img_size": frame["img_size"].astype(int), "crop_pct": frame["crop_pct"].astype(float),
-                                    "benchmark": benchmark, "top1": frame["top1"].astype(float) / 100}))
+                                    "benchmark": benchmark, "top1": frame["top1"].astype(float) / 100,
+                                    "param_count": pd.to_numeric(frame.get("param_count"), errors="coerce")}))
     if not frames:
         return _empty()
     # a model listed twice at one size (none in the pinned files) keeps its first row
@@ -98,8 +100,10 @@ def read_openclip_results(path: Path):
         return _empty()
     frame = _read_csv(path, ("name", "pretrained", *OPENCLIP_COLUMNS), "openclip-results")
     checkpoint = frame["name"].astype(str) + "/" + frame["pretrained"].astype(str)
+    params = pd.to_numeric(frame.get("params (M)"), errors="coerce") if "params (M)" in frame else float("nan")
     frames = [pd.DataFrame({"publisher": "open_clip", "checkpoint": checkpoint, "img_size": 0, "crop_pct": float("nan"),
-                            "benchmark": benchmark, "top1": pd.to_numeric(frame[column], errors="coerce")})
+                            "benchmark": benchmark, "top1": pd.to_numeric(frame[column], errors="coerce"),
+                            "param_count": params})
               for column, benchmark in OPENCLIP_COLUMNS.items()]
     return pd.concat(frames, ignore_index=True).dropna(subset=["top1"]).drop_duplicates(["checkpoint", "benchmark"])
 
@@ -109,12 +113,15 @@ def _empty():
 
     return pd.DataFrame({"publisher": pd.Series(dtype=str), "checkpoint": pd.Series(dtype=str),
                          "img_size": pd.Series(dtype=int), "crop_pct": pd.Series(dtype=float),
-                         "benchmark": pd.Series(dtype=str), "top1": pd.Series(dtype=float)})
+                         "benchmark": pd.Series(dtype=str), "top1": pd.Series(dtype=float),
+                         "param_count": pd.Series(dtype=float)})
 
 
 def _stamp(publisher: str) -> tuple:
     folder = population_folder(publisher)
-    names = TIMM_FILES if publisher == "timm" else (OPENCLIP_FILE,)
+    from core.data.pretraining import METADATA_FILE
+
+    names = (*TIMM_FILES, METADATA_FILE) if publisher == "timm" else (OPENCLIP_FILE,)
     return tuple((str(folder / name), (folder / name).stat().st_mtime_ns) for name in names if (folder / name).is_file())
 
 
@@ -129,7 +136,10 @@ def population():
     `publisher` (timm | open_clip), `kind` (KINDS), `checkpoint` (timm `arch.tag`; open_clip `name/pretrained`),
     `img_size` (timm's evaluation size; 0 for open_clip), `crop_pct`, `point` (the name a chart shows),
     `benchmark` (a shifted set), `imagenet` and `shifted` (top-1 fractions of that point on ImageNet val and the
-    set). Raises PopulationMissing when neither table is downloaded. Cached until a file changes.
+    set), `param_count` (millions, as published), `pretraining` (a `core.data.pretraining.PRETRAINING` key),
+    `pretraining_data` (the data named), `pretraining_from` (where that was read: the tag, timm's
+    model_metadata-in1k.csv, open_clip, or "" for unknown) and `family` (`core.data.pretraining.family_of`).
+    Raises PopulationMissing when neither table is downloaded. Cached until a file changes.
     """
     stamps = population_version()
     if not any(stamps):
@@ -153,8 +163,46 @@ def _population(stamps: tuple, timm_folder: str, openclip_folder: str):
     table["kind"] = table["publisher"].map(KINDS)
     sized = table["img_size"] > 0
     table["point"] = table["checkpoint"].where(~sized, table["checkpoint"] + " @ " + table["img_size"].astype(str) + "px")
+    table["param_count"] = table.groupby(["publisher", "checkpoint"])["param_count"].transform("max")
+    table = table.merge(_pretraining(table[["publisher", "checkpoint"]].drop_duplicates(), timm_folder),
+                        on=["publisher", "checkpoint"], how="left")
     return table[["publisher", "kind", "checkpoint", "img_size", "crop_pct", "point", "benchmark", "imagenet",
-                  "shifted"]].reset_index(drop=True)
+                  "shifted", "param_count", "pretraining", "pretraining_data", "pretraining_from",
+                  "family"]].reset_index(drop=True)
+
+
+def _pretraining(names, timm_folder: str):
+    """Per (publisher, checkpoint): its pretraining source, data, where that was read, and its family."""
+    import pandas as pd
+
+    from core.data.pretraining import family_of, pretraining_of, read_metadata
+
+    metadata = read_metadata(Path(timm_folder))
+    found = [pretraining_of(name, metadata, publisher=publisher)
+             for publisher, name in zip(names["publisher"], names["checkpoint"])]
+    return names.assign(pretraining=[p.source for p in found], pretraining_data=[p.data for p in found],
+                        pretraining_from=[p.read_from for p in found],
+                        family=[family_of(name) for name in names["checkpoint"]]).reset_index(drop=True) \
+        if len(names) else pd.DataFrame(columns=["publisher", "checkpoint", "pretraining", "pretraining_data",
+                                                 "pretraining_from", "family"])
+
+
+def checkpoints(table):
+    """The pretraining table of every published checkpoint: one row per checkpoint of `population()`, columns
+    `publisher, checkpoint, pretraining, pretraining_data, pretraining_from, family, param_count, sizes` (timm's
+    evaluation sizes, e.g. "224, 288"; "" for open_clip), `imagenet` (top-1 at the smallest size)."""
+    if table.empty:
+        return table.iloc[:0][["publisher", "checkpoint", "pretraining", "pretraining_data", "pretraining_from",
+                               "family", "param_count"]].assign(sizes="", imagenet=0.0)
+    keys = ["publisher", "checkpoint"]
+    sizes = (table[table["img_size"] > 0].drop_duplicates([*keys, "img_size"]).sort_values("img_size")
+             .groupby(keys)["img_size"].agg(lambda s: ", ".join(map(str, s))).rename("sizes"))
+    first = table.sort_values("img_size").drop_duplicates(keys)
+    out = first[[*keys, "pretraining", "pretraining_data", "pretraining_from", "family", "param_count",
+                 "imagenet"]].merge(sizes.reset_index(), on=keys, how="left")
+    out["sizes"] = out["sizes"].fillna("")
+    return out[[*keys, "pretraining", "pretraining_data", "pretraining_from", "family", "param_count", "sizes",
+                "imagenet"]].sort_values(keys).reset_index(drop=True)
 
 
 def published_entries(table, model: str, library: str, source: str, pretrained: str | None):

@@ -25,10 +25,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
+
+from core.errors import UserError
 
 __all__ = ["PRETRAINING", "ALIASES", "TAG_RULES", "METADATA_FILE", "Pretraining", "pretraining_from_tag",
            "pretraining_from_metadata", "pretraining_of", "read_metadata", "family_of", "split_name", "parse_sources",
-           "IMAGENET_1K"]
+           "IMAGENET_1K", "MetadataInvalid", "FitOn", "FIT_ON", "DEFAULT_FIT_ON"]
 
 PRETRAINING: dict[str, str] = {
     "in1k": "ImageNet-1k only",
@@ -45,6 +48,17 @@ ALIASES = {"in22k": "in21k", "in12k": "in21k", "imagenet-21k": "in21k", "imagene
            "openai": "clip", "image-text": "clip", "ig": "weak", "jft": "weak", "instagram": "weak"}
 """Words a user may type for a source (`--pretraining in22k,clip`)."""
 METADATA_FILE = "model_metadata-in1k.csv"
+FitOn = Literal["in1k", "timm", "all"]
+FIT_ON: dict[str, str] = {"in1k": "ImageNet-1k-trained (Taori et al.'s standard line)",
+                          "timm": "every timm checkpoint",
+                          "all": "every published model (timm and open_clip)"}
+"""Which published checkpoints the accuracy-on-the-line fit uses (the key is what the CLI's --fit-on and the URL
+take); core.analysis.accuracy_line fits it. Here, beside the sources it selects by, so the CLI reads it without numpy."""
+DEFAULT_FIT_ON: FitOn = "in1k"
+
+
+class MetadataInvalid(UserError):
+    """A file where timm's metadata table should be that does not have its columns."""
 
 
 @dataclass(frozen=True)
@@ -126,8 +140,8 @@ def pretraining_of(checkpoint: str, metadata: Mapping[str, str] | None = None, *
 
 
 def read_metadata(folder: Path) -> dict[str, str]:
-    """`model → pretrain` from `model_metadata-in1k.csv` in `folder` ({} where absent). Raises
-    core.data.population.PopulationInvalid for a file without the publisher's columns."""
+    """`model → pretrain` from `model_metadata-in1k.csv` in `folder` ({} where absent). Raises MetadataInvalid for
+    a file without the publisher's columns."""
     path = Path(folder) / METADATA_FILE
     if not path.is_file():
         return {}
@@ -138,12 +152,10 @@ def read_metadata(folder: Path) -> dict[str, str]:
 def _read_metadata(path: str, _stamp: int) -> tuple[tuple[str, str], ...]:
     import csv
 
-    from core.data.population import PopulationInvalid
-
     with open(path, newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
         if not reader.fieldnames or not {"model", "pretrain"} <= set(reader.fieldnames):
-            raise PopulationInvalid(f"{path} lacks the columns model,pretrain: it is not timm's metadata table. "
+            raise MetadataInvalid(f"{path} lacks the columns model,pretrain: it is not timm's metadata table. "
                                     "Delete it and run: python -m core download timm-results")
         return tuple((row["model"].strip(), row["pretrain"].strip()) for row in reader if row.get("model"))
 
@@ -151,15 +163,20 @@ def _read_metadata(path: str, _stamp: int) -> tuple[tuple[str, str], ...]:
 _PREFIXES = ("tf_", "gluon_", "legacy_", "tv_", "ig_", "ssl_", "swsl_", "timm_", "hf_", "dm_", "eca_", "nf_")
 _FAMILY_ALIASES = {"regnetx": "regnet", "regnety": "regnet", "regnetz": "regnet", "resnetv": "resnet",
                    "resnetrs": "resnet", "resnetblur": "resnet", "seresnet": "resnet", "seresnext": "resnext",
-                   "tiny": "tinyvit", "ecaresnet": "resnet", "ecaresnetlight": "resnet"}
+                   "tiny": "tinyvit", "ecaresnet": "resnet", "ecaresnetlight": "resnet", "rn": "resnet", "rn50x": "resnet",
+                   "regnetv": "regnet", "resnetaa": "resnet", "seresnextaa": "resnext", "wide": "resnet"}
 
 
 def family_of(checkpoint: str) -> str:
     """The architecture family of a timm or open_clip name: the architecture's first word with its size digits and
     a version suffix folded (`convnext_base.fb_in1k` → `convnext`, `resnet50d` → `resnet`, `tf_efficientnetv2_s` →
     `efficientnet`, `deit3_base_patch16_224` → `deit`, `regnety_040` → `regnet`, `cs3darknet_m` → `cs3darknet`,
-    open_clip `ViT-B-16/laion2b_s34b_b88k` → `vit`)."""
-    arch = split_name(checkpoint.partition("/")[0])[0].lower().replace("-", "_")
+    open_clip `ViT-B-16/laion2b_s34b_b88k` → `vit`, `RN50x4/openai` → `resnet`, and an open_clip model named for
+    its text tower with a ViT image tower, `xlm-roberta-base-ViT-B-32/laion5b_s13b_b90k` or `coca_ViT-B-32/…` → `vit`)."""
+    model, slash, _ = checkpoint.partition("/")
+    if slash and re.search(r"(^|[_-])vit[_-]", model.lower()):
+        return "vit"
+    arch = split_name(model)[0].lower().replace("-", "_")
     for prefix in _PREFIXES:
         if arch.startswith(prefix):
             arch = arch[len(prefix):]
@@ -173,8 +190,6 @@ def family_of(checkpoint: str) -> str:
 
 def parse_sources(text: str) -> tuple[str, ...]:
     """`in1k,in22k,clip` → ("in1k", "in21k", "clip"); raises UserError naming the accepted words."""
-    from core.errors import UserError
-
     out: list[str] = []
     for word in (part.strip().lower() for part in text.split(",")):
         if not word:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from core.data.base import Adapter, Item, Problem, list_images, missing_root, subfolders
+from core.data.base import Adapter, Item, Problem, list_images, missing_root, name_text, subfolders
 
 __all__ = ["PugImageNet", "PUG_FACTORS", "PUG_SCORING", "paper_index_owner"]
 
@@ -94,7 +94,7 @@ class PugImageNet(Adapter):
         for factor in PUG_FACTORS:
             for folder in subfolders(root / factor):
                 valid = tuple(int(index) for index in mapping.get(folder.name, []) if owner.get(int(index)) == folder.name)
-                items += [Item(f"{factor}/{folder.name}/{path.name}", str(path), valid[0] if valid else -1, valid,
+                items += [Item(name_text(f"{factor}/{folder.name}/{path.name}"), str(path), valid[0] if valid else -1, valid,
                                condition=factor)
                           for path in list_images(folder)]
         return items

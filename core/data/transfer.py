@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.data.base import Adapter, Item, Problem, list_images, missing_root, subfolders
+from core.data.base import Adapter, Item, Problem, list_images, missing_root, name_text, subfolders
 
 __all__ = ["TransferFolder"]
 
@@ -51,5 +51,5 @@ class TransferFolder(Adapter):
         for split in ("train", "val", "test"):
             for name, index in classes.items():
                 for path in list_images(root / split / name):
-                    items.append(Item(f"{split}/{name}/{path.name}", str(path), index, condition=split))
+                    items.append(Item(name_text(f"{split}/{name}/{path.name}"), str(path), index, condition=split))
         return items

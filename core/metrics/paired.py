@@ -67,7 +67,7 @@ COMBINATION_RULE = ("A part is reproduced when the 95% interval of its differenc
                     "Holm's correction over the claim's parts; otherwise inconclusive. The claim is reproduced only "
                     "if every part is (an intersection-union test, no correction needed) and contradicted if any "
                     "part is.")
-"""The rule of `decide`, in one paragraph for cards, reports and the README."""
+"""The rule of `decide`, in one paragraph for cards, reports and the docs."""
 
 
 @dataclass(frozen=True)

@@ -23,15 +23,17 @@ import os
 import subprocess
 import sys
 import threading
+from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 
 from core.config import PROJECT_ROOT, cache_dir, module_ready, view_only
 
 __all__ = ["timm_cfg", "open_clip_cfg", "lookup", "located", "locate_in_background", "background_failure",
-           "environment_path", "save_environment"]
+           "environment_path", "save_environment", "licences", "LICENCES_FILE"]
 
 _PACKAGES = {"timm": "timm", "open_clip": "open_clip_torch"}
+LICENCES_FILE = "timm_licences.json"
 _MEMORY: dict[str, dict] = {}
 _LOCK = threading.Lock()  # _MEMORY and the files
 _ROUND = threading.Lock()  # one child process at a time: a second caller waits for it, then finds its answers
@@ -221,10 +223,52 @@ def save_environment() -> str:
     entries = {_key(*item): _compute(*item) for item in _hub_items()}
     with _LOCK:
         _MEMORY.update(entries)
+    licences = _save_licences()
     if _write(environment_path(), entries):
-        return f"Where timm and open_clip publish the weights of {len(entries)} models: kept in {environment_path()}."
+        return (f"Where timm and open_clip publish the weights of {len(entries)} models: kept in {environment_path()}"
+                f"{licences}.")
     return (f"Could not write {environment_path()}; the app looks the weights' locations up in the background "
             "instead (once per cache folder).")
+
+
+def _save_licences() -> str:
+    """Every timm pretrained checkpoint's licence, as its pretrained cfg states it, beside the environment's file
+    (`timm_licences.json`: the candidates' shortlist reads it without importing timm). open_clip's registry
+    states none. Returns what it did, as a clause."""
+    import timm.models
+
+    found = {}
+    for name in timm.list_pretrained():
+        cfg = timm.models.get_pretrained_cfg(name)
+        if cfg is not None and cfg.license:
+            found[name] = cfg.license
+    path = environment_path().with_name(LICENCES_FILE)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(f".{os.getpid()}.tmp")
+        temporary.write_text(json.dumps(found, sort_keys=True))
+        os.replace(temporary, path)
+    except OSError:
+        return ""
+    return f"; the licences of {len(found):,} timm checkpoints: in {path.name}"
+
+
+def licences() -> dict[str, str]:
+    """timm checkpoint → the licence its pretrained cfg states, as noted once per environment by
+    `python -m core.models.hub_cfg` (`<venv>/share/beyond-accuracy/timm_licences.json`); {} where not noted.
+    Read without importing timm."""
+    path = environment_path().with_name(LICENCES_FILE)
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError:
+        return {}
+    return dict(_licences(str(path), stamp))
+
+
+@lru_cache(maxsize=2)
+def _licences(path: str, _stamp: int) -> tuple[tuple[str, str], ...]:
+    found = _read(Path(path))
+    return tuple((str(name), str(value)) for name, value in found.items() if value)
 
 
 if __name__ == "__main__":

@@ -23,9 +23,9 @@ from core.models.registry import ModelSpec, resolve_path
 
 __all__ = ["WeightsStatus", "LoadedModel", "weights_status", "weights_key", "weights_content_id", "load_model",
            "download_weights", "best_device", "likely_device", "autocast", "open_clip_arch", "file_sha256",
-           "STATE_DICT_ADAPTERS"]
+           "STATE_DICT_ADAPTERS", "adapters_text"]
 
-_HOW_TO_GET = "See README, 'Getting the paper models' (on a machine with internet: python -m core download {name})."
+_HOW_TO_GET = "See docs/models.md, 'Getting the paper models' (on a machine with internet: python -m core download {name})."
 
 
 @dataclass(frozen=True)
@@ -352,20 +352,30 @@ def _build_timm(spec: ModelSpec, status: WeightsStatus, image_size: int | None =
     # ViTs learn position embeddings for one grid; interpolate them for other input sizes
     sized = {"dynamic_img_size": True} if image_size and spec.family == "vit" else {}
     if spec.library == "checkpoint":
+        if not timm.is_model(spec.arch):
+            import difflib
+
+            close = difflib.get_close_matches(spec.arch, timm.list_models(), n=5, cutoff=0.6)
+            raise WeightsUnavailable(f"{spec.name}: `arch = \"{spec.arch}\"` is not a timm architecture"
+                                     + (f" (did you mean {', '.join(close)}?)" if close else "")
+                                     + ". Fix `arch` in models.toml (python -c \"import timm; print(timm.list_models("
+                                       f"'{spec.arch.split('_')[0]}*'))\" lists similar names).")
         module = timm.create_model(spec.arch, pretrained=False, **sized)
         state_dict = _read_state_dict(status.path)
         if spec.adapt_weights:
             adapter = STATE_DICT_ADAPTERS.get(spec.adapt_weights)
             if adapter is None:
-                raise WeightsUnavailable(f"{spec.name}: unknown `adapt_weights` {spec.adapt_weights!r}; "
-                                         f"known: {', '.join(STATE_DICT_ADAPTERS)}.")
+                raise WeightsUnavailable(f"{spec.name}: unknown `adapt_weights = \"{spec.adapt_weights}\"` in "
+                                         f"models.toml. Accepted: {adapters_text()}.")
             state_dict = adapter(state_dict, module)
         missing, unexpected = module.load_state_dict(state_dict, strict=False)
         if missing or unexpected:
             raise WeightsUnavailable(
                 f"{spec.name}: {status.path} does not fit timm `{spec.arch}` "
                 f"(missing {len(missing)} keys such as {missing[:3]}, unexpected {len(unexpected)} such as {unexpected[:3]}). "
-                "Check `arch` in models.toml, or name an `adapt_weights` function.")
+                + ("Check `arch` in models.toml, or set `adapt_weights` to one of: " + adapters_text() + "."
+                   if not spec.adapt_weights else
+                   f"Check `arch` in models.toml: `adapt_weights = \"{spec.adapt_weights}\"` renamed the keys."))
         return module
     if status.available:
         # Load the file we found: timm applies its checkpoint filter (key layout) to it as usual.
@@ -451,3 +461,11 @@ def _lukemelas_efficientnet(state_dict: dict, model) -> dict:
 STATE_DICT_ADAPTERS: dict[str, Callable[[dict, object], dict]] = {
     "lukemelas_efficientnet": _lukemelas_efficientnet,
 }
+"""`adapt_weights` names a `models.toml` checkpoint entry may give: each renames the keys of a file written by
+other code to those of its timm `arch` (the file's tensors are kept as they are)."""
+
+
+def adapters_text() -> str:
+    """The accepted `adapt_weights` names, each with the first line of its docstring: what an error lists."""
+    return "; ".join(f"`{name}` ({(adapter.__doc__ or '').strip().splitlines()[0].rstrip('.')})"
+                     for name, adapter in STATE_DICT_ADAPTERS.items())

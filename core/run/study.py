@@ -18,7 +18,7 @@ from typing import Literal
 
 __all__ = ["build_plan", "PAPER_MODELS", "CLAIM_RUNS", "PlannedRun", "RunState", "Facts", "study_runs", "plan", "order_for_verdicts",
            "gather_facts", "time_models", "BENCHMARK_IMAGES", "INVARIANCE_LIMIT", "claim_summary", "plan_rows", "run_study",
-           "quickstart", "quickstart_offline_help", "QUICKSTART_MODEL"]
+           "quickstart", "quickstart_offline_help", "quickstart_images", "QUICKSTART_MODEL", "QUICKSTART_STEPS"]
 
 PAPER_MODELS = ("vit_sup", "convnext_sup", "vit_clip", "convnext_clip")
 INVARIANCE_LIMIT = 5000
@@ -529,28 +529,64 @@ def quickstart_offline_help() -> str:
             f"files to `{base / 'cue-conflict-human'}`; then run `python -m core quickstart` again.")
 
 
+QUICKSTART_DOWNLOADS = {"cue-conflict": "Download the 1,280 cue-conflict images",
+                        "paper-decisions": "Download the paper authors' decisions",
+                        "human-decisions": "Download the human observers' decisions"}
+QUICKSTART_STEPS = (*QUICKSTART_DOWNLOADS.values(), "Import the decisions", f"Run {QUICKSTART_MODEL} on cue-conflict")
+"""The quickstart's steps, in order: what `progress` reports (label, done, total) and Home shows one line each."""
+
+
 def quickstart(*, store=None, progress=None, should_stop=None, say=print) -> list:
     """Cue-conflict images, the authors' and humans' decisions (downloaded and imported), then the offline
-    model on cue-conflict: the first real results (Shape vs texture, its gallery, Findings claim 5)."""
+    model on cue-conflict: the first real results (Shape vs texture, its gallery, Findings claim 5).
+
+    `progress(step, done, total)` is called with the steps of `QUICKSTART_STEPS` only: a download's files are
+    folded into its step (its share of the files fetched; the last tenth is checking and unpacking)."""
     from core.data.download import DownloadFailed, data_dir, download
+    from core.data.sources import SOURCES
     from core.run.decisions import import_author_decisions, import_human_decisions
     from core.errors import UserError
     from core.run.evaluation import evaluate
     from core.store import ResultsStore
 
+    progress = progress or (lambda label, done, total: None)
     store = store or ResultsStore()
     try:
-        for name in ("cue-conflict", "paper-decisions", "human-decisions"):
-            download(name, progress=progress, say=say)
+        for name, step in QUICKSTART_DOWNLOADS.items():
+            files = {}
+
+            def fetched(label, done, total, step=step, count=len(SOURCES[name].remotes) or 1):
+                files[label] = done / total if total else 0.0
+                progress(step, round(900 * sum(files.values()) / count), 1000)
+
+            progress(step, 0, 1000)
+            download(name, progress=fetched, say=say)
+            progress(step, 1000, 1000)
     except DownloadFailed as error:
         raise UserError(f"{error} {quickstart_offline_help()}") from None
+    progress(QUICKSTART_STEPS[3], 0, 2)
     import_author_decisions(data_dir() / "cue-conflict-paper-models", store=store, say=say)
+    progress(QUICKSTART_STEPS[3], 1, 2)
     import_human_decisions(data_dir() / "cue-conflict-human", store=store, say=say)
+    progress(QUICKSTART_STEPS[3], 2, 2)
 
     def update(event):
-        if progress:
-            progress(f"cue-conflict: {QUICKSTART_MODEL}", event.done, event.total)
+        progress(QUICKSTART_STEPS[4], event.done, event.total)
 
     with store.writer_lock(on_wait=say):
-        return evaluate([QUICKSTART_MODEL], "cue-conflict", data_dir() / "cue-conflict", store=store,
-                        progress=update, should_stop=should_stop, say=say)
+        summaries = evaluate([QUICKSTART_MODEL], "cue-conflict", data_dir() / "cue-conflict", store=store,
+                             progress=update, should_stop=should_stop, say=say)
+    if all(summary.status in ("done", "skipped") for summary in summaries):
+        progress(QUICKSTART_STEPS[4], 1, 1)
+    return summaries
+
+
+def quickstart_images(runs) -> int:
+    """How many images the quickstart's finished run holds in a runs table (`ResultsStore.runs()`); 0 before it
+    is stored. Home's sign that the first results are in."""
+    if runs is None or runs.empty:
+        return 0
+    found = (runs["model"] == QUICKSTART_MODEL) & (runs["benchmark"] == "cue-conflict") & (runs["status"] == "done")
+    if "source" in runs:
+        found &= runs["source"] == "ours"
+    return int(runs.loc[found, "done"].max()) if found.any() else 0

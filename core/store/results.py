@@ -475,26 +475,34 @@ class ResultsStore(LogitFiles, DerivedResults, Pins, TaskTables):
         frame = self.query("SELECT table_name FROM information_schema.tables")
         return set(frame["table_name"]) if len(frame) else set()
 
-    def outcome_bits(self, runs: list[tuple[str, str, int]], *, by_condition: bool = False, real: bool = False):
+    def outcome_bits(self, runs: list[tuple[str, str, int]], *, by_condition: bool = False, real: bool | str = False,
+                     n_models: int = 0):
         """Per image (and stratum, and condition with `by_condition`) of the readable rows of `runs` ((run_id,
         stratum, model column) triples): `hits` and `present`, one bit per model column (right; has a row), and
         the images sharing each pattern counted: columns stratum[, condition], hits, present, n, extra.
-        `real`: ImageNet-ReaL hits on the images that have ReaL labels. `core.analysis.differences.outcome_cells`
-        decodes it."""
-        hit = "list_contains(p.labels, p.pred)" if real else "p.correct"
+        `real`: ImageNet-ReaL hits on the images that have ReaL labels; `"paired"`: both in one scan, the val
+        bits in the low `n_models` bits and the ReaL bits shifted above them (an image without ReaL labels has no
+        ReaL bit). `core.analysis.differences.outcome_cells` decodes it."""
+        paired = real == "paired"
+        hit = "list_contains(p.labels, p.pred)" if real is True else "p.correct"
         # one bit per model column: which models have the image, and which got it right (bit_or: a duplicate
         # row of an image in a run cannot carry into another model's bit). The `run_id IN` filter lets DuckDB
         # skip other runs' row groups before the join.
         values = ", ".join("(?, ?, ?)" for _ in runs)
         condition = ", p.condition" if by_condition else ""
 
+        bits = f"bit_or(CASE WHEN {hit} THEN m.bit ELSE 0 END)::BIGINT AS hits, bit_or(m.bit)::BIGINT AS present"
+        if paired:
+            bits = (f"bit_or((CASE WHEN p.correct THEN m.bit ELSE 0 END) | (CASE WHEN list_contains(p.labels, p.pred) "
+                    f"THEN m.bit << {int(n_models)} ELSE 0 END))::BIGINT AS hits, bit_or(m.bit | (CASE WHEN "
+                    f"len(p.labels) > 0 THEN m.bit << {int(n_models)} ELSE 0 END))::BIGINT AS present")
+
         def sql(key: str) -> str:
             return (f"WITH map(run_id, stratum, bit) AS (VALUES {values}), "
-                    f"wide AS (SELECT {key} AS image, m.stratum{condition}, "
-                    f"bit_or(CASE WHEN {hit} THEN m.bit ELSE 0 END)::BIGINT AS hits, bit_or(m.bit)::BIGINT AS present, "
+                    f"wide AS (SELECT {key} AS image, m.stratum{condition}, {bits}, "
                     f"count(*) - bit_count(bit_or(m.bit)) AS extra FROM predictions p JOIN map m ON p.run_id = m.run_id "
                     f"WHERE p.run_id IN ({', '.join('?' for _ in runs)}) AND p.error IS NULL"
-                    f"{' AND len(p.labels) > 0' if real else ''} GROUP BY ALL) "
+                    f"{' AND len(p.labels) > 0' if real is True else ''} GROUP BY ALL) "
                     f"SELECT stratum{condition.replace('p.', '')}, hits, present, count(*)::BIGINT AS n, "
                     f"max(extra)::BIGINT AS extra FROM wide GROUP BY ALL ORDER BY ALL")
 

@@ -7,7 +7,18 @@ corruption) and fits zero-shot heads, full and k-shot probes; `core.task.measure
 predictions into the page's tables and `core.task.decision` ranks (model, method) pairs on paired differences.
 """
 
-from core.task.folder import TaskImage, TaskInvalid, scan_task
 from core.task.spec import DEFAULT_SHOTS, TaskSpec
 
 __all__ = ["DEFAULT_SHOTS", "TaskImage", "TaskInvalid", "TaskSpec", "scan_task"]
+
+_FOLDER = ("TaskImage", "TaskInvalid", "scan_task")
+
+
+def __getattr__(name: str):
+    """The folder reader's names, imported when first asked for: the CLI reads its defaults from
+    `core.task.spec` while it builds its parser, and that should not import numpy."""
+    if name in _FOLDER:
+        from core.task import folder
+
+        return getattr(folder, name)
+    raise AttributeError(f"module 'core.task' has no attribute {name!r}")

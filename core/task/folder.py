@@ -25,7 +25,7 @@ from typing import Sequence
 
 import numpy as np
 
-from core.data.base import IMAGE_SUFFIXES, list_images, subfolders
+from core.data.base import IMAGE_SUFFIXES, list_images, name_text, subfolders
 from core.errors import UserError
 from core.task.spec import DEFAULT_SHOTS, DEFAULT_TEST_FRACTION, Layout, TaskSpec
 
@@ -43,7 +43,9 @@ class TaskInvalid(UserError):
 @dataclass(frozen=True)
 class TaskImage:
     """One image of a task. `image_id` is the path relative to the task root (or as the CSV gives it),
-    `label` the index into `TaskSpec.classes`, `sha256` the hash of the file's bytes (features are keyed by it)."""
+    `label` the index into `TaskSpec.classes`, `sha256` the hash of the file's bytes (features are keyed by it).
+    Names as the store keeps them (`core.data.base.name_text`: one that is not UTF-8 escaped); open `path` with
+    `text_name(path)`."""
 
     image_id: str
     path: str
@@ -119,11 +121,12 @@ def _listing(source: Path, layout: Layout) -> list[tuple[str, Path, str, str]]:
     rows = []
     if layout == "folders":
         for folder in subfolders(source):
-            rows += [(path.relative_to(source).as_posix(), path, folder.name, "") for path in list_images(folder)]
+            rows += [(name_text(path.relative_to(source).as_posix()), path, name_text(folder.name), "")
+                     for path in list_images(folder)]
     elif layout == "splits":
         for split in _SPLITS:
             for folder in subfolders(source / split):
-                rows += [(path.relative_to(source).as_posix(), path, folder.name, split)
+                rows += [(name_text(path.relative_to(source).as_posix()), path, name_text(folder.name), split)
                          for path in list_images(folder)]
     else:
         with open(source, newline="", encoding="utf-8-sig") as handle:
@@ -240,12 +243,12 @@ def scan_task(name: str, source: Path | str, *, names: Path | None = None, templ
             split[train[inner == "test"]] = "val"
     if not (split == "test").any():
         raise TaskInvalid(f"{source} leaves no image for the test split; give each class at least 2 images.")
-    images = [TaskImage(row[0], str(row[1]), int(label), str(part), digest)
+    images = [TaskImage(row[0], name_text(row[1]), int(label), str(part), digest)
               for (row, digest), label, part in zip(kept, labels, split)]
     train_hashes = {image.sha256 for image in images if image.split != "test"}
     duplicates = sum(1 for image in images if image.split == "test" and image.sha256 in train_hashes)
     counts = Counter(image.label for image in images if image.split == "train")
-    spec = TaskSpec(name, str(source), layout, classes, read_names(names, classes), read_templates(templates),
+    spec = TaskSpec(name, name_text(str(source)), layout, classes, read_names(names, classes), read_templates(templates),
                     float(test_fraction), float(val_fraction), int(seed))
     report = ScanReport(tuple(unreadable), duplicates, {cls: counts.get(i, 0) for i, cls in enumerate(classes)})
     return spec, images, report

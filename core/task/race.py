@@ -148,7 +148,7 @@ def race_task(name: str, models: Sequence, *, shots: Sequence[int], corruptions:
               severities: Sequence[int], protocol: str = "paper", draws: int | None = None, batch_size: int = 32,
               store=None, device: str | None = None, stop: dict | None = None, progress: Callable | None = None,
               say: Callable[[str], None] = print, first: int = RACE_FIRST, growth: float = RACE_GROWTH,
-              alpha: float = RACE_ALPHA) -> RaceSummary:
+              alpha: float = RACE_ALPHA, strict: bool = False, download: bool | None = None) -> RaceSummary:
     """Race `models` on task `name` (the module's rounds), then run the survivors in full; returns what it did.
 
     Raises:
@@ -160,7 +160,9 @@ def race_task(name: str, models: Sequence, *, shots: Sequence[int], corruptions:
     from core.models.load import best_device
     from core.store import ResultsStore
     from core.task.probes import KSHOT_DRAWS
-    from core.task.run import TaskRunSummary, _feature_pass, check_corruptions, prepared_models, run_task
+    from core.models.resolved import resolve_model
+    from core.task.run import (ModelsUnavailable, TaskRunSummary, _feature_pass, _plan, _preflight,
+                               check_corruptions, prepared_models, run_task)
 
     refuse_in_view_mode("running a task")
     store = store or ResultsStore()
@@ -170,19 +172,39 @@ def race_task(name: str, models: Sequence, *, shots: Sequence[int], corruptions:
     check_corruptions(corruptions, severities)
     spec, images, models_dict, conditions, needs = prepared_models(store, name, models, protocol=protocol,
                                                                     corruptions=corruptions, severities=severities)
+    device = device or best_device()
     run_args = dict(shots=shots, corruptions=corruptions, severities=severities, protocol=protocol, draws=draws,
-                    batch_size=batch_size, store=store, device=device, stop=stop, progress=progress, say=say)
+                    batch_size=batch_size, store=store, device=device, stop=stop, progress=progress, say=say,
+                    strict=strict, download=download)
+    # every model loads before any image is read, as in `run_task`: one that cannot is said once and left out
+    failed = _preflight(models_dict, needs, conditions, device, say, download=download)
+    if failed and (strict or len(failed) == len(models_dict)):
+        raise ModelsUnavailable(("Nothing was started (--strict): " if strict else "No model can load: ")
+                                + " ".join(failed.values()))
+    for model_name, reason in failed.items():
+        say(f"Not run: {reason}")
+        models_dict.pop(model_name)
+        for condition in conditions:
+            needs.pop((model_name, condition))
+    for model_name, model in list(models_dict.items()):
+        if model.loaded is not None and not model.resolved.weights.available:  # fetched just now: key its content
+            loaded = model.loaded
+            models_dict[model_name], wanted = _plan(
+                store, resolve_model(model.resolved.spec), protocol=protocol, conditions=conditions,
+                all_shas=set(images["sha256"]), test_shas=set(images[images["split"] == "test"]["sha256"]))
+            needs.update({(model_name, condition): found for condition, found in wanted.items()})
+            models_dict[model_name].loaded = loaded
     test_rows = np.flatnonzero(images["split"].to_numpy() == "test")
     looks = race_schedule(len(test_rows), first=first, growth=growth)
     full_passes = sum(len(wanted) for wanted in needs.values())
-    if not looks:
+    if not looks or len(models_dict) < 2:
         message = (f"{name}: {len(test_rows):,} test images, fewer than the race's first sample of {first}: every "
-                   "model runs in full, without a race.")
+                   "model runs in full, without a race." if not looks else
+                   f"{name}: one model can load, so there is nothing to race: it runs in full.")
         say(message)
         run = run_task(name, [model.resolved for model in models_dict.values()], **run_args)
         passes = sum(run.features.values())
         return RaceSummary((), [], list(models_dict), passes, full_passes, False, run.stopped, message, run)
-    device = device or best_device()
     shots = tuple(sorted({int(k) for k in shots}))
     kmax = shots[-1] if shots else None
     kshot = _kshot_positions(spec, images, kmax, KSHOT_DRAWS if draws is None else draws) if kmax else {}

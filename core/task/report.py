@@ -40,6 +40,7 @@ def task_sections(store, name: str, priority: str = DEFAULT_PRIORITY):
     from core.errors import UserError
     from core.task import charts, measures
     from core.task.decision import decision_card
+    from core.task.departure import departure_summary
 
     labels = _labels(sorted(store.task_models(name)))
     data = measures.read_task(store, name, labels=labels)
@@ -53,6 +54,9 @@ def task_sections(store, name: str, priority: str = DEFAULT_PRIORITY):
                         "Top-1 with its 95% bootstrap interval over the test images (a k-shot probe's: two-level, "
                         "test images and draws, as on the card and the k-shot curve); ECE over 15 bins; NLL; Brier; "
                         "images/s of the forward pass on the machine that ran it.")]
+    title, priors, sentence = departure_summary(card, data.candidates, labels)
+    if sentence:
+        sections.append(Section("prior", title, None, priors, sentence))
     kshot = measures.kshot_table(data, labels)
     if not kshot.empty:
         full = summary[summary["method"] == "probe"].assign(label=lambda f: f["model"].map(labels))

@@ -24,7 +24,7 @@ from core.errors import UserError
 from core.store import content_key
 from core.task.spec import DEFAULT_CORRUPTIONS, DEFAULT_SEVERITIES, DEFAULT_SHOTS, load_task
 
-__all__ = ["TaskRunSummary", "run_task", "check_corruptions", "CORRUPTION_SEED"]
+__all__ = ["TaskRunSummary", "ModelsUnavailable", "run_task", "check_corruptions", "CORRUPTION_SEED"]
 
 CORRUPTION_SEED = 0
 """The Compare page's seed: the same image, corruption and severity give the same pixels everywhere."""
@@ -41,6 +41,11 @@ class TaskRunSummary:
     forward_s: float = 0.0
     features_s: float = 0.0  # the whole feature pass: decode, corruptions, forward passes, store writes
     fits_s: float = 0.0  # zero-shot heads, probes, predictions stored
+    failed: dict = field(default_factory=dict)  # model → why it could not load (found before any image was read)
+
+
+class ModelsUnavailable(UserError):
+    """Models of a run that cannot load, found before any image is read (`strict`, or when none is left)."""
 
 
 def check_corruptions(names: Sequence[str], severities: Sequence[int]) -> None:
@@ -78,11 +83,12 @@ def _prepared_image(sha: str, path: str, models: dict, needs: dict, conditions: 
     file cannot be read. Decoded once, each corruption made once (for the test split), cropped once per
     distinct preprocessing."""
     from core.explain.corruptions import corrupted_versions
+    from core.data.base import text_name
     from core.images import decode_image
     from core.models.preprocess import crop_for_model, to_model_tensor
 
     try:
-        with open(path, "rb") as handle:
+        with open(text_name(path), "rb") as handle:
             decoded = decode_image(handle.read(), path, max_bytes=1 << 31)
     except (OSError, UserError):
         return None
@@ -173,6 +179,17 @@ def _feature_pass(models: dict, needs: dict, paths: dict, test_shas: set, condit
         flush(name, 1)
 
 
+def _plan(store, resolved, *, protocol: str, conditions: list, all_shas: set, test_shas: set):
+    """(`_Model` with its feature key per condition, {condition: image hashes whose features are not stored})."""
+    cfg = resolved.preprocess(protocol)
+    keys = {condition: content_key(dict(kind="task-features", model=resolved.name, weights=resolved.weights_key,
+                                        preprocess=cfg.key(), condition=condition,
+                                        seed=CORRUPTION_SEED if condition != "clean" else None))
+            for condition in conditions}
+    return _Model(resolved, cfg, keys), {condition: (all_shas if condition == "clean" else test_shas)
+                                         - store.task_feature_shas(keys[condition]) for condition in conditions}
+
+
 def prepared_models(store, name: str, models: Sequence, *, protocol: str, corruptions: Sequence[str],
                     severities: Sequence[int]):
     """(spec, images, {model: _Model}, conditions, needs) of a run: each model resolved once (a
@@ -183,39 +200,58 @@ def prepared_models(store, name: str, models: Sequence, *, protocol: str, corrup
 
     spec, images, _ = load_task(store, name)
     conditions = ["clean"] + [f"{c}/{s}" for c in corruptions for s in sorted(set(severities))]
-    all_shas, test_shas = set(images["sha256"]), set(images[images["split"] == "test"]["sha256"])
+    shas = dict(all_shas=set(images["sha256"]), test_shas=set(images[images["split"] == "test"]["sha256"]))
     prepared, needs = {}, {}
     for model in models:
         resolved = model if isinstance(model, ResolvedModel) else resolve_model(model)
-        model_name = resolved.name
-        cfg = resolved.preprocess(protocol)
-        keys = {condition: content_key(dict(kind="task-features", model=model_name, weights=resolved.weights_key,
-                                            preprocess=cfg.key(), condition=condition,
-                                            seed=CORRUPTION_SEED if condition != "clean" else None))
-                for condition in conditions}
-        prepared[model_name] = _Model(resolved, cfg, keys)
-        for condition in conditions:
-            wanted = all_shas if condition == "clean" else test_shas
-            needs[(model_name, condition)] = wanted - store.task_feature_shas(keys[condition])
+        prepared[resolved.name], wanted = _plan(store, resolved, protocol=protocol, conditions=conditions, **shas)
+        needs.update({(resolved.name, condition): found for condition, found in wanted.items()})
     return spec, images, prepared, conditions, needs
+
+
+def _preflight(models: dict, needs: dict, conditions: list, device: str, say: Callable[[str], None], *,
+               download: bool | None = None) -> dict[str, str]:
+    """Load every model that has features to compute (weights located, fetched when `download` allows it, read
+    into their architecture) before any image is read. Returns model → the one-line reason of each that fails
+    (the caller says them, or raises with them)."""
+    failed = {}
+    for model_name, model in models.items():
+        if not any(needs[(model_name, condition)] for condition in conditions):
+            continue
+        try:
+            if not model.resolved.weights.available and download:
+                say(f"{model_name}: fetching its weights ({model.resolved.weights_key})…")
+            model.loaded = model.resolved.load(device=device, download=download)
+        except UserError as error:
+            reason = " ".join(str(error).split())
+            failed[model_name] = reason if reason.startswith(model_name) else f"{model_name}: {reason}"
+    return failed
 
 
 def run_task(name: str, models: Sequence, *, shots: Sequence[int] = DEFAULT_SHOTS,
              corruptions: Sequence[str] = DEFAULT_CORRUPTIONS, severities: Sequence[int] = DEFAULT_SEVERITIES,
              protocol: str = "paper", draws: int | None = None, batch_size: int = 32, store=None,
              device: str | None = None, stop: dict | None = None, progress: Callable | None = None,
-             say: Callable[[str], None] = print) -> TaskRunSummary:
+             say: Callable[[str], None] = print, strict: bool = False,
+             download: bool | None = None) -> TaskRunSummary:
     """Features, heads and probes of `models` on task `name`, stored; returns what was computed.
 
     `models`: `core.models.resolved.ResolvedModel`s as the caller resolved them (the CLI does, once), or
     registry entries or names, resolved here once. `progress(done, total, message)`: about once a second
     during the feature pass, `message` a sentence of images done, rate and time left.
 
+    Every model with work to do is loaded before the first image is read; one that cannot load gets one line
+    (`say`) naming it and the fix, and the run goes on with the others (`summary.failed`). `strict` stops before
+    starting instead. `download` fetches missing hub weights first (huggingface_hub shows the progress); None
+    follows `core.config.allow_downloads` (off unless BAE_ALLOW_DOWNLOADS=1).
+
     Raises:
         UnknownTask: no such task. UnknownModel: a model not in the registry. UnknownCorruption: a bad name.
+        ModelsUnavailable: with `strict`, a model cannot load; without it, none can.
     """
     from core.config import refuse_in_view_mode
     from core.models.load import best_device
+    from core.models.resolved import resolve_model
     from core.store import ResultsStore
     from core.task.fits import fit_model
     from core.task.probes import KSHOT_DRAWS
@@ -237,8 +273,26 @@ def run_task(name: str, models: Sequence, *, shots: Sequence[int] = DEFAULT_SHOT
                                                               corruptions=corruptions, severities=severities)
     test_shas = set(images[images["split"] == "test"]["sha256"])
     paths = dict(zip(images["sha256"], images["path"]))
-    missing = sum(len(wanted) for wanted in needs.values())
     summary = TaskRunSummary()
+    summary.failed = _preflight(models, needs, conditions, device, say, download=download)
+    for model_name, model in list(models.items()):
+        if model.loaded is not None and not model.resolved.weights.available:  # fetched just now: key its content
+            loaded = model.loaded
+            models[model_name], wanted = _plan(store, resolve_model(model.resolved.spec), protocol=protocol,
+                                               conditions=conditions, all_shas=set(images["sha256"]),
+                                               test_shas=test_shas)
+            needs.update({(model_name, condition): found for condition, found in wanted.items()})
+            models[model_name].loaded = loaded
+    if summary.failed and (strict or len(summary.failed) == len(models)):
+        why = " ".join(summary.failed.values())
+        raise ModelsUnavailable(("Nothing was started (--strict): " if strict else "No model can load: ") + why)
+    for reason in summary.failed.values():
+        say(f"Not run: {reason}")
+    for model_name in summary.failed:
+        models.pop(model_name)
+        for condition in conditions:
+            needs.pop((model_name, condition))
+    missing = sum(len(wanted) for wanted in needs.values())
     if missing:
         say(f"{name}: {missing:,} feature vectors to compute ({len(models)} model(s), {len(conditions)} condition(s)) "
             f"on {device}…")

@@ -25,7 +25,7 @@ def analysis_store(tmp_path_factory, tiny_models_toml):
     from core.run.evaluation import evaluate
     from core.run.decisions import import_author_decisions
     from core.store import ResultsStore
-    from tests.conftest import SHARED_DATA
+    from tests.conftest import shared_data
 
     root = tmp_path_factory.mktemp("analysis")
     rng = np.random.default_rng(0)
@@ -48,5 +48,5 @@ def analysis_store(tmp_path_factory, tiny_models_toml):
         evaluate(["tiny_vit", "tiny_convnext"], "imagenet-val", root / "val", variant=variant, **quiet)
     evaluate(["tiny_vit", "tiny_convnext"], "imagenet-r", root / "r", **quiet)
     evaluate(["tiny_vit", "tiny_convnext"], "pug-imagenet", root / "pug", **quiet)
-    import_author_decisions(SHARED_DATA / "cue-conflict-paper-models", store, say=lambda _: None)
+    import_author_decisions(shared_data("cue-conflict-paper-models"), store, say=lambda _: None)
     return store.path

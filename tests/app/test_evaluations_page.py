@@ -9,9 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.run import jobs
 from core.store import ResultsStore
-from tests.conftest import SHARED_DATA
-
-SHARED = SHARED_DATA
+from tests.conftest import shared_data
 
 
 def _page(monkeypatch, tmp_path) -> AppTest:
@@ -30,7 +28,7 @@ def test_empty_store_says_how_to_fill_it(monkeypatch, tmp_path):
 def test_runs_are_listed_with_their_source(monkeypatch, tmp_path):
     from core.run.decisions import import_author_decisions
 
-    import_author_decisions(SHARED / "cue-conflict-paper-models", ResultsStore(tmp_path / "results.duckdb"),
+    import_author_decisions(shared_data("cue-conflict-paper-models"), ResultsStore(tmp_path / "results.duckdb"),
                             say=lambda _: None)
     at = _page(monkeypatch, tmp_path)
     assert not at.exception
@@ -52,7 +50,7 @@ def test_start_runs_evaluate_in_the_background(monkeypatch, tmp_path, tiny_model
     at = _page(monkeypatch, tmp_path)
     at.multiselect(key="evaluations_models").set_value(["tiny_vit"])
     at.selectbox(key="evaluations_benchmark").select("cue-conflict")
-    at.text_input(key="evaluations_data").input(str(SHARED / "cue-conflict"))
+    at.text_input(key="evaluations_data").input(str(shared_data("cue-conflict")))
     at.number_input(key="evaluations_limit").set_value(16)
     next(button for button in at.button if button.label == "Start in the background").click().run()
     assert not at.exception
@@ -74,7 +72,7 @@ def test_ray_choice_is_passed_to_the_background_command(monkeypatch, tmp_path, t
     at = _page(monkeypatch, tmp_path)
     at.multiselect(key="evaluations_models").set_value(["tiny_vit"])
     at.selectbox(key="evaluations_benchmark").select("cue-conflict")
-    at.text_input(key="evaluations_data").input(str(SHARED / "cue-conflict"))
+    at.text_input(key="evaluations_data").input(str(shared_data("cue-conflict")))
     at.selectbox(key="evaluations_ray").select("Ray cluster at…")
     start = next(button for button in at.button if button.label == "Start in the background")
     start.click().run()

@@ -11,7 +11,7 @@ from html.parser import HTMLParser
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.conftest import SHARED_DATA
+from tests.conftest import shared_data
 
 
 @pytest.fixture(scope="session")
@@ -21,11 +21,14 @@ def cue_store(tmp_path_factory):
     from core.run.decisions import import_author_decisions, import_human_decisions
     from core.store import ResultsStore
 
+    cue = shared_data("cue-conflict")
+    humans = shared_data("cue-conflict-human")
+    authors = shared_data("cue-conflict-paper-models")
     store = ResultsStore(tmp_path_factory.mktemp("cue") / "results.duckdb")
     quiet = {"store": store, "say": lambda _: None}
-    evaluate(["effnet_lite0"], "cue-conflict", SHARED_DATA / "cue-conflict", limit=64, seed=0, workers=0, **quiet)
-    import_author_decisions(SHARED_DATA / "cue-conflict-paper-models", **quiet)
-    import_human_decisions(SHARED_DATA / "cue-conflict-human", **quiet)
+    evaluate(["effnet_lite0"], "cue-conflict", cue, limit=64, seed=0, workers=0, **quiet)
+    import_author_decisions(authors, **quiet)
+    import_human_decisions(humans, **quiet)
     return store
 
 
@@ -131,11 +134,17 @@ def test_exports_read_back(cue_store, tmp_path):
     assert parser.charts == ["claim-5", "pin-1"]  # the one measured claim and the pin
     assert "http" not in text and not parser.urls
     assert "a pinned note" in text and "Provenance" in text
+    # the card beyond the paper, apart from the eight (not measured here: no published population downloaded)
+    assert text.index("<h1 id='beyond'>Beyond the paper</h1>") < text.index("<h1>Pinned charts</h1>")
+    assert "effective robustness" in text and "9. Beyond the paper: CLIP models are more effectively robust" in text
 
     write_report("pptx", deck_path, cue_store)
     deck = Presentation(io.BytesIO(deck_path.read_bytes()))
     slides = list(deck.slides)
-    assert len(slides) == 1 + 8 + 1  # title, eight claims, one pin
+    assert len(slides) == 1 + 8 + 2 + 1  # title, eight claims, the divider and card beyond the paper, one pin
+    assert slides[9].shapes.title.text == "Beyond the paper"
+    beyond = " ".join(shape.text_frame.text for shape in slides[10].shapes if shape.has_text_frame)
+    assert "effective robustness" in beyond and "timm-results openclip-results" in beyond  # what to download
     assert "which claims do our runs reproduce" in " ".join(shape.text_frame.text for shape in slides[0].shapes)
     titles = [None] + [slide.shapes.title.text for slide in slides[1:]]
     assert titles[1].startswith("1. CLIP models make fewer mistakes") and titles[5].startswith("5. ConvNeXt is more texture-biased") and titles[-1] == "Pinned: shape bias"
@@ -145,4 +154,5 @@ def test_exports_read_back(cue_store, tmp_path):
     write_report("zip", zip_path, cue_store)
     names = zipfile.ZipFile(zip_path).namelist()
     assert {"claim_5_shape_bias.png", "claim_5_shape_bias.svg", "claim_5_shape_bias_numbers.csv",
-            "pin_1_shape_bias.png", "pin_1_shape_bias.csv", "verdicts.csv"} <= set(names)
+            "pin_1_shape_bias.png", "pin_1_shape_bias.csv", "verdicts.csv",
+            "beyond_the_paper/verdicts.csv", "beyond_the_paper/claim_9_effective_robustness_numbers.csv"} <= set(names)

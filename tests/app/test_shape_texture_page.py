@@ -9,7 +9,7 @@ from core.run.evaluation import evaluate
 
 from core.run.decisions import import_author_decisions, import_human_decisions
 from core.store import ResultsStore
-from tests.conftest import SHARED_DATA
+from tests.conftest import shared_data
 
 
 def _page(monkeypatch, db) -> AppTest:
@@ -26,12 +26,15 @@ def test_empty_store_gives_the_commands(monkeypatch, tmp_path):
 
 
 def test_shape_bias_of_authors_humans_and_a_measured_run(monkeypatch, tmp_path, tiny_models_toml):
+    cue = shared_data("cue-conflict")
+    humans = shared_data("cue-conflict-human")
+    authors = shared_data("cue-conflict-paper-models")
     store = ResultsStore(tmp_path / "results.duckdb")
-    import_author_decisions(SHARED_DATA / "cue-conflict-paper-models", store, say=lambda _: None)
-    import_human_decisions(SHARED_DATA / "cue-conflict-human", store, say=lambda _: None)
-    evaluate(["tiny_vit"], "cue-conflict", SHARED_DATA / "cue-conflict", limit=64, store=store, workers=0,
+    import_author_decisions(authors, store, say=lambda _: None)
+    import_human_decisions(humans, store, say=lambda _: None)
+    evaluate(["tiny_vit"], "cue-conflict", cue, limit=64, store=store, workers=0,
              say=lambda _: None)
-    latest = evaluate(["tiny_vit"], "cue-conflict", SHARED_DATA / "cue-conflict", limit=48, seed=7, store=store,
+    latest = evaluate(["tiny_vit"], "cue-conflict", cue, limit=48, seed=7, store=store,
                       workers=0, say=lambda _: None)[0]  # a second sample of the same model: it replaces the first
     at = _page(monkeypatch, store.path)
     assert not at.exception
@@ -52,11 +55,14 @@ def test_shape_bias_of_authors_humans_and_a_measured_run(monkeypatch, tmp_path, 
 
 def test_gallery_finds_the_images_of_imported_decisions(monkeypatch, tmp_path):
     # authors' and humans' decisions carry no path: the gallery finds each image in the downloaded copy
+    cue = shared_data("cue-conflict")
+    humans = shared_data("cue-conflict-human")
+    authors = shared_data("cue-conflict-paper-models")
     store = ResultsStore(tmp_path / "results.duckdb")
-    import_author_decisions(SHARED_DATA / "cue-conflict-paper-models", store, say=lambda _: None)
-    import_human_decisions(SHARED_DATA / "cue-conflict-human", store, say=lambda _: None)
+    import_author_decisions(authors, store, say=lambda _: None)
+    import_human_decisions(humans, store, say=lambda _: None)
     (tmp_path / "data").mkdir()
-    (tmp_path / "data" / "cue-conflict").symlink_to(SHARED_DATA / "cue-conflict")
+    (tmp_path / "data" / "cue-conflict").symlink_to(cue)
     monkeypatch.setenv("BAE_DATA_DIR", str(tmp_path / "data"))
     at = _page(monkeypatch, store.path)
     assert not at.exception
@@ -73,7 +79,7 @@ def test_gallery_is_paged(monkeypatch, tmp_path):
     import re
 
     store = ResultsStore(tmp_path / "results.duckdb")
-    import_author_decisions(SHARED_DATA / "cue-conflict-paper-models", store, say=lambda _: None)
+    import_author_decisions(shared_data("cue-conflict-paper-models"), store, say=lambda _: None)
     at = _page(monkeypatch, store.path)
     assert not at.exception
 
@@ -99,9 +105,11 @@ def test_gallery_is_paged(monkeypatch, tmp_path):
 
 
 def test_an_old_label_link_and_a_new_key_link_open_the_same_view(monkeypatch, tmp_path):
+    humans = shared_data("cue-conflict-human")
+    authors = shared_data("cue-conflict-paper-models")
     store = ResultsStore(tmp_path / "results.duckdb")
-    import_author_decisions(SHARED_DATA / "cue-conflict-paper-models", store, say=lambda _: None)
-    import_human_decisions(SHARED_DATA / "cue-conflict-human", store, say=lambda _: None)
+    import_author_decisions(authors, store, say=lambda _: None)
+    import_human_decisions(humans, store, say=lambda _: None)
     views = []
     for makers in (["ViT-clip (ViT-B/16 LAION-400M) · authors' release", "Humans (10 observers, pooled)"],
                    ["vit_clip.authors", "humans"]):
@@ -122,9 +130,11 @@ def test_a_cold_open_reads_every_makers_rows_on_one_connection(monkeypatch, tmp_
     connection of their own (over 20); now one connection reads them all (the runs list takes its own)."""
     import duckdb
 
+    humans = shared_data("cue-conflict-human")
+    authors = shared_data("cue-conflict-paper-models")
     store = ResultsStore(tmp_path / "results.duckdb")
-    import_author_decisions(SHARED_DATA / "cue-conflict-paper-models", store, say=lambda _: None)
-    import_human_decisions(SHARED_DATA / "cue-conflict-human", store, say=lambda _: None)
+    import_author_decisions(authors, store, say=lambda _: None)
+    import_human_decisions(humans, store, say=lambda _: None)
     opened = []
     connect = duckdb.connect
     monkeypatch.setattr(duckdb, "connect", lambda *args, **kwargs: opened.append(args) or connect(*args, **kwargs))

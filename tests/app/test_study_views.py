@@ -62,3 +62,22 @@ def test_authors_decisions_show_as_stored_in_the_plan(monkeypatch, tmp_path):
     assert not at.exception
     plan = next(frame.value for frame in at.dataframe if "what next" in frame.value.columns)
     assert set(plan["status"]) == {"stored"} and len(plan) == 5
+
+
+def test_a_first_click_that_failed_shows_its_last_lines_and_the_button_again(monkeypatch, tmp_path):
+    import os
+
+    monkeypatch.setenv("BAE_CACHE_DIR", str(tmp_path / "cache"))
+    log = tmp_path / "quickstart.log"
+    log.write_text("Download the 1,280 cue-conflict images: 0%\n\x1b[A\x1b[2Kcue-conflict: HTTP 404 from the mirror. "
+                   "Offline? Copy the cue-conflict images …\n")
+    os.utime(log, (1, 1))  # ended long ago
+    done = jobs.Job(os.getpid(), ("python", "-m", "core", "quickstart"), str(log), 1.0)
+    monkeypatch.setattr(jobs.Job, "running", property(lambda job: False))
+    jobs._write([done])
+    at = _app(monkeypatch, tmp_path)
+    assert not at.exception
+    error = " ".join(element.value for element in at.error)
+    assert "stopped before the results were stored" in error and "HTTP 404 from the mirror" in error
+    assert "\x1b" not in error and "[A" not in error
+    assert at.button(key="home_get_started")

@@ -15,8 +15,9 @@ from core.store import ResultsStore
 
 PAGES = ("home", "findings", "compare", "evaluations", "mistakes", "shape_texture", "calibration", "robustness",
          "pug", "invariance", "transfer", "task")
-READ_ONLY = {"findings_present"}
-"""Buttons that only change the view (presenter mode); every other enabled button writes or starts something."""
+READ_ONLY = {"findings_present", "FormSubmitter:task_cand_form-Shortlist"}
+"""Buttons that only change the view (presenter mode; Your task's shortlist of published models, read from the
+downloaded tables); every other enabled button writes or starts something."""
 
 
 @pytest.fixture

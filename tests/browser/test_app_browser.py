@@ -29,11 +29,13 @@ PAGES = {"": "Beyond Accuracy Explorer", "findings": "Findings: which of the pap
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory):
     from core.run.decisions import import_author_decisions, import_human_decisions
-    from tests.conftest import SHARED_DATA
+    from tests.conftest import shared_data
 
+    humans = shared_data("cue-conflict-human")
+    authors = shared_data("cue-conflict-paper-models")
     # the pages read the default store: give the analyses real decisions to show
-    import_author_decisions(SHARED_DATA / "cue-conflict-paper-models", say=lambda _: None)
-    import_human_decisions(SHARED_DATA / "cue-conflict-human", say=lambda _: None)
+    import_author_decisions(authors, say=lambda _: None)
+    import_human_decisions(humans, say=lambda _: None)
     # and ImageNet val runs of four models (synthetic), so Calibration's screenshot shows four facets
     from core.store import ResultsStore
     from tests.fixtures.synthetic import write_val_runs

@@ -115,3 +115,28 @@ def test_task_run_progress_is_shown_on_one_line_or_a_line_per_message():
     assert log.getvalue() == "1/10 images · 2.0/s · about 5 s left\n10/10 images · 2.0/s · about 0 s left\n"
     assert terminal.getvalue() == ("\r1/10 images · 2.0/s · about 5 s left\r10/10 images · 2.0/s · about 0 s left"
                                    "\n")
+
+
+def test_building_the_command_line_imports_no_numpy():
+    """`python -m core --help` stays quick: the task defaults come from `core.task.spec`, not the folder reader."""
+    import subprocess
+    import sys
+
+    from core.config import PROJECT_ROOT
+
+    code = "import sys, core.cli; core.cli._parser(); print('numpy' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "False", done.stderr[-2000:]
+def test_step_progress_in_a_log_is_plain_lines_a_tenth_apart():
+    import io
+
+    from core.cli._common import step_bars
+
+    log = io.StringIO()  # not a terminal, as a background job's log
+    progress, close = step_bars(log)
+    for done in range(0, 1001, 25):
+        progress("Download the images", done, 1000)
+    progress("Import the decisions", 1, 2)
+    close()
+    lines = log.getvalue().splitlines()
+    assert lines == [f"Download the images: {percent}%" for percent in range(0, 101, 10)] + ["Import the decisions: 50%"]

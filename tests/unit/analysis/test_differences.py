@@ -180,3 +180,35 @@ def test_outcome_cells_fall_back_to_exact_ids_when_a_group_holds_more_rows_than_
     cells = outcome_cells(store, [("a", "v2", 0), ("b", "v2", 1)], 2)
     assert cells["n"].sum() == 2
     assert cells.set_index(["m0", "m1"])["n"].to_dict() == {(0.0, 0.0): 1, (1.0, 0.0): 1}
+
+
+def test_val_and_real_read_together_count_the_rows_by_hand(tmp_path):
+    """outcome_cells(real="paired"): each val image's val outcome and ReaL hit per model, NULL ReaL where the image
+    has no ReaL labels; its ReaL and val parts equal the separate reads."""
+    from core.analysis.differences import outcome_cells, relabelled_cells
+    from core.store import ResultsStore
+
+    store = ResultsStore(tmp_path / "results.duckdb")
+    rng = np.random.default_rng(1)
+    n = 60
+    labels = [[] if i % 7 == 0 else [1, 2] if i % 3 else [3] for i in range(n)]  # 9 images without ReaL labels
+    truth = {}
+    for k, model in enumerate(MODELS[:2]):
+        preds = rng.integers(0, 4, n)
+        truth[model] = (preds == 1, np.array([p in lab if lab else np.nan for p, lab in zip(preds, labels)], float))
+        _write(store, f"val-{model}", model, "imagenet-val", preds == 1, labels=labels, preds=[int(p) for p in preds])
+    runs = [(f"val-{m}", "imagenet-val", k) for k, m in enumerate(MODELS[:2])]
+    paired = outcome_cells(store, runs, 2, real="paired")
+    assert list(paired.columns) == ["stratum", "m0", "m1", "m2", "m3", "n"] and paired["n"].sum() == n
+    by_hand = pd.DataFrame({"m0": truth[MODELS[0]][0].astype(float), "m1": truth[MODELS[1]][0].astype(float),
+                            "m2": truth[MODELS[0]][1], "m3": truth[MODELS[1]][1]})
+    columns = ["m0", "m1", "m2", "m3"]
+    expected = by_hand.fillna(-1).groupby(columns).size().to_dict()  # -1: no ReaL label
+    assert paired.fillna(-1).set_index(columns)["n"].to_dict() == expected
+    real = outcome_cells(store, [(r, "imagenet-real", k) for r, _, k in runs], 2, real=True)
+    key = ["stratum", "m0", "m1"]
+    assert relabelled_cells(paired, 2).set_index(key)["n"].sort_index().to_dict() == \
+        real.set_index(key)["n"].sort_index().to_dict()
+    val = outcome_cells(store, runs, 2)
+    assert relabelled_cells(paired, 2, "imagenet-val", real=False).set_index(key)["n"].sort_index().to_dict() == \
+        val.set_index(key)["n"].sort_index().to_dict()

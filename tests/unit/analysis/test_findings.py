@@ -225,10 +225,10 @@ def test_claim_5_on_the_authors_decisions_is_decided_on_the_paired_difference(tm
     from core.analysis.findings import part_line
     from core.run.decisions import import_author_decisions
     from core.store import ResultsStore
-    from tests.conftest import SHARED_DATA
+    from tests.conftest import shared_data
 
     store = ResultsStore(tmp_path / "results.duckdb")
-    import_author_decisions(SHARED_DATA / "cue-conflict-paper-models", store=store, say=lambda _: None)
+    import_author_decisions(shared_data("cue-conflict-paper-models"), store=store, say=lambda _: None)
     result = next(r for r in assess(collect_evidence(store)) if r.claim.number == 5)
     clip = next(p for p in result.parts if p.text.startswith("CLIP:"))
     assert compare(clip.a, clip.b, expect="lower") == "inconclusive"  # the separate intervals overlap

@@ -68,3 +68,43 @@ def test_provenance_names_each_runs_data_revision():
     rows = report._provenance_rows(runs)
     assert [row["data revision"] for row in rows] == ["taesiri/imagenet-hard@32bfa94 · manifest 0123456789ab",
                                                       "unverified copy", ""]  # imported decisions have no images
+
+
+def _beyond_card():
+    """The effective-robustness card with numbers (as test_beyond builds them), not measured on a model it lacks."""
+    import numpy as np
+
+    from core.analysis.beyond import claim_effective_robustness
+
+    rows = [{"model": m, "benchmark": b, "value": v, "ci_low": v - 0.01, "ci_high": v + 0.01, "n": 10_000}
+            for m, v in (("vit_sup", -0.02), ("convnext_sup", -0.01), ("vit_clip", 0.12), ("convnext_clip", 0.1))
+            for b in ("imagenet-r", "average")]
+    from core.metrics.paired import difference
+
+    rng = np.random.default_rng(0)
+    found = difference([0.12, 0.1], [-0.02, -0.01], [0.12 + rng.normal(0, 0.01, 200), 0.1 + rng.normal(0, 0.01, 200)],
+                       [-0.02 + rng.normal(0, 0.01, 200), -0.01 + rng.normal(0, 0.01, 200)], n=10_000, paired=True)
+    return claim_effective_robustness(
+        pd.DataFrame(rows), found, "Line fitted on ImageNet-1k-trained (Taori et al.'s standard line): 980 checkpoints.")
+
+
+def test_the_report_deck_and_zip_carry_the_card_beyond_the_paper_apart_from_the_claims():
+    import io
+    import zipfile
+
+    from pptx import Presentation
+
+    card = _beyond_card()
+    assert card.verdict == "reproduced"
+    text = report.html_report([], None, beyond=[card])
+    assert "<h1 id='beyond'>Beyond the paper</h1>" in text and "effective robustness" in text
+    assert "Taori et al.&#x27;s standard line" in text and "claim-9" in text  # the line named (escaped)
+    assert text.index("id='beyond'") < text.index("<h1>Pinned charts</h1>")
+    assert "Beyond the paper" not in report.html_report([], None)  # no card: no section
+    deck = Presentation(io.BytesIO(report.pptx_report([], None, beyond=[card])))
+    slides = ["\n".join(shape.text_frame.text for shape in slide.shapes if shape.has_text_frame)
+              for slide in deck.slides]
+    assert slides[1].startswith("Beyond the paper")  # a divider of its own, then the card
+    assert "effective robustness" in slides[2] and "CLIP models are more effectively robust" in slides[2]
+    names = zipfile.ZipFile(io.BytesIO(report.zip_report([], None, beyond=[card]))).namelist()
+    assert "beyond_the_paper/verdicts.csv" in names and "beyond_the_paper/claim_9_effective_robustness.png" in names

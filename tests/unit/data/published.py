@@ -35,15 +35,53 @@ def on_line(imagenet: np.ndarray, intercept: float) -> np.ndarray:
 
 
 def timm_population() -> list[tuple[str, int, float, str]]:
+    return _base_population()
+
+
+def _base_population() -> list[tuple[str, int, float, str]]:
     imagenet = np.linspace(60.0, 88.0, N_TIMM)
     return [(f"fixture_net_{i}.a1_in1k", 224, round(float(top1), 3), "0.950") for i, top1 in enumerate(imagenet)] \
         + list(PAPER_ROWS)
 
 
+CANDIDATE_ROWS = (  # (timm name, img_size, synthetic top-1, crop_pct): real names and sizes of the pinned tables
+    ("convnext_tiny.fb_in22k_ft_in1k", 224, 84.0, "0.875"), ("convnext_tiny.fb_in22k_ft_in1k_384", 384, 85.1, "1.000"),
+    ("convnext_tiny.fb_in1k", 224, 82.1, "0.875"), ("convnext_large_mlp.clip_laion2b_augreg_ft_in1k", 256, 87.3, "1.000"),
+    ("vit_base_patch16_clip_224.openai_ft_in1k", 224, 85.3, "1.000"),
+    ("vit_small_patch16_224.augreg_in21k_ft_in1k", 224, 81.4, "0.900"), ("resnet50.a1_in1k", 224, 80.1, "0.950"),
+    ("resnet50.fb_swsl_ig1b_ft_in1k", 224, 81.2, "0.875"), ("tf_efficientnet_b0.ns_jft_in1k", 224, 78.7, "0.875"),
+    ("efficientnet_b0.ra_in1k", 224, 77.7, "0.875"), ("regnety_040.ra3_in1k", 224, 81.5, "1.000"),
+    ("eva02_base_patch14_448.mim_in22k_ft_in22k_in1k", 448, 88.7, "1.000"),
+    ("mobilenetv3_large_100.ra_in1k", 224, 75.8, "0.875"), ("ig_resnext101_32x8d", 224, 82.7, "0.875"),
+    ("test_vit.r160_in1k", 160, 56.9, "0.950"))
+"""Real timm names of many families and pretraining sources (results-imagenet.csv; ig_resnext101_32x8d, an older
+untagged name, from model_metadata-in1k.csv), with synthetic top-1 values: what a shortlist
+test adds to the population (`candidate_population`). `test_vit` is timm's toy model, which a shortlist leaves out."""
+PARAMS = {"convnext_tiny.fb_in22k_ft_in1k": 28.59, "convnext_tiny.fb_in22k_ft_in1k_384": 28.59,
+          "convnext_tiny.fb_in1k": 28.59, "convnext_large_mlp.clip_laion2b_augreg_ft_in1k": 200.13,
+          "vit_base_patch16_clip_224.openai_ft_in1k": 86.57, "vit_small_patch16_224.augreg_in21k_ft_in1k": 22.05,
+          "resnet50.a1_in1k": 25.56, "resnet50.fb_swsl_ig1b_ft_in1k": 25.56, "tf_efficientnet_b0.ns_jft_in1k": 5.29,
+          "efficientnet_b0.ra_in1k": 5.29, "regnety_040.ra3_in1k": 20.65,
+          "eva02_base_patch14_448.mim_in22k_ft_in22k_in1k": 87.12, "mobilenetv3_large_100.ra_in1k": 5.48,
+          "ig_resnext101_32x8d": 88.79, "test_vit.r160_in1k": 0.37}
+"""Parameter counts in millions (the real ones of these architectures); every other fixture row lists 1,013.01."""
+
+
+def _params(name: str) -> str:
+    value = PARAMS.get(name, 1013.01)
+    return f'"{value:,.2f}"' if value >= 1000 else f"{value:.2f}"
+
+
+def candidate_population() -> list[tuple[str, int, float, str]]:
+    """The fixture population plus CANDIDATE_ROWS: patch `timm_population` with it before serving or writing the
+    tables, and the results and benchmark files list them all."""
+    return _base_population() + list(CANDIDATE_ROWS)
+
+
 def timm_files() -> dict[str, bytes]:
     rows = timm_population()
     files = {"results-imagenet.csv": "\n".join([TIMM_HEADER] + [
-        f"{name},{size},{top1:.3f},{100 - top1:.3f},95.000,5.000,\"1,013.01\",{crop},bicubic"
+        f"{name},{size},{top1:.3f},{100 - top1:.3f},95.000,5.000,{_params(name)},{crop},bicubic"
         for name, size, top1, crop in rows]) + "\n"}
     for file, (_, intercept) in SETS.items():
         lines = [TIMM_TEST_HEADER]
@@ -63,18 +101,20 @@ BENCHMARK_HEADER = "model,infer_img_size,infer_samples_per_sec,infer_step_time,i
 
 
 def benchmark_files() -> dict[str, bytes]:
-    """timm's benchmark-infer-*.csv in its format, one per pinned machine: every fixture architecture (untagged)
-    at a speed that falls with its index (and 40× slower on the CPU files)."""
+    """timm's benchmark-infer-*.csv in its format, one per pinned machine: every fixture architecture (untagged) at
+    224 px, at a speed that falls with its parameter count (`PARAMS`; 40× slower on the CPU files, at batch 1)."""
     from core.data.sources import TIMM_BENCHMARK_FILES
 
-    archs = sorted({name.partition(".")[0] for name, *_ in timm_population()})
+    params = {}
+    for name, *_ in timm_population():
+        params.setdefault(name.partition(".")[0], PARAMS.get(name, 1013.01))
     files = {}
     for file, *_ in TIMM_BENCHMARK_FILES:
         cpu = "-cpu-" in file
         lines = [BENCHMARK_HEADER]
-        for i, arch in enumerate(archs):
-            speed = (4000.0 - 80 * i) / (40 if cpu else 1)
-            lines.append(f"{arch},224,{speed:.2f},{1000 / speed:.3f},{1 if cpu else 1024},{5 + 2 * i:.2f},{1 + i / 4:.2f},3.00")
+        for i, (arch, count) in enumerate(sorted(params.items())):
+            speed = 200_000 / (count + 10) / (40 if cpu else 1)
+            lines.append(f"{arch},224,{speed:.2f},{1000 / speed:.3f},{1 if cpu else 1024},{count:.2f},{1 + i / 4:.2f},3.00")
         files[file] = ("\n".join(lines) + "\n").encode()
     return files
 

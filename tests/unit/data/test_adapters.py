@@ -23,7 +23,7 @@ from core.data.sources import SOURCES
 from core.errors import UserError
 from core.imagenet import wnids
 
-from tests.conftest import SHARED_DATA
+from tests.conftest import shared_data
 
 
 def _image(path: Path, colour=(120, 30, 200), size=(40, 30)) -> Path:
@@ -207,7 +207,7 @@ def test_pug_shirt_and_sweatshirt_share_841_and_it_counts_only_for_sweatshirt(tm
 
 
 def test_cue_conflict_real_images_parse_shape_and_texture():
-    items = load_items(BENCHMARKS["cue-conflict"], SHARED_DATA / "cue-conflict")
+    items = load_items(BENCHMARKS["cue-conflict"], shared_data("cue-conflict"))
     assert len(items) == 1280
     item = next(item for item in items if item.image_id == "cat/cat1-bird1.png")
     assert (item.shape, item.texture) == ("cat", "bird")
@@ -247,4 +247,4 @@ def test_pug_runs_are_keyed_by_the_index_table_and_the_scoring_rule(tmp_path):
     assert first != fingerprint(items)  # runs scored under the earlier rule (no key) are not reused
     (tmp_path / "class_to_imagenet_idx.json").write_text('{"Shirt": [841], "Sweatshirt": [841]}')
     assert fingerprint(items, identity=data_identity(adapter, tmp_path)) != first  # same files, another table
-    assert data_identity(BENCHMARKS["cue-conflict"].adapter, SHARED_DATA / "cue-conflict") == ""  # keys as before
+    assert data_identity(BENCHMARKS["cue-conflict"].adapter, shared_data("cue-conflict")) == ""  # keys as before

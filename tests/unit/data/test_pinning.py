@@ -198,11 +198,9 @@ def test_the_pinned_revision_with_a_row_missing_is_refused(server, monkeypatch):
 def test_human_decisions_are_pinned_to_a_commit_with_each_files_sha256():
     """The entry's checksums are those of the human observers' files as model-vs-human publishes them (the copy
     in ../shared is the publisher's bytes): a pinned commit in every URL, and no file left without a checksum."""
-    from tests.conftest import SHARED_DATA
+    from tests.conftest import shared_data
 
-    folder = SHARED_DATA / "cue-conflict-human"
-    if not folder.is_dir():
-        pytest.skip(f"{folder} is not here")
+    folder = shared_data("cue-conflict-human")
     source = SOURCES["human-decisions"]
     assert len(source.remotes) == 10
     for remote in source.remotes:

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.data.population import PopulationInvalid
-from core.data.pretraining import (PRETRAINING, family_of, parse_sources, pretraining_from_metadata, pretraining_of,
+from core.data.pretraining import (PRETRAINING, MetadataInvalid, family_of, parse_sources, pretraining_from_metadata, pretraining_of,
                                    read_metadata)
 from core.errors import UserError
 from tests.unit.data import published as tables
@@ -71,7 +70,7 @@ def test_an_untagged_name_is_read_from_timms_metadata_table(tmp_path):
 
 def test_a_file_without_the_metadata_columns_is_refused(tmp_path):
     (tmp_path / "model_metadata-in1k.csv").write_text("name,data\nresnet50,in1k\n")
-    with pytest.raises(PopulationInvalid, match="download timm-results"):
+    with pytest.raises(MetadataInvalid, match="download timm-results"):
         read_metadata(tmp_path)
     assert read_metadata(tmp_path / "absent") == {}
 
@@ -87,6 +86,10 @@ def test_open_clip_checkpoints_are_image_text_pretrained():
     ("swinv2_base_window8_256.ms_in1k", "swin"), ("vit_base_patch16_224.augreg_in1k", "vit"),
     ("ViT-B-16/laion2b_s34b_b88k", "vit"), ("convnext_base/laion400m_s13b_b51k", "convnext"),
     ("eca_nfnet_l0.ra2_in1k", "nfnet"), ("tiny_vit_5m_224.dist_in22k_ft_in1k", "tinyvit"),
+    ("RN50x4/openai", "resnet"), ("RN101/yfcc15m", "resnet"), ("coca_ViT-B-32/laion2b_s13b_b90k", "vit"),
+    ("xlm-roberta-base-ViT-B-32/laion5b_s13b_b90k", "vit"), ("nllb-clip-base/v1", "nllb"),
+    ("EVA02-B-16/merged2b_s8b_b131k", "eva"), ("ViT-B-16-SigLIP/webli", "vit"),
+    ("wide_resnet50_2.racm_in1k", "resnet"), ("resnetaa50d.sw_in12k_ft_in1k", "resnet"),
 ])
 def test_family_of_real_names(name, family):
     assert family_of(name) == family

@@ -12,7 +12,7 @@ from core.metrics import (Difference, bootstrap_p_value, decide, difference, dif
                           image_cells, imagenet_x_error_ratios, intervals_overlap, newcombe_paired_interval,
                           part_verdict, proportion_interval, resample_weights, shape_bias, shared_images,
                           weighted_accuracy, weighted_ece, weighted_error_ratios, weighted_shape_bias)
-from tests.conftest import SHARED_DATA
+from tests.conftest import shared_data
 
 
 def _reference_numpy_paired_interval(a, b, n_resamples, seed, level=0.95):
@@ -211,7 +211,7 @@ def _authors_conflict_hits():
     from core.data.cue_conflict import AUTHOR_MODELS, read_decisions
 
     frames = {}
-    for path in sorted((SHARED_DATA / "cue-conflict-paper-models").glob("cue-conflict_*_session-1.csv")):
+    for path in sorted(shared_data("cue-conflict-paper-models").glob("cue-conflict_*_session-1.csv")):
         frames[AUTHOR_MODELS[path.name.split("_")[1]]] = pd.DataFrame(read_decisions(path)).set_index("image_id")
     ids = sorted(frames["vit_clip"].index)
     hits = {}

@@ -6,11 +6,11 @@ import pandas as pd
 import pytest
 
 from core.metrics import shape_bias, shape_bias_per_class
-from tests.conftest import SHARED_DATA
+from tests.conftest import shared_data
 
 
 def _read(folder: str, pattern: str) -> pd.DataFrame:
-    frames = [pd.read_csv(path) for path in sorted((SHARED_DATA / folder).glob(pattern))]
+    frames = [pd.read_csv(path) for path in sorted(shared_data(folder).glob(pattern))]
     frame = pd.concat(frames, ignore_index=True)
     names = frame["imagename"].str.split("_").str[-1]
     frame["texture"] = names.str.split(".").str[0].str.split("-").str[-1].str.replace(r"\d", "", regex=True)

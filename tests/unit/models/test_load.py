@@ -18,9 +18,14 @@ CAT_CLASSES = {281, 282, 285}  # tabby, tiger cat, Egyptian cat
 ESPRESSO = 967
 
 
-@pytest.fixture(scope="module")
-def effnet():
-    return load_model(MODELS.get("effnet_lite0"), device="cpu")
+OFFLINE = {"effnet_lite0": ("efficientnet-lite0", 224), "effnet_lite1": ("efficientnet-lite1", 240),
+           "effnet_lite2": ("efficientnet-lite2", 260)}
+"""The offline models: the reference package's name for each, and the input size it was trained at."""
+
+
+@pytest.fixture(scope="module", params=list(OFFLINE))
+def offline(request):
+    return load_model(MODELS.get(request.param), device="cpu")
 
 
 def _probabilities(loaded, image):
@@ -29,33 +34,45 @@ def _probabilities(loaded, image):
         return loaded.module(to_model_tensor(crop_for_model(image, cfg), cfg)[None]).softmax(-1)[0]
 
 
-def test_offline_model_is_always_available():
-    assert weights_status(MODELS.get("effnet_lite0")).available
+@pytest.mark.parametrize("name", list(OFFLINE))
+def test_offline_model_is_always_available(name):
+    assert weights_status(MODELS.get(name)).available
 
 
-def test_offline_model_matches_the_original_implementation(effnet):
-    """Renamed weights in timm's tf_efficientnet_lite0 == the lukemelas-style reference package."""
+def test_offline_model_matches_the_original_implementation(offline):
+    """Renamed weights in timm's tf_efficientnet_liteN == the lukemelas-style reference package, on its file."""
     from efficientnet_lite_pytorch import EfficientNet
 
-    reference = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=effnet.weights_path).eval()
-    batch = torch.randn(4, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    reference_name, size = OFFLINE[offline.spec.name]
+    reference = EfficientNet.from_pretrained(reference_name, weights_path=offline.weights_path).eval()
+    batch = torch.randn(2, 3, size, size, generator=torch.Generator().manual_seed(0))
     with torch.inference_mode():
-        ours, theirs = effnet.module(batch), reference(batch)
+        ours, theirs = offline.module(batch), reference(batch)
     torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-4)
+    assert resolve_preprocess(offline.spec, "paper").input_size == size  # timm's cfg of the architecture
 
 
-def test_offline_model_classifies_the_scikit_image_photos(effnet):
-    cat = _probabilities(effnet, photo("chelsea")).topk(3).indices.tolist()
+def test_offline_model_classifies_the_scikit_image_photos(offline):
+    cat = _probabilities(offline, photo("chelsea")).topk(3).indices.tolist()
     assert CAT_CLASSES & set(cat), [display_labels()[i] for i in cat]
-    assert _probabilities(effnet, photo("coffee")).argmax().item() == ESPRESSO
+    assert _probabilities(offline, photo("coffee")).argmax().item() == ESPRESSO
+    # the reference package agrees on the photos' top-1 too
+    from efficientnet_lite_pytorch import EfficientNet
+
+    reference = EfficientNet.from_pretrained(OFFLINE[offline.spec.name][0], weights_path=offline.weights_path).eval()
+    cfg = resolve_preprocess(offline.spec, "paper")
+    for name in ("chelsea", "coffee", "astronaut"):
+        tensor = to_model_tensor(crop_for_model(photo(name), cfg), cfg)[None]
+        with torch.inference_mode():
+            assert reference(tensor).argmax().item() == offline.module(tensor).argmax().item(), name
 
 
-def test_adapter_loads_strictly(effnet):
+def test_adapter_loads_strictly(offline):
     """Every key of the file lands in the model and every model key is filled (no random leftovers)."""
     from core.models.load import STATE_DICT_ADAPTERS, _read_state_dict
 
-    state = STATE_DICT_ADAPTERS["lukemelas_efficientnet"](_read_state_dict(effnet.weights_path), effnet.module)
-    assert set(state) == set(effnet.module.state_dict())
+    state = STATE_DICT_ADAPTERS["lukemelas_efficientnet"](_read_state_dict(offline.weights_path), offline.module)
+    assert set(state) == set(offline.module.state_dict())
 
 
 @pytest.mark.parametrize("name", ["vit_sup", "convnext_sup", "vit_clip", "convnext_clip"])
@@ -195,3 +212,15 @@ def test_paper_models_in_a_real_hub_cache_are_listed_without_hashing_their_weigh
     finally:
         for repo in repos:
             shutil.rmtree(repo, ignore_errors=True)
+
+
+@pytest.mark.parametrize(("adapt", "message"), [
+    (None, r"does not fit timm `tf_efficientnet_lite1`.*set `adapt_weights` to one of: `lukemelas_efficientnet` "
+           r"\(Rename lukemelas EfficientNet-PyTorch keys"),
+    ("lukemelas", r"unknown `adapt_weights = \"lukemelas\"` in models.toml. Accepted: `lukemelas_efficientnet` \("),
+])
+def test_a_checkpoint_needing_renamed_keys_is_told_which_adapters_exist(adapt, message):
+    lite1 = MODELS.get("effnet_lite1")
+    spec = ModelSpec("my_lite1", "checkpoint", lite1.source, family="convnet", arch=lite1.arch, adapt_weights=adapt)
+    with pytest.raises(WeightsUnavailable, match=message):
+        load_model(spec, device="cpu")

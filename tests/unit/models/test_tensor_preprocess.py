@@ -12,7 +12,7 @@ import torch
 from core.models.preprocess import apply_variant, crop_for_model, resolve_preprocess, to_model_tensor
 from core.models.registry import MODELS
 from core.models.tensor_preprocess import crop_tensor, preprocess_batch, to_uint8_tensor
-from tests.conftest import SHARED_DATA, photo
+from tests.conftest import photo, shared_data
 
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "retina", "hubble_deep_field", "immunohistochemistry", "colorwheel")
 
@@ -64,7 +64,7 @@ def test_top1_agreement_with_the_pil_path_on_real_images():
 
     loaded = load_model(MODELS.get("effnet_lite0"), device="cpu")
     cfg = resolve_preprocess(loaded.spec, "paper")
-    items = load_items(BENCHMARKS["cue-conflict"], (SHARED_DATA / "cue-conflict").resolve())[::4]
+    items = load_items(BENCHMARKS["cue-conflict"], shared_data("cue-conflict").resolve())[::4]
     images = [photo(name) for name in PHOTOS] + [
         decode_image(open(item.path, "rb").read(), item.image_id).image for item in items]
     agree = 0

@@ -22,11 +22,10 @@ from core.run.distributed import DatasetNotShared, evaluate_ray
 from core.errors import UserError, WeightsUnavailable
 from core.run.evaluation import evaluate
 from core.store import ResultsStore, RowBlock, shard_table
-from tests.conftest import SHARED_DATA
+from tests.conftest import shared_data
 
 pytestmark = pytest.mark.ray
 
-CUE = SHARED_DATA / "cue-conflict"
 LIMIT, SEED, BATCH = 192, 0, 32  # six blocks of 32 images
 
 
@@ -50,7 +49,7 @@ def cue_copy(tmp_path_factory):
     """The cue-conflict set as links to the shared files, with one sampled image replaced by bytes that
     are no image: both paths must store an error row for it."""
     root = tmp_path_factory.mktemp("cue") / "cue-conflict"
-    for folder in sorted(CUE.iterdir()):
+    for folder in sorted(shared_data("cue-conflict").iterdir()):
         if folder.is_dir():
             (root / folder.name).mkdir(parents=True)
             for path in folder.iterdir():

@@ -16,10 +16,7 @@ from core.run.decisions import import_author_decisions
 from core.models.preprocess import apply_variant, crop_for_model, parse_variant, resolve_preprocess
 from core.models.registry import MODELS
 from core.store import ResultsStore
-from tests.conftest import SHARED_DATA
-
-SHARED = SHARED_DATA
-CUE = SHARED / "cue-conflict"
+from tests.conftest import shared_data
 
 
 def _quiet(_message: str) -> None:
@@ -29,9 +26,10 @@ def _quiet(_message: str) -> None:
 @pytest.fixture(scope="module")
 def effnet_cue_conflict(tmp_path_factory):
     """The offline model on all 1,280 real cue-conflict images (about a minute on 2 cores)."""
+    cue = shared_data("cue-conflict")
     store = ResultsStore(tmp_path_factory.mktemp("cue") / "results.duckdb")
     updates = []
-    summaries = evaluate(["effnet_lite0"], "cue-conflict", CUE, store=store, batch_size=64, progress=updates.append,
+    summaries = evaluate(["effnet_lite0"], "cue-conflict", cue, store=store, batch_size=64, progress=updates.append,
                          say=_quiet)
     return store, summaries, updates
 
@@ -61,14 +59,16 @@ def test_offline_model_on_the_real_cue_conflict_set(effnet_cue_conflict):
 
 def test_finished_run_is_not_repeated(effnet_cue_conflict):
     store, summaries, _ = effnet_cue_conflict
-    again = evaluate(["effnet_lite0"], "cue-conflict", CUE, store=store, say=_quiet)
+    again = evaluate(["effnet_lite0"], "cue-conflict", shared_data("cue-conflict"), store=store, say=_quiet)
     assert again[0].status == "skipped" and again[0].run_id == summaries[0].run_id
 
 
 def test_limit_and_seed_give_a_reproducible_sample(tmp_path, tiny_models_toml):
+    cue = shared_data("cue-conflict")
+
     def sample(seed: int, db: str):
         store = ResultsStore(tmp_path / db)
-        run = evaluate(["tiny_vit"], "cue-conflict", CUE, limit=24, seed=seed, store=store, workers=0, say=_quiet)[0]
+        run = evaluate(["tiny_vit"], "cue-conflict", cue, limit=24, seed=seed, store=store, workers=0, say=_quiet)[0]
         return set(store.predictions(run.run_id).image_id), run.run_id
 
     first, run_a = sample(7, "a.duckdb")
@@ -79,14 +79,15 @@ def test_limit_and_seed_give_a_reproducible_sample(tmp_path, tiny_models_toml):
 
 
 def test_stop_then_resume(tmp_path, tiny_models_toml):
+    cue = shared_data("cue-conflict")
     store = ResultsStore(tmp_path / "results.duckdb")
     calls = []
-    first = evaluate(["tiny_convnext", "tiny_vit"], "cue-conflict", CUE, limit=40, batch_size=8, workers=0, store=store,
+    first = evaluate(["tiny_convnext", "tiny_vit"], "cue-conflict", cue, limit=40, batch_size=8, workers=0, store=store,
                      should_stop=lambda: calls.append(1) or len(calls) >= 2, say=_quiet)
     assert {summary.status for summary in first} == {"stopped"}
     assert set(store.runs().status) == {"stopped"}
     assert all(summary.written == 16 for summary in first)  # both models fed by the same two batches
-    second = evaluate(["tiny_convnext", "tiny_vit"], "cue-conflict", CUE, limit=40, batch_size=8, workers=0,
+    second = evaluate(["tiny_convnext", "tiny_vit"], "cue-conflict", cue, limit=40, batch_size=8, workers=0,
                       store=store, say=_quiet)
     assert [summary.written for summary in second] == [24, 24]
     assert set(store.runs().status) == {"done"} and set(store.runs().done) == {40}
@@ -177,15 +178,16 @@ def test_bad_variant_is_a_clear_error():
 
 
 def test_authors_decisions_are_imported_faithfully(tmp_path):
+    authors = shared_data("cue-conflict-paper-models")
     store = ResultsStore(tmp_path / "results.duckdb")
-    run_ids = import_author_decisions(SHARED / "cue-conflict-paper-models", store, say=_quiet)
+    run_ids = import_author_decisions(authors, store, say=_quiet)
     assert len(run_ids) == 4
     runs = store.runs().set_index("model")
     assert set(runs.source) == {"authors"} and set(runs.done) == {1280}
-    source = pd.read_csv(SHARED / "cue-conflict-paper-models" / "cue-conflict_vit-clip_session-1.csv")
+    source = pd.read_csv(authors / "cue-conflict_vit-clip_session-1.csv")
     stored = store.predictions(runs.loc["vit_clip", "run_id"])
     assert (stored["decision16"] == stored["shape"]).sum() == (source.object_response == source.category).sum()
-    assert import_author_decisions(SHARED / "cue-conflict-paper-models", store, say=_quiet) == run_ids
+    assert import_author_decisions(authors, store, say=_quiet) == run_ids
 
 
 def test_rows_equal_the_previous_per_image_path(effnet_cue_conflict):
@@ -199,13 +201,14 @@ def test_rows_equal_the_previous_per_image_path(effnet_cue_conflict):
     from core.models.preprocess import to_model_tensor
     from tests.unit.run.test_rows import _reference_previous_rows
 
+    cue = shared_data("cue-conflict")
     store, summaries, _ = effnet_cue_conflict
     stored = store.predictions(summaries[0].run_id).set_index("image_id")
     ids, stored_logits = store.logits(summaries[0].run_id)
     stored_logits = dict(zip(ids, stored_logits))
     loaded = load_model(MODELS.get("effnet_lite0"), device="cpu")
     cfg = resolve_preprocess(loaded.spec, "paper")
-    items = load_items(BENCHMARKS["cue-conflict"], CUE.resolve())[:256]  # the fixture's first four batches
+    items = load_items(BENCHMARKS["cue-conflict"], cue.resolve())[:256]  # the fixture's first four batches
     for start in range(0, len(items), 64):
         chunk = items[start:start + 64]
         batch = torch.stack([to_model_tensor(crop_for_model(decode_image(open(item.path, "rb").read(), item.image_id,
@@ -221,3 +224,18 @@ def test_rows_equal_the_previous_per_image_path(effnet_cue_conflict):
             np.testing.assert_allclose(new.top5_prob, row["top5_prob"], rtol=1e-5)
             np.testing.assert_allclose(new.probs16, row["probs16"], rtol=1e-5, atol=1e-8)
             np.testing.assert_array_equal(stored_logits[item.image_id], item_logits.numpy().astype(np.float16))
+
+
+def test_importing_decisions_from_a_missing_or_empty_folder_is_an_error_with_the_fix(tmp_path):
+    from core.errors import UserError
+    from core.run.decisions import import_human_decisions
+
+    store = ResultsStore(tmp_path / "results.duckdb")
+    with pytest.raises(UserError, match=r"does not exist\. Run: python -m core download paper-decisions"):
+        import_author_decisions(tmp_path / "nowhere", store, say=_quiet)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match=r"Run: python -m core download paper-decisions"):
+        import_author_decisions(tmp_path / "empty", store, say=_quiet)
+    with pytest.raises(UserError, match=r"Run: python -m core download human-decisions"):
+        import_human_decisions(tmp_path / "empty", store, say=_quiet)
+    assert store.runs().empty

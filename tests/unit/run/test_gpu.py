@@ -9,12 +9,10 @@ import torch
 
 from core.run.evaluation import evaluate
 from core.store import ResultsStore
-from tests.conftest import SHARED_DATA
+from tests.conftest import shared_data
 
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
-
-CUE = SHARED_DATA / "cue-conflict"
 
 
 def _quiet(_message: str) -> None:
@@ -26,12 +24,13 @@ def _decisions(store, summary):
 
 
 def test_cuda_bf16_tensor_resize_agrees_with_the_cpu_pil_path(tmp_path):
+    cue = shared_data("cue-conflict")
     store = ResultsStore(tmp_path / "results.duckdb")
     stats: dict = {}
-    gpu = evaluate(["effnet_lite0"], "cue-conflict", CUE, protocol="library",
+    gpu = evaluate(["effnet_lite0"], "cue-conflict", cue, protocol="library",
                    resize="tensor", limit=256, seed=1, batch_size=64, workers=2, store=store, device="cuda",
                    stats=stats, say=_quiet)[0]
-    cpu = evaluate(["effnet_lite0"], "cue-conflict", CUE, protocol="library", limit=256, seed=1, batch_size=64,
+    cpu = evaluate(["effnet_lite0"], "cue-conflict", cue, protocol="library", limit=256, seed=1, batch_size=64,
                    workers=2, store=store, device="cpu", say=_quiet)[0]
     assert gpu.run_id != cpu.run_id and gpu.written == cpu.written == 256
     a, b = _decisions(store, gpu), _decisions(store, cpu)
@@ -56,9 +55,10 @@ def test_cuda_preprocessing_matches_the_cpu_tensors():
 
 
 def test_cuda_compile_and_tiny_models_store_every_row(tmp_path, tiny_models_toml):
+    cue = shared_data("cue-conflict")
     store = ResultsStore(tmp_path / "results.duckdb")
     stats: dict = {}
-    summaries = evaluate(["tiny_convnext", "tiny_vit"], "cue-conflict", CUE, resize="tensor", limit=300, seed=0,
+    summaries = evaluate(["tiny_convnext", "tiny_vit"], "cue-conflict", cue, resize="tensor", limit=300, seed=0,
                          store=store, device="cuda", compile=True, stats=stats, say=_quiet)
     assert [summary.written for summary in summaries] == [300, 300]
     assert stats["compile_s"] > 0 and set(store.runs().status) == {"done"}

@@ -7,15 +7,13 @@ from pathlib import Path
 
 from core.run import jobs
 from core.store import ResultsStore
-from tests.conftest import SHARED_DATA
-
-CUE = SHARED_DATA / "cue-conflict"
+from tests.conftest import shared_data
 
 
 def test_sigterm_stops_after_a_batch_and_marks_the_run_resumable(tmp_path, monkeypatch, tiny_models_toml):
     monkeypatch.setenv("BAE_RESULTS_DB", str(tmp_path / "results.duckdb"))
     store = ResultsStore(tmp_path / "results.duckdb", timeout_s=60)
-    job = jobs.launch_evaluation(["tiny_convnext"], "cue-conflict", str(CUE), limit=1280)
+    job = jobs.launch_evaluation(["tiny_convnext"], "cue-conflict", str(shared_data("cue-conflict")), limit=1280)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and (store.runs().empty or int(store.runs()["done"][0]) == 0):
         assert job.running, Path(job.log).read_text()[-1500:]

@@ -18,11 +18,10 @@ import torch
 from core.errors import UserError
 from core.run.evaluation import evaluate
 from core.store import ResultsStore
-from tests.conftest import SHARED_DATA, encoded, photo
+from tests.conftest import encoded, photo, shared_data
 from tests.fixtures import hostile
 
 ROOT = Path(__file__).resolve().parents[3]
-CUE = SHARED_DATA / "cue-conflict"
 COLUMNS = ["image_id", "label", "pred", "top5", "top5_prob", "prob_true", "correct", "conf", "error"]
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "camera", "immunohistochemistry", "hubble_deep_field", "retina")
 
@@ -114,13 +113,14 @@ def test_device_decode_needs_the_tensor_resize(tmp_path, tiny_models_toml, jpeg_
 
 
 def test_stop_drops_the_batch_in_flight_and_a_resume_completes_the_run(tmp_path, tiny_models_toml):
+    cue = shared_data("cue-conflict")
     store = ResultsStore(tmp_path / "results.duckdb")
     calls = []
-    first = evaluate(["tiny_vit"], "cue-conflict", CUE, limit=40, batch_size=8, workers=0, store=store,
+    first = evaluate(["tiny_vit"], "cue-conflict", cue, limit=40, batch_size=8, workers=0, store=store,
                      should_stop=lambda: calls.append(1) or len(calls) >= 2, say=_quiet)
     assert first[0].status == "stopped" and first[0].written == 16  # two batches handed over; the third dropped
     assert int(store.runs()["done"].iloc[0]) == 16
-    second = evaluate(["tiny_vit"], "cue-conflict", CUE, limit=40, batch_size=8, workers=0, store=store, say=_quiet)
+    second = evaluate(["tiny_vit"], "cue-conflict", cue, limit=40, batch_size=8, workers=0, store=store, say=_quiet)
     assert second[0].written == 24 and store.runs()["status"].iloc[0] == "done"
 
 

@@ -15,9 +15,8 @@ from core.cli import STOPPED_MESSAGE
 from core.run import jobs
 from core.run.evaluation import evaluate
 from core.store import ResultsStore
-from tests.conftest import SHARED_DATA
+from tests.conftest import shared_data
 
-CUE = SHARED_DATA / "cue-conflict"
 LIMIT = 512  # 16 batches of 32: the signal comes after the first commit, long before the end
 COLUMNS = ["image_id", "pred", "top5", "top5_prob", "prob_true", "correct", "decision16"]
 
@@ -31,10 +30,11 @@ def _wait(job, deadline: float) -> str:
 
 def test_sigterm_to_the_group_stops_as_resumable_and_a_resume_equals_an_uninterrupted_run(
         tmp_path, monkeypatch, tiny_models_toml):
+    cue = shared_data("cue-conflict")
     monkeypatch.setenv("BAE_RESULTS_DB", str(tmp_path / "results.duckdb"))
     store = ResultsStore(tmp_path / "results.duckdb", timeout_s=60)
     deadline = time.monotonic() + 300
-    job = jobs.launch_evaluation(["tiny_convnext"], "cue-conflict", str(CUE), limit=LIMIT)  # 2 loader workers on CPU
+    job = jobs.launch_evaluation(["tiny_convnext"], "cue-conflict", str(cue), limit=LIMIT)  # 2 loader workers on CPU
     while time.monotonic() < deadline and (store.runs().empty or int(store.runs()["done"][0]) == 0):
         assert job.running, Path(job.log).read_text()[-1500:]
         time.sleep(0.05)
@@ -48,13 +48,13 @@ def test_sigterm_to_the_group_stops_as_resumable_and_a_resume_equals_an_uninterr
     assert len(stopped) == 1 and stopped[0] == STOPPED_MESSAGE, log[-800:]
     assert "tiny_convnext: stopped, " in log, log[-800:]
 
-    resumed = jobs.launch_evaluation(["tiny_convnext"], "cue-conflict", str(CUE), limit=LIMIT)
+    resumed = jobs.launch_evaluation(["tiny_convnext"], "cue-conflict", str(cue), limit=LIMIT)
     log = _wait(resumed, deadline + 300)
     runs = store.runs()
     assert len(runs) == 1 and runs["status"].iloc[0] == "done" and int(runs["done"].iloc[0]) == LIMIT, log[-1500:]
 
     reference_store = ResultsStore(tmp_path / "reference.duckdb")
-    reference = evaluate(["tiny_convnext"], "cue-conflict", CUE, limit=LIMIT, seed=0, store=reference_store, workers=0,
+    reference = evaluate(["tiny_convnext"], "cue-conflict", cue, limit=LIMIT, seed=0, store=reference_store, workers=0,
                          say=lambda _: None)[0]
     assert reference.run_id == runs["run_id"].iloc[0]  # the same run, so the same key
     ours = store.predictions(reference.run_id)[COLUMNS].sort_values("image_id").reset_index(drop=True)

@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import replace
-
 import pytest
 
 from core.cli import main
-from core.data.cue_conflict import AUTHOR_MODELS, SIXTEEN_CLASSES
+from core.data.cue_conflict import AUTHOR_MODELS
 from core.data.sources import SOURCES
 from core.store import ResultsStore
 
+from tests.fixtures.quickstart_mirror import decision_files
 from tests.unit.data import mirror as mini
-
-
-def _decisions_csv(subject: str) -> bytes:
-    """A model-vs-human style CSV over the mini archive's images (file names are what the import reads)."""
-    lines = ["subj,session,trial,rt,object_response,category,condition,imagename"]
-    for trial, shape in enumerate(SIXTEEN_CLASSES):
-        texture = SIXTEEN_CLASSES[1 % 16]
-        name = f"{shape}1-{texture}1.png"
-        lines.append(f"{subject},1,{trial},0,{shape},{shape},0,0001_cl_{subject}_{name}")
-    return ("\n".join(lines) + "\n").encode()
 
 
 @pytest.fixture
@@ -30,12 +18,10 @@ def served(monkeypatch, tmp_path):
     server = mini.Mirror()
     files, _, _ = mini.cue_conflict()
     server.files.update(files)
-    for name in ("paper-decisions", "human-decisions"):
-        remotes = []
-        for remote in SOURCES[name].remotes:
-            data = server.files[mini.remote_path(remote)] = _decisions_csv(remote.name.split("_")[1])
-            remotes.append(replace(remote, sha256=hashlib.sha256(data).hexdigest()) if remote.sha256 else remote)
-        monkeypatch.setitem(SOURCES, name, replace(SOURCES[name], remotes=tuple(remotes)))  # this mini copy's checksums
+    decisions, sources = decision_files()
+    server.files.update(decisions)
+    for name, source in sources.items():
+        monkeypatch.setitem(SOURCES, name, source)  # this mini copy's checksums
     monkeypatch.setenv("BAE_DATA_MIRROR", server.url)
     monkeypatch.setenv("BAE_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("BAE_RESULTS_DB", str(tmp_path / "results.duckdb"))

@@ -13,10 +13,9 @@ import numpy as np
 import pytest
 
 from core.store import ResultsStore, RunInfo, SchemaMismatch
-from tests.conftest import SHARED_DATA
+from tests.conftest import shared_data
 
 ROOT = Path(__file__).resolve().parents[3]
-CUE = SHARED_DATA / "cue-conflict"
 
 
 def _info(run_id: str = "r1", n: int = 2) -> RunInfo:
@@ -119,8 +118,9 @@ def test_empty_store_reads_as_empty(tmp_path):
 
 
 def _evaluate(db: Path, limit: int, model: str = "tiny_convnext") -> subprocess.Popen:
+    cue = shared_data("cue-conflict")
     command = [sys.executable, "-m", "core", "evaluate", "--models", model, "--benchmark", "cue-conflict",
-               "--data", str(CUE), "--limit", str(limit), "--seed", "3", "--batch-size", "8", "--workers", "0"]
+               "--data", str(cue), "--limit", str(limit), "--seed", "3", "--batch-size", "8", "--workers", "0"]
     return subprocess.Popen(command, cwd=ROOT, env={**os.environ, "BAE_RESULTS_DB": str(db)},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 

@@ -8,15 +8,12 @@ import numpy as np
 import pytest
 
 from core.task.folder import TaskInvalid, scan_task, stratified_split
-from tests.conftest import SHARED_DATA
+from tests.conftest import shared_data
 from tests.fixtures.task_folders import digits_folder, hostile_folder
 
-CUE_CONFLICT = SHARED_DATA / "cue-conflict"
 
-
-@pytest.mark.skipif(not CUE_CONFLICT.is_dir(), reason="needs ../shared/data/cue-conflict")
 def test_cue_conflict_reads_as_a_16_class_task_by_shape():
-    spec, images, report = scan_task("shapes", CUE_CONFLICT)
+    spec, images, report = scan_task("shapes", shared_data("cue-conflict"))
     assert spec.layout == "folders" and len(spec.classes) == 16 and spec.classes[:2] == ("airplane", "bear")
     assert len(images) == 1280 and not report.unreadable
     labels = np.array([image.label for image in images])
