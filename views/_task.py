@@ -84,10 +84,13 @@ def tables(task: str, models: tuple[str, ...]) -> dict:
 
 
 def card(task: str, models: tuple[str, ...], priority: str, mix: tuple[tuple[str, float], ...]):
+    """The decision card, with the task's last race (`task run --race`) when it has one."""
+    from core.store import ResultsStore
     from core.task.decision import decision_card
 
     return _CARDS.get((*_key(task, models), priority, mix),
-                      lambda: decision_card(task_data(task, models), priority, mix=dict(mix) or None))
+                      lambda: decision_card(task_data(task, models), priority, mix=dict(mix) or None,
+                                            race=ResultsStore().task_race(task)))
 
 
 def departure(task: str, models: tuple[str, ...], card) -> str:

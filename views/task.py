@@ -8,10 +8,11 @@ import pandas as pd
 import streamlit as st
 
 from core.errors import UserError
+from core.metrics.selection import RACE_RULE
 from core.task import charts as task_charts
-from core.task.decision import DEFAULT_MIX, VERDICT_RULE
+from core.task.decision import DEFAULT_MIX, P_BEST_NOTE, VERDICT_RULE
 from core.task.folder import ScanReport
-from core.task.measures import capped_shots, corruption_curves_table
+from core.task.measures import N_RESAMPLES, capped_shots, corruption_curves_table
 from core.task.spec import DEFAULT_CORRUPTIONS, DEFAULT_SHOTS, DEFAULT_TEST_FRACTION, PRIORITIES, comma_list
 from views import _models as models_ui
 from views import _reads as reads
@@ -65,13 +66,17 @@ def _forms(task_names: list[str]) -> None:
                                 key="task_run_models")
         shots = st.text_input("Shots (k per class)", comma_list(DEFAULT_SHOTS), key="task_run_shots")
         corruptions = st.text_input("Corruptions", comma_list(DEFAULT_CORRUPTIONS), key="task_run_corruptions")
+        race = st.checkbox("Race first: drop clearly worse models on samples of the test images", key="task_run_race",
+                           help=RACE_RULE + " The survivors get the full run.")
         started = st.form_submit_button("Start in the background", disabled=not task_names)
     if started:
         if not models:
             st.warning("Choose at least one model.")
+        elif race and len(models) < 2:
+            st.warning("Only one model: there is nothing to race. Choose two or more, or untick Race first.")
         else:
             job = jobs.launch(["task", "run", chosen, "--models", ",".join(models), "--shots", shots,
-                               "--corruptions", corruptions or "none"], chosen)
+                               "--corruptions", corruptions or "none"] + (["--race"] if race else []), chosen)
             st.success(f"Started (pid {job.pid}); reload this page as it fits. Log: {job.log}")
 
 
@@ -132,15 +137,23 @@ with st.container(border=True):
         icon = {"ahead": ":material/check_circle:", "cannot separate": ":material/drag_handle:",
                 "behind": ":material/cancel:"}.get(comparison.verdict, ":material/schedule:")
         st.markdown(f"{icon} {comparison.sentence}")
+        if comparison.settle:
+            st.caption(comparison.settle)
     if len(card.comparisons) > 8:
         st.caption(f"… and {len(card.comparisons) - 8} more in the table below.")
+    if card.p_best:
+        st.markdown(f"**Chance of being best** (share of {N_RESAMPLES:,} paired resamples of the test images): "
+                    + " · ".join(f"{name} {share:.0%}" if share >= 0.005 else f"{name} <1%"
+                                 for name, share in card.p_best[:8]))
+    for line in card.race:
+        st.markdown(f":material/sports_score: {line}")
     departure = task_reads.departure(task, models, card)
     if departure:
         st.markdown(f":material/compare_arrows: {departure}")
     if card.left_out:
         st.caption(f"Not scored for {priority}: {', '.join(card.left_out)} (k-shot probes have no single calibrated "
                    "answer; robustness needs corrupted test images).")
-    st.caption(VERDICT_RULE)
+    st.caption(VERDICT_RULE + " " + P_BEST_NOTE + (" " + RACE_RULE if card.race else ""))
 card_table = pd.DataFrame([{"candidate": c.candidate, "verdict": c.verdict, "comparison": c.sentence}
                            for c in card.comparisons])
 
@@ -202,7 +215,7 @@ else:
                                  "task_corruptions")
     drops = corruption.groupby("candidate", as_index=False, sort=False)[["accuracy", "drop"]].mean()
     st.caption("ImageNet-C corruptions (Hendrycks & Dietterich, ICLR 2019) of your test images, seeded as on the "
-               "Compare page. Mean relative drop from clean top-1: " + "; ".join(
+               "Compare page. Solid lines: linear probe; dashed: zero-shot. Mean relative drop from clean top-1: " + "; ".join(
                    f"{r.candidate} {r.drop:.0%}" if pd.notna(r.drop) else f"{r.candidate} — (clean top-1 is 0)"
                    for r in drops.itertuples()) + ".")
 

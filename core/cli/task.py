@@ -8,7 +8,7 @@ from pathlib import Path
 from core.cli import candidates
 from core.cli._common import STOPPED_MESSAGE, stop_on_sigterm
 from core.task.spec import (DEFAULT_CORRUPTIONS, DEFAULT_PRIORITY, DEFAULT_SEVERITIES, DEFAULT_SHOTS,
-                            DEFAULT_TEST_FRACTION, PRIORITIES, comma_list)
+                            DEFAULT_TEST_FRACTION, PRIORITIES, RACE_ALPHA, RACE_FIRST, comma_list)
 
 
 def add_commands(commands) -> dict:
@@ -39,6 +39,12 @@ def add_commands(commands) -> dict:
                      help=f"severities 1-5, comma-separated (default: {comma_list(DEFAULT_SEVERITIES)})")
     run.add_argument("--protocol", default="paper", choices=["paper", "library"])
     run.add_argument("--batch-size", type=int, default=32)
+    run.add_argument("--race", action="store_true",
+                     help="race first: every candidate on growing stratified samples of the clean test images, "
+                          "clearly worse ones dropped (paired top-1 difference to the leader below 0, Bonferroni "
+                          f"over rounds x candidates at {RACE_ALPHA:.0%}); the survivors get the full run")
+    run.add_argument("--race-first", type=int, default=RACE_FIRST,
+                     help=f"test images in the race's first round, doubling each round (default: {RACE_FIRST})")
     run.add_argument("--download", action="store_true", help="fetch missing hub weights first, with progress "
                                                              "(default: only weights already here)")
     run.add_argument("--strict", action="store_true", help="stop before starting when a model cannot load (default: "
@@ -113,14 +119,23 @@ def _run(args) -> int:
         part.strip() for part in args.corruptions.split(",") if part.strip() and part.strip() != "none")
     stop = stop_on_sigterm()
     progress, close = message_line()
+    options = dict(shots=_numbers(args.shots, "--shots"), corruptions=corruptions,
+                   severities=_numbers(args.severities, "--severities"), protocol=args.protocol,
+                   batch_size=args.batch_size, stop=stop, progress=progress, strict=args.strict,
+                   download=True if args.download else None)
     try:
-        summary = run_task(args.name, models, shots=_numbers(args.shots, "--shots"), corruptions=corruptions,
-                           severities=_numbers(args.severities, "--severities"), protocol=args.protocol,
-                           batch_size=args.batch_size, stop=stop, progress=progress, strict=args.strict,
-                           download=True if args.download else None)
+        if args.race:
+            from core.task.race import race_task
+
+            raced = race_task(args.name, models, first=args.race_first, **options)
+            summary = raced.run
+        else:
+            summary = run_task(args.name, models, **options)
     finally:
         close()
-    if summary.stopped:
+    if args.race and raced.message:
+        print(raced.message)
+    if summary is None or summary.stopped:
         print(STOPPED_MESSAGE, file=sys.stderr)
         return 130
     if summary.failed:

@@ -13,8 +13,11 @@ from core.metrics.imagenet_x import (error_ratio_intervals, imagenet_x_error_rat
 from core.metrics.paired import (COMBINATION_RULE, Difference, bootstrap_p_value, combine_verdicts, decide,
                                  difference, difference_from_intervals, holm_adjust, image_cells, kth_highest_margin,
                                  newcombe_paired_interval, part_verdict, resample_weights, shared_images,
-                                 stratified_accuracy, weighted_accuracy, weighted_ece, weighted_error_ratios,
+                                 stratified_accuracy, two_level_accuracy, weighted_accuracy, weighted_ece,
+                                 weighted_error_ratios,
                                  weighted_shape_bias, ece_columns)
+from core.metrics.selection import (RACE_RULE, SETTLE_RULE, Drop, best_share, eliminate, mcnemar_sample_size,
+                                    race_level, race_schedule)
 from core.metrics.shape_bias import shape_bias, shape_bias_per_class
 
 __all__ = ["bootstrap_interval", "bootstrap_counts", "percentile_interval", "proportion_interval",
@@ -25,5 +28,7 @@ __all__ = ["bootstrap_interval", "bootstrap_counts", "percentile_interval", "pro
            "COMBINATION_RULE", "Difference", "bootstrap_p_value", "combine_verdicts", "decide", "difference",
            "holm_adjust", "image_cells", "newcombe_paired_interval", "part_verdict", "resample_weights",
            "shared_images", "weighted_accuracy", "weighted_ece", "weighted_error_ratios", "weighted_shape_bias",
-           "stratified_accuracy", "kth_highest_margin", "difference_from_intervals", "ece_columns",
-           "EffectiveRobustness", "LineFit", "bootstrap_lines", "effective_robustness", "fit_line", "line_band"]
+           "stratified_accuracy", "two_level_accuracy", "kth_highest_margin", "difference_from_intervals", "ece_columns",
+           "EffectiveRobustness", "LineFit", "bootstrap_lines", "effective_robustness", "fit_line", "line_band",
+           "Drop", "RACE_RULE", "SETTLE_RULE", "best_share", "eliminate", "mcnemar_sample_size", "race_level",
+           "race_schedule"]

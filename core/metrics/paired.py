@@ -58,7 +58,8 @@ import numpy as np
 __all__ = ["Difference", "resample_weights", "image_cells", "weighted_accuracy", "weighted_shape_bias",
            "weighted_ece", "ece_columns", "weighted_error_ratios", "difference", "bootstrap_p_value", "holm_adjust",
            "part_verdict", "decide", "combine_verdicts", "shared_images", "newcombe_paired_interval",
-           "stratified_accuracy", "kth_highest_margin", "difference_from_intervals", "COMBINATION_RULE"]
+           "stratified_accuracy", "kth_highest_margin", "difference_from_intervals", "COMBINATION_RULE",
+           "two_level_accuracy"]
 
 Expect = Literal["higher", "lower"]
 COMBINATION_RULE = ("A part is reproduced when the 95% interval of its difference lies on the expected side of 0; "
@@ -515,3 +516,26 @@ def newcombe_paired_interval(both: int, only_a: int, only_b: int, neither: int, 
     low = d - math.sqrt(max(0.0, (p_a - l_a) ** 2 - 2 * phi * (p_a - l_a) * (u_b - p_b) + (u_b - p_b) ** 2))
     high = d + math.sqrt(max(0.0, (u_a - p_a) ** 2 - 2 * phi * (u_a - p_a) * (p_b - l_b) + (p_b - l_b) ** 2))
     return float(max(-1.0, low)), float(min(1.0, high))
+
+
+def two_level_accuracy(weights: np.ndarray, correct_draws: np.ndarray, *, seed: int = 0) -> np.ndarray:
+    """Per replicate: the mean over resampled draws of each draw's accuracy on the resampled images — the
+    two-level bootstrap of a k-shot probe (test images and draws both resampled; Davison & Hinkley, *Bootstrap
+    Methods*, 1997, Sec. 3.8, hierarchical data), so the interval counts which training images were
+    drawn as well as which were tested.
+
+    `weights` (R, n) is the image resample shared with every other candidate (`resample_weights`), which pairs
+    this candidate with them; `correct_draws` (draws, n) each draw's 0/1 correctness. Replicate r draws its
+    D draws with `default_rng(seed).integers(0, D, (R, D))[r]`: the same seed gives the same draws for every
+    caller, and the first R rows of a larger R' (the first rows of `resample_weights` too), so a table and a
+    card built with the same seed show the same interval.
+
+    >>> two_level_accuracy(np.ones((2, 3)), np.array([[1, 1, 0], [1, 1, 0]])).round(3).tolist()
+    [0.667, 0.667]
+    """
+    correct_draws = np.atleast_2d(np.asarray(correct_draws, dtype=np.float64))
+    weights = _weights(weights, correct_draws.shape[1])
+    per_draw = weights @ correct_draws.T.astype(weights.dtype) / weights.sum(axis=1, keepdims=True)  # (R, draws)
+    n_draws = correct_draws.shape[0]
+    chosen = np.random.default_rng(seed).integers(0, n_draws, (len(weights), n_draws))
+    return np.take_along_axis(per_draw, chosen, axis=1).mean(axis=1).astype(np.float64)

@@ -12,6 +12,7 @@ first write, with no migration); a read-only store that lacks them reads as hold
                       a rerun with the same key is skipped
     task_predictions  per test image: label, pred, conf, prob_true, correct, brier
     task_costs        images/s of the model's forward pass on this machine, and its parameter count
+    task_races        the last `task run --race` of a task (JSON): its rounds, the drops, forward passes
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ CREATE TABLE IF NOT EXISTS task_costs (
     task TEXT NOT NULL, model TEXT NOT NULL, images_per_s DOUBLE, params BIGINT, n_images INTEGER, device TEXT,
     PRIMARY KEY (task, model)
 );
+CREATE TABLE IF NOT EXISTS task_races (task TEXT PRIMARY KEY, record TEXT NOT NULL, created_at TIMESTAMP);
 """
 
 PREDICTION_FIELDS = ("image_id", "label", "pred", "conf", "prob_true", "correct", "brier")
@@ -252,3 +254,15 @@ class TaskTables:
         frame = self._task_query("SELECT count(*) AS n FROM task_features")
         counts["task_features"] = int(frame["n"][0]) if not frame.empty else 0
         return counts
+
+    # races -----------------------------------------------------------------------------------------
+    def write_task_race(self, task: str, record: dict) -> None:
+        """The task's last race (`core.task.race`): a JSON record replacing the previous one."""
+        with self._task_writer() as connection:
+            connection.execute("INSERT OR REPLACE INTO task_races VALUES (?, ?, now())",
+                               [task, json.dumps(record, default=float)])
+
+    def task_race(self, task: str) -> dict | None:
+        """The task's last race record, or None (never raced, or a store from before races)."""
+        frame = self._task_query("SELECT record FROM task_races WHERE task = ?", [task])
+        return json.loads(frame["record"][0]) if not frame.empty else None

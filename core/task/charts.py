@@ -35,23 +35,30 @@ def kshot_curve(table, labels: list[str], *, full=None):
 
 
 def corruption_curves(table, labels: list[str], candidates: list[str]):
-    """Top-1 against severity (0 = clean) per candidate, one panel per corruption; dashed lines for zero-shot."""
+    """Top-1 against severity (0 = clean) per candidate, one panel per corruption; dashed lines for zero-shot.
+
+    Panels are concatenated, three to a row, each with its own axes: a wrapped facet draws the last row's
+    x axis under every column, an empty panel where the corruptions do not fill the row. The dash is
+    explained in the page's caption, not a legend of its own (its black symbols read as another model)."""
     import altair as alt
 
     from core.analysis.charts import color_scale, facet_columns
 
     corruptions = sorted(set(table["corruption"]))
-    line = alt.Chart().mark_line(point=True).encode(
+    line = alt.Chart(table).mark_line(point=True).encode(
         x=alt.X("severity:O", title="severity"),
         y=alt.Y("accuracy:Q", title="top-1", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])),
         color=alt.Color("label:N", scale=color_scale(labels), title=None,
                         legend=alt.Legend(orient="bottom", labelLimit=400)),
-        strokeDash=alt.StrokeDash("method:N", title=None),
+        strokeDash=alt.StrokeDash("method:N", legend=None,
+                                  scale=alt.Scale(domain=["probe", "zero-shot"], range=[[1, 0], [5, 3]])),
         detail="candidate:N",
         tooltip=["candidate:N", "corruption:N", "severity:O", alt.Tooltip("accuracy:Q", format=".1%"),
                  alt.Tooltip("drop:Q", format=".1%", title="relative drop")])
-    return alt.layer(line, data=table).properties(width=220, height=200).facet(
-        facet=alt.Facet("corruption:N", title=None, sort=corruptions), columns=facet_columns(len(corruptions)))
+    panels = [line.transform_filter(alt.datum.corruption == name).properties(title=name, width=220, height=200)
+              for name in corruptions]
+    return alt.concat(*panels, columns=facet_columns(len(corruptions))).properties(
+        autosize=alt.AutoSizeParams(type="pad", contains="padding"))
 
 
 def kappa_matrix(table, order: list[str]):
@@ -69,4 +76,7 @@ def kappa_matrix(table, order: list[str]):
     text = base.transform_calculate(shown="isValid(datum.kappa) ? format(datum.kappa, '.2f') : '—'").mark_text(
         fontSize=12).encode(text="shown:N")
     side = max(220, 70 * len(order))
-    return alt.layer(cells, text).properties(width=side, height=side)
+    # fit-x: the page stretches the width, and the height stays the cells' own; with Streamlit's default "fit"
+    # the rotated column labels (up to 180 px) came out of the height and squeezed the rows to a strip
+    return alt.layer(cells, text).properties(width=side, height=side,
+                                             autosize=alt.AutoSizeParams(type="fit-x", contains="padding"))

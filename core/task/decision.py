@@ -23,16 +23,19 @@ from typing import Literal
 import numpy as np
 
 from core.metrics.paired import Difference, decide, difference, weighted_accuracy, weighted_ece
-from core.task.measures import replicate_weights
+from core.task.measures import N_RESAMPLES, replicate_weights
 from core.task.spec import PRIORITIES
 
-__all__ = ["PRIORITIES", "DEFAULT_MIX", "VERDICT_RULE", "Priority", "Comparison", "DecisionCard", "decision_card",
-           "score_replicates"]
+__all__ = ["PRIORITIES", "DEFAULT_MIX", "VERDICT_RULE", "P_BEST_NOTE", "Priority", "Comparison", "DecisionCard",
+           "decision_card", "score_replicates"]
 
 Priority = Literal["accuracy", "calibration", "robustness", "speed", "mix"]
 VERDICT_RULE = ("Verdict as on the Findings page: ahead when the 95% paired interval of top − other lies above 0, "
                 "behind when below (Holm-corrected p < 0.05), otherwise the data cannot separate them.")
 """The rule under every decision card (the page and the report)."""
+P_BEST_NOTE = ("Chance of being best: the share of paired bootstrap resamples of the test images in which each "
+               "candidate scores highest; with near-ties it overstates the leader (bench/race_sim.py).")
+"""What P(best) is, under every card that shows it."""
 DEFAULT_MIX = {"accuracy": 0.5, "calibration": 0.2, "robustness": 0.2, "speed": 0.1}
 _METRIC = {"accuracy": ("top-1", 100, "pp"), "calibration": ("ECE", 100, "pp"),
            "robustness": ("corrupted top-1", 100, "pp"), "speed": ("images/s", 1, ""), "mix": ("mixed score", 100, "")}
@@ -49,6 +52,7 @@ class Comparison:
     difference: Difference | None
     verdict: str
     sentence: str
+    settle: str = ""  # "about 900 labelled test images would separate …" for a pair the data cannot separate
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,8 @@ class DecisionCard:
     comparisons: tuple[Comparison, ...]
     left_out: tuple[str, ...]
     headline: str
+    p_best: tuple[tuple[str, float], ...] = ()  # (candidate, share of paired replicates in which it is best)
+    race: tuple[str, ...] = ()  # the race's sentences: each dropped candidate, its round and difference; passes saved
 
 
 def _robust_correct(data) -> dict[int, np.ndarray]:
@@ -98,7 +104,7 @@ def _single(data, priority: str, weights: np.ndarray, speed: dict) -> dict[int, 
     rows = range(len(data.candidates))
     methods = data.candidates["method"].to_numpy()
     if priority == "accuracy":
-        return {i: weighted_accuracy(weights, data.correct[i]) for i in rows}
+        return {i: _accuracy_replicates(data, i, weights) for i in rows}
     if priority == "calibration":
         return {i: -weighted_ece(weights, data.conf[i], data.correct[i].astype(bool)) for i in rows
                 if methods[i] != "k-shot"}
@@ -109,16 +115,82 @@ def _single(data, priority: str, weights: np.ndarray, speed: dict) -> dict[int, 
 
 
 
-def decision_card(data, priority: str = "accuracy", *, mix: dict | None = None, n_resamples: int = 1000,
-                  seed: int = 0) -> DecisionCard:
-    """Rank the candidates by `priority` and compare the top one with each other on paired differences."""
+def _accuracy_replicates(data, i: int, weights: np.ndarray) -> np.ndarray:
+    """Top-1 of candidate row `i` under each image resample; a k-shot probe's by the two-level bootstrap
+    (`core.task.measures.kshot_replicates`), so the card, the summary table, the k-shot curve and the report give
+    it one interval. The point value (one row of ones) is the plain mean."""
+    from core.task.measures import kshot_replicates
+
+    row = data.candidates.iloc[i]
+    if row["method"] != "k-shot" or (row["model"], int(row["k"])) not in data.kshot_correct or len(weights) == 1:
+        return weighted_accuracy(weights, data.correct[i])
+    return kshot_replicates(data, row["model"], row["k"], weights)
+
+
+def _settle(data, top: int, other: int, diff: Difference, names) -> str:
+    """For an accuracy pair the data cannot separate: the test images at which McNemar's test would separate a
+    difference of the observed size with 80% power (`core.metrics.selection.mcnemar_sample_size`)."""
+    from core.metrics.selection import mcnemar_sample_size
+
+    a, b = data.correct[top], data.correct[other]
+    delta = float(np.mean(a - b))
+    # images where exactly one is right (0/1 candidates); for a k-shot mean over draws E[D²], at least |δ| (the
+    # bound of a 0/1 pair, so the formula stays defined; a larger ψ only asks for more images)
+    discordance = max(float(np.mean((a - b) ** 2)), abs(float(np.mean(a - b))))
+    if delta == 0 or discordance == 0:
+        return (f"{names[top]} and {names[other]} score the same on these {data.n_images:,} images: no number of "
+                "test images would separate a difference of 0.")
+    needed = mcnemar_sample_size(delta, discordance)
+    shown = f"{float(f'{needed:.2g}'):,.0f}"
+    sentence = (f"About {shown} labelled test images would separate {delta * 100:+.1f} pp ({names[top]} − "
+                f"{names[other]}) with 80% power (McNemar's test at 5%, from their {discordance:.0%} discordant "
+                f"images; Connor 1987); this task has {data.n_images:,}.")
+    if "k-shot" in (data.candidates.at[top, "method"], data.candidates.at[other, "method"]):
+        sentence += " A k-shot probe's draws vary too, so more test images alone may not be enough."
+    return sentence
+
+
+def _pp(value: float) -> str:
+    """A difference in percentage points, signed: one decimal, two below 0.05 pp (never "-0.0")."""
+    return f"{value * 100:+.1f}" if abs(value * 100) >= 0.05 else f"{value * 100:+.2f}"
+
+
+def _race_lines(race: dict | None, shown: set) -> tuple[str, ...]:
+    """Sentences of a stored race record (`core.task.race`): each dropped candidate not on the card, its round
+    and the difference that dropped it, and the forward passes saved against a full run."""
+    if not race:
+        return ()
+    lines = []
+    for drop in race.get("drops", ()):
+        if drop["candidate"] in shown:
+            continue  # run in full since: the card's own comparison replaces the race's
+        lines.append(f"Dropped in round {drop['round']} ({drop['n']:,} test images): {drop['candidate']} − "
+                     f"{drop['leader']} top-1 = {_pp(drop['difference'])} pp, upper bound {_pp(drop['upper'])} pp "
+                     "< 0 at the race's level.")
+    if race.get("full_passes"):
+        saved = 1 - race["race_passes"] / race["full_passes"]
+        lines.append(f"The race (α = {race.get('alpha', 0.05):.0%}) computed {race['race_passes']:,} forward passes "
+                     f"where a full run of every model needed {race['full_passes']:,}: {saved:.0%} saved.")
+    return tuple(lines)
+
+
+def decision_card(data, priority: str = "accuracy", *, mix: dict | None = None, n_resamples: int = N_RESAMPLES,
+                  seed: int = 0, race: dict | None = None) -> DecisionCard:
+    """Rank the candidates by `priority` and compare the top one with each other on paired differences.
+
+    Also: each candidate's P(best) (the share of the same paired replicates in which it scores highest,
+    `core.metrics.selection.best_share`), the images that would settle each accuracy pair the data cannot
+    separate, and the lines of a stored race record (`race`, `core.task.race`)."""
+    from core.metrics.selection import best_share
+
     n = data.n_images
     point = score_replicates(data, priority, np.ones((1, n)), mix=mix)
     names = data.candidates["candidate"].to_numpy()
     left_out = tuple(names[i] for i in range(len(names)) if i not in point)
+    race_lines = _race_lines(race, set(names))
     if not point:
         return DecisionCard(priority, None, float("nan"), (), left_out,
-                            f"No candidate can be scored for {priority} yet.")
+                            f"No candidate can be scored for {priority} yet.", race=race_lines)
     replicates = score_replicates(data, priority, replicate_weights(n, n_resamples, seed), mix=mix)
     order = sorted(point, key=lambda i: -float(point[i][0]))
     top = order[0]
@@ -146,8 +218,10 @@ def decision_card(data, priority: str = "accuracy", *, mix: dict | None = None, 
         sentence = (f"{names[top]} − {names[other]} {metric} = {sign * diff.value * scale:+.1f} {unit} "
                     f"[{low:+.1f}, {high:+.1f}], {diff.method}" + (": the data cannot separate them"
                                                                      if verdict == "cannot separate" else ""))
+        settle = _settle(data, top, other, diff, names) if verdict == "cannot separate" and priority == "accuracy" \
+            else ""
         comparisons.append(Comparison(names[other], sign * float(point[other][0]), diff, verdict,
-                                      sentence.replace("  ", " ")))
+                                      sentence.replace("  ", " "), settle))
     top_value = sign * float(point[top][0])
     ties = [c.candidate for c in comparisons if c.verdict == "cannot separate"]
     shown = {"speed": f"{top_value:,.1f}", "mix": f"{top_value * scale:.1f}"}.get(priority, f"{top_value:.1%}")
@@ -158,4 +232,6 @@ def decision_card(data, priority: str = "accuracy", *, mix: dict | None = None, 
         headline += f"; the data cannot separate it from {', '.join(ties[:3])}{' …' if len(ties) > 3 else ''}."
     else:
         headline += " is ahead of every other candidate." if comparisons else "."
-    return DecisionCard(priority, names[top], top_value, tuple(comparisons), left_out, headline)
+    p_best = () if priority == "speed" else tuple(
+        (names[i], float(share)) for i, share in zip(order, best_share(np.stack([replicates[i] for i in order]))))
+    return DecisionCard(priority, names[top], top_value, tuple(comparisons), left_out, headline, p_best, race_lines)

@@ -101,6 +101,21 @@ def read_task(store, name: str, labels: dict | None = None) -> TaskData | None:
                     pred, kshot, kshot_correct, corrupted, costs, conditions)
 
 
+N_RESAMPLES = 1000
+"""Bootstrap replicates of every interval of the task page, card and report: one cached matrix serves them all."""
+KSHOT_DRAW_SEED = 1
+"""The seed of the k-shot draws' resample in every two-level interval (card, summary, curve, report)."""
+
+
+def kshot_replicates(data: "TaskData", model: str, k: int, weights: np.ndarray) -> np.ndarray:
+    """A k-shot probe's top-1 under each image resample by the two-level bootstrap (its draws resampled too,
+    `core.metrics.paired.two_level_accuracy` with `KSHOT_DRAW_SEED`): the one interval of a k-shot candidate on
+    the card, the summary table, the k-shot curve and the report, paired with the others through `weights`."""
+    from core.metrics.paired import two_level_accuracy
+
+    return two_level_accuracy(weights, data.kshot_correct[(model, int(k))], seed=KSHOT_DRAW_SEED)
+
+
 @functools.lru_cache(maxsize=4)
 def replicate_weights(n: int, n_resamples: int, seed: int) -> np.ndarray:
     """`resample_weights` over the test images, kept between the tables and cards of the same images (a page's
@@ -127,8 +142,11 @@ def _accuracy_interval(correct: np.ndarray, weights: np.ndarray) -> tuple[float,
     return percentile_interval(weighted_accuracy(weights, correct))
 
 
-def summary_table(data: TaskData, *, n_bins: int = 15, n_resamples: int = 500, seed: int = 0) -> pd.DataFrame:
-    """Per candidate: top-1 [interval], balanced accuracy, ECE, NLL, Brier, images/s, parameters."""
+def summary_table(data: TaskData, *, n_bins: int = 15, n_resamples: int = N_RESAMPLES,
+                  seed: int = 0) -> pd.DataFrame:
+    """Per candidate: top-1 [interval], balanced accuracy, ECE, NLL, Brier, images/s, parameters. A k-shot
+    candidate's interval is its two-level bootstrap (`kshot_replicates`), as on the card and the curve."""
+    from core.metrics.bootstrap import percentile_interval
     from core.metrics.calibration import expected_calibration_error
     weights = replicate_weights(data.n_images, n_resamples, seed)
     labels = data.test["label"].to_numpy()
@@ -137,7 +155,10 @@ def summary_table(data: TaskData, *, n_bins: int = 15, n_resamples: int = 500, s
     records = []
     for i, row in data.candidates.iterrows():
         correct = data.correct[i]
-        low, high = _accuracy_interval(correct, weights)
+        if row["method"] == "k-shot" and (row["model"], int(row["k"])) in data.kshot_correct:
+            low, high = percentile_interval(kshot_replicates(data, row["model"], row["k"], weights))
+        else:
+            low, high = _accuracy_interval(correct, weights)
         recall = np.array([correct[labels == c].mean() if (labels == c).any() else np.nan for c in range(n_classes)])
         calibrated = row["method"] != "k-shot"
         records.append({
@@ -154,11 +175,12 @@ def summary_table(data: TaskData, *, n_bins: int = 15, n_resamples: int = 500, s
     return pd.DataFrame.from_records(records)
 
 
-def kshot_table(data: TaskData, labels: dict | None = None, *, n_resamples: int = 500, seed: int = 0) -> pd.DataFrame:
-    """Per model and k: mean top-1 over the draws and a 95% two-level bootstrap interval: each replicate
-    resamples the test images (the weights `summary_table` uses) and, independently, the draws, and takes the
-    mean over the drawn draws of each one's accuracy on the drawn images. Both sources of spread count: which
-    images the user happened to label for training, and which images happened to be tested."""
+def kshot_table(data: TaskData, labels: dict | None = None, *, n_resamples: int = N_RESAMPLES,
+                seed: int = 0) -> pd.DataFrame:
+    """Per model and k: mean top-1 over the draws and a 95% two-level bootstrap interval (`kshot_replicates`):
+    each replicate resamples the test images (the weights `summary_table` and the card use) and, independently,
+    the draws, and takes the mean over the drawn draws of each one's accuracy on the drawn images. Both sources
+    of spread count: which images the user happened to label for training, and which happened to be tested."""
     from core.metrics.bootstrap import percentile_interval
 
     columns = ["model", "label", "k", "accuracy", "ci_low", "ci_high", "draws"]
@@ -166,16 +188,11 @@ def kshot_table(data: TaskData, labels: dict | None = None, *, n_resamples: int 
         return pd.DataFrame(columns=columns)
     labels = labels or {}
     weights = replicate_weights(data.n_images, n_resamples, seed)
-    totals = weights.sum(axis=1, keepdims=True)
-    draws_rng = np.random.default_rng(seed + 1)
     records = []
     for (model, k), part in data.kshot.groupby(["model", "k"], sort=True):
         correct = data.kshot_correct[(model, int(k))]  # (draws, images)
         n_draws = len(correct)
-        per_draw = weights @ correct.T.astype(np.float32) / totals  # (replicates, draws): each draw's accuracy
-        chosen = draws_rng.integers(0, n_draws, (n_resamples, n_draws))
-        replicates = np.take_along_axis(per_draw, chosen, axis=1).mean(axis=1)
-        low, high = percentile_interval(replicates)
+        low, high = percentile_interval(kshot_replicates(data, model, k, weights))
         records.append({"model": model, "label": labels.get(model, model), "k": int(k),
                         "accuracy": float(correct.mean()), "ci_low": low, "ci_high": high, "draws": n_draws})
     return pd.DataFrame.from_records(records, columns=columns)

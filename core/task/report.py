@@ -47,11 +47,12 @@ def task_sections(store, name: str, priority: str = DEFAULT_PRIORITY):
     if data is None:
         raise UserError(f"Task `{name}` has no results yet. Run: python -m core task run {name} --models effnet_lite0")
     names = list(dict.fromkeys(labels.values()))
-    card = decision_card(data, priority)
+    card = decision_card(data, priority, race=store.task_race(name))
     summary = measures.summary_table(data)
     sections = [Section("summary", "Every candidate on the clean test images", None,
                         summary.drop(columns=["model", "method", "k"]),
-                        "Top-1 with its 95% bootstrap interval over the test images; ECE over 15 bins; NLL; Brier; "
+                        "Top-1 with its 95% bootstrap interval over the test images (a k-shot probe's: two-level, "
+                        "test images and draws, as on the card and the k-shot curve); ECE over 15 bins; NLL; Brier; "
                         "images/s of the forward pass on the machine that ran it.")]
     title, priors, sentence = departure_summary(card, data.candidates, labels)
     if sentence:
@@ -86,15 +87,32 @@ def task_sections(store, name: str, priority: str = DEFAULT_PRIORITY):
     return data.spec, card, sections
 
 
+def _card_extras(card) -> list[str]:
+    """The card's lines after its comparisons: each candidate's chance of being best, then the race's lines."""
+    lines = []
+    if card.p_best:
+        lines.append("Chance of being best: " + " · ".join(f"{name} {share:.0%}" if share >= 0.005 else f"{name} <1%"
+                                                            for name, share in card.p_best))
+    return lines + list(card.race)
+
+
+def _card_rules(card) -> str:
+    from core.metrics.selection import RACE_RULE
+    from core.task.decision import P_BEST_NOTE, VERDICT_RULE
+
+    return " ".join([VERDICT_RULE] + ([P_BEST_NOTE] if card.p_best else []) + ([RACE_RULE] if card.race else []))
+
+
 def _html(spec, card, sections) -> str:
     from core.analysis.report import inline_svg, table_html, today
-    from core.task.decision import VERDICT_RULE
-
-    lines = "".join(f"<li>{html.escape(c.sentence)} <b>({html.escape(c.verdict)})</b></li>" for c in card.comparisons)
+    lines = "".join(f"<li>{html.escape(c.sentence)} <b>({html.escape(c.verdict)})</b>"
+                    + (f"<br><span class='muted'>{html.escape(c.settle)}</span>" if c.settle else "") + "</li>"
+                    for c in card.comparisons)
+    extra = "".join(f"<p>{html.escape(line)}</p>" for line in _card_extras(card))
     body = [f"<h1>Your task: {html.escape(spec.name)}</h1>",
             f"<p class='muted'>{len(spec.classes)} classes · {html.escape(spec.root)} · {today()}</p>",
-            f"<div class='card'><h2>{html.escape(card.headline)}</h2><ul>{lines}</ul>"
-            f"<p class='muted'>{html.escape(VERDICT_RULE)}</p></div>"]
+            f"<div class='card'><h2>{html.escape(card.headline)}</h2><ul>{lines}</ul>{extra}"
+            f"<p class='muted'>{html.escape(_card_rules(card))}</p></div>"]
     for section in sections:
         body.append(f"<h2>{html.escape(section.title)}</h2>")
         if section.chart is not None:
@@ -132,7 +150,8 @@ def _pptx(spec, card, sections) -> bytes:
             paragraph.text = line
             paragraph.font.size = Pt(12)
 
-    slide_with(card.headline[:120], [c.sentence for c in card.comparisons[:10]] or ["Only one candidate."])
+    lines = [line for c in card.comparisons[:8] for line in (c.sentence, c.settle) if line]
+    slide_with(card.headline[:120], (lines or ["Only one candidate."]) + list(_card_extras(card)))
     for section in sections:
         if section.chart is not None:
             slide_with(section.title, [section.caption], section.chart)
@@ -150,7 +169,9 @@ def _zip(spec, card, sections) -> bytes:
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("decision.csv", pd.DataFrame([{"priority": card.priority, "top": card.top,
                                                         "candidate": c.candidate, "verdict": c.verdict,
-                                                        "comparison": c.sentence} for c in card.comparisons]
+                                                        "comparison": c.sentence, "settle": c.settle,
+                                                        "p_best": dict(card.p_best).get(c.candidate)}
+                                                       for c in card.comparisons]
                                                       ).to_csv(index=False))
         for section in sections:
             archive.writestr(f"{section.key}.csv", section.table.to_csv(index=False))

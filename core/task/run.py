@@ -179,6 +179,36 @@ def _feature_pass(models: dict, needs: dict, paths: dict, test_shas: set, condit
         flush(name, 1)
 
 
+def _plan(store, resolved, *, protocol: str, conditions: list, all_shas: set, test_shas: set):
+    """(`_Model` with its feature key per condition, {condition: image hashes whose features are not stored})."""
+    cfg = resolved.preprocess(protocol)
+    keys = {condition: content_key(dict(kind="task-features", model=resolved.name, weights=resolved.weights_key,
+                                        preprocess=cfg.key(), condition=condition,
+                                        seed=CORRUPTION_SEED if condition != "clean" else None))
+            for condition in conditions}
+    return _Model(resolved, cfg, keys), {condition: (all_shas if condition == "clean" else test_shas)
+                                         - store.task_feature_shas(keys[condition]) for condition in conditions}
+
+
+def prepared_models(store, name: str, models: Sequence, *, protocol: str, corruptions: Sequence[str],
+                    severities: Sequence[int]):
+    """(spec, images, {model: _Model}, conditions, needs) of a run: each model resolved once (a
+    `ResolvedModel` is used as given) with its feature key per condition, and `needs[(model, condition)]` the
+    image hashes whose features are not stored yet (clean: every image; corrupted: the test split).
+    `core.task.race` computes features under the same keys, so a full run after a race reuses them."""
+    from core.models.resolved import ResolvedModel, resolve_model
+
+    spec, images, _ = load_task(store, name)
+    conditions = ["clean"] + [f"{c}/{s}" for c in corruptions for s in sorted(set(severities))]
+    shas = dict(all_shas=set(images["sha256"]), test_shas=set(images[images["split"] == "test"]["sha256"]))
+    prepared, needs = {}, {}
+    for model in models:
+        resolved = model if isinstance(model, ResolvedModel) else resolve_model(model)
+        prepared[resolved.name], wanted = _plan(store, resolved, protocol=protocol, conditions=conditions, **shas)
+        needs.update({(resolved.name, condition): found for condition, found in wanted.items()})
+    return spec, images, prepared, conditions, needs
+
+
 def _preflight(models: dict, needs: dict, conditions: list, device: str, say: Callable[[str], None], *,
                download: bool | None = None) -> dict[str, str]:
     """Load every model that has features to compute (weights located, fetched when `download` allows it, read
@@ -221,7 +251,7 @@ def run_task(name: str, models: Sequence, *, shots: Sequence[int] = DEFAULT_SHOT
     """
     from core.config import refuse_in_view_mode
     from core.models.load import best_device
-    from core.models.resolved import ResolvedModel, resolve_model
+    from core.models.resolved import resolve_model
     from core.store import ResultsStore
     from core.task.fits import fit_model
     from core.task.probes import KSHOT_DRAWS
@@ -229,7 +259,7 @@ def run_task(name: str, models: Sequence, *, shots: Sequence[int] = DEFAULT_SHOT
 
     refuse_in_view_mode("running a task")
     store = store or ResultsStore()
-    spec, images, _ = load_task(store, name)
+    load_task(store, name)  # an unknown task is the first thing said
     if not models:
         raise UserError("Name at least one model: --models effnet_lite0,vit_clip (python -m core models lists them).")
     shots = tuple(sorted({int(k) for k in shots}))
@@ -239,33 +269,19 @@ def run_task(name: str, models: Sequence, *, shots: Sequence[int] = DEFAULT_SHOT
     if draws is not None and not 1 <= draws <= 62:  # the page packs each image's draws into one 64-bit integer
         raise UserError(f"Expected 1 to 62 k-shot draws, got {draws}.")
     device = device or best_device()
-    conditions = ["clean"] + [f"{c}/{s}" for c in corruptions for s in sorted(set(severities))]
-    test = images[images["split"] == "test"]
-    all_shas, test_shas = set(images["sha256"]), set(test["sha256"])
+    spec, images, models, conditions, needs = prepared_models(store, name, models, protocol=protocol,
+                                                              corruptions=corruptions, severities=severities)
+    test_shas = set(images[images["split"] == "test"]["sha256"])
     paths = dict(zip(images["sha256"], images["path"]))
-    resolved_models = [model if isinstance(model, ResolvedModel) else resolve_model(model) for model in models]
-    models, needs = {}, {}
-
-    def plan(resolved) -> None:
-        model_name = resolved.name
-        cfg = resolved.preprocess(protocol)
-        keys = {condition: content_key(dict(kind="task-features", model=model_name, weights=resolved.weights_key,
-                                            preprocess=cfg.key(), condition=condition,
-                                            seed=CORRUPTION_SEED if condition != "clean" else None))
-                for condition in conditions}
-        models[model_name] = _Model(resolved, cfg, keys)
-        for condition in conditions:
-            wanted = all_shas if condition == "clean" else test_shas
-            needs[(model_name, condition)] = wanted - store.task_feature_shas(keys[condition])
-
-    for resolved in resolved_models:
-        plan(resolved)
     summary = TaskRunSummary()
     summary.failed = _preflight(models, needs, conditions, device, say, download=download)
     for model_name, model in list(models.items()):
         if model.loaded is not None and not model.resolved.weights.available:  # fetched just now: key its content
             loaded = model.loaded
-            plan(resolve_model(model.resolved.spec))
+            models[model_name], wanted = _plan(store, resolve_model(model.resolved.spec), protocol=protocol,
+                                               conditions=conditions, all_shas=set(images["sha256"]),
+                                               test_shas=test_shas)
+            needs.update({(model_name, condition): found for condition, found in wanted.items()})
             models[model_name].loaded = loaded
     if summary.failed and (strict or len(summary.failed) == len(models)):
         why = " ".join(summary.failed.values())

@@ -13,7 +13,8 @@ from typing import Literal
 from core.errors import UserError
 
 __all__ = ["DEFAULT_SHOTS", "DEFAULT_CORRUPTIONS", "DEFAULT_SEVERITIES", "DEFAULT_TEST_FRACTION", "PRIORITIES",
-           "DEFAULT_PRIORITY", "Layout", "TaskSpec", "UnknownTask", "load_task", "task_templates", "comma_list"]
+           "DEFAULT_PRIORITY", "RACE_FIRST", "RACE_GROWTH", "RACE_ALPHA", "Layout", "TaskSpec", "UnknownTask",
+           "load_task", "task_templates", "comma_list"]
 
 Layout = Literal["folders", "splits", "csv"]
 DEFAULT_SHOTS: tuple[int, ...] = (1, 2, 4, 8, 16)
@@ -27,6 +28,12 @@ DEFAULT_TEST_FRACTION = 0.3
 PRIORITIES: tuple[str, ...] = ("accuracy", "calibration", "robustness", "speed", "mix")
 """What the decision card ranks by (`core.task.decision`)."""
 DEFAULT_PRIORITY = "accuracy"
+RACE_FIRST = 100
+"""Test images in round 1 of `task run --race`; a task with fewer runs without a race."""
+RACE_GROWTH = 2.0
+"""Each race round's sample of test images over the previous one's."""
+RACE_ALPHA = 0.05
+"""The race's chance of dropping the true best, over all its rounds (Bonferroni over rounds × candidates)."""
 
 
 def comma_list(values) -> str:

@@ -60,3 +60,26 @@ def test_view_mode_refuses_task_add_on_the_command_line(monkeypatch, tmp_path):
     monkeypatch.setenv("BAE_VIEW_ONLY", "1")
     assert main(["task", "add", "digits", "--data", str(tmp_path / "images")]) == 2
     assert not (tmp_path / "results.duckdb").exists()
+
+
+def test_card_shows_p_best_the_race_and_the_page_offers_a_race(monkeypatch, task_store, tmp_path):
+    import shutil
+
+    from core.store import ResultsStore
+
+    raced = tmp_path / "raced.duckdb"
+    shutil.copy(task_store, raced)
+    ResultsStore(raced).write_task_race("digits", {
+        "looks": [100, 200], "survivors": ["tiny_convnext", "tiny_clip"], "race_passes": 300, "full_passes": 1200,
+        "drops": [{"candidate": "Tiny ViT · 2-shot probe", "model": "tiny_vit", "round": 1, "n": 100,
+                   "leader": "Tiny ConvNeXt · linear probe", "difference": -0.25, "upper": -0.08}]})
+    at = _page(monkeypatch, raced, view_only=False)
+    text = _text(at)
+    assert "Chance of being best" in text
+    assert "Dropped in round 1 (100 test images): Tiny ViT · 2-shot probe − Tiny ConvNeXt · linear probe top-1 = " \
+           "-25.0 pp" in text
+    assert ("The race (α = 5%) computed 300 forward passes where a full run of every model needed 1,200: 75% saved."
+            in text)
+    shares = [line for line in text.splitlines() if line.startswith("**Chance of being best**")]
+    assert len(shares) == 1 and shares[0].count("%") >= 3  # one share per candidate on the card
+    assert at.checkbox(key="task_run_race").value is False

@@ -304,3 +304,26 @@ def test_difference_from_intervals_by_hand():
     assert d.value == pytest.approx(0.01)
     assert (d.ci_low, d.ci_high) == pytest.approx((0.01 - z * se, 0.01 + z * se))
     assert d.p_value == pytest.approx(2 * norm.sf(0.01 / se)) and not d.paired and "intervals" in d.method
+
+
+def _reference_loop_two_level(image_draws, draw_draws, correct_draws):
+    """Replicate by replicate in plain Python: the drawn draws' accuracies on the drawn images, averaged."""
+    values = []
+    for images, draws in zip(image_draws, draw_draws):
+        values.append(np.mean([np.mean([correct_draws[d][i] for i in images]) for d in draws]))
+    return np.array(values)
+
+
+def test_two_level_accuracy_matches_a_loop_over_drawn_images_and_draws():
+    from core.metrics.paired import resample_weights, two_level_accuracy
+
+    rng = np.random.default_rng(7)
+    correct_draws = (rng.random((5, 40)) < np.array([0.3, 0.5, 0.6, 0.7, 0.9])[:, None]).astype(float)
+    weights = resample_weights(40, n_resamples=50, seed=3)
+    image_draws = [np.repeat(np.arange(40), row.astype(int)) for row in weights]
+    draw_draws = np.random.default_rng(11).integers(0, 5, (50, 5))
+    expected = _reference_loop_two_level(image_draws, draw_draws, correct_draws)
+    np.testing.assert_allclose(two_level_accuracy(weights, correct_draws, seed=11), expected, atol=1e-6)
+    # the first rows of a longer run are the shorter run's: a table (500) and a card (1,000) agree
+    longer = two_level_accuracy(resample_weights(40, n_resamples=80, seed=3), correct_draws, seed=11)
+    np.testing.assert_allclose(longer[:50], expected, atol=1e-6)

@@ -131,3 +131,77 @@ def test_kshot_interval_is_a_two_level_bootstrap_equal_to_a_numpy_loop(rng):
     one_draw_images_only = np.percentile([correct.mean(0)[np.random.default_rng(s).integers(0, n, n)].mean()
                                           for s in range(400)], [2.5, 97.5])
     assert high - low > one_draw_images_only[1] - one_draw_images_only[0]  # the draws' spread is counted
+
+
+def test_card_gives_p_best_from_its_paired_replicates_and_a_settle_sentence(rng):
+    from core.metrics.paired import resample_weights
+    from core.metrics.selection import mcnemar_sample_size
+
+    data = _data(rng)
+    card = decision_card(data, "accuracy", seed=5, n_resamples=400)
+    shares = dict(card.p_best)
+    assert sum(shares.values()) == pytest.approx(1)
+    # the same paired replicates by hand: each replicate's right answers (exact counts), 1/t to each of t tied
+    weights = resample_weights(data.n_images, n_resamples=400, seed=5)
+    hits = weights @ data.correct.T
+    top = hits == hits.max(axis=1, keepdims=True)
+    expected = (top / top.sum(axis=1, keepdims=True)).mean(axis=0)
+    for i, name in enumerate(data.candidates["candidate"]):
+        assert shares[name] == pytest.approx(expected[i], abs=1e-9)
+    tie = card.comparisons[0]
+    assert tie.verdict == "cannot separate"
+    a, b = data.correct[0], data.correct[2]
+    needed = mcnemar_sample_size((a - b).mean(), np.mean(a != b))
+    assert f"About {float(f'{needed:.2g}'):,.0f} labelled test images would separate" in tie.settle
+    assert card.comparisons[1].settle == ""  # separated already
+
+
+def test_card_lists_the_race_drops_and_the_passes_saved(rng):
+    race = {"drops": [{"candidate": "D · 16-shot probe", "round": 1, "n": 100, "leader": "A · linear probe",
+                       "difference": -0.31, "upper": -0.18}],
+            "race_passes": 2_500, "full_passes": 10_000}
+    card = decision_card(_data(rng), "accuracy", race=race)
+    assert card.race[0].startswith("Dropped in round 1 (100 test images): D · 16-shot probe − A · linear probe "
+                                   "top-1 = -31.0 pp")
+    assert "75% saved" in card.race[1]
+
+
+def _kshot_data(rng, n=300):
+    """A probe and a 16-shot probe whose five draws differ in skill (the issue's case: draws alone move it)."""
+    data = _data(rng, n=n, accuracies=(0.62, 0.70, 0.40))
+    draws = np.stack([(rng.random(n) < p) for p in (0.35, 0.45, 0.55, 0.62, 0.70)]).astype(float)
+    data.candidates.loc[2] = ["C · 16-shot probe", "c", "k-shot", 16]
+    data.correct[2] = draws.mean(axis=0)
+    data.conf[2] = np.nan
+    data.kshot = pd.DataFrame({"model": "c", "k": 16, "draw": range(5), "accuracy": draws.mean(axis=1), "n": n})
+    data.kshot_correct = {("c", 16): draws}
+    return data
+
+
+def test_kshot_interval_is_the_two_level_bootstrap_in_every_place(rng):
+    from core.metrics.bootstrap import percentile_interval
+    from core.metrics.paired import resample_weights, two_level_accuracy
+    from core.task.decision import score_replicates
+    from core.task.measures import KSHOT_DRAW_SEED, N_RESAMPLES, kshot_table, replicate_weights
+
+    data = _kshot_data(rng)
+    # the two-level bootstrap, built here from its parts: the page's image resample and the seeded draws
+    expected = percentile_interval(two_level_accuracy(resample_weights(data.n_images, n_resamples=N_RESAMPLES),
+                                                      data.kshot_correct[("c", 16)], seed=KSHOT_DRAW_SEED))
+    summary = summary_table(data).set_index("candidate").loc["C · 16-shot probe"]
+    curve = kshot_table(data).iloc[0]
+    card = percentile_interval(score_replicates(data, "accuracy",
+                                                replicate_weights(data.n_images, N_RESAMPLES, 0))[2])
+    for place in ((summary["ci_low"], summary["ci_high"]), (curve["ci_low"], curve["ci_high"]), card):
+        assert place == pytest.approx(expected, abs=1e-6)
+    # wider than the image-only interval the summary used to show: the draws' spread counts
+    image_only = percentile_interval(resample_weights(data.n_images, n_resamples=N_RESAMPLES) @ data.correct[2]
+                                     / data.n_images)
+    assert expected[1] - expected[0] > 1.5 * (image_only[1] - image_only[0])
+    # and the card's difference with the k-shot candidate uses those replicates, paired through the same images
+    comparison = [c for c in decision_card(data, "accuracy").comparisons if c.candidate == "C · 16-shot probe"][0]
+    top = score_replicates(data, "accuracy", replicate_weights(data.n_images, N_RESAMPLES, 0))[1]
+    low, high = percentile_interval(top - score_replicates(data, "accuracy",
+                                                           replicate_weights(data.n_images, N_RESAMPLES, 0))[2])
+    assert (comparison.difference.ci_low, comparison.difference.ci_high) == pytest.approx(
+        (min(low, comparison.difference.value), max(high, comparison.difference.value)), abs=1e-9)

@@ -1,0 +1,147 @@
+"""The race's elimination rule, P(best) and the McNemar sample size (core/metrics/selection.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.metrics import best_share, eliminate, mcnemar_sample_size, race_level, race_schedule
+
+
+def _scores(rng, accuracies, n, shared=1.0):
+    """(candidates, n) 0/1 with a shared per-image difficulty, marginal accuracy `accuracies` (probit model)."""
+    from statistics import NormalDist
+
+    a = np.array([NormalDist().inv_cdf(p) for p in accuracies]) * np.sqrt(1 + shared ** 2)
+    z = rng.standard_normal(n)
+    return (a[:, None] + shared * z[None, :] + rng.standard_normal((len(a), n)) > 0).astype(float)
+
+
+def test_eliminate_never_drops_the_leader():
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        m = int(rng.integers(2, 13))
+        scores = (rng.random((m, int(rng.integers(2, 200)))) < rng.uniform(0.05, 0.95, (m, 1))).astype(float)
+        alive = rng.random(m) < 0.8
+        alive[int(rng.integers(m))] = True
+        leader = int(np.argmax(np.where(alive, scores.mean(axis=1), -np.inf)))
+        after, drops = eliminate(scores, alive, look=0, n_looks=1)
+        assert after[leader]
+        assert all(d.leader == leader and d.candidate != leader and d.upper < 0 for d in drops)
+        assert not (after & ~alive).any()  # a dropped candidate never comes back
+
+
+def test_far_behind_is_dropped_in_round_one_and_a_near_tie_never():
+    rng = np.random.default_rng(1)
+    looks = race_schedule(800, first=100)
+    for _ in range(50):
+        scores = _scores(rng, [0.90, 0.90, 0.55] + [0.7] * 9, 800)
+        # the near-tie: the leader's outcomes with 2 of its rights swapped for wrongs among 40 discordant images
+        leader = scores[0]
+        right, wrong = np.flatnonzero(leader == 1), np.flatnonzero(leader == 0)
+        near = leader.copy()
+        near[rng.choice(right, 21, replace=False)] = 0
+        near[rng.choice(wrong, 19, replace=False)] = 1
+        scores[1] = near
+        alive = np.ones(12, bool)
+        for look, size in enumerate(looks):
+            alive, drops = eliminate(scores[:, :size], alive, look=look, n_looks=len(looks))
+            if look == 0:
+                assert 2 in [d.candidate for d in drops]  # 35 pp behind: gone after the first 100 images
+            assert alive[1]  # 2 images behind on 800: never dropped, at any look
+
+
+def test_eliminate_hand_case():
+    # leader 90/100 right; the other right on 30 of them: d = −0.6, sd of the differences by hand
+    a = np.array([1.0] * 90 + [0] * 10)
+    b = np.array([1.0] * 30 + [0] * 70)
+    diffs = b - a  # 60 × −1, 40 × 0
+    se = np.sqrt(((diffs - diffs.mean()) ** 2).sum() / 99) / 10
+    from statistics import NormalDist
+
+    z = NormalDist().inv_cdf(1 - 0.05 / (4 * 1))
+    _, drops = eliminate(np.stack([a, b]), np.ones(2, bool), look=2, n_looks=4)
+    assert drops[0].difference == pytest.approx(-0.6)
+    assert drops[0].upper == pytest.approx(-0.6 + z * se)
+    assert drops[0].look == 2 and drops[0].n == 100
+
+
+def test_race_drops_a_true_best_at_most_alpha_of_the_time():
+    """All 12 candidates equally good (the least favourable case: every one is a true best): how often is
+    candidate 0 dropped over the whole schedule? Bonferroni promises ≤ 5%."""
+    rng = np.random.default_rng(2)
+    looks = race_schedule(600, first=100)
+    dropped = 0
+    runs = 400
+    for _ in range(runs):
+        scores = _scores(rng, [0.8] * 12, 600)
+        alive = np.ones(12, bool)
+        for look, size in enumerate(looks):
+            alive, _ = eliminate(scores[:, :size], alive, look=look, n_looks=len(looks))
+        dropped += not alive[0]
+    assert dropped / runs <= 0.05 + 0.02  # 0.05 plus about two binomial standard errors over 400 runs
+
+
+def test_race_schedule_and_level():
+    assert race_schedule(1000, first=100) == (100, 200, 400, 800, 1000)
+    assert race_schedule(100, first=100) == (100,)
+    assert race_schedule(99, first=100) == ()
+    assert race_level(0.05, 5, 12) == pytest.approx(0.05 / 55)
+    with pytest.raises(ValueError, match="two candidates"):
+        race_level(0.05, 3, 1)
+    with pytest.raises(ValueError, match="growth"):
+        race_schedule(100, growth=1)
+
+
+def _reference_loop_best_share(replicates):
+    """One replicate at a time: 1/t to each of the t candidates at the top."""
+    m, r = replicates.shape
+    shares = np.zeros(m)
+    for column in replicates.T:
+        top = np.flatnonzero(column == column.max())
+        shares[top] += 1 / len(top)
+    return shares / r
+
+
+def test_best_share_matches_a_loop_and_sums_to_one_per_replicate():
+    rng = np.random.default_rng(3)
+    replicates = rng.integers(0, 5, (6, 400)) / 4  # many ties
+    shares = best_share(replicates)
+    np.testing.assert_allclose(shares, _reference_loop_best_share(replicates))
+    assert shares.sum() == pytest.approx(1)
+    for column in replicates.T[:50]:  # within each replicate the shares sum to 1
+        assert best_share(column[:, None]).sum() == pytest.approx(1)
+    assert best_share(np.array([[0.5, np.nan], [0.5, 0.2]])).tolist() == [0.25, 0.75]
+
+
+def test_best_share_from_paired_bootstrap_is_near_one_for_a_clear_winner():
+    from core.metrics.paired import resample_weights
+
+    rng = np.random.default_rng(4)
+    scores = _scores(rng, [0.9, 0.6, 0.88], 500)
+    weights = resample_weights(500, n_resamples=500, seed=0)
+    shares = best_share((weights @ scores.T / 500).T)
+    assert shares[1] == 0 and shares.sum() == pytest.approx(1)
+
+
+def test_mcnemar_sample_size_hand_and_published():
+    # by hand: (1.959964 × √0.2 + 0.841621 × √0.19)² / 0.01 = 154.6 → 155
+    assert mcnemar_sample_size(0.1, 0.2) == 155
+    # the calculator citing Connor (1987, p. 209): p10 = 0.05, p01 = 0.45, two-sided 5%, 80% power → 23
+    assert mcnemar_sample_size(0.05 - 0.45, 0.5) == 23
+    assert np.isnan(mcnemar_sample_size(0.0, 0.2))
+    with pytest.raises(ValueError, match="discordance"):
+        mcnemar_sample_size(0.3, 0.2)
+
+
+@pytest.mark.parametrize("p10,p01", [(0.06, 0.035), (0.15, 0.08), (0.10, 0.05)])
+def test_mcnemar_sample_size_gives_its_power_in_simulation(p10, p01):
+    """At the stated n, McNemar's chi-square test (no continuity correction, > 3.841) rejects in ≈ 80% (at n under
+    ~150 the normal approximation makes it conservative: 0.84 at n = 108)."""
+    n = int(mcnemar_sample_size(p10 - p01, p10 + p01))
+    rng = np.random.default_rng(5)
+    counts = rng.multinomial(n, [p10, p01, 1 - p10 - p01], size=6000)
+    b, c = counts[:, 0], counts[:, 1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        statistic = np.where(b + c > 0, (b - c) ** 2 / (b + c), 0.0)
+    assert (statistic > 3.841459).mean() == pytest.approx(0.8, abs=0.03)
