@@ -42,7 +42,7 @@ def add_commands(commands) -> dict:
     run.add_argument("--race", action="store_true",
                      help="race first: every candidate on growing stratified samples of the clean test images, "
                           "clearly worse ones dropped (paired top-1 difference to the leader below 0, Bonferroni "
-                          f"over rounds x candidates at {RACE_ALPHA:.0%}); the survivors get the full run")
+                          f"over rounds x candidates at {RACE_ALPHA:.0%}%); the survivors get the full run")
     run.add_argument("--race-first", type=int, default=RACE_FIRST,
                      help=f"test images in the race's first round, doubling each round (default: {RACE_FIRST})")
     run.add_argument("--download", action="store_true", help="fetch missing hub weights first, with progress "

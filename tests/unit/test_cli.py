@@ -140,3 +140,22 @@ def test_step_progress_in_a_log_is_plain_lines_a_tenth_apart():
     close()
     lines = log.getvalue().splitlines()
     assert lines == [f"Download the images: {percent}%" for percent in range(0, 101, 10)] + ["Import the decisions: 50%"]
+
+
+def test_every_command_prints_its_help():
+    """argparse formats help text with %: a bare percent sign in a help string crashes `--help` (it did for
+    `task run --help`)."""
+    import contextlib
+    import io
+
+    from core.cli import _parser
+
+    parser, _ = _parser()
+    stack = [parser]
+    while stack:
+        current = stack.pop()
+        with contextlib.redirect_stdout(io.StringIO()):
+            current.format_help()  # raises ValueError on a bad format character
+        for action in current._actions:
+            if isinstance(action.choices, dict):
+                stack.extend(action.choices.values())
