@@ -12,6 +12,7 @@ import shutil
 import pytest
 
 from tests.browser.test_app_browser import _no_exception, _settle
+from tests.browser.test_task_browser import open_task_page
 from tests.fixtures.browser import SHOTS, chromium, streamlit_server
 
 pytestmark = pytest.mark.browser
@@ -51,11 +52,7 @@ def candidates_url(tmp_path_factory, tiny_models_toml):
 
 def test_the_candidates_panel_draws_a_shortlist(candidates_url):
     with chromium() as browser:
-        page = browser.new_page(viewport={"width": 1500, "height": 2400})
-        page.set_default_timeout(180_000)
-        page.goto(f"{candidates_url}/task")
-        page.get_by_role("heading", name="Your task: which model for my images?").wait_for()
-        _settle(page)
+        page = open_task_page(browser, candidates_url, height=2400)
         panel = page.locator('[data-testid="stExpander"]').filter(has_text="Candidates: which published models to try")
         panel.get_by_text("Candidates: which published models to try").click()
         panel.get_by_role("button", name="Shortlist").click()

@@ -11,6 +11,16 @@ import os
 import pytest
 
 from tests.browser.test_app_browser import _no_exception, _settle
+
+
+def open_task_page(browser, url: str, *, height: int):
+    """The Your task page in a 1500 px wide tab, settled (the candidates test opens it the same way)."""
+    page = browser.new_page(viewport={"width": 1500, "height": height})
+    page.set_default_timeout(180_000)
+    page.goto(f"{url}/task")
+    page.get_by_role("heading", name="Your task: which model for my images?").wait_for()
+    _settle(page)
+    return page
 from tests.fixtures.browser import SHOTS, chromium, streamlit_server
 
 pytestmark = pytest.mark.browser
@@ -44,11 +54,7 @@ def task_url(tmp_path_factory, tiny_models_toml):
 
 def test_task_page_draws_the_card_and_every_chart(task_url):
     with chromium() as browser:
-        page = browser.new_page(viewport={"width": 1500, "height": 6000})
-        page.set_default_timeout(180_000)
-        page.goto(f"{task_url}/task")
-        page.get_by_role("heading", name="Your task: which model for my images?").wait_for()
-        _settle(page)
+        page = open_task_page(browser, task_url, height=6000)
         page.get_by_text("For accuracy:").first.wait_for()
         _no_exception(page)
         if not os.environ.get("BAE_TASK_SCREENSHOT_STORE"):
