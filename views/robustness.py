@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.analysis.accuracy_line import DEFAULT_FIT_ON, FIT_ON, LINE_SETS, line_description, paper_points
-from core.analysis.line_chart import accuracy_on_the_line
+from core.analysis.line_chart import POPULATION_SHADES, accuracy_on_the_line
 from core.analysis.tables import SHIFTED
 from core.analysis.charts import grouped_bars
 from core.data import BENCHMARKS
@@ -95,8 +95,11 @@ else:
     bands = population_ui.bands(fit_on, max(min(edges) - 0.01, 0.0005), min(max(edges) + 0.01, 0.9995), where)
     set_labels = {key: BENCHMARKS[key].label if key in BENCHMARKS else "ImageNet-ReaL" for key in LINE_SETS}
     labels = list(dict.fromkeys(table["label"]))
-    kinds = sorted(set(shown_population["kind"]), key=population_ui.kind_order)  # the shades' order
+    kinds = sorted(set(shown_population["kind"]), key=population_ui.kind_order)
+    # each kind keeps its own shade whichever kinds are shown (open_clip's stay dark grey when no timm point is outside)
+    shades = [POPULATION_SHADES[population_ui.kind_order(kind)] for kind in kinds]
     line_chart = Lazy.of(accuracy_on_the_line, shown_population, bands, er, points, labels=labels, kinds=kinds,
+                         shades=shades,
                          set_labels=set_labels, title=description,
                          key=f"robustness-line:{population_ui.population_version()}:{fit_on}:{where}:{run_keys}:"
                              f"{tuple(labels)}")

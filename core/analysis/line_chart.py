@@ -90,12 +90,13 @@ def _records(frame) -> list[dict]:
 
 def accuracy_on_the_line(population, bands, ours, paper, *, labels: list[str], kinds: list[str],
                          set_labels: dict[str, str], columns: int = 2, width: int = 300, height: int = 250,
-                         title: str = ""):
+                         title: str = "", shades: list[str] | None = None):
     """The chart, as a Vega-Lite spec (`SpecChart`). `population`: rows `benchmark, kind, point, imagenet,
     shifted` (and, shown on hover where present, `pretraining, family, param_count`);
     `bands`: `line_bands(...)`; `ours`: `effective_robustness_table(...)` with a `label` column;
     `paper`: `paper_points(...)` with `label`; `labels`: our models in registry order; `kinds`: the
-    population's shades in order; `title`: which line (its fit choice and checkpoints), above the panels, kept in
+    population's shades in order; `shades`: each kind's colour (default: `POPULATION_SHADES` in the kinds' order);
+    `title`: which line (its fit choice and checkpoints), above the panels, kept in
     exports and pins. None when no set has a line.
 
     Written as a plain spec rather than through Altair: Altair copies and converts inline data at every
@@ -108,7 +109,7 @@ def accuracy_on_the_line(population, bands, ours, paper, *, labels: list[str], k
     colour = {"field": "series", "type": "nominal", "title": None,
               "scale": {"domain": series,
                         "range": [PALETTE[i % len(PALETTE)] for i in range(len(labels))]
-                        + [POPULATION_SHADES[i % len(POPULATION_SHADES)] for i in range(len(kinds))]},
+                        + list(shades or [POPULATION_SHADES[i % len(POPULATION_SHADES)] for i in range(len(kinds))])},
               "legend": {"orient": "bottom", "columns": 2, "labelLimit": 400, "symbolOpacity": 1}}
     extra = [column for column in _HOVER if column in population.columns]
     population = logit_frame(population, {"imagenet": "x", "shifted": "y"})[

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from core.data.pretraining import Pretraining, family_of, pretraining_of, read_metadata, split_name
+from core.data.pretraining import Pretraining, family_of, is_test_model, pretraining_of, read_metadata, split_name
 
 __all__ = ["SHIFTED_SETS", "MACHINES", "Published", "Speed", "read_catalogue", "read_speeds", "machine_key",
            "benchmarks_folder"]
@@ -151,7 +151,7 @@ def _read_timm(folder: Path) -> tuple[Published, ...]:
     first: dict[str, dict] = {}
     for row in _rows(val_path, needed, "timm-results"):
         name = row["model"]
-        if name.startswith("test_"):
+        if is_test_model(name):
             continue
         size = int(_number(row["img_size"]) or 0)
         if name not in first or size < first[name]["size"]:

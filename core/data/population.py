@@ -20,6 +20,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+from core.data.pretraining import is_test_model
 from core.errors import UserError
 
 __all__ = ["TIMM_FILES", "OPENCLIP_FILE", "OPENCLIP_COLUMNS", "KINDS", "PopulationMissing", "PopulationInvalid",
@@ -81,6 +82,7 @@ def read_timm_results(folder: Path):
         if not path.is_file():
             continue
         frame = _read_csv(path, _TIMM_COLUMNS, "timm-results")
+        frame = frame[~frame["model"].astype(str).map(is_test_model)]  # timm's toy test models: no population point
         frames.append(pd.DataFrame({"publisher": "timm", "checkpoint": frame["model"].astype(str),
                                     "img_size": frame["img_size"].astype(int), "crop_pct": frame["crop_pct"].astype(float),
                                     "benchmark": benchmark, "top1": frame["top1"].astype(float) / 100,

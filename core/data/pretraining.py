@@ -31,7 +31,7 @@ from core.errors import UserError
 
 __all__ = ["PRETRAINING", "ALIASES", "TAG_RULES", "METADATA_FILE", "Pretraining", "pretraining_from_tag",
            "pretraining_from_metadata", "pretraining_of", "read_metadata", "family_of", "split_name", "parse_sources",
-           "IMAGENET_1K", "MetadataInvalid", "FitOn", "FIT_ON", "DEFAULT_FIT_ON"]
+           "IMAGENET_1K", "MetadataInvalid", "FitOn", "FIT_ON", "DEFAULT_FIT_ON", "is_test_model"]
 
 PRETRAINING: dict[str, str] = {
     "in1k": "ImageNet-1k only",
@@ -97,6 +97,13 @@ _METADATA = {  # model_metadata-in1k.csv's values → (source, data)
     "ig1b-wsl": ("weak", "Instagram-1B (weakly supervised)"), "ig1b-swsl": ("weak", "Instagram-1B (semi-weakly supervised)"),
     "jft300m-ns": ("weak", "JFT-300M (noisy student)"), "yfc-semisl": ("weak", "YFCC-100M (semi-supervised)"),
 }
+
+
+def is_test_model(checkpoint: str) -> bool:
+    """timm's `test_*` models (a few hundred thousand parameters, trained at 160 px for timm's own tests): listed in
+    its result tables, but no one's candidate and no point of a population line (their near-chance accuracy would
+    lever a fit on logit axes)."""
+    return checkpoint.startswith("test_")
 
 
 def split_name(checkpoint: str) -> tuple[str, str]:

@@ -94,3 +94,9 @@ def test_the_chart_is_a_valid_vega_lite_spec_whose_points_name_their_model(table
     assert any(layer["mark"].get("shape") == "diamond" for layer in r_panel)  # the paper's value
     assert accuracy_on_the_line(table, line_bands({}, 0.3, 0.9), er, points, labels=[], kinds=[],
                                 set_labels={}) is None
+    # a kind keeps its own shade when another kind is absent (open_clip's points stay dark grey)
+    shaded = accuracy_on_the_line(table, line_bands(lines, 0.3, 0.95), er, points, labels=["ViT-sup"],
+                                  kinds=["ImageNet classifiers (timm)", "CLIP zero-shot (open_clip)"],
+                                  set_labels={key: key for key in LINE_SETS}, shades=["#bdbdbd", "#6e6e6e"])
+    scale = json.loads(shaded.to_json())["concat"][0]["layer"][0]["encoding"]["color"]["scale"]
+    assert dict(zip(scale["domain"], scale["range"]))["CLIP zero-shot (open_clip)"] == "#6e6e6e"

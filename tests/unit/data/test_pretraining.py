@@ -100,3 +100,16 @@ def test_sources_a_user_types_and_a_word_that_is_not_one():
     with pytest.raises(UserError, match="Unknown pretraining source `jft3`.*in1k"):
         parse_sources("jft3")
     assert set(PRETRAINING) >= {"in1k", "in21k", "clip", "unknown"}
+
+
+def test_timms_toy_test_models_are_no_population_point(tmp_path):
+    """timm lists its `test_*` models (about 0.1–5% top-1) in its result tables; they stay out of the population that
+    the standard line is fitted on, as out of the shortlist."""
+    from core.data.population import read_timm_results
+    from core.data.pretraining import is_test_model
+
+    assert is_test_model("test_vit3.r160_in1k") and not is_test_model("vit_base_patch16_224.augreg_in1k")
+    header = "model,img_size,top1,top1_err,top5,top5_err,param_count,crop_pct,interpolation\n"
+    (tmp_path / "results-imagenet.csv").write_text(header + "test_vit.r160_in1k,160,0.5,99.5,2.0,98.0,0.37,0.95,bicubic\n"
+                                                   "resnet50.a1_in1k,224,80.1,19.9,95.0,5.0,25.56,0.95,bicubic\n")
+    assert read_timm_results(tmp_path)["checkpoint"].tolist() == ["resnet50.a1_in1k"]
