@@ -64,7 +64,7 @@ def section_inputs(runs, name: str, store=None):
         from core.store import ResultsStore
 
         store = store or ResultsStore()
-        return store.probes() if "probes" in _tables(store) else pd.DataFrame()
+        return store.probes() if "probes" in store.table_names() else pd.DataFrame()
     raise ValueError(f"unknown evidence section {name!r}")
 
 
@@ -250,10 +250,6 @@ def _invariance_differences(store, variant_runs, parse_variant, n_resamples: int
         found.update(accuracy_differences([(f"invariance-{kind}", cells)], PAPER_MODELS, comparisons,
                                           n_resamples=n_resamples))
     return found
-
-
-def _tables(store) -> set[str]:
-    return store.table_names()
 
 
 def assess(evidence: dict) -> list[ClaimResult]:
