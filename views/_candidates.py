@@ -86,15 +86,15 @@ def candidates_panel(task: str) -> None:
                 f"({found.considered:,} listed). Prior: {found.prior_text}."
                 + (f" Caps lifted to fill the list: {', '.join(found.relaxed)}." if found.relaxed else ""))
     table = _table(found)
-    st.dataframe(table, hide_index=True, width="stretch", key="task_cand_table", column_config={
-        "prior": st.column_config.NumberColumn(format="percent"),
-        "params_m": st.column_config.NumberColumn("parameters (M)", format="%.1f"),
-        "images_per_s": st.column_config.NumberColumn("images/s", format="%.1f"),
-        "at_px": st.column_config.NumberColumn("at px", format="%d")})
+    # a missing speed (none published, or the benchmark tables not downloaded) shows —, not a faded None
+    shown, config = widgets.number_table(table, {"prior": "{:.2%}", "params_m": "{:.1f}", "images_per_s": "{:.1f}",
+                                                 "at_px": "{:.0f}"},
+                                         {"params_m": "parameters (M)", "images_per_s": "images/s", "at_px": "at px"})
+    st.dataframe(shown, hide_index=True, width="stretch", key="task_cand_table", column_config=config)
     st.caption(f"[T] {TAGS['T']}; [O] {TAGS['O']}: published numbers, not measured here. Speed: timm's benchmark on "
-               f"the {MACHINES[constraints.machine][1]}, at the checkpoint's size or the next size up (empty where "
-               "none is published: open_clip's models). Download size: not stated by either registry. Licence: as "
-               "timm's pretrained cfg states it.")
+               f"the {MACHINES[constraints.machine][1]}, at the checkpoint's size or the next size up (— where "
+               "none is published: open_clip's models, or `python -m core download timm-benchmarks` not run). "
+               "Download size: not stated by either registry. Licence: as timm's pretrained cfg states it.")
     new = [candidate for candidate in found.candidates if not candidate.present]
     if not new:
         st.info("Every candidate here is registered already: run them from the form below.")
