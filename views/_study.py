@@ -112,6 +112,12 @@ FINISHING_S = 15.0
 def first_results_state(store_empty: bool) -> str:
     """Where the first click stands: `running`, `finishing` (the job ended, its run not read yet), `done`, `failed`
     (the latest quickstart job ended without its run), `start` (an empty store, no job) or `none`."""
+    return _first_results(store_empty)[0]
+
+
+def _first_results(store_empty: bool):
+    """`first_results_state` and the latest quickstart job it was read from (None if there is none): one read of
+    the jobs file per refresh."""
     import time
     from pathlib import Path
 
@@ -120,16 +126,16 @@ def first_results_state(store_empty: bool) -> str:
 
     job = jobs.latest("quickstart")
     if job is None:
-        return "start" if store_empty else "none"
+        return ("start" if store_empty else "none"), None
     if job.running:
-        return "running"
+        return "running", job
     if quickstart_images(reads.runs_table()):
-        return "done"
+        return "done", job
     try:
         ended = Path(job.log).stat().st_mtime
     except OSError:
         ended = 0.0
-    return "finishing" if time.time() - ended < FINISHING_S else "failed"
+    return ("finishing" if time.time() - ended < FINISHING_S else "failed"), job
 
 
 def get_started_box(store_empty: bool) -> None:
@@ -138,7 +144,7 @@ def get_started_box(store_empty: bool) -> None:
     from core.run.study import QUICKSTART_MODEL, quickstart_images, quickstart_offline_help
     from views import _reads as reads
 
-    state = first_results_state(store_empty)
+    state, job = _first_results(store_empty)
     if state == "none":
         return
     with st.container(border=True, key="home_get_started_box"):
@@ -161,7 +167,6 @@ def get_started_box(store_empty: bool) -> None:
                     f"the offline model `{QUICKSTART_MODEL}` on them: after about two minutes Shape vs texture, "
                     "its gallery and Findings claim 5 show real results.")
         if state == "failed":
-            job = jobs.latest("quickstart")
             st.error("The last try stopped before the results were stored:\n\n"
                      f"{jobs.log_tail(job, lines=2) or 'no output'}\n\n(log: {job.log})", icon=":material/error:")
         if view.writes_allowed("getting the first results (downloads and a run)") and st.button(
@@ -174,9 +179,9 @@ def get_started_box(store_empty: bool) -> None:
 def _quickstart_progress(shown: str) -> None:
     """One line per step with its percentage, from the job's progress file; the whole page reruns once the state
     changes (the job ended), so Home then says where the results are."""
-    if first_results_state(store_empty=False) != shown:
+    state, job = _first_results(store_empty=False)
+    if state != shown:
         st.rerun(scope="app")
-    job = jobs.latest("quickstart")
     steps = jobs.read_progress(job) if job else []
     st.info("Getting the first results… (you can open other pages meanwhile)", icon=":material/hourglass_top:")
     if not steps:

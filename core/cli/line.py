@@ -50,13 +50,11 @@ def _params(text: str) -> tuple[float | None, float | None]:
 
 
 def _line(args) -> int:
-    import numpy as np
-
     from core.analysis.accuracy_line import PopulationFilter, line_description, population_lines
     from core.data.population import checkpoints, population
     from core.data.pretraining import parse_sources
     from core.errors import UserError
-    from core.metrics.effective_robustness import _predict
+    from core.metrics.effective_robustness import line_band
 
     if not 0 < args.at < 1:
         raise UserError(f"--at {args.at}: expected an ImageNet top-1 as a fraction, e.g. 0.857.")
@@ -76,8 +74,8 @@ def _line(args) -> int:
         return 1
     print(f"\n{'set':<16} {'checkpoints':>11} {'slope':>7} {'intercept':>9}  prediction at {args.at:.1%} [95% band]")
     for benchmark, line in lines.items():
-        draws = _predict(line.slopes, line.intercepts, np.array([args.at]), line.fit.transform)[:, 0]
-        low_band, high_band = np.percentile(draws, [2.5, 97.5])
+        band = line_band(line.imagenet, line.shifted, [args.at], transform=line.fit.transform,
+                         lines=(line.slopes, line.intercepts)).iloc[0]
         print(f"{benchmark:<16} {len(line.imagenet):>11,} {line.fit.slope:>7.3f} {line.fit.intercept:>9.3f}  "
-              f"{float(line.fit.predict(args.at)):.1%} [{low_band:.1%}, {high_band:.1%}]")
+              f"{band.predicted:.1%} [{band.low:.1%}, {band.high:.1%}]")
     return 0

@@ -82,3 +82,24 @@ def test_one_publisher_alone_still_gives_a_population(server, monkeypatch):  # n
     download("timm-results", say=lambda _: None)
     table = population()
     assert set(table["publisher"]) == {"timm"} and np.isfinite(table["shifted"]).all()
+
+
+def test_the_line_command_prints_the_logit_fit_and_its_band(downloaded, capsys):
+    """`python -m core line --fit-on timm` at 80%: the prediction of numpy.polyfit on the logit-scaled rows (one per
+    checkpoint at its smaller size), inside the printed 95% band."""
+    from scipy.special import expit, logit
+
+    from core.cli import main
+
+    assert main(["line", "--fit-on", "timm", "--at", "0.8"]) == 0
+    printed = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.startswith("imagenet-")}
+    assert set(printed) == {"imagenet-v2", "imagenet-real", "imagenet-sketch", "imagenet-r", "imagenet-a"}
+    for benchmark in ("imagenet-v2", "imagenet-sketch"):
+        rows = downloaded[(downloaded["publisher"] == "timm") & (downloaded["benchmark"] == benchmark)]
+        rows = rows.sort_values("img_size", kind="stable").drop_duplicates("checkpoint")
+        slope, intercept = np.polyfit(logit(rows["imagenet"]), logit(rows["shifted"]), 1)
+        words = printed[benchmark].replace("[", " ").replace("]", " ").replace(",", " ").split()
+        assert words[1] == f"{len(rows):,}"
+        predicted, low, high = (float(word.rstrip("%")) / 100 for word in words[4:7])
+        assert predicted == pytest.approx(float(expit(intercept + slope * logit(0.8))), abs=6e-4)
+        assert low <= predicted <= high
