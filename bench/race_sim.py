@@ -43,8 +43,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from any folder
 
 from core.metrics.paired import resample_weights  # noqa: E402
-from core.metrics.selection import (best_share, eliminate, mcnemar_sample_size, race_bounds, race_schedule,  # noqa: E402
-                                    subsample_weights, RACE_RHO, PBEST_GAMMA)
+from core.metrics.selection import (PBEST_GAMMA, RACE_RHO, best_share, eliminate,  # noqa: E402
+                                    mcnemar_sample_size, race_bounds, race_schedule, subsample_weights)
 from core.task.race import RACE_DRAWS  # noqa: E402
 
 CONDITIONS = 15  # 5 corruptions × 3 severities

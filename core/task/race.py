@@ -7,8 +7,9 @@ only its drawn training images: one draw of 16 per class is about a third of the
 round doubles the sample, the last one every test image (`core.metrics.selection.race_schedule`). After each
 round, a candidate whose paired top-1 difference to the current leader lies below 0 at the race's bound is
 dropped (`core.metrics.selection.eliminate`: α / (candidates − 1) spent over the rounds by a Lan–DeMets spending
-function, so the chance of dropping the true best stays under 5%). A model with no candidate left computes nothing more; the survivors get the full
-run (`core.task.run.run_task`: every image, the corruptions, the full probe, every k).
+function, so the chance of dropping the true best stays under 5%). A model with no candidate left computes
+nothing more; the survivors get the full run (`core.task.run.run_task`: every image, the corruptions, the full
+probe, every k and draw), with the models the race loaded.
 
 The race ranks on clean top-1 (the accuracy priority). Its k-shot probes use C = 1 (`RACE_C`): the full probe's
 C, which the full run gives every k-shot probe, needs every training image's features; the survivors' k-shot
