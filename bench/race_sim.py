@@ -11,17 +11,20 @@ train + validation: `core.task.folder`'s split), scored by `--candidates` candid
 - correlated errors: candidate j is right on image i when a_j + z_i + e_ij > 0 (z_i ~ N(0, 1) the image's
   shared difficulty, e_ij ~ N(0, 1) the candidate's own noise; a_j = Φ⁻¹(p_j) √2 gives accuracy p_j), so
   candidates fail on the same hard images (error consistency κ ≈ 0.3–0.5);
-- forward passes per model: the full run computes every clean image (train + val + test) and the test images
-  under 15 corrupted conditions; a dropped model computed only its k-shot training images (the union of 5 draws
-  of 16 per class) and the test sample of the look that dropped it.
+- forward passes per model, as `core.task.race` computes them: the full run computes every clean image (train +
+  val + test) and the test images under 15 corrupted conditions; a dropped model computed only the race's k-shot
+  training images (`RACE_DRAWS` draw(s) of 16 per class; no CLIP zero-shot head, the dearer case) and the test
+  sample of the look that dropped it.
 
 It measures, against the goals of issue 31:
-(a) the race (`core.metrics.selection.eliminate` on `race_schedule(n_test, first=100)`): its pick (the best
+(a) the race (`core.metrics.selection.eliminate` on `race_schedule(n_test, first=100)`, its bounds
+    `race_bounds`): its pick (the best
     survivor on every test image) is the full run's pick, or one whose paired 95% bootstrap interval against it
     includes 0 (the card's "cannot separate"), in ≥ 95% of tasks, with ≤ 35% of the full run's forward passes;
     also how often the true best was dropped (the rule's α = 5%);
-(b) the reliability of P(best) (`best_share` over 1,000 paired bootstrap replicates of the full run's card) in
-    bins: among candidates with P(best) ≥ 0.9, the true best in ≥ 90%;
+(b) the reliability of P(best) on the full run's card (`best_share` over 1,000 paired m-out-of-n bootstrap
+    replicates, `subsample_weights`, as `core.task.decision` computes it; and, for comparison, over the plain
+    n-out-of-n bootstrap) in bins: among candidates with P(best) ≥ 0.9, the true best in ≥ 90%;
 (c) the settle sentence: for each pair the full run cannot separate, `mcnemar_sample_size` at the observed
     difference and discordance; `--power-sims` fresh tasks of that many images with those true rates, each
     decided by the card's rule (paired 95% percentile bootstrap interval excludes 0): separated in 80% ± 5%.
@@ -40,7 +43,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from any folder
 
 from core.metrics.paired import resample_weights  # noqa: E402
-from core.metrics.selection import best_share, eliminate, mcnemar_sample_size, race_schedule  # noqa: E402
+from core.metrics.selection import (PBEST_GAMMA, RACE_RHO, best_share, eliminate,  # noqa: E402
+                                    mcnemar_sample_size, race_bounds, race_schedule, subsample_weights)
+from core.task.race import RACE_DRAWS  # noqa: E402
 
 CONDITIONS = 15  # 5 corruptions × 3 severities
 SHOT, DRAWS = 16, 5
@@ -76,18 +81,19 @@ def simulate(args) -> dict:
     n_test = int(round(args.per_class * 0.3)) * args.classes
     n_fit = n_images - n_test
     train_per_class = (args.per_class - n_test // args.classes) * 0.8
-    kshot_images = args.classes * train_per_class * (1 - (1 - min(SHOT, train_per_class) / train_per_class) ** DRAWS)
+    kshot_images = args.classes * train_per_class * (1 - (1 - min(SHOT, train_per_class) / train_per_class)
+                                                     ** min(RACE_DRAWS, DRAWS))
     full_cost = n_fit + n_test * (1 + CONDITIONS)
     looks = race_schedule(n_test, first=args.first, growth=args.growth)
     m = args.candidates
     same = dropped_best = 0
-    fractions, survivors, pbest, settle = [], [], [], []
+    fractions, survivors, pbest, plain, settle = [], [], [], [], []
     for _ in range(args.tasks):
         acc = _accuracies(rng, m, args.near_ties)
         correct = _outcomes(rng, acc, n_test)
         alive, cost = np.ones(m, bool), np.zeros(m)
         for look, size in enumerate(looks):  # the test images come in a random order: a sample is a prefix
-            alive, drops = eliminate(correct[:, :size], alive, look=look, n_looks=len(looks))
+            alive, drops = eliminate(correct[:, :size], alive, look=look, looks=looks, rho=args.rho)
             for drop in drops:
                 cost[drop.candidate] = kshot_images + size
         cost[alive] = full_cost
@@ -103,10 +109,13 @@ def simulate(args) -> dict:
             n10 = int(((correct[full_pick] == 1) & (correct[race_pick] == 0)).sum())
             n01 = int(((correct[full_pick] == 0) & (correct[race_pick] == 1)).sum())
             same += not bool(_separated(np.array(n10), np.array(n01), np.array(n_test), rng))
-        # the full run's card: P(best) of every candidate over one paired resample of the test images
-        weights = resample_weights(n_test, n_resamples=1000, seed=rng)
-        shares = best_share((weights @ correct.T / n_test).T)
+        # the full run's card: P(best) of every candidate over paired m-out-of-n resamples of the test images (and
+        # the plain n-out-of-n bootstrap, which the card used before)
+        weights = subsample_weights(n_test, n_resamples=1000, seed=rng, gamma=args.gamma)
+        shares = best_share((weights @ correct.T / weights.sum(axis=1, keepdims=True)).T)
         pbest += [(share, j == 0, acc[0] - acc[j]) for j, share in enumerate(shares)]
+        weights = resample_weights(n_test, n_resamples=1000, seed=rng)
+        plain += [(share, j == 0) for j, share in enumerate(best_share((weights @ correct.T / n_test).T))]
         for j in range(m):  # pairs (full pick, j) the card cannot separate: the settle sentence
             if j == full_pick:
                 continue
@@ -116,7 +125,8 @@ def simulate(args) -> dict:
                 settle.append((n10 / n_test, n01 / n_test))
     return {"n_test": n_test, "looks": looks, "full_cost": full_cost, "kshot_images": kshot_images,
             "same": same, "dropped_best": dropped_best, "fractions": np.array(fractions),
-            "survivors": np.array(survivors), "pbest": pbest, "settle": settle}
+            "survivors": np.array(survivors), "pbest": pbest, "plain": plain, "settle": settle,
+            "bounds": race_bounds(looks, 0.05, m, rho=args.rho)}
 
 
 def power_check(settle: list, sims: int, rng) -> tuple[int, float, list]:
@@ -141,6 +151,8 @@ def main(argv=None) -> None:
     parser.add_argument("--near-ties", type=int, default=2, help="candidates 0-1.5 pp behind the best, per task")
     parser.add_argument("--growth", type=float, default=2.0, help="each look's sample over the previous one's")
     parser.add_argument("--power-sims", type=int, default=200)
+    parser.add_argument("--rho", type=float, default=RACE_RHO, help="the race's spending exponent (core's default)")
+    parser.add_argument("--gamma", type=float, default=PBEST_GAMMA, help="P(best)'s m = n^gamma (core's default)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     began = time.perf_counter()
@@ -148,8 +160,9 @@ def main(argv=None) -> None:
     tasks = args.tasks
     fractions = found["fractions"]
     print(f"{tasks} simulated tasks × {args.candidates} candidates; {found['n_test']} test images, looks "
-          f"{found['looks']}; a model's full run = {found['full_cost']:,.0f} forward passes, a dropped one's "
-          f"k-shot images ≈ {found['kshot_images']:,.0f} + its looks' sample")
+          f"{found['looks']} (bounds {', '.join(f'{c:.2f}' for c in found['bounds'])}); a model's full run = "
+          f"{found['full_cost']:,.0f} forward passes, a dropped one's k-shot images ≈ {found['kshot_images']:,.0f} + "
+          f"its looks' sample; {args.near_ties} near-tie(s) per task; seed {args.seed}")
     print("\n(a) race vs full run")
     print(f"  {'race pick = full pick, or not separable from it':<52}{found['same']:>5}/{tasks} = "
           f"{found['same'] / tasks:.1%}   goal ≥ 95%")
@@ -165,19 +178,27 @@ def main(argv=None) -> None:
     shares = np.array([s for s, _, _ in found["pbest"]])
     truth = np.array([t for _, t, _ in found["pbest"]])
     gaps = np.array([g for _, _, g in found["pbest"]])
-    print("\n(b) reliability of P(best) on the full run's card (every candidate of every task)")
-    print(f"  {'P(best) bin':<16}{'candidates':>11}{'mean P(best)':>14}{'true best':>11}")
+    plain = np.array([s for s, _ in found["plain"]])
+    print(f"\n(b) reliability of P(best) on the full run's card (every candidate of every task): m-out-of-n bootstrap, "
+          f"m = ⌈n^{args.gamma:g}⌉ (the card's), and the plain n-out-of-n bootstrap")
+    print(f"  {'P(best) bin':<16}{'m-of-n: cands':>14}{'mean P':>8}{'true best':>11}{'n-of-n: cands':>15}{'mean P':>8}"
+          f"{'true best':>11}")
     for low, high in [(0, 0.05), (0.05, 0.25), (0.25, 0.5), (0.5, 0.75), (0.75, 0.9), (0.9, 1.0001)]:
-        inside = (shares >= low) & (shares < high)
-        if inside.any():
-            print(f"  [{low:.2f}, {min(high, 1):.2f}{']' if high > 1 else ')'}{'':<3}{inside.sum():>11}"
-                  f"{shares[inside].mean():>14.3f}{truth[inside].mean():>11.1%}")
-    top = shares >= 0.9
-    print(f"  P(best) ≥ 0.9: {top.sum()} candidates, the true best in {truth[top].mean():.1%}   goal ≥ 90%")
-    missed = top & ~truth
+        cells = []
+        for values in (shares, plain):
+            inside = (values >= low) & (values < high)
+            cells.append(f"{inside.sum():>14}{values[inside].mean():>8.3f}{truth[inside].mean():>11.1%}" if inside.any()
+                         else f"{0:>14}{'—':>8}{'—':>11}")
+        print(f"  [{low:.2f}, {min(high, 1):.2f}{']' if high > 1 else ')'}{'':<3}{cells[0]} {cells[1]}")
+    for label, values in (("m-out-of-n", shares), ("n-out-of-n", plain)):
+        top = values >= 0.9
+        print(f"  {label}: P(best) ≥ 0.9: {top.sum()} candidates, the true best in "
+              f"{truth[top].mean() if top.any() else float('nan'):.1%}   goal ≥ 90%; Brier score "
+              f"{np.mean((values - truth) ** 2):.4f}")
+    missed = (shares >= 0.9) & ~truth
     if missed.any():
-        print(f"  … the {missed.sum()} others were {np.median(gaps[missed]) * 100:.2f} pp (median; max "
-              f"{gaps[missed].max() * 100:.2f} pp) below the true best: near-ties the full run cannot separate")
+        print(f"  … m-out-of-n: the {missed.sum()} others were {np.median(gaps[missed]) * 100:.2f} pp (median; max "
+              f"{gaps[missed].max() * 100:.2f} pp) below the true best")
     count, rate, rows = power_check(found["settle"], args.power_sims, np.random.default_rng(args.seed + 1))
     print(f"\n(c) the settle sentence: {count} pairs the full run could not separate; {args.power_sims} fresh tasks "
           "each at the stated size")

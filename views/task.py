@@ -10,9 +10,9 @@ import streamlit as st
 from core.errors import UserError
 from core.metrics.selection import RACE_RULE
 from core.task import charts as task_charts
-from core.task.decision import DEFAULT_MIX, P_BEST_NOTE, VERDICT_RULE
+from core.task.decision import DEFAULT_MIX, P_BEST_NOTE, VERDICT_RULE, p_best_text
 from core.task.folder import ScanReport
-from core.task.measures import N_RESAMPLES, capped_shots, corruption_curves_table
+from core.task.measures import capped_shots, corruption_curves_table
 from core.task.spec import DEFAULT_CORRUPTIONS, DEFAULT_SHOTS, DEFAULT_TEST_FRACTION, PRIORITIES, comma_list
 from views import _models as models_ui
 from views import _reads as reads
@@ -142,9 +142,7 @@ with st.container(border=True):
     if len(card.comparisons) > 8:
         st.caption(f"… and {len(card.comparisons) - 8} more in the table below.")
     if card.p_best:
-        st.markdown(f"**Chance of being best** (share of {N_RESAMPLES:,} paired resamples of the test images): "
-                    + " · ".join(f"{name} {share:.0%}" if share >= 0.005 else f"{name} <1%"
-                                 for name, share in card.p_best[:8]))
+        st.markdown(p_best_text(card, limit=8))
     for line in card.race:
         st.markdown(f":material/sports_score: {line}")
     departure = task_reads.departure(task, models, card)

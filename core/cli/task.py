@@ -41,8 +41,9 @@ def add_commands(commands) -> dict:
     run.add_argument("--batch-size", type=int, default=32)
     run.add_argument("--race", action="store_true",
                      help="race first: every candidate on growing stratified samples of the clean test images, "
-                          "clearly worse ones dropped (paired top-1 difference to the leader below 0, Bonferroni "
-                          f"over rounds x candidates at {RACE_ALPHA:.0%}%); the survivors get the full run")
+                          "clearly worse ones dropped (paired top-1 difference to the leader below 0; "
+                          f"{RACE_ALPHA:.0%}% / (candidates - 1) spent over the rounds, Lan-DeMets); the survivors "
+                          "get the full run")
     run.add_argument("--race-first", type=int, default=RACE_FIRST,
                      help=f"test images in the race's first round, doubling each round (default: {RACE_FIRST})")
     run.add_argument("--download", action="store_true", help="fetch missing hub weights first, with progress "

@@ -1,31 +1,51 @@
 r"""Choosing the best of several candidates scored on the same images: a race that drops clearly worse ones
 early, each candidate's chance of being the best, and how many images would separate a pair.
 
-**The race** (`race_schedule`, `eliminate`). The candidates are scored on growing samples of the test images
-(the looks of a schedule fixed before any image is scored). At each look the *leader* is the surviving
-candidate with the highest mean score, and a survivor j is dropped when the one-sided upper confidence bound
-of its paired difference to the leader lies below 0:
+**The race** (`race_schedule`, `race_bounds`, `eliminate`). The candidates are scored on growing samples of the
+test images (the looks of a schedule fixed before any image is scored; each sample contains the previous one). At
+look k, a survivor j is dropped when the one-sided upper confidence bound of its paired difference to the *leader*
+(the surviving candidate with the highest mean score) lies below 0:
 
-    d = mean_i (s_j,i − s_L,i),   se = sd_i(s_j,i − s_L,i) / sqrt(n),   drop j when d + z_{1−α'} se < 0,
+    d = mean_i (s_j,i − s_L,i),   se = sd_i(s_j,i − s_L,i) / sqrt(n_k),   drop j when d + c_k se < 0.
 
-with α' = α / (K (m − 1)) for K looks and m candidates: Bonferroni over every (look, candidate) comparison the
-race can make (Bonferroni; Dunn, *JASA* 56, 1961, https://doi.org/10.1080/01621459.1961.10482090). The bound
-is the Wald (normal) interval of a paired mean difference, the large-sample form of McNemar's comparison of
-two accuracies on the same images (McNemar, *Psychometrika* 12, 1947,
-https://doi.org/10.1007/BF02295996). Why this controls the chance of dropping the true best b at α: b is
-dropped only when some bound for b − j (j the leader then) lies below 0, while its true value is ≥ 0, so one of
-the K (m − 1) one-sided intervals for b − j missed; each misses with probability α' (asymptotically), so
-P(drop b) ≤ K (m − 1) α' = α whatever the leader was and however the looks depend on each other. The leader
-itself is never dropped (its difference to itself is 0). The price of a fixed Bonferroni schedule against an
-anytime-valid confidence sequence (Howard, Ramdas, McAuliffe & Sekhon, *Ann. Statist.* 49(2), 2021,
-https://doi.org/10.1214/20-AOS1991) is a few more images per look; its gain is a plain, checkable rule.
-`bench/race_sim.py` measures the whole race (the dropped best, the forward passes saved) by simulation.
+The critical values c_k come from an α-spending function (Lan & DeMets, *Biometrika* 70(3), 1983, 659–663,
+https://doi.org/10.1093/biomet/70.3.659) of the power family α'(t) = α' t^ρ (Kim & DeMets, *Biometrics* 43(4),
+1987, 857–864, https://doi.org/10.2307/2531539) at the information fractions t_k = n_k / n_K of the looks, with
+α' = α / (m − 1) for m candidates: Bonferroni over the candidates (Dunn, *JASA* 56, 1961,
+https://doi.org/10.1080/01621459.1961.10482090), group-sequential over the looks. For one pair, the standardised
+paired differences at nested samples are jointly normal with corr(Z_k, Z_l) = sqrt(n_k / n_l) (the canonical joint
+distribution; Jennison & Turnbull, *Group Sequential Methods*, 2000, Sec. 3.1), so c_k solves
+P(Z_1 < c_1, …, Z_{k−1} < c_{k−1}, Z_k ≥ c_k) = α'(t_k) − α'(t_{k−1}), computed by the recursive numerical
+integration of Armitage, McPherson & Rowe (*JRSS A* 132, 1969). ρ = 2 (`RACE_RHO`) was chosen on simulation seeds
+apart from the ones `bench/race_sim.py` reports (`bench/race_tune.py`); it spends little α at the small first
+looks and keeps the last look's c_K near the single-look Bonferroni value, where the close candidates are decided.
+The paired bound is the Wald interval of a paired mean difference, the large-sample form of McNemar's comparison
+of two accuracies on the same images (McNemar, *Psychometrika* 12, 1947, https://doi.org/10.1007/BF02295996).
 
-**P(best)** (`best_share`): for each candidate, the share of paired bootstrap replicates (one resample of the
-images for every candidate, `core.metrics.paired.resample_weights`) in which its score is the highest; a
-replicate with a tie at the top gives each tied candidate an equal share, so the shares sum to 1 in every
-replicate. It is the bootstrap's answer to "how often would this candidate win on another sample of images
-like these", not a posterior; `bench/race_sim.py` reports its reliability in bins.
+Why this controls the chance of dropping the true best b at α: b is dropped only when, at some look, the bound
+for b − j (j the leader then) lies below 0 while its true value is ≥ 0. For each fixed j the chance that this
+happens at any look is at most α' (the spending function: the crossing probability over all looks is α'(1)),
+and there are m − 1 such j, so P(drop b) ≤ (m − 1) α' = α whichever candidate led at each look. The leader itself
+is never dropped (its difference to itself is 0). Bonferroni over the looks as well (c = z_{1 − α/(K(m−1))} at
+every look) is valid too and what the race used first; the spending function gives the same guarantee with a
+lower bound at the last looks, because it uses the looks' known correlation. An anytime-valid confidence sequence
+(Howard, Ramdas, McAuliffe & Sekhon, *Ann. Statist.* 49(2), 2021, https://doi.org/10.1214/20-AOS1991) would allow
+looks chosen on the fly, at the price of wider bounds. `bench/race_sim.py` measures the whole race (the dropped
+best, the forward passes saved) by simulation.
+
+**P(best)** (`best_share`, `subsample_size`, `subsample_weights`): for each candidate, the share of paired
+*m-out-of-n* bootstrap replicates in which its score is the highest (one resample of m of the n images, with
+replacement, for every candidate; a tie at the top gives each tied candidate an equal share, so the shares sum to
+1 in every replicate). The plain n-out-of-n bootstrap is inconsistent for a ranking with ties or near-ties and
+overstates the observed leader (the winner's curse); the m-out-of-n bootstrap, m → ∞ and m / n → 0, repairs it
+(Hall & Miller, "Using the bootstrap to quantify the authority of an empirical ranking", *Ann. Statist.* 37(6B),
+2009, 3929–3959, https://doi.org/10.1214/09-AOS699). Here m = ⌈n^γ⌉ with γ = 0.75 (`PBEST_GAMMA`), chosen on
+simulation seeds apart from the reported ones (`bench/race_tune.py`): the largest γ whose candidates with
+P(best) ≥ 0.9 were the true best in ≥ 90% of cases in every simulated setting (0, 1 or 2 near-ties; 600 or 1,200
+test images). With fewer images drawn than the sample has, P(best) is conservative for clear leaders: a
+candidate well ahead gets a little less than its due. It is a resampling answer to "how
+often would this candidate win on another sample of images like these", not a posterior; `bench/race_sim.py`
+reports its reliability in bins on fresh seeds.
 
 **What would settle a tie** (`mcnemar_sample_size`): the number of images at which McNemar's test (two-sided,
 level α) separates two candidates whose accuracies differ by δ = p10 − p01 with discordance ψ = p10 + p01
@@ -37,18 +57,25 @@ level α) separates two candidates whose accuracies differ by δ = p10 − p01 w
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from statistics import NormalDist
 
 import numpy as np
 
-__all__ = ["Drop", "race_schedule", "race_level", "eliminate", "best_share", "mcnemar_sample_size",
-           "RACE_RULE", "SETTLE_RULE"]
+__all__ = ["Drop", "race_schedule", "race_bounds", "eliminate", "best_share", "subsample_size", "subsample_weights",
+           "mcnemar_sample_size", "RACE_RULE", "RACE_RHO", "PBEST_GAMMA", "SETTLE_RULE"]
+
+RACE_RHO = 2.0
+"""Exponent of the race's α-spending function α t^ρ (Kim & DeMets 1987), chosen on tuning seeds (bench/race_tune.py)."""
+PBEST_GAMMA = 0.75
+"""P(best)'s m-out-of-n bootstrap draws m = ⌈n^γ⌉ of n images (Hall & Miller 2009), γ chosen on tuning seeds."""
 
 RACE_RULE = ("The race drops a candidate after a round when the one-sided upper bound of its paired top-1 difference "
-             "to the current leader lies below 0, at level α / (rounds × (candidates − 1)): Bonferroni over every "
-             "comparison the race can make, so the chance of dropping the true best stays below α (5% unless set).")
+             "to the current leader lies below 0, at α / (candidates − 1) spent over the rounds (Lan–DeMets spending "
+             "α t², Bonferroni over the candidates), so the chance of dropping the true best stays below α (5% "
+             "unless set).")
 """The rule of `eliminate`, in one sentence for cards, reports and docs."""
 SETTLE_RULE = ("Images needed for McNemar's test (two-sided 5%) to separate the observed difference with 80% power, "
                "from the pair's discordance (Connor, Biometrics 1987).")
@@ -92,30 +119,66 @@ def race_schedule(n_images: int, *, first: int = 100, growth: float = 2.0) -> tu
     return tuple(sizes) + (int(n_images),)
 
 
-def race_level(alpha: float, n_looks: int, n_candidates: int) -> float:
-    """The one-sided level of each comparison: α / (looks × (candidates − 1)) (Bonferroni).
+def race_bounds(looks, alpha: float, n_candidates: int, *, rho: float = RACE_RHO) -> tuple[float, ...]:
+    """The critical value c_k of each look: α / (m − 1) spent as α t^ρ over the information fractions t_k = n_k / n_K
+    of the looks' sample sizes `looks` (Lan & DeMets 1983; Kim & DeMets 1987), by recursive numerical integration
+    of the partial-sum process (Armitage, McPherson & Rowe 1969). One look: z_{1 − α/(m−1)} (Bonferroni).
 
-    >>> round(race_level(0.05, 5, 12), 6)
-    0.000909
+    >>> [round(c, 2) for c in race_bounds((100, 200, 400, 600), 0.05, 12)]
+    [3.66, 3.35, 2.94, 2.72]
+    >>> round(race_bounds((600,), 0.05, 12)[0], 3)
+    2.609
     """
     if not 0 < alpha < 1:
         raise ValueError(f"Expected 0 < alpha < 1, got {alpha}.")
-    if n_looks < 1 or n_candidates < 2:
-        raise ValueError(f"Expected at least one look and two candidates, got {n_looks} and {n_candidates}.")
-    return alpha / (n_looks * (n_candidates - 1))
+    if n_candidates < 2:
+        raise ValueError(f"Expected at least two candidates, got {n_candidates}.")
+    if rho <= 0:
+        raise ValueError(f"Expected a spending exponent rho > 0, got {rho}.")
+    sizes = np.asarray(looks, dtype=np.float64)
+    if sizes.ndim != 1 or not len(sizes) or (sizes <= 0).any() or (np.diff(sizes) <= 0).any():
+        raise ValueError(f"Expected increasing positive look sizes, got {tuple(looks)}.")
+    return _spending_bounds(tuple((sizes / sizes[-1]).tolist()), alpha / (n_candidates - 1), float(rho))
 
 
-def eliminate(scores: np.ndarray, alive: np.ndarray, *, look: int, n_looks: int, n_candidates: int | None = None,
-              alpha: float = 0.05) -> tuple[np.ndarray, list[Drop]]:
+@functools.lru_cache(maxsize=64)
+def _spending_bounds(fractions: tuple[float, ...], alpha: float, rho: float, grid: int = 2001) -> tuple[float, ...]:
+    from scipy.optimize import brentq
+    from scipy.special import ndtr, ndtri
+
+    t = np.asarray(fractions)
+    spent = alpha * t ** rho
+    bounds = [float(ndtri(1 - spent[0]))]
+    scale = math.sqrt(t[0])  # the density of the partial sum B(t_1) below its bound c_1 sqrt(t_1), on a grid
+    x = np.linspace(-12 * scale, bounds[0] * scale, grid)
+    density = np.exp(-0.5 * (x / scale) ** 2) / (scale * math.sqrt(2 * math.pi))
+    for k in range(1, len(t)):
+        step, scale = math.sqrt(t[k] - t[k - 1]), math.sqrt(t[k])
+        increment = spent[k] - spent[k - 1]
+
+        def crossing(c: float) -> float:
+            return float(np.trapezoid(density * (1 - ndtr((c * scale - x) / step)), x)) - increment
+
+        c = float(brentq(crossing, -5.0, 40.0, xtol=1e-9))
+        bounds.append(c)
+        y = np.linspace(-12 * scale, c * scale, grid)
+        kernel = np.exp(-0.5 * ((y[:, None] - x[None, :]) / step) ** 2) / (step * math.sqrt(2 * math.pi))
+        density, x = np.trapezoid(kernel * density[None, :], x, axis=1), y
+    return tuple(bounds)
+
+
+def eliminate(scores: np.ndarray, alive: np.ndarray, *, look: int, looks, n_candidates: int | None = None,
+              alpha: float = 0.05, rho: float = RACE_RHO) -> tuple[np.ndarray, list[Drop]]:
     """One look of the race: (survivors after it, the drops), from (candidates, images) per-image scores.
 
     `scores` are the candidates' per-image scores on this look's sample (top-1: 0/1; a k-shot candidate: its
-    mean over draws), `alive` the survivors before the look. `n_candidates` (default: rows of `scores`) and
-    `n_looks` set the Bonferroni level `race_level`. Candidates not alive are ignored; the leader is the alive
-    candidate with the highest mean (the first on a tie) and is never dropped.
+    mean over draws), `alive` the survivors before the look, `looks` the schedule's sample sizes (this look's is
+    `looks[look]`). `n_candidates` (default: rows of `scores`), `alpha` and `rho` set the critical value
+    `race_bounds(looks, alpha, n_candidates, rho=rho)[look]`. Candidates not alive are ignored; the leader is the
+    alive candidate with the highest mean (the first on a tie) and is never dropped.
 
     >>> s = np.array([[1] * 90 + [0] * 10, [1] * 30 + [0] * 70, [1] * 88 + [0] * 12])
-    >>> alive, drops = eliminate(s, np.ones(3, bool), look=0, n_looks=4)
+    >>> alive, drops = eliminate(s, np.ones(3, bool), look=0, looks=(100, 200, 400))
     >>> alive.tolist(), [(d.candidate, round(d.difference, 2)) for d in drops]
     ([True, False, True], [(1, -0.6)])
     """
@@ -129,7 +192,7 @@ def eliminate(scores: np.ndarray, alive: np.ndarray, *, look: int, n_looks: int,
     n = scores.shape[1]
     if not alive.any() or n < 2:
         return alive, []
-    z = NormalDist().inv_cdf(1 - race_level(alpha, n_looks, n_candidates or len(scores)))
+    z = race_bounds(looks, alpha, n_candidates or len(scores), rho=rho)[look]
     means = np.where(alive, scores.mean(axis=1), -np.inf)
     leader = int(np.argmax(means))
     diffs = scores - scores[leader]
@@ -164,6 +227,35 @@ def best_share(replicates: np.ndarray) -> np.ndarray:
     shares = np.divide(winners, counted[None, :], out=np.zeros(winners.shape), where=counted[None, :] > 0)
     used = int((counted > 0).sum())
     return shares.sum(axis=1) / used if used else np.full(len(replicates), np.nan)
+
+
+def subsample_size(n: int, *, gamma: float = PBEST_GAMMA) -> int:
+    """m of P(best)'s m-out-of-n bootstrap: ⌈n^γ⌉ (at least 2, at most n).
+
+    >>> subsample_size(600), subsample_size(1200)
+    (122, 204)
+    """
+    if n < 1:
+        raise ValueError(f"Expected at least one image, got {n}.")
+    if not 0 < gamma <= 1:
+        raise ValueError(f"Expected 0 < gamma <= 1, got {gamma}.")
+    return int(min(n, max(2, math.ceil(n ** gamma - 1e-9))))
+
+
+def subsample_weights(n: int, *, n_resamples: int = 1000, seed: int | np.random.Generator = 0,
+                      gamma: float = PBEST_GAMMA, dtype=np.float64) -> np.ndarray:
+    """(n_resamples, n): how often each of n images is drawn when m = `subsample_size(n)` are drawn with replacement
+    (Multinomial(m, 1/n) per replicate). Every statistic of `core.metrics.paired` divides by the weights' sum, so
+    these rows give the m-out-of-n bootstrap of P(best) (Hall & Miller 2009) with the same functions.
+
+    >>> subsample_weights(600, n_resamples=2).sum(axis=1).tolist()
+    [122.0, 122.0]
+    """
+    if n_resamples < 1:
+        raise ValueError(f"Expected `n_resamples` >= 1, got {n_resamples}.")
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    m = subsample_size(n, gamma=gamma)
+    return rng.multinomial(m, np.full(n, 1.0 / n), size=n_resamples).astype(dtype)
 
 
 def mcnemar_sample_size(difference: float, discordance: float, *, power: float = 0.8, alpha: float = 0.05) -> float:

@@ -27,14 +27,16 @@ from core.task.measures import N_RESAMPLES, replicate_weights
 from core.task.spec import PRIORITIES
 
 __all__ = ["PRIORITIES", "DEFAULT_MIX", "VERDICT_RULE", "P_BEST_NOTE", "Priority", "Comparison", "DecisionCard",
-           "decision_card", "score_replicates"]
+           "decision_card", "score_replicates", "p_best_text", "difference_text"]
 
 Priority = Literal["accuracy", "calibration", "robustness", "speed", "mix"]
 VERDICT_RULE = ("Verdict as on the Findings page: ahead when the 95% paired interval of top − other lies above 0, "
                 "behind when below (Holm-corrected p < 0.05), otherwise the data cannot separate them.")
 """The rule under every decision card (the page and the report)."""
-P_BEST_NOTE = ("Chance of being best: the share of paired bootstrap resamples of the test images in which each "
-               "candidate scores highest; with near-ties it overstates the leader (bench/race_sim.py).")
+P_BEST_NOTE = ("Chance of being best: the share of paired m-out-of-n bootstrap resamples (m = n^0.75 of the n test "
+               "images; Hall & Miller, Ann. Statist. 2009) in which each candidate scores highest, ties split; the "
+               "plain bootstrap overstates the leader among near-ties. Its reliability in simulation: "
+               "docs/your-task.md.")
 """What P(best) is, under every card that shows it."""
 DEFAULT_MIX = {"accuracy": 0.5, "calibration": 0.2, "robustness": 0.2, "speed": 0.1}
 _METRIC = {"accuracy": ("top-1", 100, "pp"), "calibration": ("ECE", 100, "pp"),
@@ -65,6 +67,8 @@ class DecisionCard:
     headline: str
     p_best: tuple[tuple[str, float], ...] = ()  # (candidate, share of paired replicates in which it is best)
     race: tuple[str, ...] = ()  # the race's sentences: each dropped candidate, its round and difference; passes saved
+    p_best_m: int = 0  # images drawn per m-out-of-n replicate of P(best)
+    n_images: int = 0
 
 
 def _robust_correct(data) -> dict[int, np.ndarray]:
@@ -150,6 +154,34 @@ def _settle(data, top: int, other: int, diff: Difference, names) -> str:
     return sentence
 
 
+def _shown(priority: str, diff: Difference) -> tuple[float, float, float]:
+    """(difference, low, high) in the priority's unit as shown: ECE is ranked on −ECE but shown as ECE."""
+    _, scale, _ = _METRIC[priority]
+    sign = -1 if priority == "calibration" else 1
+    low, high = sorted((sign * diff.ci_low * scale, sign * diff.ci_high * scale))
+    return sign * diff.value * scale, low, high
+
+
+def difference_text(priority: str, diff: Difference) -> str:
+    """A paired difference in the priority's metric with its interval, as the card shows it: "+2.5 pp top-1
+    [−1.0, +6.0]"."""
+    metric, _, unit = _METRIC[priority]
+    value, low, high = _shown(priority, diff)
+    return f"{value:+.1f} {unit} {metric} [{low:+.1f}, {high:+.1f}]".replace("  ", " ")
+
+
+def p_best_text(card: "DecisionCard", *, limit: int | None = None) -> str:
+    """The card's P(best) line, the same on the page and in the report: "Chance of being best (m-out-of-n
+    bootstrap, m = 167 of 600 test images): A 62% · B 31% · C <1%"; "" when the card has none."""
+    if not card.p_best:
+        return ""
+    shown = card.p_best[:limit] if limit else card.p_best
+    method = (f" (m-out-of-n bootstrap, m = {card.p_best_m:,} of {card.n_images:,} test images)"
+              if card.p_best_m else "")
+    return f"Chance of being best{method}: " + " · ".join(
+        f"{name} {share:.0%}" if share >= 0.005 else f"{name} <1%" for name, share in shown)
+
+
 def _pp(value: float) -> str:
     """A difference in percentage points, signed: one decimal, two below 0.05 pp (never "-0.0")."""
     return f"{value * 100:+.1f}" if abs(value * 100) >= 0.05 else f"{value * 100:+.2f}"
@@ -178,10 +210,10 @@ def decision_card(data, priority: str = "accuracy", *, mix: dict | None = None, 
                   seed: int = 0, race: dict | None = None) -> DecisionCard:
     """Rank the candidates by `priority` and compare the top one with each other on paired differences.
 
-    Also: each candidate's P(best) (the share of the same paired replicates in which it scores highest,
-    `core.metrics.selection.best_share`), the images that would settle each accuracy pair the data cannot
-    separate, and the lines of a stored race record (`race`, `core.task.race`)."""
-    from core.metrics.selection import best_share
+    Also: each candidate's P(best) (the share of paired m-out-of-n bootstrap replicates in which it scores highest,
+    `core.metrics.selection.best_share` over `subsample_weights`: Hall & Miller 2009), the images that would settle
+    each accuracy pair the data cannot separate, and the lines of a stored race record (`race`, `core.task.race`)."""
+    from core.metrics.selection import best_share, subsample_size, subsample_weights
 
     n = data.n_images
     point = score_replicates(data, priority, np.ones((1, n)), mix=mix)
@@ -214,8 +246,8 @@ def decision_card(data, priority: str = "accuracy", *, mix: dict | None = None, 
             comparisons.append(Comparison(names[other], float(point[other][0]), None, "measured once", sentence))
             continue
         verdict = _VERDICT[next(verdicts)]
-        low, high = sorted((sign * diff.ci_low * scale, sign * diff.ci_high * scale))
-        sentence = (f"{names[top]} − {names[other]} {metric} = {sign * diff.value * scale:+.1f} {unit} "
+        value, low, high = _shown(priority, diff)
+        sentence = (f"{names[top]} − {names[other]} {metric} = {value:+.1f} {unit} "
                     f"[{low:+.1f}, {high:+.1f}], {diff.method}" + (": the data cannot separate them"
                                                                      if verdict == "cannot separate" else ""))
         settle = _settle(data, top, other, diff, names) if verdict == "cannot separate" and priority == "accuracy" \
@@ -232,6 +264,12 @@ def decision_card(data, priority: str = "accuracy", *, mix: dict | None = None, 
         headline += f"; the data cannot separate it from {', '.join(ties[:3])}{' …' if len(ties) > 3 else ''}."
     else:
         headline += " is ahead of every other candidate." if comparisons else "."
-    p_best = () if priority == "speed" else tuple(
-        (names[i], float(share)) for i, share in zip(order, best_share(np.stack([replicates[i] for i in order]))))
-    return DecisionCard(priority, names[top], top_value, tuple(comparisons), left_out, headline, p_best, race_lines)
+    p_best, m = (), 0
+    if priority != "speed":
+        m = subsample_size(n)
+        subsampled = score_replicates(data, priority, subsample_weights(n, n_resamples=n_resamples, seed=seed + 1),
+                                      mix=mix)
+        p_best = tuple((names[i], float(share))
+                       for i, share in zip(order, best_share(np.stack([subsampled[i] for i in order]))))
+    return DecisionCard(priority, names[top], top_value, tuple(comparisons), left_out, headline, p_best, race_lines,
+                        m, n)

@@ -75,6 +75,8 @@ def prior_departure(card, candidates, priors: dict[str, PriorValue], labels: dic
 
 
 def _departure(card, model_of: dict, priors: dict, known: list, labels: dict) -> str:
+    from core.task.decision import difference_text
+
     pick = max(known, key=lambda model: (priors[model].value, model))
     prior = priors[pick]
     said = f"ImageNet top-1 would have picked {labels.get(pick, pick)} ({prior.value:.1%} [{prior.tag}])"
@@ -85,12 +87,7 @@ def _departure(card, model_of: dict, priors: dict, known: list, labels: dict) ->
     mine = next((comparison for comparison in card.comparisons if model_of.get(comparison.candidate) == pick), None)
     if mine is None or mine.difference is None:
         return f"{said}; it could not be scored for {card.priority} on your images."
-    metric, scale, unit = {"accuracy": ("top-1", 100, "pp"), "calibration": ("ECE", 100, "pp"),
-                           "robustness": ("corrupted top-1", 100, "pp"), "mix": ("mixed score", 100, "")}[card.priority]
-    sign = -1 if card.priority == "calibration" else 1
-    diff = mine.difference
-    low, high = sorted((sign * diff.ci_low * scale, sign * diff.ci_high * scale))
-    numbers = f"{sign * diff.value * scale:+.1f} {unit} {metric} [{low:+.1f}, {high:+.1f}]".replace("  ", " ")
+    numbers = difference_text(card.priority, mine.difference)
     if mine.verdict == "ahead":
         return f"{said}; on your images {card.top} is ahead of its best ({mine.candidate}) by {numbers}."
     return (f"{said}; on your images {card.top} scores {numbers} against its best ({mine.candidate}), but the data "

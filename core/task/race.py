@@ -1,13 +1,15 @@
 """`task run --race`: drop clearly worse candidates on samples of the test images, then run the survivors in full.
 
 Round 1 scores every candidate on a stratified sample of the clean test images (`RACE_FIRST`): the zero-shot
-head of a CLIP model and each model's k-shot probe at the largest k (its draws' mean), the cheap part, since
-a k-shot probe needs the features of only its drawn training images. Each further round doubles the sample,
-the last one every test image (`core.metrics.selection.race_schedule`). After each round, a candidate whose
-paired top-1 difference to the current leader lies below 0 at the race's level is dropped
-(`core.metrics.selection.eliminate`: Bonferroni over every round × candidate, so the chance of dropping the
-true best stays under 5%). A model with no candidate left computes nothing more; the survivors get the full
-run (`core.task.run.run_task`: every image, the corruptions, the full probe, every k).
+head of a CLIP model and each model's k-shot probe at the largest k on the first `RACE_DRAWS` of the full run's
+draws (the same seeds, so the full run reuses them), the cheap part, since a k-shot probe needs the features of
+only its drawn training images: one draw of 16 per class is about a third of the union of five. Each further
+round doubles the sample, the last one every test image (`core.metrics.selection.race_schedule`). After each
+round, a candidate whose paired top-1 difference to the current leader lies below 0 at the race's bound is
+dropped (`core.metrics.selection.eliminate`: α / (candidates − 1) spent over the rounds by a Lan–DeMets spending
+function, so the chance of dropping the true best stays under 5%). A model with no candidate left computes
+nothing more; the survivors get the full run (`core.task.run.run_task`: every image, the corruptions, the full
+probe, every k and draw), with the models the race loaded.
 
 The race ranks on clean top-1 (the accuracy priority). Its k-shot probes use C = 1 (`RACE_C`): the full probe's
 C, which the full run gives every k-shot probe, needs every training image's features; the survivors' k-shot
@@ -27,10 +29,14 @@ import numpy as np
 from core.errors import UserError
 from core.task.spec import RACE_ALPHA, RACE_FIRST, RACE_GROWTH
 
-__all__ = ["RACE_FIRST", "RACE_GROWTH", "RACE_C", "RACE_ALPHA", "RaceSummary", "race_task", "stratified_order"]
+__all__ = ["RACE_FIRST", "RACE_GROWTH", "RACE_C", "RACE_ALPHA", "RACE_DRAWS", "RaceSummary", "race_task",
+           "stratified_order"]
 
 RACE_C = 1.0
 """Inverse regularisation of the race's k-shot probes (the full probe's choice needs every training image)."""
+RACE_DRAWS = 1
+"""k-shot draws the race fits at the largest k (the full run's first ones): a dropped model computes only their
+training images; the survivors' full run adds the others."""
 
 
 @dataclass
@@ -160,9 +166,7 @@ def race_task(name: str, models: Sequence, *, shots: Sequence[int], corruptions:
     from core.models.load import best_device
     from core.store import ResultsStore
     from core.task.probes import KSHOT_DRAWS
-    from core.models.resolved import resolve_model
-    from core.task.run import (ModelsUnavailable, TaskRunSummary, _feature_pass, _plan, _preflight,
-                               check_corruptions, prepared_models, run_task)
+    from core.task.run import TaskRunSummary, _feature_pass, check_corruptions, ready_models, run_task
 
     refuse_in_view_mode("running a task")
     store = store or ResultsStore()
@@ -170,30 +174,14 @@ def race_task(name: str, models: Sequence, *, shots: Sequence[int], corruptions:
         raise UserError("Only one model: there is nothing to race. Run it without --race, or name two or more "
                         "models: --models effnet_lite0,vit_clip --race.")
     check_corruptions(corruptions, severities)
-    spec, images, models_dict, conditions, needs = prepared_models(store, name, models, protocol=protocol,
-                                                                    corruptions=corruptions, severities=severities)
     device = device or best_device()
     run_args = dict(shots=shots, corruptions=corruptions, severities=severities, protocol=protocol, draws=draws,
                     batch_size=batch_size, store=store, device=device, stop=stop, progress=progress, say=say,
                     strict=strict, download=download)
-    # every model loads before any image is read, as in `run_task`: one that cannot is said once and left out
-    failed = _preflight(models_dict, needs, conditions, device, say, download=download)
-    if failed and (strict or len(failed) == len(models_dict)):
-        raise ModelsUnavailable(("Nothing was started (--strict): " if strict else "No model can load: ")
-                                + " ".join(failed.values()))
-    for model_name, reason in failed.items():
-        say(f"Not run: {reason}")
-        models_dict.pop(model_name)
-        for condition in conditions:
-            needs.pop((model_name, condition))
-    for model_name, model in list(models_dict.items()):
-        if model.loaded is not None and not model.resolved.weights.available:  # fetched just now: key its content
-            loaded = model.loaded
-            models_dict[model_name], wanted = _plan(
-                store, resolve_model(model.resolved.spec), protocol=protocol, conditions=conditions,
-                all_shas=set(images["sha256"]), test_shas=set(images[images["split"] == "test"]["sha256"]))
-            needs.update({(model_name, condition): found for condition, found in wanted.items()})
-            models_dict[model_name].loaded = loaded
+    # every model loads before any image is read, as in `run_task` (one preflight: `ready_models`)
+    spec, images, models_dict, conditions, needs, _ = ready_models(
+        store, name, models, protocol=protocol, corruptions=corruptions, severities=severities, device=device, say=say,
+        strict=strict, download=download)
     test_rows = np.flatnonzero(images["split"].to_numpy() == "test")
     looks = race_schedule(len(test_rows), first=first, growth=growth)
     full_passes = sum(len(wanted) for wanted in needs.values())
@@ -202,12 +190,15 @@ def race_task(name: str, models: Sequence, *, shots: Sequence[int], corruptions:
                    "model runs in full, without a race." if not looks else
                    f"{name}: one model can load, so there is nothing to race: it runs in full.")
         say(message)
-        run = run_task(name, [model.resolved for model in models_dict.values()], **run_args)
+        run = run_task(name, [model.resolved for model in models_dict.values()],
+                       loaded={n: model.loaded for n, model in models_dict.items() if model.loaded is not None},
+                       **run_args)
         passes = sum(run.features.values())
         return RaceSummary((), [], list(models_dict), passes, full_passes, False, run.stopped, message, run)
     shots = tuple(sorted({int(k) for k in shots}))
     kmax = shots[-1] if shots else None
-    kshot = _kshot_positions(spec, images, kmax, KSHOT_DRAWS if draws is None else draws) if kmax else {}
+    kshot = _kshot_positions(spec, images, kmax, min(RACE_DRAWS, KSHOT_DRAWS if draws is None else draws)) \
+        if kmax else {}
     kshot_rows = np.unique(np.concatenate(list(kshot.values()))) if kshot else np.array([], dtype=np.int64)
     order = test_rows[stratified_order(images["label"].to_numpy()[test_rows], seed=spec.seed)]
     candidates = _race_candidates(models_dict, kmax)
@@ -248,7 +239,7 @@ def race_task(name: str, models: Sequence, *, shots: Sequence[int], corruptions:
         racing = alive & scorable
         if racing.sum() < 2:
             break
-        after, drops = eliminate(np.nan_to_num(scores), racing, look=look, n_looks=len(looks),
+        after, drops = eliminate(np.nan_to_num(scores), racing, look=look, looks=looks,
                                  n_candidates=int(scorable.sum()), alpha=alpha)
         for drop in drops:
             alive[drop.candidate] = False
@@ -265,7 +256,8 @@ def race_task(name: str, models: Sequence, *, shots: Sequence[int], corruptions:
     say(f"{name}: {len(summary.survivors)} model(s) left after the race ({', '.join(summary.survivors)}): the full "
         "run…")
     survivors = [models_dict[model].resolved for model in summary.survivors]
-    summary.run = run_task(name, survivors, **run_args)
+    summary.run = run_task(name, survivors, loaded={model: models_dict[model].loaded for model in summary.survivors
+                                                    if models_dict[model].loaded is not None}, **run_args)
     summary.race_passes += sum(summary.run.features.values())
     summary.stopped = summary.run.stopped
     store.write_task_race(name, {"looks": list(looks), "drops": summary.drops, "survivors": summary.survivors,

@@ -89,11 +89,9 @@ def task_sections(store, name: str, priority: str = DEFAULT_PRIORITY):
 
 def _card_extras(card) -> list[str]:
     """The card's lines after its comparisons: each candidate's chance of being best, then the race's lines."""
-    lines = []
-    if card.p_best:
-        lines.append("Chance of being best: " + " · ".join(f"{name} {share:.0%}" if share >= 0.005 else f"{name} <1%"
-                                                            for name, share in card.p_best))
-    return lines + list(card.race)
+    from core.task.decision import p_best_text
+
+    return ([p_best_text(card)] if card.p_best else []) + list(card.race)
 
 
 def _card_rules(card) -> str:

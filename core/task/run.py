@@ -24,7 +24,7 @@ from core.errors import UserError
 from core.store import content_key
 from core.task.spec import DEFAULT_CORRUPTIONS, DEFAULT_SEVERITIES, DEFAULT_SHOTS, load_task
 
-__all__ = ["TaskRunSummary", "ModelsUnavailable", "run_task", "check_corruptions", "CORRUPTION_SEED"]
+__all__ = ["TaskRunSummary", "ModelsUnavailable", "run_task", "ready_models", "check_corruptions", "CORRUPTION_SEED"]
 
 CORRUPTION_SEED = 0
 """The Compare page's seed: the same image, corruption and severity give the same pixels everywhere."""
@@ -216,7 +216,7 @@ def _preflight(models: dict, needs: dict, conditions: list, device: str, say: Ca
     (the caller says them, or raises with them)."""
     failed = {}
     for model_name, model in models.items():
-        if not any(needs[(model_name, condition)] for condition in conditions):
+        if model.loaded is not None or not any(needs[(model_name, condition)] for condition in conditions):
             continue
         try:
             if not model.resolved.weights.available and download:
@@ -228,12 +228,46 @@ def _preflight(models: dict, needs: dict, conditions: list, device: str, say: Ca
     return failed
 
 
+def ready_models(store, name: str, models: Sequence, *, protocol: str, corruptions: Sequence[str],
+                 severities: Sequence[int], device: str, say: Callable[[str], None], strict: bool = False,
+                 download: bool | None = None, loaded: dict | None = None):
+    """`prepared_models`, then every model with work to do loaded before any image is read (`loaded`: name → a
+    model loaded already, kept). A model that cannot load is said once (`Not run: …`) and left out; with `strict`,
+    or when none can load, `ModelsUnavailable` is raised before anything starts. A model whose weights were just
+    fetched is planned again under its content's key. Returns (spec, images, {model: _Model}, conditions, needs,
+    {model: why it could not load}): the one preflight of `run_task` and `core.task.race.race_task`."""
+    from core.models.resolved import resolve_model
+
+    spec, images, prepared, conditions, needs = prepared_models(store, name, models, protocol=protocol,
+                                                                corruptions=corruptions, severities=severities)
+    for model_name, model in (loaded or {}).items():
+        if model_name in prepared:
+            prepared[model_name].loaded = model
+    failed = _preflight(prepared, needs, conditions, device, say, download=download)
+    if failed and (strict or len(failed) == len(prepared)):
+        raise ModelsUnavailable(("Nothing was started (--strict): " if strict else "No model can load: ")
+                                + " ".join(failed.values()))
+    for model_name, reason in failed.items():
+        say(f"Not run: {reason}")
+        prepared.pop(model_name)
+        for condition in conditions:
+            needs.pop((model_name, condition))
+    shas = dict(all_shas=set(images["sha256"]), test_shas=set(images[images["split"] == "test"]["sha256"]))
+    for model_name, model in list(prepared.items()):
+        if model.loaded is not None and not model.resolved.weights.available:  # fetched just now: key its content
+            prepared[model_name], wanted = _plan(store, resolve_model(model.resolved.spec), protocol=protocol,
+                                                 conditions=conditions, **shas)
+            needs.update({(model_name, condition): found for condition, found in wanted.items()})
+            prepared[model_name].loaded = model.loaded
+    return spec, images, prepared, conditions, needs, failed
+
+
 def run_task(name: str, models: Sequence, *, shots: Sequence[int] = DEFAULT_SHOTS,
              corruptions: Sequence[str] = DEFAULT_CORRUPTIONS, severities: Sequence[int] = DEFAULT_SEVERITIES,
              protocol: str = "paper", draws: int | None = None, batch_size: int = 32, store=None,
              device: str | None = None, stop: dict | None = None, progress: Callable | None = None,
-             say: Callable[[str], None] = print, strict: bool = False,
-             download: bool | None = None) -> TaskRunSummary:
+             say: Callable[[str], None] = print, strict: bool = False, download: bool | None = None,
+             loaded: dict | None = None) -> TaskRunSummary:
     """Features, heads and probes of `models` on task `name`, stored; returns what was computed.
 
     `models`: `core.models.resolved.ResolvedModel`s as the caller resolved them (the CLI does, once), or
@@ -243,7 +277,8 @@ def run_task(name: str, models: Sequence, *, shots: Sequence[int] = DEFAULT_SHOT
     Every model with work to do is loaded before the first image is read; one that cannot load gets one line
     (`say`) naming it and the fix, and the run goes on with the others (`summary.failed`). `strict` stops before
     starting instead. `download` fetches missing hub weights first (huggingface_hub shows the progress); None
-    follows `core.config.allow_downloads` (off unless BAE_ALLOW_DOWNLOADS=1).
+    follows `core.config.allow_downloads` (off unless BAE_ALLOW_DOWNLOADS=1). `loaded`: model name → the model a
+    caller has loaded already (the race's survivors), used as it is, not loaded again.
 
     Raises:
         UnknownTask: no such task. UnknownModel: a model not in the registry. UnknownCorruption: a bad name.
@@ -251,7 +286,6 @@ def run_task(name: str, models: Sequence, *, shots: Sequence[int] = DEFAULT_SHOT
     """
     from core.config import refuse_in_view_mode
     from core.models.load import best_device
-    from core.models.resolved import resolve_model
     from core.store import ResultsStore
     from core.task.fits import fit_model
     from core.task.probes import KSHOT_DRAWS
@@ -259,6 +293,7 @@ def run_task(name: str, models: Sequence, *, shots: Sequence[int] = DEFAULT_SHOT
 
     refuse_in_view_mode("running a task")
     store = store or ResultsStore()
+    summary = TaskRunSummary()
     load_task(store, name)  # an unknown task is the first thing said
     if not models:
         raise UserError("Name at least one model: --models effnet_lite0,vit_clip (python -m core models lists them).")
@@ -269,29 +304,11 @@ def run_task(name: str, models: Sequence, *, shots: Sequence[int] = DEFAULT_SHOT
     if draws is not None and not 1 <= draws <= 62:  # the page packs each image's draws into one 64-bit integer
         raise UserError(f"Expected 1 to 62 k-shot draws, got {draws}.")
     device = device or best_device()
-    spec, images, models, conditions, needs = prepared_models(store, name, models, protocol=protocol,
-                                                              corruptions=corruptions, severities=severities)
+    spec, images, models, conditions, needs, summary.failed = ready_models(
+        store, name, models, protocol=protocol, corruptions=corruptions, severities=severities, device=device, say=say,
+        strict=strict, download=download, loaded=loaded)
     test_shas = set(images[images["split"] == "test"]["sha256"])
     paths = dict(zip(images["sha256"], images["path"]))
-    summary = TaskRunSummary()
-    summary.failed = _preflight(models, needs, conditions, device, say, download=download)
-    for model_name, model in list(models.items()):
-        if model.loaded is not None and not model.resolved.weights.available:  # fetched just now: key its content
-            loaded = model.loaded
-            models[model_name], wanted = _plan(store, resolve_model(model.resolved.spec), protocol=protocol,
-                                               conditions=conditions, all_shas=set(images["sha256"]),
-                                               test_shas=test_shas)
-            needs.update({(model_name, condition): found for condition, found in wanted.items()})
-            models[model_name].loaded = loaded
-    if summary.failed and (strict or len(summary.failed) == len(models)):
-        why = " ".join(summary.failed.values())
-        raise ModelsUnavailable(("Nothing was started (--strict): " if strict else "No model can load: ") + why)
-    for reason in summary.failed.values():
-        say(f"Not run: {reason}")
-    for model_name in summary.failed:
-        models.pop(model_name)
-        for condition in conditions:
-            needs.pop((model_name, condition))
     missing = sum(len(wanted) for wanted in needs.values())
     if missing:
         say(f"{name}: {missing:,} feature vectors to compute ({len(models)} model(s), {len(conditions)} condition(s)) "

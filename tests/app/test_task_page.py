@@ -80,6 +80,7 @@ def test_card_shows_p_best_the_race_and_the_page_offers_a_race(monkeypatch, task
            "-25.0 pp" in text
     assert ("The race (α = 5%) computed 300 forward passes where a full run of every model needed 1,200: 75% saved."
             in text)
-    shares = [line for line in text.splitlines() if line.startswith("**Chance of being best**")]
+    # the page's P(best) line is the report's (`p_best_text`), naming its method
+    shares = [line for line in text.splitlines() if line.startswith("Chance of being best (m-out-of-n bootstrap, m = ")]
     assert len(shares) == 1 and shares[0].count("%") >= 3  # one share per candidate on the card
     assert at.checkbox(key="task_run_race").value is False

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.metrics import best_share, eliminate, mcnemar_sample_size, race_level, race_schedule
+from core.metrics import (best_share, eliminate, mcnemar_sample_size, race_bounds, race_schedule,
+                          subsample_size, subsample_weights)
 
 
 def _scores(rng, accuracies, n, shared=1.0):
@@ -25,7 +26,7 @@ def test_eliminate_never_drops_the_leader():
         alive = rng.random(m) < 0.8
         alive[int(rng.integers(m))] = True
         leader = int(np.argmax(np.where(alive, scores.mean(axis=1), -np.inf)))
-        after, drops = eliminate(scores, alive, look=0, n_looks=1)
+        after, drops = eliminate(scores, alive, look=0, looks=(scores.shape[1],))
         assert after[leader]
         assert all(d.leader == leader and d.candidate != leader and d.upper < 0 for d in drops)
         assert not (after & ~alive).any()  # a dropped candidate never comes back
@@ -45,7 +46,7 @@ def test_far_behind_is_dropped_in_round_one_and_a_near_tie_never():
         scores[1] = near
         alive = np.ones(12, bool)
         for look, size in enumerate(looks):
-            alive, drops = eliminate(scores[:, :size], alive, look=look, n_looks=len(looks))
+            alive, drops = eliminate(scores[:, :size], alive, look=look, looks=looks)
             if look == 0:
                 assert 2 in [d.candidate for d in drops]  # 35 pp behind: gone after the first 100 images
             assert alive[1]  # 2 images behind on 800: never dropped, at any look
@@ -59,8 +60,9 @@ def test_eliminate_hand_case():
     se = np.sqrt(((diffs - diffs.mean()) ** 2).sum() / 99) / 10
     from statistics import NormalDist
 
-    z = NormalDist().inv_cdf(1 - 0.05 / (4 * 1))
-    _, drops = eliminate(np.stack([a, b]), np.ones(2, bool), look=2, n_looks=4)
+    looks = (25, 50, 100, 200)
+    z = race_bounds(looks, 0.05, 2)[2]
+    _, drops = eliminate(np.stack([a, b]), np.ones(2, bool), look=2, looks=looks)
     assert drops[0].difference == pytest.approx(-0.6)
     assert drops[0].upper == pytest.approx(-0.6 + z * se)
     assert drops[0].look == 2 and drops[0].n == 100
@@ -68,7 +70,7 @@ def test_eliminate_hand_case():
 
 def test_race_drops_a_true_best_at_most_alpha_of_the_time():
     """All 12 candidates equally good (the least favourable case: every one is a true best): how often is
-    candidate 0 dropped over the whole schedule? Bonferroni promises ≤ 5%."""
+    candidate 0 dropped over the whole schedule? The spending bounds with Bonferroni over candidates promise ≤ 5%."""
     rng = np.random.default_rng(2)
     looks = race_schedule(600, first=100)
     dropped = 0
@@ -77,20 +79,46 @@ def test_race_drops_a_true_best_at_most_alpha_of_the_time():
         scores = _scores(rng, [0.8] * 12, 600)
         alive = np.ones(12, bool)
         for look, size in enumerate(looks):
-            alive, _ = eliminate(scores[:, :size], alive, look=look, n_looks=len(looks))
+            alive, _ = eliminate(scores[:, :size], alive, look=look, looks=looks)
         dropped += not alive[0]
     assert dropped / runs <= 0.05 + 0.02  # 0.05 plus about two binomial standard errors over 400 runs
 
 
-def test_race_schedule_and_level():
+def test_race_schedule_and_bounds():
+    from statistics import NormalDist
+
     assert race_schedule(1000, first=100) == (100, 200, 400, 800, 1000)
     assert race_schedule(100, first=100) == (100,)
     assert race_schedule(99, first=100) == ()
-    assert race_level(0.05, 5, 12) == pytest.approx(0.05 / 55)
+    # one look: the one-sided Bonferroni value z_{1 − α/(m−1)}
+    assert race_bounds((600,), 0.05, 12)[0] == pytest.approx(NormalDist().inv_cdf(1 - 0.05 / 11), abs=1e-6)
     with pytest.raises(ValueError, match="two candidates"):
-        race_level(0.05, 3, 1)
+        race_bounds((100,), 0.05, 1)
+    with pytest.raises(ValueError, match="increasing"):
+        race_bounds((200, 100), 0.05, 3)
     with pytest.raises(ValueError, match="growth"):
         race_schedule(100, growth=1)
+
+
+def _reference_monte_carlo_crossing(looks, bounds, n_paths=400_000, seed=0):
+    """Brownian paths at the looks' information fractions, by independent increments: the share of paths whose
+    standardised value crosses the bound at some look, and the share crossing by each look."""
+    t = np.asarray(looks, float) / looks[-1]
+    rng = np.random.default_rng(seed)
+    paths = (rng.standard_normal((n_paths, len(t))) * np.sqrt(np.diff(t, prepend=0.0))).cumsum(axis=1)
+    crossed = np.maximum.accumulate(paths / np.sqrt(t) >= np.asarray(bounds), axis=1)
+    return crossed.mean(axis=0)
+
+
+@pytest.mark.parametrize("rho", [1.0, 2.0, 3.0])
+def test_race_bounds_spend_alpha_as_the_power_family(rho):
+    """By look k the chance of crossing for one pair is α' t_k^ρ (α' = α/(m−1)), checked against Brownian paths
+    simulated by independent increments (no shared code with the numerical integration)."""
+    looks = (100, 200, 400, 600)
+    bounds = race_bounds(looks, 0.25, 11, rho=rho)  # α' = 0.025, large enough for a Monte Carlo check
+    crossing = _reference_monte_carlo_crossing(looks, bounds)
+    expected = 0.025 * (np.array(looks) / 600) ** rho
+    np.testing.assert_allclose(crossing, expected, atol=0.0015)
 
 
 def _reference_loop_best_share(replicates):
@@ -112,6 +140,33 @@ def test_best_share_matches_a_loop_and_sums_to_one_per_replicate():
     for column in replicates.T[:50]:  # within each replicate the shares sum to 1
         assert best_share(column[:, None]).sum() == pytest.approx(1)
     assert best_share(np.array([[0.5, np.nan], [0.5, 0.2]])).tolist() == [0.25, 0.75]
+
+
+def test_m_out_of_n_best_share_sums_to_one_in_every_replicate():
+    rng = np.random.default_rng(6)
+    scores = _scores(rng, [0.8, 0.795, 0.79, 0.7, 0.6], 600)
+    weights = subsample_weights(600, n_resamples=300, seed=1)
+    assert subsample_size(600) == 122 and (weights.sum(axis=1) == 122).all()  # ⌈600^0.75⌉
+    replicates = (weights @ scores.T / weights.sum(axis=1, keepdims=True)).T
+    for column in replicates.T:  # each replicate's shares sum to 1, ties split
+        assert best_share(column[:, None]).sum() == pytest.approx(1)
+    shares = best_share(replicates)
+    np.testing.assert_allclose(shares, _reference_loop_best_share(replicates))
+    assert shares.sum() == pytest.approx(1)
+
+
+def test_m_out_of_n_is_less_sure_of_a_near_tie_than_the_plain_bootstrap():
+    """The winner's curse of the plain bootstrap (Hall & Miller 2009): among near-ties the observed leader's share
+    shrinks when m < n images are drawn per replicate."""
+    from core.metrics.paired import resample_weights
+
+    rng = np.random.default_rng(7)
+    scores = _scores(rng, [0.80, 0.80, 0.80], 1200)
+    leader = int(np.argmax(scores.mean(axis=1)))
+    plain = resample_weights(1200, n_resamples=1000, seed=0)
+    subsampled = subsample_weights(1200, n_resamples=1000, seed=0)
+    shares = [best_share((w @ scores.T / w.sum(axis=1, keepdims=True)).T)[leader] for w in (plain, subsampled)]
+    assert shares[1] < shares[0]
 
 
 def test_best_share_from_paired_bootstrap_is_near_one_for_a_clear_winner():

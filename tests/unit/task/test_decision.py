@@ -133,21 +133,26 @@ def test_kshot_interval_is_a_two_level_bootstrap_equal_to_a_numpy_loop(rng):
     assert high - low > one_draw_images_only[1] - one_draw_images_only[0]  # the draws' spread is counted
 
 
-def test_card_gives_p_best_from_its_paired_replicates_and_a_settle_sentence(rng):
-    from core.metrics.paired import resample_weights
+def test_card_gives_p_best_from_m_out_of_n_replicates_and_a_settle_sentence(rng):
     from core.metrics.selection import mcnemar_sample_size
+    from core.task.decision import p_best_text
 
     data = _data(rng)
     card = decision_card(data, "accuracy", seed=5, n_resamples=400)
     shares = dict(card.p_best)
     assert sum(shares.values()) == pytest.approx(1)
-    # the same paired replicates by hand: each replicate's right answers (exact counts), 1/t to each of t tied
-    weights = resample_weights(data.n_images, n_resamples=400, seed=5)
+    # the m-out-of-n replicates by hand (Hall & Miller 2009): m = ⌈n^0.75⌉ images drawn with replacement per
+    # replicate, from the card's seed + 1; each replicate's right answers (exact counts), 1/t to each of t tied
+    m = int(np.ceil(data.n_images ** 0.75))
+    weights = np.random.default_rng(6).multinomial(m, np.full(data.n_images, 1 / data.n_images), size=400)
+    assert card.p_best_m == m and card.n_images == data.n_images
     hits = weights @ data.correct.T
     top = hits == hits.max(axis=1, keepdims=True)
     expected = (top / top.sum(axis=1, keepdims=True)).mean(axis=0)
     for i, name in enumerate(data.candidates["candidate"]):
         assert shares[name] == pytest.approx(expected[i], abs=1e-9)
+    assert p_best_text(card).startswith(f"Chance of being best (m-out-of-n bootstrap, m = {m:,} of "
+                                        f"{data.n_images:,} test images): ")
     tie = card.comparisons[0]
     assert tie.verdict == "cannot separate"
     a, b = data.correct[0], data.correct[2]

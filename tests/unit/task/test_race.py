@@ -67,10 +67,15 @@ def test_card_and_report_show_the_race_p_best_and_one_kshot_interval(raced, tmp_
     html = write_task_report("digits", "html", tmp_path / "r.html", store=store).read_text()
     first = summary.drops[0]
     assert f"Dropped in round {first['round']} ({first['n']:,} test images): {first['candidate']}" in html
-    assert "Chance of being best: " in html and "forward passes where a full run of every model needed" in html
+    from core.task.decision import p_best_text
+    from core.task.report import task_sections
+
+    said = p_best_text(task_sections(store, "digits")[1])  # the report's card, with the page's labels
+    assert said.startswith("Chance of being best (m-out-of-n bootstrap, m = ")
+    assert said.replace("<", "&lt;") in html and "forward passes where a full run of every model needed" in html
     deck = Presentation(str(write_task_report("digits", "pptx", tmp_path / "r.pptx", store=store)))
     text = " ".join(shape.text_frame.text for shape in deck.slides[0].shapes if shape.has_text_frame)
-    assert "Chance of being best: " in text and "Dropped in round" in text
+    assert said in text and "Dropped in round" in text
     archive = zipfile.ZipFile(write_task_report("digits", "zip", tmp_path / "r.zip", store=store))
     summary_csv = pd.read_csv(io.BytesIO(archive.read("summary.csv")))
     kshot_csv = pd.read_csv(io.BytesIO(archive.read("kshot.csv")))
