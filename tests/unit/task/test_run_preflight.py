@@ -74,13 +74,11 @@ def test_weights_missing_are_found_first_and_say_what_to_fetch(task_store, tiny_
         run_task("preflight", [absent], shots=(1,), corruptions=(), store=task_store, device="cpu", say=events.append)
 
 
-def test_a_model_loaded_by_the_caller_is_used_and_not_loaded_again(task_store, monkeypatch):
-    """`run_task(loaded=...)` (the race hands over its survivors): the given model computes the features, and
-    `ResolvedModel.load` is never called for it."""
-    from core.models.resolved import ResolvedModel, resolve_model
+@pytest.fixture
+def load_calls(monkeypatch) -> list:
+    """The names of the models `ResolvedModel.load` loads from now on, in order."""
+    from core.models.resolved import ResolvedModel
 
-    resolved = resolve_model("tiny_convnext")
-    given = resolved.load(device="cpu")
     calls = []
     real_load = ResolvedModel.load
 
@@ -89,27 +87,30 @@ def test_a_model_loaded_by_the_caller_is_used_and_not_loaded_again(task_store, m
         return real_load(self, *args, **kwargs)
 
     monkeypatch.setattr(ResolvedModel, "load", counted)
+    return calls
+
+
+def test_a_model_loaded_by_the_caller_is_used_and_not_loaded_again(task_store, request):
+    """`run_task(loaded=...)` (the race hands over its survivors): the given model computes the features, and
+    `ResolvedModel.load` is never called for it."""
+    from core.models.resolved import resolve_model
+
+    resolved = resolve_model("tiny_convnext")
+    given = resolved.load(device="cpu")
+    calls = request.getfixturevalue("load_calls")  # counting from here: `given` was loaded before
     summary = run_task("preflight", [resolved], shots=(1,), corruptions=(), store=task_store, device="cpu",
                        say=lambda _: None, loaded={"tiny_convnext": given})
     assert calls == [] and summary.features == {"tiny_convnext": 30} and summary.fits["tiny_convnext"] > 0
 
 
-def test_the_race_loads_each_model_once(tmp_path, tiny_models_toml, monkeypatch):
+def test_the_race_loads_each_model_once(tmp_path, tiny_models_toml, load_calls):
     """One preflight (`ready_models`) for the race and its survivors' full run: every model is loaded once."""
-    from core.models.resolved import ResolvedModel
     from core.task.race import race_task
 
     digits_folder(tmp_path / "images", per_class=12)
     store = ResultsStore(tmp_path / "results.duckdb")
     store.add_task(*scan_task("once", tmp_path / "images"))
-    calls = []
-    real_load = ResolvedModel.load
-
-    def counted(self, *args, **kwargs):
-        calls.append(self.name)
-        return real_load(self, *args, **kwargs)
-
-    monkeypatch.setattr(ResolvedModel, "load", counted)
+    calls = load_calls
     summary = race_task("once", ["tiny_convnext", "tiny_vit"], shots=(1,), corruptions=(), severities=(1,),
                         store=store, device="cpu", say=lambda _: None, first=10)
     assert summary.raced and sorted(calls) == ["tiny_convnext", "tiny_vit"]
