@@ -460,9 +460,9 @@ def findings_results(key: tuple):
 def _assess():
     """Every claim's result from the evidence, each section (val, robustness, cue-conflict, …) cached by the
     keys of its own runs: a finished cue-conflict run recomputes the shape-bias evidence, not the rest."""
-    from core.analysis import evidence as found
-
     from concurrent.futures import ThreadPoolExecutor
+
+    from core.analysis import evidence as found
 
     store, runs = _store(), _snapshot().get()
     # the sections side by side: one's DuckDB scan (robustness: ImageNet-C's 3 million rows) runs while another's
