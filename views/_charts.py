@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from dataclasses import dataclass, field
 from typing import Callable, Hashable
 
@@ -19,7 +20,7 @@ import streamlit as st
 
 from views._cache import cache
 
-__all__ = ["Lazy", "spec", "show", "fingerprint"]
+__all__ = ["Lazy", "spec", "show", "fingerprint", "warm"]
 
 _SPECS = cache("chart_specs", 256)
 _PREPARED = cache("chart_prepared", 256)
@@ -71,6 +72,33 @@ class Lazy:
     def to_json(self) -> str:
         """Exports and pins: the validated Altair JSON, as `chart.to_json()` gives it."""
         return self.build().to_json()
+
+
+_WARM: list = []
+_WARM_LOCK = threading.Lock()
+
+
+def warm() -> None:
+    """Import Altair and build one small chart in a background thread, once per process: a page that draws its
+    charts after a long read (Findings) then finds them ready instead of paying about 0.25 s for the import and
+    the first chart after it."""
+    with _WARM_LOCK:
+        if _WARM:
+            return
+        _WARM.append(True)
+
+    def build() -> None:
+        try:
+            import altair as alt
+            import pandas as pd
+
+            chart = alt.Chart(pd.DataFrame({"a": ["x"], "b": [1.0]})).mark_bar().encode(x="a:N", y="b:Q",
+                                                                                          color="a:N")
+            _spec_of(chart.properties(height=100))
+        except Exception:  # noqa: BLE001 - only a head start: the page builds its charts (and reports) itself
+            pass
+
+    threading.Thread(target=build, name="warm-charts", daemon=True).start()
 
 
 def _spec_of(chart) -> dict:

@@ -6,6 +6,8 @@ population version and fit choice, shared by every session.
 
 from __future__ import annotations
 
+import threading
+
 from core.analysis.accuracy_line import (DEFAULT_FIT_ON, PopulationFilter, effective_robustness_table, line_bands,
                                         population_lines, published_check)
 from core.data.population import population, population_version, published_entries
@@ -34,17 +36,32 @@ def _lines(version: tuple, fit_on: str, where: PopulationFilter | None = None):
     return population_lines(_population(version), fit_on=fit_on, population_filter=where)
 
 
+_PREFETCHING: set = set()
+_PREFETCH_LOCK = threading.Lock()
+
+
 def prefetch_standard_line() -> None:
     """Read the population and fit the standard line (with its bootstrap) in a background thread, while the caller
     reads the store; a later `lines(DEFAULT_FIT_ON)` or card waits for it (single-flight), or computes it itself
-    where no population is downloaded (the thread then leaves nothing behind)."""
-    import threading
+    where no population is downloaded (the thread then leaves nothing behind). Starts a thread only when that line
+    of this population version is neither cached nor being fitted already: a rerun of the page starts none."""
+    version = population_version()
+    if not any(version):  # nothing downloaded: the card says so without a line
+        return
+    key = (version, DEFAULT_FIT_ON, None)
+    with _PREFETCH_LOCK:
+        if key in _PREFETCHING or key in _lines.cache:
+            return
+        _PREFETCHING.add(key)
 
     def fetch() -> None:
         try:
-            _lines(population_version(), DEFAULT_FIT_ON, None)
+            _lines(*key)
         except Exception:  # noqa: BLE001 - the caller computes it again and shows the message
             pass
+        finally:
+            with _PREFETCH_LOCK:
+                _PREFETCHING.discard(key)
 
     threading.Thread(target=fetch, name="standard-line", daemon=True).start()
 

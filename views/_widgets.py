@@ -12,7 +12,7 @@ from views import _state as state
 from views._models import model_label
 from views._reads import runs_table, store_version
 
-__all__ = ['show_user_error', 'chart_with_downloads', 'PAGE_PATHS', 'PROVENANCE_COLUMNS', 'note_runs', 'pin_form', 'page_of', 'measured_runs', 'pick_models', 'note_close_calls', 'arrow_table', 'number_table']
+__all__ = ['show_user_error', 'chart_with_downloads', 'PAGE_PATHS', 'PROVENANCE_COLUMNS', 'note_runs', 'pin_form', 'page_of', 'measured_runs', 'pick_models', 'note_close_calls', 'arrow_table', 'number_table', 'dash_missing']
 
 
 log = logging.getLogger("beyond_accuracy")
@@ -233,3 +233,11 @@ def number_table(frame, formats: dict[str, str], labels: dict[str, str] | None =
     for column, label in (labels or {}).items():
         config.setdefault(column, label)
     return shown, {k: v for k, v in config.items() if v is not None}
+
+
+def dash_missing(frame, formats: dict[str, str]):
+    """(frame, column_config) for `st.dataframe` where only the columns of `formats` that miss a value change:
+    they become text with "—" there (`number_table`; "{:g}" keeps a number's digits, "{}" a text's), the others
+    stay as they are (a Findings card without a paper value, as the card beyond the paper)."""
+    return number_table(frame, {column: pattern for column, pattern in formats.items()
+                                if column in frame and frame[column].isna().any()})

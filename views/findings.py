@@ -56,6 +56,13 @@ def _provenance_line(result) -> str:
     return "Fed by " + " and ".join(parts) + "."
 
 
+def _numbers(result, labels: dict[str, str]):
+    """(table, column config) of a card's numbers: a claim or model without a paper value (the card beyond the paper)
+    shows — in the paper columns, not a faded None (`widgets.number_table`)."""
+    shown, config = widgets.dash_missing(numbers_table(result, labels), {"paper": "{:g}", "paper tag": "{}"})
+    return widgets.arrow_table(shown), config
+
+
 def _card(result, labels: dict[str, str], *, big: bool = False, salt: str = "") -> None:
     """One claim's card; `salt` joins its cache key where the result reads more than the runs (the population)."""
     claim = result.claim
@@ -76,9 +83,9 @@ def _card(result, labels: dict[str, str], *, big: bool = False, salt: str = "") 
                 study.claim_link(claim.number)
     with right:
         st.caption(f"Measure: {result.measure}")
-        table = cache("findings.numbers", 64).get(inputs, lambda: widgets.arrow_table(numbers_table(result, labels)))
+        table, config = cache("findings.numbers", 64).get(inputs, lambda: _numbers(result, labels))
         if len(table):
-            st.dataframe(table, hide_index=True, width="stretch")
+            st.dataframe(table, hide_index=True, width="stretch", column_config=config)
         for part in result.parts:
             colour, icon = VERDICT_STYLE[part.verdict]
             st.markdown(f"- :{colour}[{icon}] {part_line(part, labels)}")
@@ -244,7 +251,9 @@ def _exports(results, pins, beyond) -> None:
                                icon=":material/download:", on_click="ignore")
 
 
-population_ui.prefetch_standard_line()  # the card beyond the paper's line, fitted while the claims read the store
+# while the claims read the store: the card beyond the paper's line is fitted, and Altair imported for the cards
+population_ui.prefetch_standard_line()
+charts.warm()
 try:
     key = reads.findings_key()
     with st.spinner("Computing the verdicts from the results store…"):

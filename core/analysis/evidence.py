@@ -34,6 +34,28 @@ def _predictions(store, run_ids, columns: tuple[str, ...]):
     return store.prediction_columns(run_ids, columns, readable_only=True)
 
 
+def _val_rows(store, val, annotations) -> dict:
+    """{model: its readable val rows (image_id, pred, conf, correct, and annotation or file_name)}, as
+    `differences.val_differences` takes them: keyed by a hash of the image id with each image's ImageNet-X row
+    found in DuckDB (`ResultsStore.keyed_columns`); the ids themselves and their file names where two ids of a
+    run share a hash (or an image is listed twice in a run)."""
+    from core.analysis.tables import file_names
+
+    run_ids = tuple(val["run_id"])
+    keyed = store.keyed_columns(run_ids, ("pred", "conf", "correct"), annotations["file_name"])
+    by_model = {run.model: rows.rename(columns={"key": "image_id", "match": "annotation"})
+                for run, rows in zip(val.itertuples(), keyed) if len(rows)}
+    if all(rows["image_id"].is_unique for rows in by_model.values()):
+        return by_model
+    rows = _predictions(store, run_ids, ("image_id", "pred", "conf", "correct"))
+    by_model = {}
+    for run in val.itertuples():
+        mine = rows[rows["run_id"] == run.run_id]
+        if len(mine):
+            by_model[run.model] = mine.assign(file_name=file_names(mine["image_id"]))
+    return by_model
+
+
 SECTIONS = ("val", "robustness", "shape_bias", "pug", "transfer", "invariance")
 """The parts of the evidence, each read from its own runs: ImageNet val (claims 1–3), robustness (4),
 cue-conflict (5), PUG (6), linear probes (7), invariance (8)."""
@@ -95,7 +117,7 @@ def collect_section(store, name: str, used, *, n_resamples: int = 300, n_differe
     """One section's evidence entries, from the runs (or probes) `section_inputs` gave it and nothing else."""
     import pandas as pd
 
-    from core.analysis.tables import (SHIFTED, accuracy_with_interval, condition_accuracy_table, file_names,
+    from core.analysis.tables import (SHIFTED, accuracy_with_interval, condition_accuracy_table,
                                       robustness_table, shape_bias_table)
 
     evidence: dict = {}
@@ -103,12 +125,7 @@ def collect_section(store, name: str, used, *, n_resamples: int = 300, n_differe
         from core.data.imagenet_x import imagenet_x_annotations
 
         val = used
-        rows = _predictions(store, tuple(val["run_id"]), ("image_id", "pred", "conf", "correct"))
-        by_model = {}
-        for run in val.itertuples():
-            mine = rows[rows["run_id"] == run.run_id]
-            if len(mine):
-                by_model[run.model] = mine.assign(file_name=file_names(mine["image_id"]))
+        by_model = _val_rows(store, val, imagenet_x_annotations())
         found = val_differences(by_model, imagenet_x_annotations(), n_resamples=n_differences) if by_model else {}
         run_ids = dict(zip(val["model"], val["run_id"]))
 

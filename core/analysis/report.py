@@ -98,6 +98,11 @@ def _pin_runs(pin) -> list[dict]:
         return []
 
 
+def _missing(value) -> bool:
+    """None or NaN (a numbers table's paper value, where the paper gives none)."""
+    return value is None or (isinstance(value, float) and value != value)
+
+
 def table_html(frame) -> str:
     """A frame as a plain HTML table (4 decimals, – for a missing number), or a line saying there is none."""
     if frame is None or len(frame) == 0:
@@ -279,7 +284,8 @@ def pptx_report(results, pins, *, title: str = TITLE, beyond=()) -> bytes:
                  (result.claim.sentence, None, False), (f"Measure: {result.measure}", "#444444", False)]
         table = numbers_table(result, labels)
         for row in table.to_dict("records")[:8]:
-            paper = f"; paper {row['paper']:.3f} {row['paper tag']}" if row["paper"] is not None else ""
+            # a model without a paper value: None, or NaN where others have one (the column is then float)
+            paper = f"; paper {row['paper']:.3f} {row['paper tag']}" if not _missing(row["paper"]) else ""
             lines.append((f"{row['model']}: {row['ours']:.3f} [{row['95% interval']}] ({row['from']}){paper}", None,
                           False))
         for part in result.parts[:6]:

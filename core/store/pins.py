@@ -32,10 +32,11 @@ class Pins:
                    "created_at"]
         if not self.path.exists():
             return pd.DataFrame(columns=columns)
-        has = self.query("SELECT count(*) AS n FROM information_schema.tables WHERE table_name = 'pins'")
-        if has.empty or int(has["n"][0]) == 0:
-            return pd.DataFrame(columns=columns)
-        return self.query(f"SELECT {', '.join(columns)} FROM pins ORDER BY position")
+        with self._reader() as connection:  # one connection for both
+            has = connection.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'pins'")
+            if int(has.fetchone()[0]) == 0:
+                return pd.DataFrame(columns=columns)
+            return connection.execute(f"SELECT {', '.join(columns)} FROM pins ORDER BY position").df()
 
     def update_pin_note(self, pin_id: str, note: str) -> None:
         self._ensure_schema()

@@ -3,6 +3,8 @@ hand from the same rows; paired when the models share their images, unpaired (an
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -212,3 +214,72 @@ def test_val_and_real_read_together_count_the_rows_by_hand(tmp_path):
     val = outcome_cells(store, runs, 2)
     assert relabelled_cells(paired, 2, "imagenet-val", real=False).set_index(key)["n"].sort_index().to_dict() == \
         val.set_index(key)["n"].sort_index().to_dict()
+
+
+def _assert_same_val_differences(a: dict, b: dict) -> None:
+    for name in ("ratios", "ece", "gap"):
+        pd.testing.assert_frame_equal(a[name], b[name])
+    for name in ("mistakes", "texture", "calibration"):
+        assert a[name].keys() == b[name].keys()
+        for key in a[name]:  # Difference dataclasses: value, interval, p, n, paired (NaN equal to NaN)
+            np.testing.assert_equal(dataclasses.astuple(a[name][key]), dataclasses.astuple(b[name][key]))
+
+
+@pytest.mark.parametrize("limited", [False, True])
+def test_val_rows_keyed_by_hash_give_the_numbers_of_the_ids(tmp_path, limited):
+    """The Findings read the val rows keyed by a hash of the id, each image's ImageNet-X row found in DuckDB
+    (`evidence._val_rows`, `ResultsStore.keyed_columns`): every number of claims 1-3 equals the one computed from
+    the ids and their file names; also where one model ran on fewer images (each model resampled alone)."""
+    from core.analysis.differences import val_differences
+    from core.analysis.evidence import _val_rows
+    from core.analysis.tables import file_names
+    from core.data.imagenet_x import imagenet_x_annotations
+    from core.store import ResultsStore
+    from tests.fixtures.synthetic import write_val_runs
+
+    store = ResultsStore(tmp_path / "results.duckdb")
+    if limited:
+        write_val_runs(store, MODELS[:3], n=600)
+        write_val_runs(store, MODELS[3:], n=450, seed=1)
+    else:
+        write_val_runs(store, n=600)
+    annotations = imagenet_x_annotations()
+    val = store.runs()
+    keyed = _val_rows(store, val, annotations)
+    assert all("annotation" in rows and "file_name" not in rows for rows in keyed.values())
+    rows = store.prediction_columns(tuple(val["run_id"]), ("image_id", "pred", "conf", "correct"), readable_only=True)
+    by_ids = {run.model: rows[rows["run_id"] == run.run_id].assign(
+        file_name=lambda frame: file_names(frame["image_id"])) for run in val.itertuples()}
+    found = val_differences(keyed, annotations, n_resamples=200)
+    assert found["calibration"]["supervised-clip"].paired is not limited
+    assert np.isfinite(found["mistakes"]["clip-supervised"].value) and len(found["ratios"]) == 4 * 17
+    _assert_same_val_differences(found, val_differences(by_ids, annotations, n_resamples=200))
+
+
+def test_val_rows_read_the_ids_where_two_ids_of_a_run_share_a_key(tmp_path, monkeypatch):
+    """A repeated key (two ids sharing a hash, or an image listed twice) cannot align the models by key: the ids
+    themselves and their file names are read, as before, and give the same numbers as a read of the ids."""
+    from core.analysis.differences import val_differences
+    from core.analysis.evidence import _val_rows
+    from core.data.imagenet_x import imagenet_x_annotations
+    from core.store import ResultsStore
+    from tests.fixtures.synthetic import write_val_runs
+
+    store = ResultsStore(tmp_path / "results.duckdb")
+    write_val_runs(store, n=300)
+    annotations = imagenet_x_annotations()
+    keyed = _val_rows(store, store.runs(), annotations)
+    real = ResultsStore.keyed_columns
+
+    def colliding(self, *args, **kwargs):
+        found = real(self, *args, **kwargs)
+        found[2].loc[1, "key"] = found[2].loc[0, "key"]  # a third model's second id hashes like its first
+        return found
+
+    monkeypatch.setattr(ResultsStore, "keyed_columns", colliding)
+    by_ids = _val_rows(store, store.runs(), annotations)
+    assert all("file_name" in rows and rows["image_id"].is_unique for rows in by_ids.values())
+    ids = store.prediction_columns(["synthetic-val-vit_sup"], ("image_id",))["image_id"]
+    assert by_ids["vit_sup"]["file_name"].tolist() == ids.tolist()  # the fixture's ids are the file names
+    _assert_same_val_differences(val_differences(by_ids, annotations, n_resamples=100),
+                                 val_differences(keyed, annotations, n_resamples=100))

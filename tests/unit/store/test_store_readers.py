@@ -119,3 +119,36 @@ def test_rows_by_file_name_joins_on_the_last_part_of_the_id_in_stored_order(tmp_
     with pytest.raises(ValueError, match="image_id"):
         store.rows_by_file_name(["r"], ["a.JPEG"], ("image_id",))
     assert len(ResultsStore(tmp_path / "none.duckdb").rows_by_file_name(["r"], ["a.JPEG"])[0]["match"]) == 0
+
+
+def test_keyed_columns_give_each_image_one_key_in_every_run_and_its_name_position_in_stored_order(tmp_path):
+    """`keyed_columns` (the Findings' val read) against a plain scan of the same rows: stored order, readable rows
+    only, the same key for the same id in two runs (hash of the id as DuckDB computes it), the file name's position
+    in `names` (−1 where none)."""
+    store = ResultsStore(tmp_path / "results.duckdb")
+    ids = ["n1/c.JPEG", "a.JPEG", "n2/b.JPEG", "x/unknown.JPEG", "n3/d.JPEG"]
+    for run_id, order in (("r", ids), ("s", ids[::-1])):
+        store.start_run(RunInfo(run_id, "m", "imagenet-val", "", "paper", 5))
+        store.write_batch([{"run_id": run_id, "image_id": image_id, "pred": i, "conf": i / 10, "correct": i % 2 == 0,
+                            "error": "unreadable" if run_id == "r" and image_id.endswith("d.JPEG") else None}
+                           for i, image_id in enumerate(order)])
+    names = ["a.JPEG", "b.JPEG", "c.JPEG", "d.JPEG"]
+    r, s, missing = store.keyed_columns(["r", "s", "none"], ("pred", "conf", "correct"), pd.Series(names))
+    for found, run_id in ((r, "r"), (s, "s")):
+        stored = store.prediction_columns([run_id], ("image_id", "pred", "conf", "correct"), readable_only=True)
+        assert found["pred"].tolist() == stored["pred"].tolist()  # the stored order, the unreadable row left out
+        assert found["conf"].tolist() == stored["conf"].tolist()
+        assert found["correct"].tolist() == stored["correct"].tolist()
+        by_name = {name: position for position, name in enumerate(names)}
+        assert found["match"].tolist() == [by_name.get(i.split("/")[-1], -1) for i in stored["image_id"]]
+        hashes = store.query(f"SELECT hash(image_id) AS h FROM predictions WHERE run_id = '{run_id}' "
+                             "AND error IS NULL")["h"]
+        assert found["key"].tolist() == hashes.tolist()
+    assert len(missing) == 0
+    common = set(r["key"]) & set(s["key"])
+    assert len(common) == 4 and len(set(s["key"])) == 5  # the same ids, the same keys; each id its own key
+    with pytest.raises(ValueError, match="distinct"):
+        store.keyed_columns(["r"], ("pred",), ["a.JPEG", "a.JPEG"])
+    with pytest.raises(ValueError, match="image_id"):
+        store.keyed_columns(["r"], ("image_id",), names)
+    assert len(ResultsStore(tmp_path / "none.duckdb").keyed_columns(["r"], ("pred",), names)[0]) == 0
