@@ -100,12 +100,15 @@ def _real_for(ids: list[str]) -> list[list[int]]:
 def _write_run(writer, store, model: str, benchmark: str, rng) -> None:
     """One run's rows as `evaluate` produces them: `core.run.rows.result_columns` on each batch of (synthetic)
     logits, handed to the same background `StoreWriter` as `RowBlock`s."""
+    from core.run.evaluation import run_id_for
     from core.run.rows import result_columns
     from core.store import RowBlock, RunInfo
 
     n, with_logits, subset = SIZES[benchmark]
     ids, labels, conditions, shapes, textures = _items(benchmark, n, rng)
-    run_id = f"bench-{model}-{benchmark}"
+    # a content key, as `evaluate` names its runs (`run_id_for`): DuckDB's zone maps skip other runs' row groups by
+    # the id's first bytes, which a shared prefix such as "bench-…" would defeat (every read would scan every run)
+    run_id = run_id_for(model=model, benchmark=benchmark, source="bench/paper_scale.py (synthetic)")
     store.start_run(RunInfo(run_id, model, benchmark, "", "paper", n, class_subset=json.dumps(SUBSET) if subset
                             else None, store_logits=with_logits, data_root="/synthetic"))
     accuracy = _accuracy(model, benchmark)
