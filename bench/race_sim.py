@@ -18,9 +18,9 @@ train + validation: `core.task.folder`'s split), scored by `--candidates` candid
 
 It measures, against the goals of issue 31:
 (a) the race (`core.metrics.selection.eliminate` on `race_schedule(n_test, first=100)`, its bounds
-    `race_bounds`): its pick (the best
-    survivor on every test image) is the full run's pick, or one whose paired 95% bootstrap interval against it
-    includes 0 (the card's "cannot separate"), in ≥ 95% of tasks, with ≤ 35% of the full run's forward passes;
+    `dunnett_bounds` at each candidate's estimated correlation, or with `--bonferroni` `race_bounds`): its pick
+    (the best survivor on every test image) is the full run's pick, or one whose paired 95% bootstrap interval
+    against it includes 0 (the card's "cannot separate"), in ≥ 95% of tasks, with ≤ 35% of the full run's forward passes;
     also how often the true best was dropped (the rule's α = 5%);
 (b) the reliability of P(best) on the full run's card (`best_share` over 1,000 paired m-out-of-n bootstrap
     replicates, `subsample_weights`, as `core.task.decision` computes it; and, for comparison, over the plain
@@ -43,8 +43,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from any folder
 
 from core.metrics.paired import resample_weights  # noqa: E402
-from core.metrics.selection import (PBEST_GAMMA, RACE_RHO, best_share, eliminate,  # noqa: E402
-                                    mcnemar_sample_size, race_bounds, race_schedule, subsample_weights)
+from core.metrics.selection import (DUNNETT_CAP, PBEST_GAMMA, RACE_RHO, best_share, dunnett_bounds,  # noqa: E402
+                                    eliminate, mcnemar_sample_size, race_bounds, race_schedule, subsample_weights)
 from core.task.race import RACE_DRAWS  # noqa: E402
 
 CONDITIONS = 15  # 5 corruptions × 3 severities
@@ -93,7 +93,8 @@ def simulate(args) -> dict:
         correct = _outcomes(rng, acc, n_test)
         alive, cost = np.ones(m, bool), np.zeros(m)
         for look, size in enumerate(looks):  # the test images come in a random order: a sample is a prefix
-            alive, drops = eliminate(correct[:, :size], alive, look=look, looks=looks, rho=args.rho)
+            alive, drops = eliminate(correct[:, :size], alive, look=look, looks=looks, rho=args.rho,
+                                     joint=not args.bonferroni)
             for drop in drops:
                 cost[drop.candidate] = kshot_images + size
         cost[alive] = full_cost
@@ -126,7 +127,8 @@ def simulate(args) -> dict:
     return {"n_test": n_test, "looks": looks, "full_cost": full_cost, "kshot_images": kshot_images,
             "same": same, "dropped_best": dropped_best, "fractions": np.array(fractions),
             "survivors": np.array(survivors), "pbest": pbest, "plain": plain, "settle": settle,
-            "bounds": race_bounds(looks, 0.05, m, rho=args.rho)}
+            "bounds": race_bounds(looks, 0.05, m, rho=args.rho),
+            "joint": dunnett_bounds(looks, 0.05, m, DUNNETT_CAP, rho=args.rho)}
 
 
 def power_check(settle: list, sims: int, rng) -> tuple[int, float, list]:
@@ -153,6 +155,8 @@ def main(argv=None) -> None:
     parser.add_argument("--power-sims", type=int, default=200)
     parser.add_argument("--rho", type=float, default=RACE_RHO, help="the race's spending exponent (core's default)")
     parser.add_argument("--gamma", type=float, default=PBEST_GAMMA, help="P(best)'s m = n^gamma (core's default)")
+    parser.add_argument("--bonferroni", action="store_true",
+                        help="the race's multiplicity over candidates: Bonferroni, not the joint (Dunnett) bounds")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     began = time.perf_counter()
@@ -160,7 +164,9 @@ def main(argv=None) -> None:
     tasks = args.tasks
     fractions = found["fractions"]
     print(f"{tasks} simulated tasks × {args.candidates} candidates; {found['n_test']} test images, looks "
-          f"{found['looks']} (bounds {', '.join(f'{c:.2f}' for c in found['bounds'])}); a model's full run = "
+          f"{found['looks']} ({'Bonferroni' if args.bonferroni else 'joint, Dunnett-type'} over candidates; bounds: "
+          f"Bonferroni {', '.join(f'{c:.2f}' for c in found['bounds'])}, joint at r = {DUNNETT_CAP:g} "
+          f"{', '.join(f'{c:.2f}' for c in found['joint'])}); a model's full run = "
           f"{found['full_cost']:,.0f} forward passes, a dropped one's k-shot images ≈ {found['kshot_images']:,.0f} + "
           f"its looks' sample; {args.near_ties} near-tie(s) per task; seed {args.seed}")
     print("\n(a) race vs full run")

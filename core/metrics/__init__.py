@@ -16,8 +16,9 @@ from core.metrics.paired import (COMBINATION_RULE, Difference, bootstrap_p_value
                                  stratified_accuracy, two_level_accuracy, weighted_accuracy, weighted_ece,
                                  weighted_error_ratios,
                                  weighted_shape_bias, ece_columns)
-from core.metrics.selection import (RACE_RULE, SETTLE_RULE, Drop, best_share, eliminate, mcnemar_sample_size,
-                                    race_bounds, race_schedule, subsample_size, subsample_weights)
+from core.metrics.selection import (RACE_RULE, SETTLE_RULE, Drop, best_share, dunnett_bounds, eliminate,
+                                    mcnemar_sample_size, race_bounds, race_schedule, subsample_size,
+                                    subsample_weights)
 from core.metrics.shape_bias import shape_bias, shape_bias_per_class
 
 __all__ = ["bootstrap_interval", "bootstrap_counts", "percentile_interval", "proportion_interval",
@@ -30,5 +31,5 @@ __all__ = ["bootstrap_interval", "bootstrap_counts", "percentile_interval", "pro
            "shared_images", "weighted_accuracy", "weighted_ece", "weighted_error_ratios", "weighted_shape_bias",
            "stratified_accuracy", "two_level_accuracy", "kth_highest_margin", "difference_from_intervals", "ece_columns",
            "EffectiveRobustness", "LineFit", "bootstrap_lines", "effective_robustness", "fit_line", "line_band",
-           "Drop", "RACE_RULE", "SETTLE_RULE", "best_share", "eliminate", "mcnemar_sample_size", "race_bounds",
-           "race_schedule", "subsample_size", "subsample_weights"]
+           "Drop", "RACE_RULE", "SETTLE_RULE", "best_share", "dunnett_bounds", "eliminate", "mcnemar_sample_size",
+           "race_bounds", "race_schedule", "subsample_size", "subsample_weights"]

@@ -10,9 +10,19 @@ look k, a survivor j is dropped when the one-sided upper confidence bound of its
 
 The critical values c_k come from an α-spending function (Lan & DeMets, *Biometrika* 70(3), 1983, 659–663,
 https://doi.org/10.1093/biomet/70.3.659) of the power family α'(t) = α' t^ρ (Kim & DeMets, *Biometrics* 43(4),
-1987, 857–864, https://doi.org/10.2307/2531539) at the information fractions t_k = n_k / n_K of the looks, with
-α' = α / (m − 1) for m candidates: Bonferroni over the candidates (Dunn, *JASA* 56, 1961,
-https://doi.org/10.1080/01621459.1961.10482090), group-sequential over the looks. For one pair, the standardised
+1987, 857–864, https://doi.org/10.2307/2531539) at the information fractions t_k = n_k / n_K of the looks. Over
+the m candidates, two multiplicities: **Bonferroni** (`race_bounds`, `eliminate(joint=False)`), α' = α / (m − 1)
+per comparison (Dunn, *JASA* 56, 1961, https://doi.org/10.1080/01621459.1961.10482090); and, the default, the
+**joint (Dunnett-type)** bounds of the m − 1 correlated comparisons with one candidate (`dunnett_bounds`; Dunnett,
+*JASA* 50, 1955, https://doi.org/10.1080/01621459.1955.10501294, many-to-one; group-sequential with a spending
+function: Follmann, Proschan & Geller, *Biometrics* 50(2), 1994, https://doi.org/10.2307/2533402; the comparisons
+with the unknown best: Hsu, *Multiple Comparisons*, 1996, ch. 4). The differences (j − i) of the others j to one
+candidate i share i's per-image scores, so they are positively correlated (0.5 when the discordances are equal);
+the joint bound spends α on "the largest of them crosses" rather than α / (m − 1) on each, and is lower. Since the
+true best is unknown, each candidate i gets its own bound, from the smallest estimated correlation between the
+differences (j − i) over the other survivors j on the look's images (rounded down to `DUNNETT_GRID`, at most
+`DUNNETT_CAP`; ≤ 0 or a single other candidate: Bonferroni), and i is dropped when d(i − leader) + c_k(i) se < 0.
+For one pair, the standardised
 paired differences at nested samples are jointly normal with corr(Z_k, Z_l) = sqrt(n_k / n_l) (the canonical joint
 distribution; Jennison & Turnbull, *Group Sequential Methods*, 2000, Sec. 3.1), so c_k solves
 P(Z_1 < c_1, …, Z_{k−1} < c_{k−1}, Z_k ≥ c_k) = α'(t_k) − α'(t_{k−1}), computed by the recursive numerical
@@ -25,9 +35,16 @@ of two accuracies on the same images (McNemar, *Psychometrika* 12, 1947, https:/
 Why this controls the chance of dropping the true best b at α: b is dropped only when, at some look, the bound
 for b − j (j the leader then) lies below 0 while its true value is ≥ 0. For each fixed j the chance that this
 happens at any look is at most α' (the spending function: the crossing probability over all looks is α'(1)),
-and there are m − 1 such j, so P(drop b) ≤ (m − 1) α' = α whichever candidate led at each look. The leader itself
-is never dropped (its difference to itself is 0). Bonferroni over the looks as well (c = z_{1 − α/(K(m−1))} at
-every look) is valid too and what the race used first; the spending function gives the same guarantee with a
+and there are m − 1 such j, so P(drop b) ≤ (m − 1) α' = α whichever candidate led at each look. With the joint
+bounds, b is dropped only if max_j Z(j − b) crosses b's bound at some look; under the least favourable case (all
+tied with b) that chance is α when the Z's are equicorrelated at the r used, and smaller when their correlations
+are all ≥ r (Slepian, *Bell Syst. Tech. J.* 41, 1962, https://doi.org/10.1002/j.1538-7305.1962.tb02419.x), hence the
+smallest estimated correlation, rounded down and capped. This rests on the estimate: with few images it is noisy,
+and the correlations with candidates dropped earlier are not re-estimated. The tests simulate 1,000 tied races
+(equal and unequal error sharing) and check the true best's drop rate ≤ α (+ three standard errors); the bounds
+themselves are checked against scipy's multivariate normal (one look) and fresh correlated Gaussian paths (four
+looks). The leader itself is never dropped (its difference to itself is 0). Bonferroni over the looks as well
+(c = z_{1 − α/(K(m−1))} at every look) is valid too and what the race used first; the spending function gives the same guarantee with a
 lower bound at the last looks, because it uses the looks' known correlation. An anytime-valid confidence sequence
 (Howard, Ramdas, McAuliffe & Sekhon, *Ann. Statist.* 49(2), 2021, https://doi.org/10.1214/20-AOS1991) would allow
 looks chosen on the fly, at the price of wider bounds. `bench/race_sim.py` measures the whole race (the dropped
@@ -64,8 +81,9 @@ from statistics import NormalDist
 
 import numpy as np
 
-__all__ = ["Drop", "race_schedule", "race_bounds", "eliminate", "best_share", "subsample_size", "subsample_weights",
-           "mcnemar_sample_size", "RACE_RULE", "RACE_RHO", "PBEST_GAMMA", "SETTLE_RULE"]
+__all__ = ["Drop", "race_schedule", "race_bounds", "dunnett_bounds", "eliminate", "best_share", "subsample_size",
+           "subsample_weights", "mcnemar_sample_size", "RACE_RULE", "RACE_RHO", "PBEST_GAMMA", "SETTLE_RULE",
+           "DUNNETT_DRAWS", "DUNNETT_GRID", "DUNNETT_CAP"]
 
 RACE_RHO = 2.0
 """Exponent of the race's α-spending function α t^ρ (Kim & DeMets 1987), chosen on tuning seeds (bench/race_tune.py)."""
@@ -73,9 +91,9 @@ PBEST_GAMMA = 0.75
 """P(best)'s m-out-of-n bootstrap draws m = ⌈n^γ⌉ of n images (Hall & Miller 2009), γ chosen on tuning seeds."""
 
 RACE_RULE = ("The race drops a candidate after a round when the one-sided upper bound of its paired top-1 difference "
-             "to the current leader lies below 0, at α / (candidates − 1) spent over the rounds (Lan–DeMets spending "
-             "α t², Bonferroni over the candidates), so the chance of dropping the true best stays below α (5% "
-             "unless set).")
+             "to the current leader lies below 0, at α spent over the rounds (Lan–DeMets spending α t²) on the "
+             "largest of its correlated comparisons with the others (Dunnett-type joint bound, Follmann–Proschan–"
+             "Geller 1994), so the chance of dropping the true best stays below α (5% unless set).")
 """The rule of `eliminate`, in one sentence for cards, reports and docs."""
 SETTLE_RULE = ("Images needed for McNemar's test (two-sided 5%) to separate the observed difference with 80% power, "
                "from the pair's discordance (Connor, Biometrics 1987).")
@@ -167,15 +185,89 @@ def _spending_bounds(fractions: tuple[float, ...], alpha: float, rho: float, gri
     return tuple(bounds)
 
 
+DUNNETT_DRAWS = 200_000
+"""Monte Carlo paths behind `dunnett_bounds` (fixed seed): the crossing chance each bound spends is exact on these
+paths and within about sqrt(α (1 − α) / 200,000) ≈ 0.0005 (one standard error, α = 5%) of it on fresh ones."""
+DUNNETT_GRID = 0.05
+"""The race's correlation estimate is rounded down to this grid (caching the bounds; rounding down is conservative)."""
+DUNNETT_CAP = 0.5
+"""The largest correlation the race uses: the exchangeable case's value (equal discordances), never more."""
+
+
+def dunnett_bounds(looks, alpha: float, n_candidates: int, correlation: float, *, rho: float = RACE_RHO,
+                   draws: int = DUNNETT_DRAWS, seed: int = 0) -> tuple[float, ...]:
+    """The critical value c_k of each look for the m − 1 comparisons of one candidate i with the m − 1 others,
+    jointly (Dunnett, *JASA* 50, 1955, https://doi.org/10.1080/01621459.1955.10501294; group-sequential:
+    Follmann, Proschan & Geller, *Biometrics* 50(2), 1994, https://doi.org/10.2307/2533402): under the all-tied
+    null, with the standardised differences Z_j = Z(j − i) equicorrelated at `correlation` r ≥ 0 across j and at
+    sqrt(n_k / n_l) across looks, P(max_j Z_j first crosses c_k at look k) = α (t_k^ρ − t_{k−1}^ρ).
+
+    By Monte Carlo of m − 1 Brownian paths W_j = sqrt(r) U + sqrt(1 − r) V_j at the looks' information fractions
+    (`draws` paths, fixed `seed`). By Slepian's inequality (Slepian, *Bell Syst. Tech. J.* 41, 1962) the crossing
+    chance falls as the correlations rise, so bounds computed at a lower bound of the true correlations keep it
+    ≤ α. r ≤ 0, or a single comparison: `race_bounds` (Bonferroni, exact integration).
+
+    >>> [round(c, 2) for c in dunnett_bounds((100, 200, 400, 600), 0.05, 12, 0.5)]
+    [3.64, 3.3, 2.84, 2.57]
+    """
+    if correlation <= 0 or n_candidates <= 2:
+        return race_bounds(looks, alpha, n_candidates, rho=rho)
+    if correlation >= 1:
+        raise ValueError(f"Expected a correlation below 1, got {correlation}.")
+    race_bounds(looks, alpha, n_candidates, rho=rho)  # the same checks of the arguments
+    sizes = np.asarray(looks, dtype=np.float64)
+    return _dunnett_bounds(tuple((sizes / sizes[-1]).tolist()), float(alpha), int(n_candidates) - 1,
+                           round(float(correlation), 6), float(rho), int(draws), int(seed))
+
+
+@functools.lru_cache(maxsize=256)
+def _dunnett_bounds(fractions: tuple[float, ...], alpha: float, comparisons: int, r: float, rho: float, draws: int,
+                    seed: int) -> tuple[float, ...]:
+    rng = np.random.default_rng(seed)
+    t = np.asarray(fractions)
+    spent = alpha * t ** rho
+    steps = np.sqrt(np.diff(t, prepend=0.0))
+    paths = np.zeros((draws, comparisons))
+    open_ = np.ones(draws, bool)  # paths that have not crossed yet
+    bounds = []
+    for k in range(len(t)):
+        paths += steps[k] * (math.sqrt(r) * rng.standard_normal((draws, 1))
+                             + math.sqrt(1 - r) * rng.standard_normal((draws, comparisons)))
+        top = paths.max(axis=1) / math.sqrt(t[k])
+        crossings = int(round((spent[k] - (spent[k - 1] if k else 0.0)) * draws))
+        candidates = np.sort(top[open_])[::-1]
+        if crossings <= 0 or not len(candidates):
+            c = float(candidates[0]) + 1e-9 if len(candidates) else float("inf")
+        else:  # the open paths' crossings-th largest maximum: exactly `crossings` of them reach it
+            c = float(candidates[min(crossings, len(candidates)) - 1])
+        bounds.append(c)
+        open_ &= top < c
+    return tuple(bounds)
+
+
+def _least_correlation(differences: np.ndarray) -> float:
+    """The smallest correlation between two rows of (comparisons, images) paired differences; NaN if none."""
+    if len(differences) < 2:
+        return float("nan")
+    varying = differences.std(axis=1) > 0
+    if varying.sum() < 2:
+        return float("nan")
+    r = np.corrcoef(differences[varying])
+    return float(r[~np.eye(len(r), dtype=bool)].min())
+
+
 def eliminate(scores: np.ndarray, alive: np.ndarray, *, look: int, looks, n_candidates: int | None = None,
-              alpha: float = 0.05, rho: float = RACE_RHO) -> tuple[np.ndarray, list[Drop]]:
+              alpha: float = 0.05, rho: float = RACE_RHO, joint: bool = True) -> tuple[np.ndarray, list[Drop]]:
     """One look of the race: (survivors after it, the drops), from (candidates, images) per-image scores.
 
     `scores` are the candidates' per-image scores on this look's sample (top-1: 0/1; a k-shot candidate: its
     mean over draws), `alive` the survivors before the look, `looks` the schedule's sample sizes (this look's is
     `looks[look]`). `n_candidates` (default: rows of `scores`), `alpha` and `rho` set the critical value
-    `race_bounds(looks, alpha, n_candidates, rho=rho)[look]`. Candidates not alive are ignored; the leader is the
-    alive candidate with the highest mean (the first on a tie) and is never dropped.
+    `race_bounds(looks, alpha, n_candidates, rho=rho)[look]` (`joint=False`: Bonferroni over the candidates) or,
+    by default, each candidate i's `dunnett_bounds(looks, alpha, n_candidates, r_i, rho=rho)[look]`, r_i the
+    smallest correlation of the differences (j − i) over the other survivors j, rounded down to `DUNNETT_GRID` and
+    at most `DUNNETT_CAP` (Bonferroni when r_i ≤ 0 or undefined). Candidates not alive are ignored; the leader is
+    the alive candidate with the highest mean (the first on a tie) and is never dropped.
 
     >>> s = np.array([[1] * 90 + [0] * 10, [1] * 30 + [0] * 70, [1] * 88 + [0] * 12])
     >>> alive, drops = eliminate(s, np.ones(3, bool), look=0, looks=(100, 200, 400))
@@ -192,18 +284,29 @@ def eliminate(scores: np.ndarray, alive: np.ndarray, *, look: int, looks, n_cand
     n = scores.shape[1]
     if not alive.any() or n < 2:
         return alive, []
-    z = race_bounds(looks, alpha, n_candidates or len(scores), rho=rho)[look]
+    m = n_candidates or len(scores)
+    bonferroni = race_bounds(looks, alpha, m, rho=rho)[look]
     means = np.where(alive, scores.mean(axis=1), -np.inf)
     leader = int(np.argmax(means))
     diffs = scores - scores[leader]
     d = diffs.mean(axis=1)
     se = diffs.std(axis=1, ddof=1) / math.sqrt(n)
-    upper = d + z * se
-    drops = []
-    for j in np.flatnonzero(alive):
-        if j != leader and upper[j] < 0:
-            alive[j] = False
-            drops.append(Drop(int(j), int(look), leader, float(d[j]), float(upper[j]), int(n)))
+    drops, racing = [], np.flatnonzero(alive)
+    for j in racing:
+        if j == leader:
+            continue
+        z = bonferroni
+        if joint:  # j's own boundary as the potential true best: the correlations of (k − j) over the others k
+            others = racing[racing != j]
+            r = _least_correlation(scores[others] - scores[j])
+            r = min(DUNNETT_CAP, math.floor(r / DUNNETT_GRID + 1e-9) * DUNNETT_GRID) if np.isfinite(r) else 0.0
+            if r > 0:
+                z = dunnett_bounds(looks, alpha, m, r, rho=rho)[look]
+        upper = d[j] + z * se[j]
+        if upper < 0:
+            drops.append(Drop(int(j), int(look), leader, float(d[j]), float(upper), int(n)))
+    for drop in drops:
+        alive[drop.candidate] = False
     return alive, drops
 
 

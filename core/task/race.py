@@ -6,8 +6,9 @@ draws (the same seeds, so the full run reuses them), the cheap part, since a k-s
 only its drawn training images: one draw of 16 per class is about a third of the union of five. Each further
 round doubles the sample, the last one every test image (`core.metrics.selection.race_schedule`). After each
 round, a candidate whose paired top-1 difference to the current leader lies below 0 at the race's bound is
-dropped (`core.metrics.selection.eliminate`: α / (candidates − 1) spent over the rounds by a Lan–DeMets spending
-function, so the chance of dropping the true best stays under 5%). A model with no candidate left computes
+dropped (`core.metrics.selection.eliminate`: α spent over the rounds by a Lan–DeMets spending function on the
+largest of a candidate's correlated comparisons with the others, a Dunnett-type joint bound, so the chance of
+dropping the true best stays under 5%). A model with no candidate left computes
 nothing more; the survivors get the full run (`core.task.run.run_task`: every image, the corruptions, the full
 probe, every k and draw), with the models the race loaded.
 

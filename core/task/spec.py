@@ -33,8 +33,8 @@ RACE_FIRST = 100
 RACE_GROWTH = 2.0
 """Each race round's sample of test images over the previous one's."""
 RACE_ALPHA = 0.05
-"""The race's chance of dropping the true best, over all its rounds (spent over the rounds, Bonferroni over the
-candidates: `core.metrics.selection.race_bounds`)."""
+"""The race's chance of dropping the true best, over all its rounds (spent over the rounds, jointly over the
+candidates' correlated comparisons: `core.metrics.selection.dunnett_bounds`)."""
 
 
 def comma_list(values) -> str:
