@@ -198,7 +198,9 @@ def effective_robustness_chart(table, labels: dict[str, str]):
     line = str(table["line"].dropna().iloc[0]) if "line" in table and table["line"].notna().any() else ""
     table = table.assign(label=table["model"].map(lambda m: labels.get(m, m)))
     order = list(dict.fromkeys(table["label"]))
-    x = alt.X("benchmark:N", sort=list(LINE_SETS), title=None)
+    # horizontal set names: rotated, they took a third of the chart's height from the plot (in a card's column
+    # Streamlit fits the whole chart, labels and legend included, into its height)
+    x = alt.X("benchmark:N", sort=list(LINE_SETS), title=None, axis=alt.Axis(labelAngle=0, labelOverlap=False))
     offset = alt.XOffset("label:N", sort=order)
     colour = alt.Color("label:N", scale=color_scale(order), title=None, legend=alt.Legend(orient="bottom", columns=2))
     base = alt.Chart(table).encode(x=x, xOffset=offset, color=colour)
@@ -209,5 +211,5 @@ def effective_robustness_chart(table, labels: dict[str, str]):
         base.mark_point(filled=True, size=70).encode(y="effective_robustness:Q", tooltip=[
             "label:N", "benchmark:N", alt.Tooltip("effective_robustness:Q", format="+.1%"),
             alt.Tooltip("ci_low:Q", format="+.1%"), alt.Tooltip("ci_high:Q", format="+.1%")]),
-    ).properties(height=300, title=alt.TitleParams(f"Line: {line}" if line else "", anchor="start", fontSize=12,
+    ).properties(height=340, title=alt.TitleParams(f"Line: {line}" if line else "", anchor="start", fontSize=12,
                                                     fontWeight="normal"))
