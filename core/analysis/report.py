@@ -98,11 +98,6 @@ def _pin_runs(pin) -> list[dict]:
         return []
 
 
-def _missing(value) -> bool:
-    """None or NaN (a numbers table's paper value, where the paper gives none)."""
-    return value is None or (isinstance(value, float) and value != value)
-
-
 def table_html(frame) -> str:
     """A frame as a plain HTML table (4 decimals, – for a missing number), or a line saying there is none."""
     if frame is None or len(frame) == 0:
@@ -211,6 +206,7 @@ def _beyond_html(beyond, sections: list[str]) -> str:
 def pptx_report(results, pins, *, title: str = TITLE, beyond=()) -> bytes:
     """The deck: a title slide, one slide per claim and per pin (chart PNG, verdict and numbers, provenance footer);
     `beyond` (claims that are ours) after a divider slide of their own, after the paper's claims."""
+    import pandas as pd
     from pptx import Presentation
     from pptx.dml.color import RGBColor
     from pptx.util import Inches, Pt
@@ -285,7 +281,7 @@ def pptx_report(results, pins, *, title: str = TITLE, beyond=()) -> bytes:
         table = numbers_table(result, labels)
         for row in table.to_dict("records")[:8]:
             # a model without a paper value: None, or NaN where others have one (the column is then float)
-            paper = f"; paper {row['paper']:.3f} {row['paper tag']}" if not _missing(row["paper"]) else ""
+            paper = f"; paper {row['paper']:.3f} {row['paper tag']}" if not pd.isna(row["paper"]) else ""
             lines.append((f"{row['model']}: {row['ours']:.3f} [{row['95% interval']}] ({row['from']}){paper}", None,
                           False))
         for part in result.parts[:6]:

@@ -42,8 +42,8 @@ def add_commands(commands) -> dict:
     run.add_argument("--race", action="store_true",
                      help="race first: every candidate on growing stratified samples of the clean test images, "
                           "clearly worse ones dropped (paired top-1 difference to the leader below 0; "
-                          f"{RACE_ALPHA:.0%}% / (candidates - 1) spent over the rounds, Lan-DeMets); the survivors "
-                          "get the full run")
+                          f"{RACE_ALPHA:.0%}% spent over the rounds, Lan-DeMets, on a candidate's correlated "
+                          "comparisons jointly, Dunnett-type); the survivors get the full run")
     run.add_argument("--race-first", type=int, default=RACE_FIRST,
                      help=f"test images in the race's first round, doubling each round (default: {RACE_FIRST})")
     run.add_argument("--download", action="store_true", help="fetch missing hub weights first, with progress "
