@@ -6,7 +6,9 @@ A 7,500, R 30,000, Sketch 50,889, Hard 10,980 (with logits), C 750,000 (no logit
 `evaluate` writes them: `core.run.rows.result_columns` on each batch of float16 logits, through the
 background `StoreWriter` (real val file names, labels and ReaL labels from the imagenet-x package;
 synthetic, seeded logits whose top-1 matches the paper's accuracy of each model on each benchmark), and
-the temperature fit `evaluate` stores when it finishes an ImageNet val/R/A run.
+the temperature fit `evaluate` stores when it finishes an ImageNet val/R/A run (and, as `finish_run` does for every
+run, its row counts and packed per-image outcomes; a store built by an earlier version gets them from `migrate` before
+the timing, as from any writer of this version).
 Then, in a fresh process, opens every analysis page and the Evaluations page with Streamlit's
 AppTest (first open, then one widget change) and reports seconds, the process's peak RSS and which of
 torch, timm and open_clip the process had imported after the page's first open.
@@ -311,6 +313,10 @@ def main() -> None:
     if not args.store.exists():
         args.store.parent.mkdir(parents=True, exist_ok=True)
         build(args.store)
+    else:  # a store built by an earlier version gets what any writer of this one adds (packed outcomes, totals)
+        from core.store import ResultsStore
+
+        ResultsStore(args.store, timeout_s=600).migrate(say=lambda line: print(f"store: {line}", flush=True))
     load = " ".join(f"{value:.1f}" for value in os.getloadavg())
     passes = [_timing_pass(args.store, args.cold, pages) for _ in range(args.repeat)]
     print(f"\n{os.cpu_count()} CPUs; {args.repeat} pass(es), medians; peak RSS = max over the pass's process"

@@ -31,7 +31,9 @@ def _latest(runs, benchmark: str, *, source: str = "ours", protocol: str = "pape
 
 
 def _predictions(store, run_ids, columns: tuple[str, ...]):
-    return store.prediction_columns(run_ids, columns, readable_only=True)
+    """Readable rows by run and image id: the bootstraps resample them by position, so the order must not depend
+    on the order the rows were written in (two copies of the same results state the same intervals)."""
+    return store.prediction_columns(run_ids, columns, readable_only=True, by_image=True)
 
 
 def _val_rows(store, val, annotations) -> dict:

@@ -5,6 +5,7 @@
 - `writer`: `StoreWriter`, the evaluation's background writer
 - `logits` / `tables`: the per-run Parquet logits files and the Arrow format rows and shards share
 - `derived` / `pins`: temperature fits, probe features and probes; pinned charts
+- `outcomes`: each finished run's per-image outcomes, packed when it finishes (read by `outcome_bits`)
 - `cache`: the on-disk cache of single-image predictions (Compare, Invariance)
 
 Importing this package needs duckdb, pyarrow and pandas at most (lazily), never torch or timm.

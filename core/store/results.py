@@ -9,7 +9,8 @@ transaction, then closes the file, so the models never wait for the store and re
 commits. A lock file keeps a second `evaluate` process waiting until the first is done.
 
 `ResultsStore` is the one place that talks SQL; its logits files (`core.store.logits`), derived
-results (`core.store.derived`) and pins (`core.store.pins`) are mixins in modules of their own.
+results (`core.store.derived`), per-image outcome reads (`core.store.outcomes`, from the outcomes packed when a run
+finishes) and pins (`core.store.pins`) are mixins in modules of their own.
 """
 
 from __future__ import annotations
@@ -25,10 +26,11 @@ from typing import Callable, Iterator
 from core.config import refuse_in_view_mode
 from core.store.derived import DerivedResults, _delete_temperature_fit
 from core.store.logits import LOGIT_FILE_COLUMNS, LogitFiles
+from core.store.outcomes import OutcomeReads, drop_unused_keys, missing_outcomes, store_outcomes
 from core.store.pins import Pins
 from core.store.tasks import TaskTables
 from core.store.schema import (_SCHEMA, PREDICTION_COLUMNS, SCHEMA_VERSION, RowBlock, RunInfo, SchemaMismatch,
-                               StoreLocked, _schema_version, migrate_v1, mismatch_message, results_path)
+                               StoreLocked, _has_table, _schema_version, migrate_v1, mismatch_message, results_path)
 from core.store.tables import _dict_block, _logit_table, _prediction_table
 from core.store.writer import StoreWriter
 
@@ -64,19 +66,19 @@ def _unmasked(values):
     return np.where(mask, np.nan, data.astype(np.float64)) if mask.any() else data
 
 
-def _has_table(connection, name: str) -> bool:
-    return bool(connection.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
-                                   "AND schema_name = 'main' AND table_name = ?", [name]).fetchone()[0])
-
-
-def _count_finished_runs(connection) -> None:
-    """Stores `run_totals` of every finished run that lacks them (a store written before they existed, or by an
-    older version): once per writing process, nothing to do after the first."""
+def _count_finished_runs(connection) -> tuple[int, int]:
+    """Stores `run_totals` and `run_outcomes` (`core.store.outcomes`) of every finished run that lacks them (a store
+    written before they existed, or by an older version): once per writing process, nothing to do after the first.
+    Returns how many runs got each."""
+    unpacked = missing_outcomes(connection)
+    if unpacked:
+        with _transaction(connection):
+            store_outcomes(connection, unpacked)
     missing = [row[0] for row in connection.execute(
         f"SELECT run_id FROM runs WHERE status = 'done' AND run_id NOT IN (SELECT t.run_id {_VALID_TOTALS})"
     ).fetchall()]
     if not missing:
-        return
+        return 0, len(unpacked)
     marks = ", ".join("?" * len(missing))
     with _transaction(connection):
         connection.execute(f"DELETE FROM run_totals WHERE run_id IN ({marks})", missing)
@@ -84,6 +86,7 @@ def _count_finished_runs(connection) -> None:
                            "coalesce(p.errors, 0), coalesce(p.scored, 0), coalesce(p.correct, 0) FROM runs r LEFT JOIN "
                            f"(SELECT run_id, {_COUNTS} FROM predictions WHERE run_id IN ({marks}) GROUP BY run_id) p "
                            f"USING (run_id) WHERE r.run_id IN ({marks})", missing + missing)
+    return len(missing), len(unpacked)
 
 
 @contextlib.contextmanager
@@ -113,13 +116,14 @@ def _is_lock_error(error: Exception) -> bool:
     return "lock" in text or "conflicting" in text or "being used by another process" in text
 
 
-class ResultsStore(LogitFiles, DerivedResults, Pins, TaskTables):
+class ResultsStore(LogitFiles, DerivedResults, OutcomeReads, Pins, TaskTables):
     """Short-lived DuckDB access with retries; the one place that talks SQL."""
 
     def __init__(self, path: Path | None = None, *, timeout_s: float = 60.0) -> None:
         self.path = Path(path) if path else results_path()
         self.timeout_s = timeout_s
         self._checked = False
+        self._filled = (0, 0)  # (runs counted, runs packed) by this object's schema check
 
     # connections --------------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -171,18 +175,24 @@ class ResultsStore(LogitFiles, DerivedResults, Pins, TaskTables):
             connection.execute(_SCHEMA)
             if found is None:
                 connection.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
-            _count_finished_runs(connection)
+            self._filled = _count_finished_runs(connection)
         self._checked = True
 
     def _mismatch(self, found: int) -> str:
         return mismatch_message(self.path, found)
 
     def migrate(self, say: Callable[[str], None] = print) -> int:
-        """Bring a schema-1 store to schema 2 (`core.store.schema.migrate_v1`), and store the totals of every
-        finished run that lacks them (`run_totals`, as any writer of this version does); returns the rows updated."""
+        """Bring a schema-1 store to schema 2 (`core.store.schema.migrate_v1`), and store the totals and packed
+        outcomes of every finished run that lacks them (`run_totals`, `run_outcomes`, as any writer of this version
+        does); returns the rows updated."""
         updated = migrate_v1(self, say)
         if self.path.exists():
+            self._checked = False
             self._ensure_schema()
+            counted, packed = self._filled
+            if counted or packed:
+                say(f"{self.path}: stored the row counts of {counted} and the packed outcomes of {packed} finished "
+                    "run(s) that lacked them.")
         return updated
 
     def query(self, sql: str, parameters: list | None = None):
@@ -233,7 +243,8 @@ class ResultsStore(LogitFiles, DerivedResults, Pins, TaskTables):
         return [{name: _unmasked(values) for name, values in arrays.items()} for arrays in found]
 
     def keyed_columns(self, run_ids, columns: tuple[str, ...], names) -> list:
-        """Per run, in stored order: `columns` of its readable rows (no `error`), with `key` (a 64-bit hash of
+        """Per run, in image-id order (as `prediction_columns(..., by_image=True)`: the same in every copy of the
+        store): `columns` of its readable rows (no `error`), with `key` (a 64-bit hash of
         `image_id`: the same image has the same key in every run) and `match` (the position in `names`, which
         must be distinct, of the row's file name, the last part of `image_id`; −1 where none), in one scan and
         one connection, so no per-image string reaches Python (reading 4 × 50,000 val ids into pandas and
@@ -259,7 +270,7 @@ class ResultsStore(LogitFiles, DerivedResults, Pins, TaskTables):
                f"SELECT m.k, hash(p.image_id) AS key, coalesce(w.match, -1) AS match"
                f"{''.join(f', p.{name}' for name in columns)} FROM predictions p JOIN map m ON m.run_id = p.run_id "
                "LEFT JOIN wanted_names w ON w.file_name = regexp_extract(p.image_id, '[^/]*$') "
-               f"WHERE p.run_id IN ({', '.join('?' for _ in run_ids)}) AND p.error IS NULL ORDER BY p.rowid")
+               f"WHERE p.run_id IN ({', '.join('?' for _ in run_ids)}) AND p.error IS NULL ORDER BY m.k, p.image_id")
         with self._reader() as connection:
             connection.register("wanted_names", wanted)
             frame = connection.execute(sql, [*(value for k, run_id in enumerate(run_ids) for value in (run_id, k)),
@@ -366,8 +377,9 @@ class ResultsStore(LogitFiles, DerivedResults, Pins, TaskTables):
             try:
                 before = connection.execute("SELECT count(*) FROM predictions").fetchall()[0][0]
                 connection.register("new_rows", rows)
-                # a finished run's totals no longer hold once rows are added to it (a shard folded late)
-                connection.execute("DELETE FROM run_totals WHERE run_id IN (SELECT DISTINCT run_id FROM new_rows)")
+                # a finished run's totals and outcomes no longer hold once rows are added to it (a shard folded late)
+                for table in ("run_totals", "run_outcomes"):
+                    connection.execute(f"DELETE FROM {table} WHERE run_id IN (SELECT DISTINCT run_id FROM new_rows)")
                 connection.execute(f"INSERT OR IGNORE INTO predictions SELECT {', '.join(PREDICTION_COLUMNS)} "
                                    "FROM new_rows")
                 after = connection.execute("SELECT count(*) FROM predictions").fetchall()[0][0]
@@ -425,10 +437,12 @@ class ResultsStore(LogitFiles, DerivedResults, Pins, TaskTables):
                     "finished_at = CASE WHEN ? = 'done' THEN now() ELSE finished_at END WHERE run_id = ?",
                     [status, images_per_s, device, message, status, run_id])
                 connection.execute("DELETE FROM run_totals WHERE run_id = ?", [run_id])
+                connection.execute("DELETE FROM run_outcomes WHERE run_id = ?", [run_id])
                 if status == "done":  # counted once here, so listing the runs does not count every stored row
                     connection.execute("INSERT INTO run_totals SELECT ?, (SELECT finished_at FROM runs WHERE "
                                        f"run_id = ?), {_COUNTS} FROM predictions WHERE run_id = ?",
                                        [run_id, run_id, run_id])
+                    store_outcomes(connection, [run_id])  # packed once here: paired reads align them in numpy
         if status == "done":
             self._compact_logits(run_id)
 
@@ -437,8 +451,9 @@ class ResultsStore(LogitFiles, DerivedResults, Pins, TaskTables):
 
         self._ensure_schema()
         with self._connect(read_only=False) as connection:
-            for table in ("logits", "predictions", "run_totals", "runs"):
+            for table in ("logits", "predictions", "run_totals", "run_outcomes", "runs"):
                 connection.execute(f"DELETE FROM {table} WHERE run_id = ?", [run_id])
+            drop_unused_keys(connection)
             _delete_temperature_fit(connection, run_id)
         shutil.rmtree(self._logits_dir(run_id), ignore_errors=True)
     # reading ---------------------------------------------------------------------------------------
@@ -487,19 +502,21 @@ class ResultsStore(LogitFiles, DerivedResults, Pins, TaskTables):
         return self.query_each(self.CALIBRATION_SQL, [[run_id] for run_id in run_ids])
 
     @staticmethod
-    def _columns_sql(n_runs: int, columns, readable_only: bool) -> str:
+    def _columns_sql(n_runs: int, columns, readable_only: bool, by_image: bool = False) -> str:
         return (f"SELECT run_id, {', '.join(columns)} FROM predictions WHERE run_id IN ({', '.join('?' * n_runs)})"
-                + (" AND error IS NULL" if readable_only else ""))
+                + (" AND error IS NULL" if readable_only else "") + (" ORDER BY run_id, image_id" if by_image else ""))
 
-    def prediction_columns(self, run_ids, columns, *, readable_only: bool = False):
+    def prediction_columns(self, run_ids, columns, *, readable_only: bool = False, by_image: bool = False):
         """`run_id` and `columns` of the rows of `run_ids` (`readable_only`: those without an `error`), in stored
-        order; an empty frame with those columns when `run_ids` is empty."""
+        order (`by_image`: by run, then image id, an order every copy of the store shares, whatever order its rows
+        were written in: a bootstrap over row positions then draws the same images in each); an empty frame with
+        those columns when `run_ids` is empty."""
         import pandas as pd
 
         run_ids = list(run_ids)
         if not run_ids:
             return pd.DataFrame(columns=["run_id", *columns])
-        return self.query(self._columns_sql(len(run_ids), columns, readable_only), run_ids)
+        return self.query(self._columns_sql(len(run_ids), columns, readable_only, by_image), run_ids)
 
     def prediction_columns_each(self, run_ids, columns) -> list:
         """`prediction_columns` of each run alone, in order, a query per run on one connection."""
@@ -509,62 +526,3 @@ class ResultsStore(LogitFiles, DerivedResults, Pins, TaskTables):
         """The tables the store holds (an older store lacks the newer ones)."""
         frame = self.query("SELECT table_name FROM information_schema.tables")
         return set(frame["table_name"]) if len(frame) else set()
-
-    def outcome_bits(self, runs: list[tuple[str, str, int]], *, by_condition: bool = False, real: bool | str = False,
-                     n_models: int = 0):
-        """Per image (and stratum, and condition with `by_condition`) of the readable rows of `runs` ((run_id,
-        stratum, model column) triples): `hits` and `present`, one bit per model column (right; has a row), and
-        the images sharing each pattern counted: columns stratum[, condition], hits, present, n, extra.
-        `real`: ImageNet-ReaL hits on the images that have ReaL labels; `"paired"`: both in one scan, the val
-        bits in the low `n_models` bits and the ReaL bits shifted above them (an image without ReaL labels has no
-        ReaL bit). `core.analysis.differences.outcome_cells` decodes it."""
-        paired = real == "paired"
-        hit = "list_contains(p.labels, p.pred)" if real is True else "p.correct"
-        # one bit per model column: which models have the image, and which got it right (bit_or: a duplicate
-        # row of an image in a run cannot carry into another model's bit). The `run_id IN` filter lets DuckDB
-        # skip other runs' row groups before the join.
-        values = ", ".join("(?, ?, ?)" for _ in runs)
-        condition = ", p.condition" if by_condition else ""
-
-        bits = f"bit_or(CASE WHEN {hit} THEN m.bit ELSE 0 END)::BIGINT AS hits, bit_or(m.bit)::BIGINT AS present"
-        if paired:
-            bits = (f"bit_or((CASE WHEN p.correct THEN m.bit ELSE 0 END) | (CASE WHEN list_contains(p.labels, p.pred) "
-                    f"THEN m.bit << {int(n_models)} ELSE 0 END))::BIGINT AS hits, bit_or(m.bit | (CASE WHEN "
-                    f"len(p.labels) > 0 THEN m.bit << {int(n_models)} ELSE 0 END))::BIGINT AS present")
-
-        def sql(key: str) -> str:
-            return (f"WITH map(run_id, stratum, bit) AS (VALUES {values}), "
-                    f"wide AS (SELECT {key} AS image, m.stratum{condition}, {bits}, "
-                    f"count(*) - bit_count(bit_or(m.bit)) AS extra FROM predictions p JOIN map m ON p.run_id = m.run_id "
-                    f"WHERE p.run_id IN ({', '.join('?' for _ in runs)}) AND p.error IS NULL"
-                    f"{' AND len(p.labels) > 0' if real is True else ''} GROUP BY ALL) "
-                    f"SELECT stratum{condition.replace('p.', '')}, hits, present, count(*)::BIGINT AS n, "
-                    f"max(extra)::BIGINT AS extra FROM wide GROUP BY ALL ORDER BY ALL")
-
-        parameters = [*(value for run in runs for value in (run[0], run[1], 1 << int(run[2]))), *(run[0] for run in runs)]
-        # grouping by the 64-bit hash of the image id is a third faster than by the string; two ids sharing a
-        # hash (or an image listed twice in a run) would show as more rows than models in a group: then the
-        # exact grouping by the string decides
-        frame = self.query(sql("hash(p.image_id)"), parameters)
-        if len(frame) and frame["extra"].max() > 0:
-            frame = self.query(sql("p.image_id"), parameters)
-        return frame
-
-    def accuracy_counts(self, run_ids=None, *, by_condition: bool = False, real: bool = False):
-        """Readable images (`n`) and correct ones (`correct`) per run (and condition), counted in DuckDB;
-        every run when `run_ids` is None.
-        `real`: only images with ImageNet-ReaL labels, correct when the prediction is one of them."""
-        import pandas as pd
-
-        group = "run_id, condition" if by_condition else "run_id"
-        empty = pd.DataFrame(columns=[*group.split(", "), "n", "correct"])
-        run_ids = None if run_ids is None else list(run_ids)
-        if run_ids is not None and not run_ids:
-            return empty
-        hit = "list_contains(labels, pred)" if real else "correct"
-        where = "error IS NULL" + (" AND len(labels) > 0" if real else "")
-        if run_ids is not None:
-            where += f" AND run_id IN ({', '.join('?' for _ in run_ids)})"
-        frame = self.query(f"SELECT {group}, count(*) AS n, sum(CASE WHEN {hit} THEN 1 ELSE 0 END)::BIGINT AS "
-                           f"correct FROM predictions WHERE {where} GROUP BY {group} ORDER BY {group}", run_ids)
-        return empty if frame.empty else frame

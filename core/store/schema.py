@@ -77,6 +77,12 @@ CREATE TABLE IF NOT EXISTS run_totals (
     run_id TEXT PRIMARY KEY, finished_at TIMESTAMP, done BIGINT NOT NULL, errors BIGINT NOT NULL,
     scored BIGINT NOT NULL, correct BIGINT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS run_outcomes (
+    run_id TEXT PRIMARY KEY, finished_at TIMESTAMP, n BIGINT NOT NULL, unique_keys BOOLEAN NOT NULL,
+    key_set TEXT NOT NULL, hits BLOB NOT NULL, real_hits BLOB NOT NULL, has_real BLOB NOT NULL,
+    conditions TEXT NOT NULL, condition_codes BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS outcome_keys (key_set TEXT PRIMARY KEY, keys BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS temperature_columns (
     run_id TEXT NOT NULL, image_id TEXT NOT NULL, cal_conf DOUBLE, cal_correct BOOLEAN, log_prob_true DOUBLE,
     brier DOUBLE
@@ -130,6 +136,11 @@ class RowBlock:
 
     def __len__(self) -> int:
         return len(self.columns["image_id"])
+
+def _has_table(connection, name: str) -> bool:
+    return bool(connection.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+                                   "AND schema_name = 'main' AND table_name = ?", [name]).fetchone()[0])
+
 
 def _schema_version(connection) -> int | None:
     """The store's schema version; None for a new file (no meta table or no entry yet)."""

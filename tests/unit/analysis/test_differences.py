@@ -247,7 +247,8 @@ def test_val_rows_keyed_by_hash_give_the_numbers_of_the_ids(tmp_path, limited):
     val = store.runs()
     keyed = _val_rows(store, val, annotations)
     assert all("annotation" in rows and "file_name" not in rows for rows in keyed.values())
-    rows = store.prediction_columns(tuple(val["run_id"]), ("image_id", "pred", "conf", "correct"), readable_only=True)
+    rows = store.prediction_columns(tuple(val["run_id"]), ("image_id", "pred", "conf", "correct"), readable_only=True,
+                                    by_image=True)
     by_ids = {run.model: rows[rows["run_id"] == run.run_id].assign(
         file_name=lambda frame: file_names(frame["image_id"])) for run in val.itertuples()}
     found = val_differences(keyed, annotations, n_resamples=200)
@@ -279,7 +280,36 @@ def test_val_rows_read_the_ids_where_two_ids_of_a_run_share_a_key(tmp_path, monk
     monkeypatch.setattr(ResultsStore, "keyed_columns", colliding)
     by_ids = _val_rows(store, store.runs(), annotations)
     assert all("file_name" in rows and rows["image_id"].is_unique for rows in by_ids.values())
-    ids = store.prediction_columns(["synthetic-val-vit_sup"], ("image_id",))["image_id"]
+    ids = store.prediction_columns(["synthetic-val-vit_sup"], ("image_id",), by_image=True)["image_id"]
     assert by_ids["vit_sup"]["file_name"].tolist() == ids.tolist()  # the fixture's ids are the file names
     _assert_same_val_differences(val_differences(by_ids, annotations, n_resamples=100),
                                  val_differences(keyed, annotations, n_resamples=100))
+
+
+def test_the_findings_state_the_same_intervals_whatever_order_the_rows_were_written_in(tmp_path):
+    """Two copies of the same results whose rows were inserted in other orders (DuckDB keeps insertion order; a
+    parallel insert does not fix it) give the same val claims to the last digit: the bootstraps resample rows by
+    position, so the rows are read in image-id order."""
+    from core.analysis import evidence
+    from core.store import ResultsStore
+    from tests.fixtures.synthetic import write_val_runs
+
+    first = ResultsStore(tmp_path / "a.duckdb")
+    write_val_runs(first, n=400)
+    second = ResultsStore(tmp_path / "b.duckdb")
+    second._ensure_schema()
+    with second._connect(read_only=False) as connection:
+        connection.execute(f"ATTACH '{first.path}' AS a (READ_ONLY)")
+        connection.execute("INSERT INTO runs SELECT * FROM a.runs")
+        connection.execute("INSERT INTO predictions SELECT * FROM a.predictions ORDER BY hash(image_id || 'x')")
+    stored = [store.query("SELECT image_id FROM predictions ORDER BY rowid LIMIT 5")["image_id"].tolist()
+              for store in (first, second)]
+    assert stored[0] != stored[1]  # the copies' rows do lie in other orders
+    found = [evidence.collect_section(store, "val", evidence.section_inputs(store.runs(), "val", store),
+                                      n_differences=200) for store in (first, second)]
+    for name in ("mistakes", "texture", "calibration"):
+        a, b = found[0][name]["differences"], found[1][name]["differences"]
+        assert a.keys() == b.keys() and len(a)
+        for key in a:
+            np.testing.assert_equal(dataclasses.astuple(a[key]), dataclasses.astuple(b[key]))
+    pd.testing.assert_frame_equal(found[0]["calibration"]["ece"], found[1]["calibration"]["ece"])

@@ -93,7 +93,7 @@ def test_a_store_written_before_run_totals_reads_alike_and_a_writer_adds_them(tm
     pd.testing.assert_frame_equal(store.runs(), _reference_runs(store))
     said = []
     assert ResultsStore(store.path).migrate(say=said.append) == 0  # as any writer of this version: the totals
-    assert "nothing to do" in said[0]  # (no schema change)
+    assert "nothing to do" in said[0] and "row counts of 2 and the packed outcomes of 0" in said[1]
     with duckdb.connect(str(store.path), read_only=True) as connection:
         stored = connection.execute("SELECT run_id, done FROM run_totals ORDER BY run_id").fetchall()
     assert stored == [("a", 40), ("b", 40)]
@@ -121,9 +121,9 @@ def test_rows_by_file_name_joins_on_the_last_part_of_the_id_in_stored_order(tmp_
     assert len(ResultsStore(tmp_path / "none.duckdb").rows_by_file_name(["r"], ["a.JPEG"])[0]["match"]) == 0
 
 
-def test_keyed_columns_give_each_image_one_key_in_every_run_and_its_name_position_in_stored_order(tmp_path):
-    """`keyed_columns` (the Findings' val read) against a plain scan of the same rows: stored order, readable rows
-    only, the same key for the same id in two runs (hash of the id as DuckDB computes it), the file name's position
+def test_keyed_columns_give_each_image_one_key_in_every_run_and_its_name_position_in_image_order(tmp_path):
+    """`keyed_columns` (the Findings' val read) against a plain scan of the same rows: image-id order (whatever order
+    they were written in: here reversed for one run), readable rows only, the same key for the same id in two runs (hash of the id as DuckDB computes it), the file name's position
     in `names` (−1 where none)."""
     store = ResultsStore(tmp_path / "results.duckdb")
     ids = ["n1/c.JPEG", "a.JPEG", "n2/b.JPEG", "x/unknown.JPEG", "n3/d.JPEG"]
@@ -136,13 +136,14 @@ def test_keyed_columns_give_each_image_one_key_in_every_run_and_its_name_positio
     r, s, missing = store.keyed_columns(["r", "s", "none"], ("pred", "conf", "correct"), pd.Series(names))
     for found, run_id in ((r, "r"), (s, "s")):
         stored = store.prediction_columns([run_id], ("image_id", "pred", "conf", "correct"), readable_only=True)
-        assert found["pred"].tolist() == stored["pred"].tolist()  # the stored order, the unreadable row left out
+        stored = stored.sort_values("image_id", ignore_index=True)  # sorted here in pandas, by the ids themselves
+        assert found["pred"].tolist() == stored["pred"].tolist()  # image-id order, the unreadable row left out
         assert found["conf"].tolist() == stored["conf"].tolist()
         assert found["correct"].tolist() == stored["correct"].tolist()
         by_name = {name: position for position, name in enumerate(names)}
         assert found["match"].tolist() == [by_name.get(i.split("/")[-1], -1) for i in stored["image_id"]]
         hashes = store.query(f"SELECT hash(image_id) AS h FROM predictions WHERE run_id = '{run_id}' "
-                             "AND error IS NULL")["h"]
+                             "AND error IS NULL ORDER BY image_id")["h"]
         assert found["key"].tolist() == hashes.tolist()
     assert len(missing) == 0
     common = set(r["key"]) & set(s["key"])
