@@ -78,10 +78,12 @@ def store_outcomes(connection, run_ids) -> None:
             connection.register("outcome_conditions", pa.table({
                 "condition": pa.array(conditions, pa.string()),
                 "code": pa.array(np.arange(1, len(conditions) + 1, dtype=np.int32))}))
-            found = connection.execute(_ROWS.format(
-                code=", coalesce(c.code, 0) AS code",
-                join=" LEFT JOIN outcome_conditions c ON c.condition = p.condition"), [run_id]).fetchnumpy()
-            connection.unregister("outcome_conditions")
+            try:
+                found = connection.execute(_ROWS.format(
+                    code=", coalesce(c.code, 0) AS code",
+                    join=" LEFT JOIN outcome_conditions c ON c.condition = p.condition"), [run_id]).fetchnumpy()
+            finally:
+                connection.unregister("outcome_conditions")
         else:
             found = connection.execute(_ROWS.format(code="", join=""), [run_id]).fetchnumpy()
         keys = np.asarray(found["key"], dtype="<u8").tobytes()

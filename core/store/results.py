@@ -20,6 +20,7 @@ import fcntl
 import os
 import random
 import time
+import warnings
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -71,14 +72,12 @@ def _count_finished_runs(connection) -> tuple[int, int]:
     written before they existed, or by an older version): once per writing process, nothing to do after the first.
     Returns how many runs got each."""
     unpacked = missing_outcomes(connection)
-    if unpacked:
-        with _transaction(connection):
-            store_outcomes(connection, unpacked)
+    packed = _pack_outcomes(connection, unpacked)
     missing = [row[0] for row in connection.execute(
         f"SELECT run_id FROM runs WHERE status = 'done' AND run_id NOT IN (SELECT t.run_id {_VALID_TOTALS})"
     ).fetchall()]
     if not missing:
-        return 0, len(unpacked)
+        return 0, packed
     marks = ", ".join("?" * len(missing))
     with _transaction(connection):
         connection.execute(f"DELETE FROM run_totals WHERE run_id IN ({marks})", missing)
@@ -86,7 +85,23 @@ def _count_finished_runs(connection) -> tuple[int, int]:
                            "coalesce(p.errors, 0), coalesce(p.scored, 0), coalesce(p.correct, 0) FROM runs r LEFT JOIN "
                            f"(SELECT run_id, {_COUNTS} FROM predictions WHERE run_id IN ({marks}) GROUP BY run_id) p "
                            f"USING (run_id) WHERE r.run_id IN ({marks})", missing + missing)
-    return len(missing), len(unpacked)
+    return len(missing), packed
+
+
+def _pack_outcomes(connection, run_ids: list[str]) -> int:
+    """Pack the outcomes of finished runs (`core.store.outcomes`) in a transaction of their own; returns how many.
+    A failure is warned, never raised: the runs are complete and kept, and read from their rows meanwhile."""
+    if not run_ids:
+        return 0
+    try:
+        with _transaction(connection):
+            store_outcomes(connection, run_ids)
+    except Exception as error:  # noqa: BLE001 - a speed-up only: the rows stay the record
+        warnings.warn(f"Packing the per-image outcomes of {len(run_ids)} finished run(s) failed "
+                      f"({type(error).__name__}: {error}). The runs are complete and kept, and are read from their "
+                      "rows (slower); `python -m core migrate` packs them again.", RuntimeWarning, stacklevel=3)
+        return 0
+    return len(run_ids)
 
 
 @contextlib.contextmanager
@@ -442,7 +457,8 @@ class ResultsStore(LogitFiles, DerivedResults, OutcomeReads, Pins, TaskTables):
                     connection.execute("INSERT INTO run_totals SELECT ?, (SELECT finished_at FROM runs WHERE "
                                        f"run_id = ?), {_COUNTS} FROM predictions WHERE run_id = ?",
                                        [run_id, run_id, run_id])
-                    store_outcomes(connection, [run_id])  # packed once here: paired reads align them in numpy
+            if status == "done":  # packed once here, so paired reads align them in numpy; the run is done anyway
+                _pack_outcomes(connection, [run_id])
         if status == "done":
             self._compact_logits(run_id)
 

@@ -172,3 +172,27 @@ def test_a_run_whose_ids_share_a_key_is_grouped_by_its_ids(mixed_store, monkeypa
     monkeypatch.setattr(store, "query", lambda *args, **kwargs: queries.append(args[0]) or query(*args, **kwargs))
     _same(store.outcome_bits(runs, by_condition=True, n_models=2), packed)
     assert len(queries) == 1 and "GROUP BY" in queries[0]
+
+
+def test_a_run_whose_packing_fails_is_still_done_and_read_from_its_rows(tmp_path, monkeypatch):
+    """Packing is a speed-up: when it fails, the run still finishes (warned, not raised), is read from its rows, and
+    `migrate` packs it later."""
+    import core.store.results as results
+
+    rng = np.random.default_rng(6)
+    store = ResultsStore(tmp_path / "results.duckdb")
+    real = results.store_outcomes
+
+    def broken(connection, run_ids):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(results, "store_outcomes", broken)
+    with pytest.warns(RuntimeWarning, match="disk full.*complete and kept.*python -m core migrate"):
+        _run(store, "a", "imagenet-v2", _rows("a", ["x", "y", "z"], rng))
+    assert store.runs()["status"].tolist() == ["done"]
+    assert store.query("SELECT count(*) AS n FROM run_outcomes")["n"].iloc[0] == 0
+    assert store.outcome_bits([("a", "v2", 0)], n_models=1)["n"].sum() == 3
+    monkeypatch.setattr(results, "store_outcomes", real)
+    said = []
+    ResultsStore(store.path).migrate(say=said.append)
+    assert "packed outcomes of 1 finished run(s)" in said[-1]
