@@ -137,7 +137,9 @@ class RowBlock:
     def __len__(self) -> int:
         return len(self.columns["image_id"])
 
+
 def _has_table(connection, name: str) -> bool:
+    """Whether the store holds table `name` (an older store lacks the newer ones)."""
     return bool(connection.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
                                    "AND schema_name = 'main' AND table_name = ?", [name]).fetchone()[0])
 
