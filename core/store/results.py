@@ -19,6 +19,7 @@ import contextlib
 import fcntl
 import os
 import random
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -37,6 +38,12 @@ from core.store.writer import StoreWriter
 
 __all__ = ["ResultsStore"]
 
+
+_CONNECT_LOCK = threading.Lock()
+"""Held while a thread opens a connection: DuckDB's Python client races when threads open one file at once (the
+database shared by its connections is built on the first open after the last close, and a connection can get it
+before the client's `python_arrow_scan` is in place: `register` then fails, seen on Findings' cold open, whose
+sections read the store side by side). Opening takes milliseconds; the queries themselves still run side by side."""
 
 _WRITER_CONFIG = {"checkpoint_threshold": "16GB", "force_compression": "uncompressed"}
 """Connections that insert rows: they checkpoint when they ask (once per commit), uncompressed."""
@@ -152,7 +159,8 @@ class ResultsStore(LogitFiles, DerivedResults, OutcomeReads, Pins, TaskTables):
         delay = 0.005
         while True:
             try:
-                connection = duckdb.connect(str(self.path), read_only=read_only, config=config or {})
+                with _CONNECT_LOCK:
+                    connection = duckdb.connect(str(self.path), read_only=read_only, config=config or {})
                 break
             except (duckdb.IOException, duckdb.ConnectionException) as error:
                 if not _is_lock_error(error) or time.monotonic() > deadline:

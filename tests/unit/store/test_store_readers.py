@@ -153,3 +153,38 @@ def test_keyed_columns_give_each_image_one_key_in_every_run_and_its_name_positio
     with pytest.raises(ValueError, match="image_id"):
         store.keyed_columns(["r"], ("image_id",), names)
     assert len(ResultsStore(tmp_path / "none.duckdb").keyed_columns(["r"], ("pred",), names)[0]) == 0
+
+
+def test_threads_opening_the_store_at_once_can_all_register_arrow_tables(tmp_path):
+    """The Findings read the store from several threads at once; DuckDB's Python client could hand a thread the
+    database before its Arrow scan was in place, and `register` (the val read's wanted names) then failed: 24 rounds
+    of 1,200 here without the lock around opening, so 600 rounds would all pass with a chance of about 5 in 10⁶.
+    Every round of four threads opening the closed store together now succeeds."""
+    import threading
+
+    import pyarrow as pa
+
+    store = ResultsStore(tmp_path / "results.duckdb")
+    store.start_run(RunInfo("r", "m", "imagenet-val", "", "paper", 1))
+    failures = []
+    for _ in range(600):
+        barrier = threading.Barrier(4)
+
+        def read(k: int) -> None:
+            barrier.wait()
+            try:
+                with store._connect(read_only=True) as connection:
+                    if k == 0:
+                        connection.register("wanted", pa.table({"x": [1, 2]}))
+                        assert connection.execute("SELECT count(*) FROM wanted").fetchone()[0] == 2
+                    else:
+                        assert connection.execute("SELECT count(*) FROM runs").fetchone()[0] == 1
+            except Exception as error:  # noqa: BLE001 - collected: a thread's exception would not fail the test
+                failures.append(f"{type(error).__name__}: {error}")
+
+        threads = [threading.Thread(target=read, args=(k,)) for k in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert failures == []
