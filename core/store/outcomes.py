@@ -26,10 +26,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.store.schema import _has_table
+from core.store.schema import _has_table, still_valid
 
-_VALID = ("FROM run_outcomes o JOIN runs r ON r.run_id = o.run_id AND r.status = 'done' "
-          "AND o.finished_at IS NOT DISTINCT FROM r.finished_at")
+_VALID = still_valid("run_outcomes", "o")
 """The `run_outcomes` rows still true: written when the run finished, and it has not finished again since."""
 
 _ROWS = ("SELECT hash(p.image_id) AS key, coalesce(p.correct, false) AS hit, "
@@ -334,13 +333,11 @@ class OutcomeReads:
             counted = counts_from_outcomes(packed, by_condition=by_condition, real=real) if packed else None
             if counted is not None:
                 rest = [run_id for run_id in run_ids if run_id not in packed]
-                frame = self._counted(rest, group, real) if rest else empty
-                if frame.empty or counted.empty:
-                    frame = counted if frame.empty else frame
-                else:
-                    frame = pd.concat([counted, frame], ignore_index=True).sort_values(
-                        group.split(", "), na_position="last", kind="stable", ignore_index=True)
-                return empty if frame.empty else frame
+                parts = [part for part in (counted, self._counted(rest, group, real) if rest else empty) if len(part)]
+                if len(parts) < 2:
+                    return parts[0] if parts else empty
+                return pd.concat(parts, ignore_index=True).sort_values(group.split(", "), na_position="last",
+                                                                       kind="stable", ignore_index=True)
         frame = self._counted(run_ids, group, real)
         return empty if frame.empty else frame
 

@@ -32,7 +32,8 @@ from core.store.outcomes import OutcomeReads, drop_unused_keys, missing_outcomes
 from core.store.pins import Pins
 from core.store.tasks import TaskTables
 from core.store.schema import (_SCHEMA, PREDICTION_COLUMNS, SCHEMA_VERSION, RowBlock, RunInfo, SchemaMismatch,
-                               StoreLocked, _has_table, _schema_version, migrate_v1, mismatch_message, results_path)
+                               StoreLocked, _has_table, _schema_version, migrate_v1, mismatch_message, results_path,
+                               still_valid)
 from core.store.tables import _dict_block, _logit_table, _prediction_table
 from core.store.writer import StoreWriter
 
@@ -56,8 +57,7 @@ _COUNTS = ("count(*) AS done, count(error) AS errors, count(CASE WHEN error IS N
 """A run's row counts (`run_totals`' columns): rows, unreadable rows, readable rows with a verdict, correct ones."""
 _COUNT_NAMES = ("done", "errors", "scored", "correct")
 
-_VALID_TOTALS = ("FROM runs r JOIN run_totals t ON t.run_id = r.run_id AND r.status = 'done' "
-                 "AND t.finished_at IS NOT DISTINCT FROM r.finished_at")
+_VALID_TOTALS = still_valid("run_totals", "t")
 """The `run_totals` rows still true: written when the run finished, and it has not finished again since."""
 
 

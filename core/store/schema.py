@@ -138,6 +138,13 @@ class RowBlock:
         return len(self.columns["image_id"])
 
 
+def still_valid(table: str, alias: str) -> str:
+    """The FROM clause of the rows of a per-run table (`alias`) written when their run finished ('done') and still
+    true: the run has not finished again since (its `finished_at` is the one they were written with)."""
+    return (f"FROM runs r JOIN {table} {alias} ON {alias}.run_id = r.run_id AND r.status = 'done' "
+            f"AND {alias}.finished_at IS NOT DISTINCT FROM r.finished_at")
+
+
 def _has_table(connection, name: str) -> bool:
     """Whether the store holds table `name` (an older store lacks the newer ones)."""
     return bool(connection.execute("SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
